@@ -1,0 +1,83 @@
+# chatd — build, run and test. `make run` and `make test` are the two
+# commands of the README; both install missing dependencies first.
+
+CC      ?= cc
+BUILD   ?= build
+PKGS    := libevent libevent_openssl jansson openssl sqlite3 libargon2
+OPT     ?= -O2 -g
+SAN     ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) $(SAN) -I. \
+	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS += $(SAN)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+LIB_SRC := $(sort $(filter-out chatd/main.c,$(wildcard chatd/*.c)) \
+	   $(wildcard storage/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o
+MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
+
+PORT    ?= 8080
+DB      ?= ./chat.db
+
+.PHONY: all deps run test test-unit test-asan fuzz clean format bench
+
+all: $(BUILD)/chatd $(UNIT_BIN) $(TOOL_BIN)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c $(wildcard chatd/*.h storage/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The numbered migrations are compiled into chatd.
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) scripts/embed-migrations.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-migrations.sh $@ $(MIGRATIONS)
+
+$(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c storage/db.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libchatd.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/chatd: $(BUILD)/obj/chatd/main.o $(BUILD)/libchatd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libchatd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libchatd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+run: deps $(BUILD)/chatd
+	$(BUILD)/chatd --listen 127.0.0.1:$(PORT) --db $(DB) --web web
+
+test: deps all
+	@scripts/test.sh $(BUILD)
+
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan: deps
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" all
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	 scripts/test.sh build-asan
+
+fuzz:
+	@scripts/fuzz.sh all 30
+
+bench: deps all
+	@scripts/bench.sh $(BUILD)
+
+format:
+	clang-format -i chatd/*.[ch] storage/*.[ch] tests/unit/*.c tests/tools/*.c
+
+clean:
+	rm -rf build build-asan build-fuzz

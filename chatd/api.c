@@ -1,0 +1,644 @@
+/* chatd/api.c — the HTTP API, /healthz, /metrics, the /ws upgrade */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chatd/api.h"
+#include "chatd/auth.h"
+#include "chatd/chat.h"
+#include "chatd/conn.h"
+#include "chatd/http.h"
+#include "chatd/limiter.h"
+#include "chatd/log.h"
+#include "chatd/server.h"
+#include "chatd/static.h"
+#include "chatd/url.h"
+#include "chatd/ws_handshake.h"
+#include "storage/storage.h"
+
+#define API_MAX_LIMIT 100
+
+/* A route: an exact path (or a prefix ending in '*'), the one method it
+ * takes (GET also answers HEAD) and its handler. */
+typedef void (*api_handler)(struct conn *c, const struct http_request *req);
+
+/* An error response with extra header lines. */
+static void
+api_respond_static(struct conn *c, const struct http_request *req, int status,
+    const char *code, const char *message, const char *extra)
+{
+	json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code,
+	    "message", message);
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	http_respond(c, req, status, "application/json", s, strlen(s), extra);
+	free(s);
+	json_decref(o);
+}
+
+/* The JSON object body of a request, or NULL after answering 400. */
+static json_t *
+api_body(struct conn *c, const struct http_request *req)
+{
+	json_error_t err;
+	json_t *body = NULL;
+
+	if (req->body != NULL)
+		body = json_loadb((const char *)req->body, req->body_len, 0,
+		    &err);
+	if (body == NULL || !json_is_object(body)) {
+		json_decref(body);
+		http_respond_error(c, req, 400, "bad_request",
+		    "the body must be a JSON object");
+		return NULL;
+	}
+	return body;
+}
+
+/* Reads the string fields username and password; -1 after a 400. */
+static int
+api_credentials(struct conn *c, const struct http_request *req, json_t *body,
+    const char **user, const char **pass, size_t *passlen)
+{
+	json_t *u = json_object_get(body, "username");
+	json_t *p = json_object_get(body, "password");
+
+	if (!json_is_string(u) || !json_is_string(p)) {
+		http_respond_error(c, req, 400, "bad_request",
+		    "username and password must be strings");
+		return -1;
+	}
+	*user = json_string_value(u);
+	*pass = json_string_value(p);
+	*passlen = json_string_length(p);
+	return 0;
+}
+
+/* {"id","username"} of a user. */
+static json_t *
+api_user_json(const struct user *u)
+{
+	return json_pack("{s:I,s:s}", "id", (json_int_t)u->id, "username",
+	    u->username);
+}
+
+/* The user behind the request's bearer token; -1 after a 401. */
+static int
+api_auth(struct conn *c, const struct http_request *req, struct user *u,
+    uint8_t hash[32])
+{
+	const char *token = auth_bearer(http_request_header(req,
+	    "Authorization"));
+	int rc;
+
+	if (token != NULL) {
+		auth_token_hash(token, strlen(token), hash);
+		rc = session_lookup(c->srv->db, hash, now_ms(), u);
+		if (rc == 0)
+			return 0;
+		if (rc < 0) {
+			http_respond_error(c, req, 500, "internal",
+			    "database error");
+			return -1;
+		}
+	}
+	http_respond_error(c, req, 401, "unauthorized",
+	    "a valid bearer token is required");
+	return -1;
+}
+
+static void
+api_register(struct conn *c, const struct http_request *req)
+{
+	struct server *srv = c->srv;
+	char name[64], hash[AUTH_HASH_MAX];
+	const char *user, *pass;
+	size_t passlen;
+	struct user u;
+	json_t *body;
+	int rc;
+
+	if ((body = api_body(c, req)) == NULL)
+		return;
+	if (api_credentials(c, req, body, &user, &pass, &passlen) != 0)
+		goto out;
+	if (!srv->cfg->registration_open) {
+		http_respond_error(c, req, 403, "registration_closed",
+		    "registration is closed on this server");
+		goto out;
+	}
+	snprintf(name, sizeof name, "%s", user);
+	if (strlen(user) > USERNAME_MAX || auth_username_fold(name) != 0) {
+		http_respond_error(c, req, 400, "invalid_username",
+		    "1-32 characters of a-z 0-9 _ . -, starting with a "
+		    "letter or digit");
+		goto out;
+	}
+	if (auth_password_ok(passlen) != 0) {
+		http_respond_error(c, req, 400, "invalid_password",
+		    "the password must be 8-256 bytes");
+		goto out;
+	}
+	if (srv->cfg->rate_limits &&
+	    !limiter_take(srv->register_addr, c->addr, now_ms())) {
+		srv->m.rate_limited++;
+		http_respond_error(c, req, 429, "rate_limited",
+		    "too many registrations; try again later");
+		goto out;
+	}
+	if (auth_hash_password(pass, passlen, hash, sizeof hash) != 0) {
+		http_respond_error(c, req, 500, "internal", "hashing failed");
+		goto out;
+	}
+	rc = user_create(srv->db, name, hash, now_ms(), &u.id);
+	if (rc == 1) {
+		http_respond_error(c, req, 409, "username_taken",
+		    "that username is taken");
+	} else if (rc < 0) {
+		http_respond_error(c, req, 500, "internal", "database error");
+	} else {
+		snprintf(u.username, sizeof u.username, "%.32s", name);
+		log_info("%s: new user %s", __func__, name);
+		http_respond_json(c, req, 201,
+		    json_pack("{s:o}", "user", api_user_json(&u)));
+	}
+out:
+	json_decref(body);
+}
+
+static void
+api_login(struct conn *c, const struct http_request *req)
+{
+	struct server *srv = c->srv;
+	char name[64], hash[AUTH_HASH_MAX], token[AUTH_TOKEN_LEN + 1];
+	const char *user, *pass;
+	uint8_t thash[32];
+	size_t passlen;
+	int64_t now = now_ms(), expires;
+	struct user u;
+	json_t *body;
+	int rc, ok;
+
+	if ((body = api_body(c, req)) == NULL)
+		return;
+	if (api_credentials(c, req, body, &user, &pass, &passlen) != 0)
+		goto out;
+	snprintf(name, sizeof name, "%s", user);
+	if (strlen(user) > USERNAME_MAX || auth_username_fold(name) != 0)
+		name[0] = '\0';
+	if (srv->cfg->rate_limits &&
+	    (!limiter_check(srv->login_user, name, now) ||
+		!limiter_check(srv->login_addr, c->addr, now))) {
+		srv->m.rate_limited++;
+		http_respond_error(c, req, 429, "rate_limited",
+		    "too many failed logins; try again later");
+		goto out;
+	}
+	rc = name[0] ? user_by_name(srv->db, name, &u, hash, sizeof hash) : 1;
+	if (rc < 0) {
+		http_respond_error(c, req, 500, "internal", "database error");
+		goto out;
+	}
+	/* An unknown user costs the same hash as a wrong password. */
+	ok = auth_verify_password(rc == 0 ? hash : srv->dummy_hash, pass,
+	    passlen) && rc == 0;
+	if (!ok) {
+		srv->m.auth_failures++;
+		limiter_take(srv->login_user, name, now);
+		limiter_take(srv->login_addr, c->addr, now);
+		log_info("%s: failed login for '%s' from %s", __func__, name,
+		    c->addr);
+		http_respond_error(c, req, 401, "bad_credentials",
+		    "wrong username or password");
+		goto out;
+	}
+	expires = now + srv->cfg->token_ttl_ms;
+	if (auth_token_new(token, thash) != 0 ||
+	    session_create(srv->db, thash, u.id, now, expires) != 0) {
+		http_respond_error(c, req, 500, "internal", "database error");
+		goto out;
+	}
+	http_respond_json(c, req, 200,
+	    json_pack("{s:s,s:I,s:o}", "token", token, "expires_at",
+		(json_int_t)expires, "user", api_user_json(&u)));
+out:
+	json_decref(body);
+}
+
+static void
+api_logout(struct conn *c, const struct http_request *req)
+{
+	uint8_t hash[32];
+	struct user u;
+
+	if (api_auth(c, req, &u, hash) != 0)
+		return;
+	if (session_delete(c->srv->db, hash) < 0) {
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
+	chat_logout(c->srv, u.id, hash);
+	http_respond(c, req, 204, NULL, NULL, 0, NULL);
+}
+
+static int
+api_room_state_cb(void *arg, const struct room_state *st)
+{
+	json_array_append_new(arg,
+	    json_pack("{s:s,s:s,s:I,s:I,s:I}", "name", st->room.name, "kind",
+		st->room.kind == ROOM_DM ? "dm" : "public", "last_seq",
+		(json_int_t)st->room.last_seq, "read_seq",
+		(json_int_t)st->read_seq, "unread", (json_int_t)st->unread));
+	return 0;
+}
+
+int
+api_room_states(struct server *srv, int64_t user_id, json_t *rooms)
+{
+	return member_rooms(srv->db, user_id, api_room_state_cb, rooms);
+}
+
+static void
+api_me(struct conn *c, const struct http_request *req)
+{
+	uint8_t hash[32];
+	struct user u;
+	json_t *rooms;
+
+	if (api_auth(c, req, &u, hash) != 0)
+		return;
+	if ((rooms = chat_room_states(c->srv, u.id)) == NULL) {
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
+	http_respond_json(c, req, 200,
+	    json_pack("{s:o,s:o}", "user", api_user_json(&u), "rooms", rooms));
+}
+
+static int
+api_room_cb(void *arg, const struct room *r)
+{
+	json_array_append_new(arg,
+	    json_pack("{s:s,s:I,s:I,s:I}", "name", r->name, "members",
+		(json_int_t)r->members, "last_seq", (json_int_t)r->last_seq,
+		"created_at", (json_int_t)r->created_at));
+	return 0;
+}
+
+static void
+api_rooms(struct conn *c, const struct http_request *req)
+{
+	uint8_t hash[32];
+	struct user u;
+	json_t *rooms;
+
+	if (api_auth(c, req, &u, hash) != 0)
+		return;
+	rooms = json_array();
+	if (room_list_public(c->srv->db, api_room_cb, rooms) != 0) {
+		json_decref(rooms);
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
+	http_respond_json(c, req, 200, json_pack("{s:o}", "rooms", rooms));
+}
+
+static int
+api_message_cb(void *arg, const struct message *m)
+{
+	json_array_append_new(arg, chat_message_json(m));
+	return 0;
+}
+
+int
+api_history(struct server *srv, int64_t room_id, int64_t before,
+    int64_t after, int limit, json_t *msgs, int *has_more)
+{
+	*has_more = 0;
+	if (before == 0)
+		return 0; /* nothing has an id below 0 */
+	return message_page(srv->db, room_id, before < 0 ? 0 : before,
+	    after, limit, api_message_cb, msgs, has_more);
+}
+
+static int
+api_change_cb(void *arg, const struct message *m)
+{
+	struct {
+		json_t *events;
+		int64_t since;
+	} *ctx = arg;
+	json_t *ev = json_pack("{s:s}", "type",
+	    m->id > ctx->since ? "message" : m->deleted ? "deleted" : "edited");
+	json_t *body = chat_message_json(m);
+
+	json_object_update(ev, body);
+	json_decref(body);
+	json_array_append_new(ctx->events, ev);
+	return 0;
+}
+
+int
+api_changes(struct server *srv, int64_t room_id, int64_t since,
+    json_t *events)
+{
+	struct {
+		json_t *events;
+		int64_t since;
+	} ctx = {events, since};
+
+	return message_changed(srv->db, room_id, since, api_change_cb, &ctx);
+}
+
+/* Parses an optional non-negative integer query parameter: 0 (absent:
+ * *out = -1), 1 present, -1 malformed. */
+static int
+api_query_uint(const struct http_request *req, const char *name,
+    int64_t *out)
+{
+	char buf[32], *end;
+	long long v;
+	long n;
+
+	*out = -1;
+	if (req->query == NULL ||
+	    (n = url_query_get(req->query, name, buf, sizeof buf)) == -1)
+		return 0;
+	if (n <= 0 || buf[0] < '0' || buf[0] > '9')
+		return -1;
+	v = strtoll(buf, &end, 10);
+	if (*end != '\0' || v < 0)
+		return -1;
+	*out = v;
+	return 1;
+}
+
+/* Checks a room name from a URL and finds the room the user may read;
+ * 0, or -1 after answering 400/403/404. */
+static int
+api_readable_room(struct conn *c, const struct http_request *req,
+    const char *raw, const struct user *u, struct room *r)
+{
+	char name[ROOMNAME_MAX + 8];
+	int kind, rc;
+
+	if (strlen(raw) > ROOMNAME_MAX ||
+	    url_path_decode(raw, name, sizeof name) < 0 ||
+	    (kind = auth_room_fold(name)) < 0) {
+		http_respond_error(c, req, 400, "invalid_room",
+		    "invalid room name");
+		return -1;
+	}
+	rc = room_by_name(c->srv->db, name, r);
+	if (rc == 1) {
+		http_respond_error(c, req, 404, "no_such_room", "no such room");
+		return -1;
+	}
+	if (rc == 0 && kind == ROOM_DM)
+		rc = member_get(c->srv->db, r->id, u->id, NULL);
+	if (rc == 1) {
+		http_respond_error(c, req, 403, "forbidden",
+		    "not your direct messages");
+		return -1;
+	}
+	if (rc < 0) {
+		http_respond_error(c, req, 500, "internal", "database error");
+		return -1;
+	}
+	return 0;
+}
+
+/* GET /api/rooms/{room}/messages */
+static void
+api_messages(struct conn *c, const struct http_request *req)
+{
+	const char *p = req->path + strlen("/api/rooms/");
+	const char *slash = strchr(p, '/');
+	char raw[256];
+	int64_t before, after, limit;
+	uint8_t hash[32];
+	struct user u;
+	struct room r;
+	json_t *msgs;
+	int more;
+
+	if (slash == NULL || strcmp(slash, "/messages") != 0 ||
+	    (size_t)(slash - p) >= sizeof raw || slash == p) {
+		http_respond_error(c, req, 404, "not_found", "no such path");
+		return;
+	}
+	if (api_auth(c, req, &u, hash) != 0)
+		return;
+	snprintf(raw, sizeof raw, "%.*s", (int)(slash - p), p);
+	if (api_readable_room(c, req, raw, &u, &r) != 0)
+		return;
+	if (api_query_uint(req, "before", &before) < 0 ||
+	    api_query_uint(req, "after", &after) < 0 ||
+	    api_query_uint(req, "limit", &limit) < 0 ||
+	    (before >= 0 && after >= 0) || limit == 0 ||
+	    limit > API_MAX_LIMIT) {
+		http_respond_error(c, req, 400, "bad_request",
+		    "before/after/limit: non-negative integers, not both "
+		    "before and after, limit 1-100");
+		return;
+	}
+	msgs = json_array();
+	if (api_history(c->srv, r.id, before, after,
+		limit < 0 ? 50 : (int)limit, msgs, &more) != 0) {
+		json_decref(msgs);
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
+	http_respond_json(c, req, 200,
+	    json_pack("{s:s,s:o,s:b}", "room", r.name, "messages", msgs,
+		"has_more", more));
+}
+
+/* GET /api/search?q=&room=&limit= */
+static void
+api_search(struct conn *c, const struct http_request *req)
+{
+	char q[1024], raw[256];
+	int64_t limit;
+	uint8_t hash[32];
+	struct user u;
+	struct room r = {0};
+	json_t *results;
+	long n;
+
+	if (api_auth(c, req, &u, hash) != 0)
+		return;
+	n = req->query ? url_query_get(req->query, "q", q, sizeof q) : -1;
+	if (n <= 0 || api_query_uint(req, "limit", &limit) < 0 ||
+	    limit == 0 || limit > API_MAX_LIMIT) {
+		http_respond_error(c, req, 400, "bad_request",
+		    "q is required; limit is 1-100");
+		return;
+	}
+	n = url_query_get(req->query, "room", raw, sizeof raw);
+	if (n == -2 || n == 0) {
+		http_respond_error(c, req, 400, "invalid_room",
+		    "invalid room name");
+		return;
+	}
+	if (n > 0 && api_readable_room(c, req, raw, &u, &r) != 0)
+		return;
+	results = json_array();
+	if (message_search(c->srv->db, u.id, r.id, q,
+		limit < 0 ? 20 : (int)limit, api_message_cb, results) != 0) {
+		json_decref(results);
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
+	http_respond_json(c, req, 200, json_pack("{s:o}", "results", results));
+}
+
+static void
+api_healthz(struct conn *c, const struct http_request *req)
+{
+	if (db_check(c->srv->db) != 0)
+		http_respond_error(c, req, 503, "unavailable",
+		    "the database is not usable");
+	else
+		http_respond_json(c, req, 200,
+		    json_pack("{s:s}", "status", "ok"));
+}
+
+static void
+api_metrics(struct conn *c, const struct http_request *req)
+{
+	struct metrics *m = &c->srv->m;
+	char buf[4096];
+	int n;
+
+	n = snprintf(buf, sizeof buf,
+	    "# TYPE chatd_connections gauge\nchatd_connections %u\n"
+	    "# TYPE chatd_connections_accepted_total counter\n"
+	    "chatd_connections_accepted_total %llu\n"
+	    "# TYPE chatd_http_requests_total counter\n"
+	    "chatd_http_requests_total %llu\n"
+	    "# TYPE chatd_ws_upgrades_total counter\n"
+	    "chatd_ws_upgrades_total %llu\n"
+	    "# TYPE chatd_messages_stored_total counter\n"
+	    "chatd_messages_stored_total %llu\n"
+	    "# TYPE chatd_deliveries_total counter\n"
+	    "chatd_deliveries_total %llu\n"
+	    "# TYPE chatd_commits_total counter\n"
+	    "chatd_commits_total %llu\n"
+	    "# TYPE chatd_rate_limited_total counter\n"
+	    "chatd_rate_limited_total %llu\n"
+	    "# TYPE chatd_auth_failures_total counter\n"
+	    "chatd_auth_failures_total %llu\n",
+	    c->srv->nconns, (unsigned long long)m->conns_accepted,
+	    (unsigned long long)m->http_requests,
+	    (unsigned long long)m->ws_upgrades,
+	    (unsigned long long)m->messages_stored,
+	    (unsigned long long)m->deliveries,
+	    (unsigned long long)m->commits,
+	    (unsigned long long)m->rate_limited,
+	    (unsigned long long)m->auth_failures);
+	http_respond(c, req, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    buf, n, NULL);
+}
+
+/* GET /ws: the upgrade, with optional bearer authentication. */
+static void
+api_ws(struct conn *c, const struct http_request *req)
+{
+	char accept[WS_ACCEPT_LEN + 1];
+	const char *token;
+	uint8_t hash[32];
+	struct user u;
+	int status;
+
+	status = ws_handshake_check(req, (c->flags & CONN_TLS) != 0,
+	    c->srv->cfg->origins, accept);
+	if (status == 426) {
+		api_respond_static(c, req, 426, "bad_request",
+		    "WebSocket version 13 is required",
+		    "Sec-WebSocket-Version: 13\r\n");
+		return;
+	}
+	if (status != 0) {
+		http_respond_error(c, req, status,
+		    status == 403 ? "forbidden" : "bad_request",
+		    status == 403 ? "origin not allowed" :
+				    "not a valid WebSocket upgrade");
+		return;
+	}
+	token = http_request_header(req, "Authorization");
+	if (token != NULL) {
+		chat_flush(c->srv);
+		if (api_auth(c, req, &u, hash) != 0)
+			return;
+	}
+	conn_upgrade(c, accept);
+	if (token != NULL)
+		chat_ws_authenticated(c, &u, hash);
+}
+
+static const struct {
+	const char *path;  /* a trailing '*' matches any rest */
+	enum http_method method;
+	api_handler fn;
+} api_routes[] = {
+	{"/api/register", HTTP_POST, api_register},
+	{"/api/login", HTTP_POST, api_login},
+	{"/api/logout", HTTP_POST, api_logout},
+	{"/api/me", HTTP_GET, api_me},
+	{"/api/rooms", HTTP_GET, api_rooms},
+	{"/api/rooms/*", HTTP_GET, api_messages},
+	{"/api/search", HTTP_GET, api_search},
+	{"/healthz", HTTP_GET, api_healthz},
+	{"/metrics", HTTP_GET, api_metrics},
+	{"/ws", HTTP_GET, api_ws},
+};
+
+/* 1 if path matches a route pattern. */
+static int
+api_match(const char *pattern, const char *path)
+{
+	size_t n = strlen(pattern);
+
+	if (pattern[n - 1] == '*')
+		return strncmp(pattern, path, n - 1) == 0 && path[n - 1];
+	return strcmp(pattern, path) == 0;
+}
+
+void
+api_request(struct conn *c, const struct http_request *req)
+{
+	enum http_method m = req->method == HTTP_HEAD ? HTTP_GET : req->method;
+
+	if (req->method == HTTP_UNKNOWN) {
+		http_respond_error(c, req, 501, "not_implemented",
+		    "unknown method");
+		return;
+	}
+	/* Whatever the request reads or writes, the open batch is durable
+	 * and delivered first. */
+	chat_flush(c->srv);
+	for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++) {
+		if (!api_match(api_routes[i].path, req->path))
+			continue;
+		if (api_routes[i].method != m) {
+			api_respond_static(c, req, 405, "method_not_allowed",
+			    "method not allowed", api_routes[i].method ==
+				    HTTP_GET ? "Allow: GET, HEAD\r\n" :
+					       "Allow: POST\r\n");
+			return;
+		}
+		api_routes[i].fn(c, req);
+		return;
+	}
+	if (strncmp(req->path, "/api/", 5) == 0) {
+		http_respond_error(c, req, 404, "not_found", "no such endpoint");
+		return;
+	}
+	if (m != HTTP_GET) {
+		api_respond_static(c, req, 405, "method_not_allowed",
+		    "method not allowed", "Allow: GET, HEAD\r\n");
+		return;
+	}
+	static_serve(c, req);
+}

@@ -1,0 +1,1254 @@
+/* chatd/chat.c — the chat protocol over WebSocket (PROTOCOL.md) */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "chatd/api.h"
+#include "chatd/auth.h"
+#include "chatd/chat.h"
+#include "chatd/conn.h"
+#include "chatd/hub.h"
+#include "chatd/log.h"
+#include "chatd/server.h"
+#include "chatd/utf8.h"
+#include "chatd/xmalloc.h"
+#include "storage/storage.h"
+
+#define CHAT_MAX_TEXT 4000   /* code points */
+#define CHAT_MAX_REF 64      /* characters of ref and client_msg_id */
+#define CHAT_RESYNC_MAX 1000 /* changes replayed before "truncated" */
+#define CHAT_AUTH_TIMEOUT 10 /* s to send the auth message */
+
+/* What to do once the group commit holding a request is durable. */
+enum action_type {
+	ACT_SEND,   /* deliver a new message */
+	ACT_CHANGE, /* deliver an edit or delete */
+	ACT_REPLY,  /* only reply (idempotent resend) */
+	ACT_JOIN,
+	ACT_LEAVE,
+	ACT_DM,
+	ACT_READ,
+};
+
+struct action {
+	enum action_type type;
+	struct session *sess; /* the requester; NULL once it is gone */
+	json_t *ref;
+	struct hub_room *room;
+	int64_t seq;
+	json_t *event;        /* the event every other recipient gets */
+	int64_t other_id;     /* ACT_DM: the other user */
+	int fresh;            /* joined anew / read position moved */
+	TAILQ_ENTRY(action) link;
+};
+TAILQ_HEAD(action_list, action);
+
+struct chat {
+	struct hub *hub;
+	int64_t next_seq;     /* the seq the next stored change takes */
+	int txn;              /* a group-commit transaction is open */
+	struct action_list actions;
+	struct event *commit_ev;
+};
+
+/* A request handler: validated fields are read from req. */
+typedef void (*chat_handler)(struct session *s, json_t *req, json_t *ref);
+
+static void chat_send_error(struct session *s, json_t *ref, const char *code,
+    const char *message);
+
+/* Milliseconds now (shared clock with the server). */
+static int64_t
+chat_now(void)
+{
+	return now_ms();
+}
+
+/* Sends obj (plus ref when not NULL) to one session; takes obj. */
+static void
+chat_reply(struct session *s, json_t *obj, json_t *ref)
+{
+	char *text;
+
+	if (s == NULL) {
+		json_decref(obj);
+		return;
+	}
+	if (ref != NULL)
+		json_object_set(obj, "ref", ref);
+	text = json_dumps(obj, JSON_COMPACT);
+	conn_ws_send(s->conn, text, strlen(text));
+	free(text);
+	json_decref(obj);
+}
+
+/* Encodes obj once as a shared frame; takes obj. */
+static struct frame *
+chat_frame(json_t *obj)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+	struct frame *f = frame_new(text, strlen(text));
+
+	free(text);
+	json_decref(obj);
+	return f;
+}
+
+static void
+chat_send_error(struct session *s, json_t *ref, const char *code,
+    const char *message)
+{
+	chat_reply(s,
+	    json_pack("{s:s,s:s,s:s}", "type", "error", "code", code,
+		"message", message),
+	    ref);
+}
+
+json_t *
+chat_message_json(const struct message *m)
+{
+	json_t *o = json_pack("{s:I,s:I,s:s,s:s}", "id", (json_int_t)m->id,
+	    "seq", (json_int_t)m->seq, "room", m->room, "user", m->username);
+
+	if (m->deleted) {
+		json_object_set_new(o, "ts", json_integer(m->ts));
+		json_object_set_new(o, "deleted", json_true());
+		return o;
+	}
+	json_object_set_new(o, "text",
+	    json_stringn(m->text ? m->text : "", m->text_len));
+	json_object_set_new(o, "ts", json_integer(m->ts));
+	if (m->edited_ts > 0)
+		json_object_set_new(o, "edited_ts", json_integer(m->edited_ts));
+	return o;
+}
+
+/* message_cb that keeps a copy of the message as an event object. */
+static int
+chat_capture_message(void *arg, const struct message *m)
+{
+	json_t **out = arg;
+	json_t *body = chat_message_json(m);
+
+	*out = json_pack("{s:s}", "type", m->deleted ? "deleted" : "message");
+	json_object_update(*out, body);
+	json_decref(body);
+	return 0;
+}
+
+/* Opens the group-commit transaction if needed; the commit runs once the
+ * loop has handled everything that arrived in this pass. 0 or -1. */
+static int
+chat_txn(struct chat *ch, struct server *srv)
+{
+	if (ch->txn)
+		return 0;
+	if (db_begin(srv->db) != 0)
+		return -1;
+	ch->txn = 1;
+	event_active(ch->commit_ev, EV_TIMEOUT, 0);
+	return 0;
+}
+
+/* Queues what happens after the commit. Takes event (may be NULL). */
+static struct action *
+chat_action(struct chat *ch, enum action_type type, struct session *s,
+    json_t *ref, struct hub_room *room, json_t *event)
+{
+	struct action *a = xcalloc(1, sizeof *a);
+
+	a->type = type;
+	a->sess = s;
+	a->ref = ref ? json_incref(ref) : NULL;
+	a->room = room;
+	a->event = event;
+	s->pending++;
+	TAILQ_INSERT_TAIL(&ch->actions, a, link);
+	return a;
+}
+
+/* Subscribes every session of user u to room from its last_seq on. */
+static void
+chat_subscribe_user(struct hub_user *u, struct hub_room *room)
+{
+	struct session *s;
+
+	if (u == NULL)
+		return;
+	LIST_FOREACH(s, &u->sessions, user_link)
+		hub_subscribe(s, room, room->last_seq);
+}
+
+/* The usernames of a room's members, as a JSON array. */
+static int
+chat_member_name(void *arg, int64_t user_id, const char *username)
+{
+	(void)user_id;
+	json_array_append_new(arg, json_string(username));
+	return 0;
+}
+
+/* The "joined" reply for room. */
+static json_t *
+chat_joined(struct server *srv, struct hub_room *room)
+{
+	json_t *members = json_array();
+
+	member_list(srv->db, room->id, chat_member_name, members);
+	return json_pack("{s:s,s:s,s:s,s:o,s:I}", "type", "joined", "room",
+	    room->name, "kind", room->kind == ROOM_DM ? "dm" : "public",
+	    "members", members, "last_seq", (json_int_t)room->last_seq);
+}
+
+/* {"type":"room","room","kind"} for a user's other connections. */
+static struct frame *
+chat_room_event(struct hub_room *room)
+{
+	return chat_frame(json_pack("{s:s,s:s,s:s}", "type", "room", "room",
+	    room->name, "kind", room->kind == ROOM_DM ? "dm" : "public"));
+}
+
+/* Carries out one committed action: in-memory state, replies, fan-out. */
+static void
+chat_action_run(struct server *srv, struct action *a)
+{
+	struct chat *ch = srv->chat;
+	struct hub_user *u = a->sess ? a->sess->user : NULL;
+	struct frame *f;
+	unsigned n;
+
+	switch (a->type) {
+	case ACT_SEND:
+	case ACT_CHANGE:
+		if (a->seq > a->room->last_seq)
+			a->room->last_seq = a->seq;
+		f = chat_frame(json_incref(a->event));
+		n = hub_deliver(a->room, a->seq, f, a->sess);
+		frame_unref(f);
+		srv->m.deliveries += n + (a->sess != NULL);
+		if (a->type == ACT_SEND)
+			srv->m.messages_stored++;
+		chat_reply(a->sess, json_incref(a->event), a->ref);
+		break;
+	case ACT_REPLY:
+		chat_reply(a->sess, json_incref(a->event), a->ref);
+		break;
+	case ACT_JOIN:
+		chat_subscribe_user(u, a->room);
+		chat_reply(a->sess, chat_joined(srv, a->room), a->ref);
+		if (!a->fresh || u == NULL)
+			break;
+		f = chat_room_event(a->room);
+		hub_user_send(u, f, a->sess);
+		frame_unref(f);
+		f = chat_frame(json_pack("{s:s,s:s,s:s,s:s}", "type", "member",
+		    "room", a->room->name, "user", u->username, "event",
+		    "join"));
+		hub_broadcast(a->room, f, u, NULL);
+		frame_unref(f);
+		break;
+	case ACT_LEAVE:
+		if (u != NULL) {
+			struct session *s;
+
+			LIST_FOREACH(s, &u->sessions, user_link)
+				hub_unsubscribe(s, a->room);
+		}
+		f = chat_frame(json_pack("{s:s,s:s}", "type", "left", "room",
+		    a->room->name));
+		if (u != NULL)
+			hub_user_send(u, f, a->sess);
+		frame_unref(f);
+		chat_reply(a->sess, json_pack("{s:s,s:s}", "type", "left",
+		    "room", a->room->name), a->ref);
+		if (u == NULL)
+			break;
+		f = chat_frame(json_pack("{s:s,s:s,s:s,s:s}", "type", "member",
+		    "room", a->room->name, "user", u->username, "event",
+		    "leave"));
+		hub_broadcast(a->room, f, u, NULL);
+		frame_unref(f);
+		break;
+	case ACT_DM: {
+		struct hub_user *other = hub_user_find(ch->hub, a->other_id);
+
+		chat_subscribe_user(u, a->room);
+		if (other != u)
+			chat_subscribe_user(other, a->room);
+		chat_reply(a->sess, chat_joined(srv, a->room), a->ref);
+		if (!a->fresh)
+			break;
+		f = chat_room_event(a->room);
+		if (u != NULL)
+			hub_user_send(u, f, a->sess);
+		if (other != NULL && other != u)
+			hub_user_send(other, f, NULL);
+		frame_unref(f);
+		break;
+	}
+	case ACT_READ:
+		if (a->fresh) {
+			f = chat_frame(json_incref(a->event));
+			hub_broadcast(a->room, f, NULL, a->sess);
+			frame_unref(f);
+		}
+		chat_reply(a->sess, json_incref(a->event), a->ref);
+		break;
+	}
+}
+
+/* Frees an action and releases its session. */
+static void
+chat_action_free(struct action *a)
+{
+	if (a->sess != NULL)
+		a->sess->pending--;
+	json_decref(a->ref);
+	json_decref(a->event);
+	free(a);
+}
+
+void
+chat_flush(struct server *srv)
+{
+	struct chat *ch = srv->chat;
+	struct action *a;
+	int ok;
+
+	if (ch == NULL || !ch->txn)
+		return;
+	ch->txn = 0;
+	ok = db_commit(srv->db) == 0;
+	srv->m.commits++;
+	if (!ok) {
+		log_error("%s: commit failed: rolling back the batch", __func__);
+		db_rollback(srv->db);
+	}
+	while ((a = TAILQ_FIRST(&ch->actions)) != NULL) {
+		TAILQ_REMOVE(&ch->actions, a, link);
+		if (ok) {
+			chat_action_run(srv, a);
+		} else {
+			if (a->room != NULL)
+				a->room->pending_seq = a->room->last_seq;
+			chat_send_error(a->sess, a->ref, "internal",
+			    "the change could not be stored");
+		}
+		chat_action_free(a);
+	}
+}
+
+/* The commit event: the end of a loop pass. */
+static void
+chat_commit_cb(int fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	chat_flush(arg);
+}
+
+/* A string field, or NULL if absent or not a string. */
+static const char *
+chat_str(json_t *req, const char *key)
+{
+	return json_string_value(json_object_get(req, key));
+}
+
+/* Reads and folds the "room" field into name; replies with the error and
+ * returns -1, else the room kind. */
+static int
+chat_room_name(struct session *s, json_t *req, json_t *ref,
+    char name[ROOMNAME_MAX + 1])
+{
+	json_t *v = json_object_get(req, "room");
+	int kind;
+
+	if (!json_is_string(v)) {
+		chat_send_error(s, ref, "bad_request", "room must be a string");
+		return -1;
+	}
+	if (json_string_length(v) > ROOMNAME_MAX ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		chat_send_error(s, ref, "invalid_room", "invalid room name");
+		return -1;
+	}
+	strcpy(name, json_string_value(v));
+	if ((kind = auth_room_fold(name)) < 0) {
+		chat_send_error(s, ref, "invalid_room", "invalid room name");
+		return -1;
+	}
+	return kind;
+}
+
+/* The named room, or NULL after replying no_such_room / internal. */
+static struct hub_room *
+chat_room_find(struct session *s, json_t *ref, const char *name)
+{
+	struct server *srv = s->conn->srv;
+	struct hub_room *room;
+	int err;
+
+	room = hub_room_get(srv->chat->hub, srv->db, name, &err);
+	if (room == NULL)
+		chat_send_error(s, ref, err ? "internal" : "no_such_room",
+		    err ? "database error" : "no such room");
+	return room;
+}
+
+/* The room of a request the user must be a member of, or NULL after
+ * replying (invalid_room, no_such_room, not_member). */
+static struct hub_room *
+chat_member_room(struct session *s, json_t *req, json_t *ref)
+{
+	char name[ROOMNAME_MAX + 1];
+	struct hub_room *room;
+
+	if (chat_room_name(s, req, ref, name) < 0)
+		return NULL;
+	if ((room = chat_room_find(s, ref, name)) == NULL)
+		return NULL;
+	if (hub_sub_find(s, room) == NULL) {
+		chat_send_error(s, ref, "not_member", "not a member of the room");
+		return NULL;
+	}
+	return room;
+}
+
+/* Checks message text: 0, or -1 after replying bad_request/empty/too_long. */
+static int
+chat_text_ok(struct session *s, json_t *ref, json_t *v)
+{
+	const char *t = json_string_value(v);
+	size_t len = json_string_length(v), i;
+
+	if (t == NULL) {
+		chat_send_error(s, ref, "bad_request", "text must be a string");
+		return -1;
+	}
+	for (i = 0; i < len && isspace((unsigned char)t[i]); i++)
+		;
+	if (i == len) {
+		chat_send_error(s, ref, "empty", "the message is empty");
+		return -1;
+	}
+	if (utf8_codepoints((const uint8_t *)t, len) > CHAT_MAX_TEXT) {
+		chat_send_error(s, ref, "too_long",
+		    "the message is over 4000 characters");
+		return -1;
+	}
+	return 0;
+}
+
+/* Allocates the next seq, opening the transaction. -1 after replying. */
+static int64_t
+chat_next_seq(struct session *s, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+
+	if (chat_txn(srv->chat, srv) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return -1;
+	}
+	return srv->chat->next_seq++;
+}
+
+static void
+chat_join(struct session *s, json_t *req, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	struct chat *ch = srv->chat;
+	char name[ROOMNAME_MAX + 1];
+	struct hub_room *room;
+	struct room r;
+	int kind, err, rc;
+
+	if ((kind = chat_room_name(s, req, ref, name)) < 0)
+		return;
+	room = hub_room_get(ch->hub, srv->db, name, &err);
+	if (err) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	if (kind == ROOM_DM) {
+		if (room == NULL || member_get(srv->db, room->id,
+					s->user->id, NULL) != 0) {
+			chat_send_error(s, ref, "forbidden",
+			    "direct-message rooms are joined with dm");
+			return;
+		}
+		chat_action(ch, ACT_JOIN, s, ref, room, NULL);
+		chat_txn(ch, srv);
+		return;
+	}
+	if (chat_txn(ch, srv) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	if (room == NULL) {
+		if (room_create(srv->db, name, ROOM_PUBLIC, chat_now(), &r) < 0) {
+			chat_send_error(s, ref, "internal", "database error");
+			return;
+		}
+		room = hub_room_add(ch->hub, &r);
+	}
+	rc = member_add(srv->db, room->id, s->user->id, room->pending_seq,
+	    chat_now());
+	if (rc < 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	chat_action(ch, ACT_JOIN, s, ref, room, NULL)->fresh = rc == 0;
+}
+
+static void
+chat_leave(struct session *s, json_t *req, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	char name[ROOMNAME_MAX + 1];
+	struct hub_room *room;
+	int kind, rc;
+
+	if ((kind = chat_room_name(s, req, ref, name)) < 0)
+		return;
+	if ((room = chat_room_find(s, ref, name)) == NULL)
+		return;
+	if (kind == ROOM_DM) {
+		chat_send_error(s, ref, "forbidden",
+		    "direct-message rooms can't be left");
+		return;
+	}
+	if (chat_txn(srv->chat, srv) != 0 ||
+	    (rc = member_remove(srv->db, room->id, s->user->id)) < 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	if (rc == 1) {
+		chat_send_error(s, ref, "not_member", "not a member of the room");
+		return;
+	}
+	chat_action(srv->chat, ACT_LEAVE, s, ref, room, NULL);
+}
+
+static void
+chat_dm(struct session *s, json_t *req, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	struct chat *ch = srv->chat;
+	char other[64], name[ROOMNAME_MAX + 1];
+	const char *a, *b;
+	struct hub_room *room;
+	struct user peer;
+	struct room r;
+	struct action *act;
+	int err, rc;
+
+	if (chat_str(req, "user") == NULL) {
+		chat_send_error(s, ref, "bad_request", "user must be a string");
+		return;
+	}
+	snprintf(other, sizeof other, "%s", chat_str(req, "user"));
+	if (strlen(chat_str(req, "user")) > USERNAME_MAX ||
+	    auth_username_fold(other) != 0 ||
+	    (rc = user_by_name(srv->db, other, &peer, NULL, 0)) == 1) {
+		chat_send_error(s, ref, "not_found", "no such user");
+		return;
+	}
+	if (rc < 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	a = s->user->username;
+	b = peer.username;
+	if (strcmp(a, b) > 0) {
+		const char *t = a;
+
+		a = b;
+		b = t;
+	}
+	snprintf(name, sizeof name, "dm:%s:%s", a, b);
+	room = hub_room_get(ch->hub, srv->db, name, &err);
+	if (err || chat_txn(ch, srv) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	if (room == NULL) {
+		if (room_create(srv->db, name, ROOM_DM, chat_now(), &r) < 0 ||
+		    member_add(srv->db, r.id, s->user->id, 0, chat_now()) < 0 ||
+		    member_add(srv->db, r.id, peer.id, 0, chat_now()) < 0) {
+			chat_send_error(s, ref, "internal", "database error");
+			return;
+		}
+		room = hub_room_add(ch->hub, &r);
+		act = chat_action(ch, ACT_DM, s, ref, room, NULL);
+		act->fresh = 1;
+	} else {
+		act = chat_action(ch, ACT_DM, s, ref, room, NULL);
+	}
+	act->other_id = peer.id;
+}
+
+/* Reads client_msg_id: 0 (absent), 1 (present), -1 after replying. */
+static int
+chat_client_id(struct session *s, json_t *req, json_t *ref, const char **out)
+{
+	json_t *v = json_object_get(req, "client_msg_id");
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    utf8_codepoints((const uint8_t *)json_string_value(v),
+		json_string_length(v)) > CHAT_MAX_REF ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		chat_send_error(s, ref, "bad_request",
+		    "client_msg_id must be a string of 1-64 characters");
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 1;
+}
+
+static void
+chat_send(struct session *s, json_t *req, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	struct chat *ch = srv->chat;
+	json_t *text = json_object_get(req, "text"), *event = NULL;
+	const char *cmid;
+	struct hub_room *room;
+	struct message m;
+	int rc;
+
+	if ((room = chat_member_room(s, req, ref)) == NULL ||
+	    chat_text_ok(s, ref, text) != 0 ||
+	    chat_client_id(s, req, ref, &cmid) < 0)
+		return;
+	if (chat_txn(ch, srv) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	if (cmid != NULL) {
+		rc = message_by_client_id(srv->db, s->user->id, cmid,
+		    chat_capture_message, &event);
+		if (rc < 0) {
+			chat_send_error(s, ref, "internal", "database error");
+			return;
+		}
+		if (rc == 0) {
+			chat_action(ch, ACT_REPLY, s, ref, room, event);
+			return;
+		}
+	}
+	memset(&m, 0, sizeof m);
+	m.id = m.seq = chat_next_seq(s, ref);
+	m.room_id = room->id;
+	m.user_id = s->user->id;
+	snprintf(m.room, sizeof m.room, "%s", room->name);
+	snprintf(m.username, sizeof m.username, "%s", s->user->username);
+	m.text = json_string_value(text);
+	m.text_len = json_string_length(text);
+	m.ts = chat_now();
+	if (message_insert(srv->db, &m, cmid) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	room->pending_seq = m.seq;
+	chat_capture_message(&event, &m);
+	chat_action(ch, ACT_SEND, s, ref, room, event)->seq = m.seq;
+}
+
+/* What an edit or delete needs to find: the author's live message. */
+struct chat_target {
+	int64_t room_id;
+	int64_t user_id;
+	int deleted;
+	int found;
+};
+
+static int
+chat_capture_target(void *arg, const struct message *m)
+{
+	struct chat_target *t = arg;
+
+	t->room_id = m->room_id;
+	t->user_id = m->user_id;
+	t->deleted = m->deleted;
+	t->found = 1;
+	return 0;
+}
+
+/* Shared checks of edit and delete; the message id, or -1 after
+ * replying. */
+static int64_t
+chat_own_message(struct session *s, json_t *req, json_t *ref,
+    struct hub_room **roomp)
+{
+	struct server *srv = s->conn->srv;
+	json_t *idv = json_object_get(req, "id");
+	struct chat_target t = {0};
+	struct hub_room *room;
+
+	if (!json_is_integer(idv)) {
+		chat_send_error(s, ref, "bad_request", "id must be an integer");
+		return -1;
+	}
+	if ((room = chat_member_room(s, req, ref)) == NULL)
+		return -1;
+	if (chat_txn(srv->chat, srv) != 0 ||
+	    message_get(srv->db, json_integer_value(idv), chat_capture_target,
+		&t) < 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return -1;
+	}
+	if (!t.found || t.deleted || t.room_id != room->id) {
+		chat_send_error(s, ref, "not_found", "no such message");
+		return -1;
+	}
+	if (t.user_id != s->user->id) {
+		chat_send_error(s, ref, "forbidden",
+		    "only the author may change a message");
+		return -1;
+	}
+	*roomp = room;
+	return json_integer_value(idv);
+}
+
+/* Queues the event of a stored edit or delete of message id. */
+static void
+chat_changed(struct session *s, json_t *ref, struct hub_room *room,
+    int64_t id, int64_t seq, const char *type)
+{
+	struct server *srv = s->conn->srv;
+	json_t *event = NULL;
+
+	room->pending_seq = seq;
+	message_get(srv->db, id, chat_capture_message, &event);
+	if (event == NULL) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	json_object_set_new(event, "type", json_string(type));
+	chat_action(srv->chat, ACT_CHANGE, s, ref, room, event)->seq = seq;
+}
+
+static void
+chat_edit(struct session *s, json_t *req, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	json_t *text = json_object_get(req, "text");
+	struct hub_room *room;
+	int64_t id, seq;
+
+	if (chat_text_ok(s, ref, text) != 0 ||
+	    (id = chat_own_message(s, req, ref, &room)) < 0)
+		return;
+	seq = chat_next_seq(s, ref);
+	if (message_edit(srv->db, id, json_string_value(text),
+		json_string_length(text), seq, chat_now()) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	chat_changed(s, ref, room, id, seq, "edited");
+}
+
+static void
+chat_delete(struct session *s, json_t *req, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	struct hub_room *room;
+	int64_t id, seq;
+
+	if ((id = chat_own_message(s, req, ref, &room)) < 0)
+		return;
+	seq = chat_next_seq(s, ref);
+	if (message_delete(srv->db, id, seq) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	chat_changed(s, ref, room, id, seq, "deleted");
+}
+
+/* Reads an optional non-negative integer field: 0 ok (*out = -1 when
+ * absent), -1 if present but not a non-negative integer. */
+static int
+chat_opt_uint(json_t *req, const char *key, int64_t *out)
+{
+	json_t *v = json_object_get(req, key);
+
+	*out = -1;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -1;
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static void
+chat_history(struct session *s, json_t *req, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	char name[ROOMNAME_MAX + 1];
+	struct hub_room *room;
+	int64_t before, after, limit;
+	json_t *msgs;
+	int kind, more = 0;
+
+	if ((kind = chat_room_name(s, req, ref, name)) < 0)
+		return;
+	if (chat_opt_uint(req, "before", &before) != 0 ||
+	    chat_opt_uint(req, "after", &after) != 0 ||
+	    chat_opt_uint(req, "limit", &limit) != 0 ||
+	    (before >= 0 && after >= 0) || limit == 0 || limit > 100) {
+		chat_send_error(s, ref, "bad_request",
+		    "before/after/limit: non-negative integers, not both "
+		    "before and after, limit 1-100");
+		return;
+	}
+	chat_flush(srv);
+	if ((room = chat_room_find(s, ref, name)) == NULL)
+		return;
+	if (kind == ROOM_DM && hub_sub_find(s, room) == NULL &&
+	    member_get(srv->db, room->id, s->user->id, NULL) != 0) {
+		chat_send_error(s, ref, "forbidden", "not your direct messages");
+		return;
+	}
+	msgs = json_array();
+	if (api_history(srv, room->id, before, after,
+		limit < 0 ? 50 : (int)limit, msgs, &more) != 0) {
+		json_decref(msgs);
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	chat_reply(s, json_pack("{s:s,s:s,s:o,s:b}", "type", "history", "room",
+	    room->name, "messages", msgs, "has_more", more), ref);
+}
+
+static void
+chat_read(struct session *s, json_t *req, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	json_t *seqv = json_object_get(req, "seq");
+	struct hub_room *room;
+	int64_t stored;
+	int moved, rc;
+
+	if (!json_is_integer(seqv) || json_integer_value(seqv) < 0) {
+		chat_send_error(s, ref, "bad_request",
+		    "seq must be a non-negative integer");
+		return;
+	}
+	if ((room = chat_member_room(s, req, ref)) == NULL)
+		return;
+	if (chat_txn(srv->chat, srv) != 0 ||
+	    (rc = member_set_read(srv->db, room->id, s->user->id,
+		 json_integer_value(seqv), &stored, &moved)) < 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	if (rc == 1) {
+		chat_send_error(s, ref, "not_member", "not a member of the room");
+		return;
+	}
+	chat_action(srv->chat, ACT_READ, s, ref, room,
+	    json_pack("{s:s,s:s,s:s,s:I}", "type", "read", "room", room->name,
+		"user", s->user->username, "seq", (json_int_t)stored))
+	    ->fresh = moved;
+}
+
+static void
+chat_typing(struct session *s, json_t *req, json_t *ref)
+{
+	struct hub_room *room;
+	struct frame *f;
+
+	if ((room = chat_member_room(s, req, ref)) == NULL)
+		return;
+	f = chat_frame(json_pack("{s:s,s:s,s:s}", "type", "typing", "room",
+	    room->name, "user", s->user->username));
+	hub_broadcast(room, f, s->user, NULL);
+	frame_unref(f);
+}
+
+static const struct {
+	const char *type;
+	chat_handler fn;
+} chat_handlers[] = {
+	{"join", chat_join},
+	{"leave", chat_leave},
+	{"dm", chat_dm},
+	{"send", chat_send},
+	{"edit", chat_edit},
+	{"delete", chat_delete},
+	{"history", chat_history},
+	{"read", chat_read},
+	{"typing", chat_typing},
+};
+
+json_t *
+chat_room_states(struct server *srv, int64_t user_id)
+{
+	json_t *rooms = json_array();
+
+	if (api_room_states(srv, user_id, rooms) != 0) {
+		json_decref(rooms);
+		return NULL;
+	}
+	return rooms;
+}
+
+/* Replays what changed in a room after since (PROTOCOL.md Resync). */
+static void
+chat_replay(struct session *s, struct hub_room *room, int64_t since)
+{
+	struct server *srv = s->conn->srv;
+	json_t *events;
+	int64_t n;
+	size_t i;
+
+	n = since > room->last_seq ? CHAT_RESYNC_MAX + 1 :
+	    message_count_changed(srv->db, room->id, since, CHAT_RESYNC_MAX);
+	if (n > CHAT_RESYNC_MAX || n < 0) {
+		chat_reply(s, json_pack("{s:s,s:s}", "type", "truncated",
+		    "room", room->name), NULL);
+		return;
+	}
+	events = json_array();
+	if (api_changes(srv, room->id, since, events) != 0) {
+		json_decref(events);
+		chat_reply(s, json_pack("{s:s,s:s}", "type", "truncated",
+		    "room", room->name), NULL);
+		return;
+	}
+	for (i = 0; i < json_array_size(events); i++)
+		chat_reply(s, json_incref(json_array_get(events, i)), NULL);
+	json_decref(events);
+}
+
+/* Sends presence for u (online or offline) to the users sharing a room. */
+static void
+chat_presence(struct server *srv, struct hub_user *u, const char *status)
+{
+	struct frame *f = chat_frame(json_pack("{s:s,s:s,s:s}", "type",
+	    "presence", "user", u->username, "status", status));
+
+	hub_neighbours_send(srv->chat->hub, u, f);
+	frame_unref(f);
+}
+
+/* Tells a fresh session who of its neighbours is online already. */
+static void
+chat_presence_snapshot(struct server *srv, struct session *s)
+{
+	struct hub *h = srv->chat->hub;
+	struct sub *sub, *other;
+	json_t *seen = json_object();
+
+	(void)h;
+	LIST_FOREACH(sub, &s->subs, sess_link)
+		LIST_FOREACH(other, &sub->room->subs, room_link) {
+			struct hub_user *u = other->sess->user;
+
+			if (u == s->user || json_object_get(seen, u->username))
+				continue;
+			json_object_set_new(seen, u->username, json_true());
+			chat_reply(s, json_pack("{s:s,s:s,s:s}", "type",
+			    "presence", "user", u->username, "status",
+			    "online"), NULL);
+		}
+	json_decref(seen);
+}
+
+/* Signs a session in: hello, subscriptions, resync, presence. */
+static void
+chat_authenticate(struct session *s, const struct user *u,
+    const uint8_t hash[32], json_t *since, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	struct chat *ch = srv->chat;
+	json_t *rooms, *hello, *v;
+	const char *key;
+	size_t i;
+	int first;
+
+	chat_flush(srv);
+	if ((rooms = chat_room_states(srv, u->id)) == NULL) {
+		chat_send_error(s, ref, "internal", "database error");
+		conn_ws_close(s->conn, 1011, "database error");
+		return;
+	}
+	memcpy(s->token_hash, hash, 32);
+	s->conn->flags |= CONN_AUTHED;
+	first = hub_user_attach(ch->hub, s, u->id, u->username);
+	for (i = 0; i < json_array_size(rooms); i++) {
+		json_t *st = json_array_get(rooms, i);
+		struct hub_room *room;
+		int err;
+
+		room = hub_room_get(ch->hub, srv->db,
+		    json_string_value(json_object_get(st, "name")), &err);
+		if (room == NULL)
+			continue;
+		hub_subscribe(s, room, room->last_seq);
+		json_object_set_new(st, "last_seq",
+		    json_integer(room->last_seq));
+	}
+	hello = json_pack("{s:s,s:{s:I,s:s},s:s,s:o,s:{s:i,s:i}}", "type",
+	    "hello", "user", "id", (json_int_t)u->id, "username", u->username,
+	    "epoch", db_epoch(srv->db), "rooms", rooms, "limits",
+	    "max_text_chars", CHAT_MAX_TEXT, "max_message_bytes",
+	    (int)WS_MAX_MESSAGE);
+	chat_reply(s, hello, ref);
+	json_object_foreach(since, key, v) {
+		char name[ROOMNAME_MAX + 1];
+		struct hub_room *room;
+		int err;
+
+		snprintf(name, sizeof name, "%s", key);
+		if (strlen(key) > ROOMNAME_MAX || auth_room_fold(name) < 0)
+			continue;
+		room = hub_room_get(ch->hub, srv->db, name, &err);
+		if (room != NULL && hub_sub_find(s, room) != NULL)
+			chat_replay(s, room, json_integer_value(v));
+	}
+	chat_presence_snapshot(srv, s);
+	if (first)
+		chat_presence(srv, s->user, "online");
+}
+
+void
+chat_ws_authenticated(struct conn *c, const struct user *u,
+    const uint8_t hash[32])
+{
+	chat_authenticate(c->app_data, u, hash, NULL, NULL);
+}
+
+/* Fails authentication: error unauthorized, close 1008. */
+static void
+chat_auth_fail(struct session *s, json_t *ref, const char *why)
+{
+	s->conn->srv->m.auth_failures++;
+	log_info("%s: %s: %s", __func__, s->conn->addr, why);
+	chat_send_error(s, ref, "unauthorized", why);
+	conn_ws_close(s->conn, 1008, why);
+}
+
+/* 1 if since is absent or an object of room names to seqs >= 0. */
+static int
+chat_since_ok(json_t *since)
+{
+	const char *key;
+	json_t *v;
+
+	if (since == NULL)
+		return 1;
+	if (!json_is_object(since))
+		return 0;
+	json_object_foreach(since, key, v)
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			return 0;
+	return 1;
+}
+
+/* The first message of an unauthenticated connection. */
+static void
+chat_auth(struct session *s, json_t *req, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	const char *type = chat_str(req, "type"), *token = chat_str(req, "token");
+	json_t *since = json_object_get(req, "since");
+	uint8_t hash[32];
+	struct user u;
+	int rc;
+
+	if (type == NULL || strcmp(type, "auth") != 0) {
+		chat_auth_fail(s, ref, "the first message must be auth");
+		return;
+	}
+	if (json_is_null(since))
+		since = NULL;
+	if (token == NULL || !chat_since_ok(since)) {
+		chat_auth_fail(s, ref, "auth needs a token and a valid since");
+		return;
+	}
+	chat_flush(srv);
+	auth_token_hash(token, strlen(token), hash);
+	rc = session_lookup(srv->db, hash, chat_now(), &u);
+	if (rc != 0) {
+		chat_auth_fail(s, ref, "invalid or expired token");
+		return;
+	}
+	chat_authenticate(s, &u, hash, since, ref);
+}
+
+/* Reads "ref": 0 and *ref (borrowed, may be NULL), or -1 if invalid. */
+static int
+chat_ref(json_t *req, json_t **ref)
+{
+	json_t *v = json_object_get(req, "ref");
+
+	*ref = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) ||
+	    utf8_codepoints((const uint8_t *)json_string_value(v),
+		json_string_length(v)) > CHAT_MAX_REF)
+		return -1;
+	*ref = v;
+	return 0;
+}
+
+static int
+chat_ws_message(struct conn *c, int binary, uint8_t *data, size_t len)
+{
+	struct session *s = c->app_data;
+	struct server *srv = c->srv;
+	json_t *req, *ref;
+	const char *type;
+	json_error_t jerr;
+
+	if (binary) {
+		conn_ws_close(c, 1003, "binary messages are not supported");
+		return 0;
+	}
+	req = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES,
+	    &jerr);
+	if (req != NULL && !json_is_object(req)) {
+		json_decref(req);
+		req = NULL;
+	}
+	if (!(c->flags & CONN_AUTHED)) {
+		if (req == NULL) {
+			chat_auth_fail(s, NULL, "the first message must be auth");
+			return 0;
+		}
+		chat_ref(req, &ref);
+		chat_auth(s, req, ref);
+		json_decref(req);
+		return 0;
+	}
+	if (req == NULL) {
+		chat_send_error(s, NULL, "bad_request",
+		    "a message must be a JSON object");
+		return 0;
+	}
+	if (chat_ref(req, &ref) != 0) {
+		chat_send_error(s, NULL, "bad_request",
+		    "ref must be a string of at most 64 characters");
+		json_decref(req);
+		return 0;
+	}
+	if (srv->cfg->rate_limits &&
+	    !bucket_take(&s->rate, srv->cfg->msg_rate, srv->cfg->msg_burst,
+		chat_now())) {
+		srv->m.rate_limited++;
+		chat_send_error(s, ref, "rate_limited", "slow down");
+		json_decref(req);
+		return 0;
+	}
+	type = chat_str(req, "type");
+	for (size_t i = 0; type != NULL &&
+	     i < sizeof chat_handlers / sizeof chat_handlers[0]; i++)
+		if (strcmp(type, chat_handlers[i].type) == 0) {
+			chat_handlers[i].fn(s, req, ref);
+			json_decref(req);
+			return 0;
+		}
+	chat_send_error(s, ref, "bad_request",
+	    type == NULL ? "type must be a string" : "unknown type");
+	json_decref(req);
+	return 0;
+}
+
+static void
+chat_ws_open(struct conn *c)
+{
+	struct session *s = xcalloc(1, sizeof *s);
+
+	s->conn = c;
+	LIST_INIT(&s->subs);
+	c->app_data = s;
+}
+
+/* A connection is going away: presence, subscriptions, pending actions. */
+static void
+chat_gone(struct conn *c)
+{
+	struct session *s = c->app_data;
+	struct server *srv = c->srv;
+	struct action *a;
+
+	if (s == NULL)
+		return;
+	if (s->pending > 0)
+		TAILQ_FOREACH(a, &srv->chat->actions, link)
+			if (a->sess == s) {
+				a->sess = NULL;
+				s->pending--;
+			}
+	if (s->user != NULL && s->user->nsessions == 1)
+		chat_presence(srv, s->user, "offline");
+	hub_user_detach(srv->chat->hub, s);
+	free(s);
+	c->app_data = NULL;
+}
+
+void
+chat_logout(struct server *srv, int64_t user_id, const uint8_t hash[32])
+{
+	struct hub_user *u = hub_user_find(srv->chat->hub, user_id);
+	struct session *s, *next;
+
+	if (u == NULL)
+		return;
+	for (s = LIST_FIRST(&u->sessions); s != NULL; s = next) {
+		next = LIST_NEXT(s, user_link);
+		if (memcmp(s->token_hash, hash, 32) == 0)
+			conn_ws_close(s->conn, 4001, "logged out");
+	}
+}
+
+/* Shutdown: whatever is pending is committed and delivered first. */
+static void
+chat_stop(struct server *srv)
+{
+	chat_flush(srv);
+}
+
+const struct conn_app chat_app = {
+	.request = api_request,
+	.ws_open = chat_ws_open,
+	.ws_message = chat_ws_message,
+	.gone = chat_gone,
+	.stop = chat_stop,
+	.ws_auth_timeout = CHAT_AUTH_TIMEOUT,
+};
+
+int
+chat_start(struct server *srv)
+{
+	struct chat *ch = xcalloc(1, sizeof *ch);
+
+	ch->hub = hub_new();
+	ch->next_seq = db_max_seq(srv->db) + 1;
+	TAILQ_INIT(&ch->actions);
+	ch->commit_ev = event_new(srv->base, -1, 0, chat_commit_cb, srv);
+	srv->chat = ch;
+	return 0;
+}
+
+void
+chat_free(struct server *srv)
+{
+	struct chat *ch = srv->chat;
+
+	if (ch == NULL)
+		return;
+	chat_flush(srv);
+	event_free(ch->commit_ev);
+	hub_free(ch->hub);
+	free(ch);
+	srv->chat = NULL;
+}

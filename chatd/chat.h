@@ -1,0 +1,35 @@
+/* chatd/chat.h — the chat protocol over WebSocket (PROTOCOL.md) */
+#ifndef CHATD_CHAT_H
+#define CHATD_CHAT_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct conn;
+struct server;
+struct user;
+
+/* The connection callbacks of the chat server. */
+extern const struct conn_app chat_app;
+
+/* Sets up rooms, sessions and group commit on srv. 0 or -1. */
+int chat_start(struct server *srv);
+/* Frees what chat_start made (after every connection is gone). */
+void chat_free(struct server *srv);
+/* Commits the open group-commit transaction, if any, and delivers what
+ * it held. Called before anything reads what clients may see. */
+void chat_flush(struct server *srv);
+/* An upgraded connection that authenticated with a header: hello. */
+void chat_ws_authenticated(struct conn *c, const struct user *u,
+    const uint8_t hash[32]);
+/* Closes every WebSocket opened with the token hash (logout): 4001. */
+void chat_logout(struct server *srv, int64_t user_id, const uint8_t hash[32]);
+/* The user's rooms as PROTOCOL.md room states (hello, /api/me); NULL on
+ * a database error. */
+json_t *chat_room_states(struct server *srv, int64_t user_id);
+/* A message or tombstone as its PROTOCOL.md JSON object. */
+struct message;
+json_t *chat_message_json(const struct message *m);
+
+#endif

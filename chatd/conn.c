@@ -1,0 +1,472 @@
+/* chatd/conn.c — the one file that touches client sockets */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "chatd/conn.h"
+#include "chatd/http.h"
+#include "chatd/log.h"
+#include "chatd/server.h"
+#include "chatd/ws_handshake.h"
+#include "chatd/xmalloc.h"
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_timer_cb(int fd, short what, void *arg);
+static void conn_free(struct conn *c);
+
+static int conn_ws_message(void *arg, int binary, uint8_t *data, size_t len);
+static void conn_ws_write(void *arg, const uint8_t *data, size_t len);
+static void conn_ws_closed(void *arg, int code);
+static void conn_ws_pong(void *arg);
+
+static const struct ws_callbacks conn_ws_callbacks = {
+	.message = conn_ws_message,
+	.write = conn_ws_write,
+	.closed = conn_ws_closed,
+	.pong = conn_ws_pong,
+};
+
+/* (Re)arms the connection's single timer for secs seconds. */
+static void
+conn_timer_set(struct conn *c, int secs)
+{
+	struct timeval tv = {secs, 0};
+
+	if (!(c->flags & CONN_OVERFLOW))
+		evtimer_add(c->timer, &tv);
+}
+
+int
+conn_accept(struct server *srv, int fd, const char *addr)
+{
+	struct conn *c = xcalloc(1, sizeof *c);
+	SSL *ssl;
+
+	c->srv = srv;
+	c->app = srv->app;
+	c->id = ++srv->next_conn_id;
+	snprintf(c->addr, sizeof c->addr, "%s", addr);
+	if (srv->ssl != NULL) {
+		if ((ssl = SSL_new(srv->ssl)) == NULL) {
+			close(fd);
+			free(c);
+			return -1;
+		}
+		c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		c->flags |= CONN_TLS;
+	} else {
+		c->bev = bufferevent_socket_new(srv->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (c->bev == NULL) {
+		log_warn("%s: cannot make a bufferevent for %s", __func__,
+		    addr);
+		close(fd);
+		free(c);
+		return -1;
+	}
+	c->http = xmalloc(sizeof *c->http);
+	http_parser_init(c->http, HTTP_MAX_HEAD, HTTP_MAX_BODY);
+	c->timer = evtimer_new(srv->base, conn_timer_cb, c);
+	TAILQ_INSERT_TAIL(&srv->conns, c, link);
+	srv->nconns++;
+	srv->m.conns_accepted++;
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
+	    c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	conn_timer_set(c, srv->cfg->idle_timeout);
+	return 0;
+}
+
+void
+conn_close(struct conn *c, const char *reason)
+{
+	if (c->flags & CONN_DEAD)
+		return;
+	c->flags |= CONN_DEAD;
+	log_debug("%s: #%llu %s: %s", __func__, (unsigned long long)c->id,
+	    c->addr, reason);
+	if (c->app->gone != NULL)
+		c->app->gone(c);
+	if (!(c->flags & CONN_IN_CALLBACK))
+		conn_free(c);
+}
+
+/* Releases every member; only conn_close leads here. */
+static void
+conn_free(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	TAILQ_REMOVE(&srv->conns, c, link);
+	srv->nconns--;
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->bev != NULL) {
+		if (c->flags & CONN_TLS)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+		bufferevent_free(c->bev);
+	}
+	if (c->http != NULL) {
+		http_parser_free(c->http);
+		free(c->http);
+	}
+	if (c->mode != CONN_MODE_HTTP)
+		ws_free(&c->ws);
+	free(c);
+	server_conn_gone(srv);
+}
+
+void
+conn_write(struct conn *c, const void *data, size_t len)
+{
+	if (c->flags & CONN_DEAD)
+		return;
+	bufferevent_write(c->bev, data, len);
+}
+
+size_t
+conn_output_len(struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+void
+conn_flush_close(struct conn *c, const char *reason)
+{
+	if (c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE))
+		return;
+	log_debug("%s: #%llu: %s", __func__, (unsigned long long)c->id,
+	    reason);
+	c->flags |= CONN_FLUSH_CLOSE;
+	bufferevent_disable(c->bev, EV_READ);
+	if (conn_output_len(c) == 0)
+		conn_close(c, reason);
+	else
+		conn_timer_set(c, CONN_CLOSE_WAIT);
+}
+
+/* Feeds buffered input to the HTTP parser and dispatches requests, one
+ * at a time, so pipelined requests are answered in order. */
+static void
+conn_read_http(struct conn *c, struct evbuffer *in)
+{
+	struct evbuffer_iovec v;
+	ssize_t n;
+
+	while (c->mode == CONN_MODE_HTTP &&
+	    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE)) &&
+	    evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
+		if (!(c->flags & CONN_IN_HEAD)) {
+			c->flags |= CONN_IN_HEAD;
+			conn_timer_set(c, c->srv->cfg->header_timeout);
+		}
+		n = http_parser_feed(c->http, v.iov_base, v.iov_len);
+		if (n < 0) {
+			http_respond_error_status(c, http_error_status(n));
+			conn_flush_close(c, "bad request");
+			return;
+		}
+		evbuffer_drain(in, n);
+		if (c->http->state == HTTP_PARSER_BODY) {
+			const struct http_request *rq = &c->http->req;
+
+			if (rq->expect_continue && !(c->flags & CONN_PING_SENT)) {
+				/* PING_SENT doubles as "100 sent" in HTTP. */
+				c->flags |= CONN_PING_SENT;
+				conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n",
+				    25);
+			}
+		}
+		if (c->http->state != HTTP_PARSER_DONE)
+			continue;
+		c->flags &= ~(CONN_IN_HEAD | CONN_PING_SENT);
+		c->srv->m.http_requests++;
+		c->app->request(c, http_parser_request(c->http));
+		if (c->mode == CONN_MODE_HTTP && c->http != NULL)
+			http_parser_reset(c->http);
+		if (c->mode == CONN_MODE_HTTP &&
+		    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE))) {
+			conn_timer_set(c, c->srv->cfg->idle_timeout);
+			if (conn_output_len(c) > CONN_HTTP_OUTPUT_HIGH) {
+				c->flags |= CONN_READ_PAUSED;
+				bufferevent_disable(c->bev, EV_READ);
+				return;
+			}
+		}
+	}
+}
+
+/* Feeds buffered input to the WebSocket engine. */
+static void
+conn_read_ws(struct conn *c, struct evbuffer *in)
+{
+	struct evbuffer_iovec v;
+	ssize_t n;
+	int code;
+
+	while ((c->mode == CONN_MODE_WS || c->mode == CONN_MODE_CLOSING) &&
+	    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE)) &&
+	    evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
+		n = ws_feed(&c->ws, v.iov_base, v.iov_len);
+		if (n < 0) {
+			evbuffer_drain(in, evbuffer_get_length(in));
+			code = ws_error_close_code((int)n);
+			if (code != 0 && c->mode == CONN_MODE_WS) {
+				/* Failing the connection: close frame, then
+				 * TCP, without waiting for the peer. */
+				metrics_close_code(&c->srv->m, code);
+				ws_close(&c->ws, code, NULL);
+				c->mode = CONN_MODE_CLOSING;
+			}
+			conn_flush_close(c, "websocket protocol error");
+			return;
+		}
+		evbuffer_drain(in, n);
+	}
+	if (c->flags & CONN_FLUSH_CLOSE)
+		evbuffer_drain(in, evbuffer_get_length(in));
+	else if (c->mode == CONN_MODE_WS)
+		ws_shrink(&c->ws);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	c->flags |= CONN_IN_CALLBACK;
+	if (c->mode == CONN_MODE_HTTP)
+		conn_read_http(c, in);
+	if (c->mode == CONN_MODE_WS) {
+		c->flags &= ~CONN_PING_SENT;
+		if (c->flags & CONN_AUTHED || c->app->ws_auth_timeout == 0)
+			conn_timer_set(c, CONN_PING_INTERVAL);
+	}
+	if (c->mode == CONN_MODE_WS || c->mode == CONN_MODE_CLOSING)
+		conn_read_ws(c, in);
+	c->flags &= ~CONN_IN_CALLBACK;
+	if (c->flags & CONN_DEAD)
+		conn_free(c);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (c->flags & CONN_FLUSH_CLOSE) {
+		conn_close(c, "flushed");
+		return;
+	}
+	if (c->flags & CONN_READ_PAUSED) {
+		c->flags &= ~CONN_READ_PAUSED;
+		bufferevent_enable(c->bev, EV_READ);
+		conn_read_cb(c->bev, c); /* input may already be buffered */
+	}
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_EOF)
+		conn_close(c, "peer closed");
+	else if (what & BEV_EVENT_ERROR)
+		conn_close(c, errno ? strerror(errno) : "socket error");
+}
+
+/* One timer, many deadlines: what it means depends on the mode. */
+static void
+conn_timer_cb(int fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->flags |= CONN_IN_CALLBACK;
+	if (c->flags & CONN_OVERFLOW) {
+		conn_close(c, "output backlog over CONN_OUTPUT_HIGH");
+	} else if (c->flags & CONN_FLUSH_CLOSE || c->mode == CONN_MODE_CLOSING) {
+		conn_close(c, "close timeout");
+	} else if (c->mode == CONN_MODE_HTTP) {
+		if (c->flags & CONN_IN_HEAD) {
+			http_respond_error_status(c, 408);
+			conn_flush_close(c, "header timeout");
+		} else {
+			conn_close(c, "idle timeout");
+		}
+	} else if (!(c->flags & CONN_AUTHED) && c->app->ws_auth_timeout) {
+		static const char msg[] =
+		    "{\"type\":\"error\",\"code\":\"unauthorized\","
+		    "\"message\":\"authentication timed out\"}";
+
+		conn_ws_send(c, msg, sizeof msg - 1);
+		conn_ws_close(c, 1008, "authentication timeout");
+	} else if (c->flags & CONN_PING_SENT) {
+		conn_close(c, "ping timeout");
+	} else {
+		uint8_t hdr[WS_MAX_HEADER];
+		size_t n = ws_frame_header(hdr, 1, WS_OP_PING, 0);
+
+		c->flags |= CONN_PING_SENT;
+		conn_write(c, hdr, n);
+		conn_timer_set(c, CONN_PING_INTERVAL);
+	}
+	c->flags &= ~CONN_IN_CALLBACK;
+	if (c->flags & CONN_DEAD)
+		conn_free(c);
+}
+
+void
+conn_upgrade(struct conn *c, const char *accept)
+{
+	char head[256];
+	size_t n = ws_handshake_response(head, sizeof head, accept);
+
+	conn_write(c, head, n);
+	c->mode = CONN_MODE_WS;
+	/* The parser's buffers are not needed any more: idle memory. */
+	http_parser_free(c->http);
+	free(c->http);
+	c->http = NULL;
+	ws_init(&c->ws, c->srv->ws_max_message, &conn_ws_callbacks, c);
+	c->srv->m.ws_upgrades++;
+	conn_timer_set(c, c->app->ws_auth_timeout ? c->app->ws_auth_timeout :
+						    CONN_PING_INTERVAL);
+	if (c->app->ws_open != NULL)
+		c->app->ws_open(c);
+}
+
+static int
+conn_ws_message(void *arg, int binary, uint8_t *data, size_t len)
+{
+	struct conn *c = arg;
+
+	if (c->mode != CONN_MODE_WS)
+		return 0; /* we sent close: data from the peer is ignored */
+	c->srv->m.ws_messages_in++;
+	/* After an application close the engine keeps parsing, so the
+	 * peer's close frame is still recognised. */
+	if (c->app->ws_message(c, binary, data, len) < 0 ||
+	    (c->flags & CONN_DEAD))
+		return -1;
+	return 0;
+}
+
+static void
+conn_ws_write(void *arg, const uint8_t *data, size_t len)
+{
+	conn_write(arg, data, len);
+}
+
+/* The closing handshake finished: flush our close frame, then TCP. */
+static void
+conn_ws_closed(void *arg, int code)
+{
+	struct conn *c = arg;
+
+	metrics_close_code(&c->srv->m, code);
+	c->mode = CONN_MODE_CLOSING;
+	conn_flush_close(c, "websocket closed");
+}
+
+static void
+conn_ws_pong(void *arg)
+{
+	struct conn *c = arg;
+
+	c->flags &= ~CONN_PING_SENT;
+}
+
+void
+conn_ws_send(struct conn *c, const char *data, size_t len)
+{
+	uint8_t hdr[WS_MAX_HEADER];
+	size_t n;
+
+	if (c->mode != CONN_MODE_WS || (c->flags & CONN_DEAD))
+		return;
+	n = ws_frame_header(hdr, 1, WS_OP_TEXT, len);
+	conn_write(c, hdr, n);
+	conn_write(c, data, len);
+}
+
+/* evbuffer cleanup: one recipient has sent its reference. */
+static void
+conn_frame_done(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	frame_unref(arg);
+}
+
+void
+conn_ws_send_frame(struct conn *c, struct frame *f)
+{
+	struct evbuffer *out;
+
+	if (c->mode != CONN_MODE_WS || (c->flags & CONN_DEAD))
+		return;
+	out = bufferevent_get_output(c->bev);
+	if (c->flags & CONN_OVERFLOW)
+		return;
+	if (evbuffer_get_length(out) > CONN_OUTPUT_HIGH) {
+		/* Not closed here: the caller may be walking lists that
+		 * conn_close would change. The timer drops it at once. */
+		struct timeval now = {0, 0};
+
+		c->flags |= CONN_OVERFLOW;
+		evtimer_add(c->timer, &now);
+		return;
+	}
+	f->refs++;
+	if (evbuffer_add_reference(out, f->data, f->len, conn_frame_done,
+		f) != 0)
+		frame_unref(f);
+}
+
+void
+conn_ws_close(struct conn *c, int code, const char *reason)
+{
+	if (c->mode != CONN_MODE_WS || (c->flags & CONN_DEAD))
+		return;
+	metrics_close_code(&c->srv->m, code);
+	ws_close(&c->ws, code, reason);
+	c->mode = CONN_MODE_CLOSING;
+	conn_timer_set(c, CONN_CLOSE_WAIT);
+}
+
+struct frame *
+frame_new(const char *data, size_t len)
+{
+	uint8_t hdr[WS_MAX_HEADER];
+	size_t n = ws_frame_header(hdr, 1, WS_OP_TEXT, len);
+	struct frame *f = xmalloc(sizeof *f + n + len);
+
+	f->refs = 1;
+	f->len = n + len;
+	memcpy(f->data, hdr, n);
+	memcpy(f->data + n, data, len);
+	return f;
+}
+
+void
+frame_unref(struct frame *f)
+{
+	if (f != NULL && --f->refs == 0)
+		free(f);
+}

@@ -1,0 +1,102 @@
+/* chatd/conn.h — one client connection: HTTP, then maybe WebSocket */
+#ifndef CHATD_CONN_H
+#define CHATD_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "chatd/http_parser.h"
+#include "chatd/ws.h"
+
+struct server;
+struct conn;
+struct bufferevent;
+struct event;
+
+#define CONN_OUTPUT_HIGH (4u * 1024 * 1024) /* WS backlog that drops a peer */
+#define CONN_HTTP_OUTPUT_HIGH (256u * 1024) /* stop reading pipelined input */
+#define CONN_HEADER_TIMEOUT 10 /* s to send a whole request head */
+#define CONN_IDLE_TIMEOUT 60   /* s an idle keep-alive connection lives */
+#define CONN_PING_INTERVAL 30  /* s of WebSocket silence before a ping */
+#define CONN_CLOSE_WAIT 5      /* s to wait for the peer's close frame */
+
+/* A refcounted, fully encoded WebSocket frame shared by many recipients. */
+struct frame {
+	unsigned refs;
+	size_t len;
+	uint8_t data[];
+};
+
+/* What the application does with a connection (chat server, echo). */
+struct conn_app {
+	/* A complete HTTP request: answer with http_respond* or upgrade. */
+	void (*request)(struct conn *c, const struct http_request *req);
+	/* The connection is now a WebSocket (101 written). */
+	void (*ws_open)(struct conn *c);
+	/* A complete WebSocket message. Return -1 if c was closed. */
+	int (*ws_message)(struct conn *c, int binary, uint8_t *data,
+	    size_t len);
+	/* The connection is going away (any mode): drop references to c. */
+	void (*gone)(struct conn *c);
+	/* The server is stopping: finish pending work (may be NULL). */
+	void (*stop)(struct server *srv);
+	/* Seconds a fresh WebSocket may stay unauthenticated, 0: no limit. */
+	int ws_auth_timeout;
+};
+
+enum conn_mode { CONN_MODE_HTTP = 0, CONN_MODE_WS, CONN_MODE_CLOSING };
+
+struct conn {
+	struct server *srv;
+	const struct conn_app *app;
+	struct bufferevent *bev;
+	enum conn_mode mode;
+	int flags;
+#define CONN_TLS 0x01          /* wrapped in TLS */
+#define CONN_IN_CALLBACK 0x02  /* inside a libevent callback: defer free */
+#define CONN_DEAD 0x04         /* conn_close called; free when safe */
+#define CONN_FLUSH_CLOSE 0x08  /* close once the output is written */
+#define CONN_PING_SENT 0x10    /* keepalive ping unanswered */
+#define CONN_AUTHED 0x20       /* application: WebSocket authenticated */
+#define CONN_READ_PAUSED 0x40  /* input paused for output backpressure */
+#define CONN_IN_HEAD 0x80      /* a request head has started arriving */
+#define CONN_OVERFLOW 0x100    /* output backlog too big: being dropped */
+	struct http_parser *http;  /* HTTP mode only */
+	struct ws ws;              /* WebSocket mode only */
+	struct event *timer;       /* header/idle/auth/ping/close deadlines */
+	char addr[48];             /* peer address, for logs and rate limits */
+	void *app_data;            /* the application's per-connection state */
+	uint64_t id;
+	unsigned mark;             /* scratch for de-duplicating fan-out */
+	TAILQ_ENTRY(conn) link;
+};
+TAILQ_HEAD(conn_list, conn);
+
+/* Takes over an accepted socket (TLS-wrapped if the server has TLS). 0 or
+ * -1 (the socket is closed). */
+int conn_accept(struct server *srv, int fd, const char *addr);
+/* The one way out: logs reason and frees c (deferred inside callbacks). */
+void conn_close(struct conn *c, const char *reason);
+/* Queues bytes for the peer. */
+void conn_write(struct conn *c, const void *data, size_t len);
+/* Writes the rest, then closes. */
+void conn_flush_close(struct conn *c, const char *reason);
+/* Bytes waiting to be sent to the peer. */
+size_t conn_output_len(struct conn *c);
+
+/* Switches c to WebSocket mode: writes the 101 response for accept. */
+void conn_upgrade(struct conn *c, const char *accept);
+/* Sends a text (or binary) message as one frame. */
+void conn_ws_send(struct conn *c, const char *data, size_t len);
+/* Sends a shared frame (fan-out: no copy per recipient). A peer whose
+ * backlog is over CONN_OUTPUT_HIGH is dropped instead. */
+void conn_ws_send_frame(struct conn *c, struct frame *f);
+/* Starts the WebSocket closing handshake with code and reason. */
+void conn_ws_close(struct conn *c, int code, const char *reason);
+
+/* Builds a text frame holding data. refs starts at 1. */
+struct frame *frame_new(const char *data, size_t len);
+void frame_unref(struct frame *f);
+
+#endif

@@ -1,0 +1,96 @@
+/* chatd/server.h — the server: configuration, listener, shared state */
+#ifndef CHATD_SERVER_H
+#define CHATD_SERVER_H
+
+#include <stdint.h>
+
+#include "chatd/conn.h"
+
+struct event_base;
+struct evconnlistener;
+struct event;
+struct ssl_ctx_st;
+struct db;
+struct chat;
+struct limiter;
+
+#define MAX_CLIENTS 20000   /* accept pauses above this many connections */
+#define MAX_ORIGINS 16
+
+struct config {
+	const char *listen;        /* ADDR:PORT */
+	const char *db_path;
+	const char *web_dir;
+	const char *tls_cert;
+	const char *tls_key;
+	const char *origins[MAX_ORIGINS + 1]; /* extra allowed WS origins */
+	int norigins;
+	int registration_open;
+	int rate_limits;           /* 0: every limit off */
+	double msg_rate;           /* WebSocket requests/s per connection */
+	double msg_burst;
+	int max_clients;
+	int64_t token_ttl_ms;
+	int header_timeout;        /* s */
+	int idle_timeout;          /* s */
+	int log_level;
+	int log_json;
+};
+
+/* Counters exported at /metrics: plain integers, bumped on the loop. */
+struct metrics {
+	uint64_t conns_accepted;
+	uint64_t http_requests;
+	uint64_t http_status[6];     /* by class: 1xx..5xx at [1..5] */
+	uint64_t ws_upgrades;
+	uint64_t ws_messages_in;
+	uint64_t messages_stored;
+	uint64_t deliveries;
+	uint64_t rate_limited;
+	uint64_t commits;
+	uint64_t ws_close_codes[16]; /* see metrics_close_index */
+	uint64_t auth_failures;
+};
+
+struct server {
+	struct config *cfg;
+	const struct conn_app *app;
+	size_t ws_max_message;       /* 0: WS_MAX_MESSAGE */
+	struct event_base *base;
+	struct evconnlistener *listener;
+	struct ssl_ctx_st *ssl;
+	struct db *db;
+	struct chat *chat;           /* rooms, sessions, group commit */
+	struct limiter *login_user;  /* failed logins per username */
+	struct limiter *login_addr;  /* failed logins per address */
+	struct limiter *register_addr;
+	struct event *sig_term;
+	struct event *sig_int;
+	struct event *accept_timer;  /* re-enables accept after EMFILE */
+	struct conn_list conns;
+	unsigned nconns;
+	uint64_t next_conn_id;
+	int listener_paused;
+	int stopping;
+	char web_root[4096];         /* realpath of cfg->web_dir */
+	char dummy_hash[128];        /* for equal-time failed logins */
+	struct metrics m;
+	int64_t started_ms;
+};
+
+/* Counts a WebSocket close code in m->ws_close_codes. */
+void metrics_close_code(struct metrics *m, int code);
+/* Opens the database, binds the listener and sets up signals. 0, or -1
+ * after printing one line saying why. */
+int server_start(struct server *srv, struct config *cfg,
+    const struct conn_app *app);
+/* Runs the loop until SIGTERM/SIGINT, then shuts down cleanly. */
+int server_run(struct server *srv);
+/* Frees everything server_start made. */
+void server_free(struct server *srv);
+/* A connection left: lets accept resume if it was paused. */
+void server_conn_gone(struct server *srv);
+/* Milliseconds since the Unix epoch. */
+int64_t now_ms(void);
+
+#endif

@@ -1,0 +1,21 @@
+/* chatd/url.h — percent-decoding of paths and query strings */
+#ifndef CHATD_URL_H
+#define CHATD_URL_H
+
+#include <stddef.h>
+
+/*
+ * Decodes a request path into out (NUL-terminated). Returns the decoded
+ * length, or -1 when the path is malformed (bad %-escape), decodes to a
+ * NUL byte or an encoded slash (%2F), or does not fit in outlen.
+ */
+long url_path_decode(const char *path, char *out, size_t outlen);
+/*
+ * Finds parameter name in a query string (a=1&b=2, '+' means space) and
+ * decodes its value into out. Returns the value's length, -1 if absent,
+ * -2 if malformed or too long for outlen.
+ */
+long url_query_get(const char *query, const char *name, char *out,
+    size_t outlen);
+
+#endif

@@ -1,0 +1,312 @@
+/* chatd/ws.c — RFC 6455 connection engine: bytes in, events out (sans-IO) */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chatd/log.h"
+#include "chatd/utf8.h"
+#include "chatd/ws.h"
+#include "chatd/xmalloc.h"
+
+#define WS_MSG_MIN 256    /* first allocation of the reassembly buffer */
+#define WS_MSG_KEEP 4096  /* a bigger buffer is freed after its message */
+
+void
+ws_init(struct ws *ws, size_t max_message, const struct ws_callbacks *cb,
+    void *arg)
+{
+	memset(ws, 0, sizeof(*ws));
+	ws->cb = cb;
+	ws->arg = arg;
+	ws->max_message = max_message ? max_message : WS_MAX_MESSAGE;
+	ws_frame_parser_init(&ws->fp, 0);
+}
+
+void
+ws_free(struct ws *ws)
+{
+	free(ws->msg);
+	ws->msg = NULL;
+	ws->msg_len = ws->msg_cap = 0;
+}
+
+void
+ws_shrink(struct ws *ws)
+{
+	if (ws->msg_opcode != 0 || ws->msg == NULL)
+		return;
+	ws_free(ws);
+}
+
+int
+ws_error_close_code(int err)
+{
+	switch (err) {
+	case WS_E_PROTOCOL:
+		return 1002;
+	case WS_E_UTF8:
+		return 1007;
+	case WS_E_TOO_BIG:
+		return 1009;
+	default:
+		return 0;
+	}
+}
+
+/* Records a feed error; every later ws_feed returns it too. */
+static ssize_t
+ws_fail(struct ws *ws, int err)
+{
+	ws->err = err;
+	return err;
+}
+
+/* Writes one unmasked control frame as a single write callback. */
+static void
+ws_send_control(struct ws *ws, int opcode, const uint8_t *p, size_t n)
+{
+	uint8_t frame[2 + WS_MAX_CONTROL];
+	size_t h = ws_frame_header(frame, 1, opcode, n);
+
+	if (n > 0)
+		memcpy(frame + h, p, n);
+	ws->cb->write(ws->arg, frame, h + n);
+}
+
+/* Longest prefix of s, at most max bytes, not cutting a UTF-8 sequence. */
+static size_t
+ws_utf8_prefix(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max)
+		return n;
+	n = max;
+	while (n > 0 && ((uint8_t)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
+void
+ws_close(struct ws *ws, int code, const char *reason)
+{
+	uint8_t p[WS_MAX_CONTROL];
+	size_t n = 0;
+
+	if (ws->flags & WS_CLOSE_SENT)
+		return;
+	ws->flags |= WS_CLOSE_SENT;
+	if (code >= 1000 && code <= 4999 && code != 1005 && code != 1006 &&
+	    code != 1015) {
+		p[0] = code >> 8;
+		p[1] = code & 0xff;
+		n = 2;
+		if (reason != NULL) {
+			size_t r = ws_utf8_prefix(reason, sizeof(p) - 2);
+
+			memcpy(p + 2, reason, r);
+			n += r;
+		}
+	}
+	log_debug("%s: sending close %d", __func__, code);
+	ws_send_control(ws, WS_OP_CLOSE, p, n);
+}
+
+/* 1 if a peer may send code in a close frame (RFC 6455 7.4, IANA). */
+static int
+ws_close_code_valid(int code)
+{
+	if (code >= 3000 && code <= 4999)
+		return 1;
+	if (code < 1000 || code > 1014)
+		return 0;
+	return code != 1004 && code != 1005 && code != 1006;
+}
+
+/* Handles the peer's close frame: validate, echo, report. */
+static int
+ws_on_close(struct ws *ws)
+{
+	int code = 1005;
+
+	if (ws->ctl_len == 1)
+		return WS_E_PROTOCOL;
+	if (ws->ctl_len >= 2) {
+		code = ws->ctl[0] << 8 | ws->ctl[1];
+		if (!ws_close_code_valid(code))
+			return WS_E_PROTOCOL;
+		if (!utf8_valid(ws->ctl + 2, ws->ctl_len - 2))
+			return WS_E_UTF8;
+	}
+	ws->flags |= WS_CLOSE_RECEIVED;
+	/* Echo the peer's code (RFC 6455 5.5.1); 1000 for an empty close. */
+	ws_close(ws, code == 1005 ? 1000 : code, NULL);
+	ws->cb->closed(ws->arg, code);
+	return 0;
+}
+
+/* Ends the current data message and hands it to the glue (unless we
+ * already sent a close: then nothing more may be answered). */
+static int
+ws_deliver(struct ws *ws, uint8_t *data, size_t len)
+{
+	int binary = ws->msg_opcode == WS_OP_BINARY, r = 0;
+
+	ws->msg_opcode = 0;
+	ws->msg_len = 0;
+	ws->utf8_state = UTF8_ACCEPT;
+	if (!(ws->flags & WS_CLOSE_SENT))
+		r = ws->cb->message(ws->arg, binary, data ? data : ws->ctl,
+		    len);
+	if (ws->msg_cap > WS_MSG_KEEP)
+		ws_free(ws);
+	return r < 0 ? WS_E_ABORT : 0;
+}
+
+/* Checks a new frame against the message in progress and the size cap. */
+static int
+ws_frame_begin(struct ws *ws)
+{
+	struct ws_frame_parser *fp = &ws->fp;
+
+	if (WS_OP_IS_CONTROL(fp->opcode)) {
+		ws->ctl_len = 0;
+		return 0;
+	}
+	if (fp->opcode == WS_OP_CONT && ws->msg_opcode == 0)
+		return WS_E_PROTOCOL; /* continuation of nothing */
+	if (fp->opcode != WS_OP_CONT && ws->msg_opcode != 0)
+		return WS_E_PROTOCOL; /* new message inside a fragmented one */
+	if (fp->len > ws->max_message - ws->msg_len)
+		return WS_E_TOO_BIG;
+	if (fp->opcode != WS_OP_CONT) {
+		ws->msg_opcode = fp->opcode;
+		ws->msg_len = 0;
+		ws->utf8_state = UTF8_ACCEPT;
+	}
+	return 0;
+}
+
+/* Makes room for n more bytes in the reassembly buffer. */
+static void
+ws_reserve(struct ws *ws, size_t n)
+{
+	size_t need = ws->msg_len + n, cap = ws->msg_cap;
+
+	if (need <= cap)
+		return;
+	cap = cap < WS_MSG_MIN ? WS_MSG_MIN : cap;
+	while (cap < need)
+		cap *= 2;
+	if (cap > ws->max_message && need <= ws->max_message)
+		cap = ws->max_message;
+	ws->msg = xrealloc(ws->msg, cap);
+	ws->msg_cap = cap;
+}
+
+/* Takes n payload bytes of the current frame: unmask, check, store. */
+static int
+ws_payload(struct ws *ws, uint8_t *p, size_t n)
+{
+	struct ws_frame_parser *fp = &ws->fp;
+
+	ws_frame_unmask(p, n, fp->mask, fp->pos);
+	fp->pos += n;
+	if (WS_OP_IS_CONTROL(fp->opcode)) {
+		memcpy(ws->ctl + ws->ctl_len, p, n);
+		ws->ctl_len += n;
+		return 0;
+	}
+	if (ws->msg_opcode == WS_OP_TEXT &&
+	    utf8_validate(&ws->utf8_state, p, n) < 0)
+		return WS_E_UTF8;
+	if (n == 0)
+		return 0;
+	ws_reserve(ws, n);
+	memcpy(ws->msg + ws->msg_len, p, n);
+	ws->msg_len += n;
+	return 0;
+}
+
+/* Acts on a frame whose payload is complete. */
+static int
+ws_frame_end(struct ws *ws)
+{
+	struct ws_frame_parser *fp = &ws->fp;
+
+	ws_frame_next(fp);
+	switch (fp->opcode) {
+	case WS_OP_PING:
+		if (!(ws->flags & WS_CLOSE_SENT))
+			ws_send_control(ws, WS_OP_PONG, ws->ctl, ws->ctl_len);
+		return 0;
+	case WS_OP_PONG:
+		ws->cb->pong(ws->arg);
+		return 0;
+	case WS_OP_CLOSE:
+		return ws_on_close(ws);
+	default:
+		if (!fp->fin)
+			return 0;
+		if (ws->msg_opcode == WS_OP_TEXT &&
+		    !utf8_complete(ws->utf8_state))
+			return WS_E_UTF8;
+		return ws_deliver(ws, ws->msg, ws->msg_len);
+	}
+}
+
+/* Delivers a whole unfragmented data frame straight from the fed
+ * buffer, without copying it. */
+static int
+ws_frame_direct(struct ws *ws, uint8_t *p)
+{
+	struct ws_frame_parser *fp = &ws->fp;
+	size_t n = fp->len;
+
+	ws_frame_unmask(p, n, fp->mask, 0);
+	ws_frame_next(fp);
+	if (fp->opcode == WS_OP_TEXT && !utf8_valid(p, n))
+		return WS_E_UTF8;
+	return ws_deliver(ws, p, n);
+}
+
+ssize_t
+ws_feed(struct ws *ws, uint8_t *buf, size_t len)
+{
+	struct ws_frame_parser *fp = &ws->fp;
+	size_t off = 0, n;
+	ssize_t r;
+
+	if (ws->err)
+		return ws->err;
+	while (off < len) {
+		if (ws->flags & WS_CLOSE_RECEIVED)
+			return ws_fail(ws, WS_E_CLOSED);
+		if (fp->state == WS_FRAME_HEAD) {
+			r = ws_frame_parse(fp, buf + off, len - off);
+			if (r < 0)
+				return ws_fail(ws, WS_E_PROTOCOL);
+			off += r;
+			if (fp->state != WS_FRAME_BODY)
+				continue;
+			if ((r = ws_frame_begin(ws)) < 0)
+				return ws_fail(ws, r);
+			if (fp->fin && fp->opcode != WS_OP_CONT &&
+			    !WS_OP_IS_CONTROL(fp->opcode) &&
+			    fp->len <= len - off) {
+				n = fp->len;
+				if ((r = ws_frame_direct(ws, buf + off)) < 0)
+					return ws_fail(ws, r);
+				off += n;
+				continue;
+			}
+		}
+		n = fp->len - fp->pos < len - off ? fp->len - fp->pos
+						  : len - off;
+		if ((r = ws_payload(ws, buf + off, n)) < 0)
+			return ws_fail(ws, r);
+		off += n;
+		if (fp->pos == fp->len && (r = ws_frame_end(ws)) < 0)
+			return ws_fail(ws, r);
+	}
+	return (ssize_t)len;
+}

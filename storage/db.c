@@ -1,0 +1,601 @@
+/* storage/db.c — the SQLite connection: open, migrate, statements, commits */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "chatd/log.h"
+#include "chatd/xmalloc.h"
+#include "storage/db.h"
+#include "storage/storage.h"
+
+/* How long a writer waits for another process (the admin CLI) to let go
+ * of the database before giving up with SQLITE_BUSY. */
+#define DB_BUSY_TIMEOUT_MS 5000
+
+struct db_stmt {
+	sqlite3_stmt *stmt;
+	struct db *db;
+	const char *sql;  /* the caller's literal: the cache key */
+	const char *func; /* who prepared it, for error messages */
+	uint64_t bound;   /* bit i-1: parameter i bound since the last reset */
+	uint64_t all;     /* the bits of every parameter */
+	int bind_err;
+	int running; /* stepped since the last reset */
+};
+
+struct db {
+	sqlite3 *h;
+	struct db_stmt **stmts;
+	size_t nstmts, capstmts;
+	char epoch[EPOCH_LEN + 1];
+};
+
+/* The schema version this chatd writes: the highest migration. */
+int
+db_schema_version(void)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < db_migrations_count; i++)
+		if (db_migrations[i].version > v)
+			v = db_migrations[i].version;
+	return v;
+}
+
+/* Looks up or compiles the statement for the literal sql. */
+struct db_stmt *
+db_prepare_at(struct db *db, const char *sql, const char *func)
+{
+	struct db_stmt *st;
+	sqlite3_stmt *stmt;
+	int n;
+
+	for (size_t i = 0; i < db->nstmts; i++)
+		if (db->stmts[i]->sql == sql)
+			return db->stmts[i];
+
+	if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+	                       NULL) != SQLITE_OK) {
+		log_error("%s: prepare: %s: %s", func, sqlite3_errmsg(db->h),
+		          sql);
+		return NULL;
+	}
+	n = sqlite3_bind_parameter_count(stmt);
+	if (n > 64) {
+		log_error("%s: prepare: more than 64 parameters", func);
+		sqlite3_finalize(stmt);
+		return NULL;
+	}
+	st = xcalloc(1, sizeof *st);
+	st->stmt = stmt;
+	st->db = db;
+	st->sql = sql;
+	st->func = func;
+	st->all = n == 64 ? UINT64_MAX : ((uint64_t)1 << n) - 1;
+	if (db->nstmts == db->capstmts) {
+		db->capstmts = db->capstmts ? db->capstmts * 2 : 32;
+		db->stmts =
+		    xrealloc(db->stmts, db->capstmts * sizeof *db->stmts);
+	}
+	db->stmts[db->nstmts++] = st;
+	return st;
+}
+
+/* The index of parameter name, recording a bind error if there is none. */
+static int
+db_param(struct db_stmt *st, const char *name)
+{
+	int i = sqlite3_bind_parameter_index(st->stmt, name);
+
+	if (i == 0) {
+		log_error("%s: no parameter %s in: %s", st->func, name,
+		          st->sql);
+		st->bind_err = 1;
+	}
+	return i;
+}
+
+/* Records the outcome of a sqlite3_bind_* call on parameter i. */
+static int
+db_bound(struct db_stmt *st, int i, int rc)
+{
+	if (rc != SQLITE_OK) {
+		log_error("%s: bind: %s", st->func, sqlite3_errstr(rc));
+		st->bind_err = 1;
+		return -1;
+	}
+	st->bound |= (uint64_t)1 << (i - 1);
+	return 0;
+}
+
+int
+db_bind_int64(struct db_stmt *st, const char *name, int64_t v)
+{
+	int i = db_param(st, name);
+
+	if (i == 0)
+		return -1;
+	return db_bound(st, i, sqlite3_bind_int64(st->stmt, i, v));
+}
+
+int
+db_bind_text(struct db_stmt *st, const char *name, const char *s, ptrdiff_t len)
+{
+	int i = db_param(st, name);
+
+	if (i == 0)
+		return -1;
+	if (s == NULL)
+		return db_bound(st, i, sqlite3_bind_null(st->stmt, i));
+	if (len < 0)
+		len = (ptrdiff_t)strlen(s);
+	return db_bound(st, i,
+	                sqlite3_bind_text64(st->stmt, i, s, (sqlite3_uint64)len,
+	                                    SQLITE_TRANSIENT, SQLITE_UTF8));
+}
+
+int
+db_bind_blob(struct db_stmt *st, const char *name, const void *p, size_t len)
+{
+	int i = db_param(st, name);
+
+	if (i == 0)
+		return -1;
+	return db_bound(st, i,
+	                sqlite3_bind_blob64(st->stmt, i, p, (sqlite3_uint64)len,
+	                                    SQLITE_TRANSIENT));
+}
+
+int
+db_bind_null(struct db_stmt *st, const char *name)
+{
+	int i = db_param(st, name);
+
+	if (i == 0)
+		return -1;
+	return db_bound(st, i, sqlite3_bind_null(st->stmt, i));
+}
+
+/* Runs the statement one step. */
+int
+db_step(struct db_stmt *st)
+{
+	int rc;
+
+	if (!st->running) {
+		if (st->bind_err)
+			return -1;
+		if (st->bound != st->all) {
+			log_error("%s: unbound parameter in: %s", st->func,
+			          st->sql);
+			return -1;
+		}
+		st->running = 1;
+	}
+	rc = sqlite3_step(st->stmt);
+	switch (rc) {
+	case SQLITE_ROW:
+		return DB_ROW;
+	case SQLITE_DONE:
+		return DB_DONE;
+	case SQLITE_CONSTRAINT:
+		return DB_CONSTRAINT;
+	default:
+		if ((rc & 0xff) == SQLITE_CONSTRAINT)
+			return DB_CONSTRAINT;
+		log_error("%s: %s", st->func, sqlite3_errmsg(st->db->h));
+		return -1;
+	}
+}
+
+void
+db_reset(struct db_stmt *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_reset(st->stmt);
+	sqlite3_clear_bindings(st->stmt);
+	st->bound = 0;
+	st->bind_err = 0;
+	st->running = 0;
+}
+
+int64_t
+db_column_int64(struct db_stmt *st, int col)
+{
+	return sqlite3_column_int64(st->stmt, col);
+}
+
+int
+db_column_is_null(struct db_stmt *st, int col)
+{
+	return sqlite3_column_type(st->stmt, col) == SQLITE_NULL;
+}
+
+const char *
+db_column_text(struct db_stmt *st, int col, size_t *len)
+{
+	const char *s;
+
+	if (sqlite3_column_type(st->stmt, col) == SQLITE_NULL) {
+		if (len != NULL)
+			*len = 0;
+		return NULL;
+	}
+	s = (const char *)sqlite3_column_text(st->stmt, col);
+	if (len != NULL)
+		*len = (size_t)sqlite3_column_bytes(st->stmt, col);
+	return s != NULL ? s : "";
+}
+
+const void *
+db_column_blob(struct db_stmt *st, int col, size_t *len)
+{
+	const void *p = sqlite3_column_blob(st->stmt, col);
+
+	if (len != NULL)
+		*len = (size_t)sqlite3_column_bytes(st->stmt, col);
+	return p;
+}
+
+int
+db_changes(struct db *db)
+{
+	return sqlite3_changes(db->h);
+}
+
+int64_t
+db_last_insert_rowid(struct db *db)
+{
+	return sqlite3_last_insert_rowid(db->h);
+}
+
+/* Runs a statement that returns no rows (BEGIN, COMMIT ...). 0 or -1. */
+static int
+db_run(struct db *db, const char *sql, const char *func)
+{
+	struct db_stmt *st = db_prepare_at(db, sql, func);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_DONE ? 0 : -1;
+}
+
+/* Starts the server's write transaction; IMMEDIATE so that it waits for
+ * (rather than deadlocks with) another writer such as the admin CLI. */
+int
+db_begin(struct db *db)
+{
+	return db_run(db, "BEGIN IMMEDIATE", __func__);
+}
+
+/* Commits; on failure the transaction stays open for db_rollback. */
+int
+db_commit(struct db *db)
+{
+	return db_run(db, "COMMIT", __func__);
+}
+
+int
+db_rollback(struct db *db)
+{
+	if (sqlite3_get_autocommit(db->h))
+		return 0; /* SQLite rolled it back already */
+	return db_run(db, "ROLLBACK", __func__);
+}
+
+int
+db_savepoint(struct db *db)
+{
+	return db_run(db, "SAVEPOINT chatd", __func__);
+}
+
+int
+db_release(struct db *db)
+{
+	return db_run(db, "RELEASE chatd", __func__);
+}
+
+/* Undoes everything since the savepoint and ends it. */
+int
+db_rollback_to(struct db *db)
+{
+	if (sqlite3_get_autocommit(db->h))
+		return -1; /* an error rolled back the whole transaction */
+	if (db_run(db, "ROLLBACK TO chatd", __func__) == -1)
+		return -1;
+	return db_run(db, "RELEASE chatd", __func__);
+}
+
+int
+db_meta_int64(struct db *db, const char *key, int64_t *out)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = :key");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_text(st, ":key", key, -1);
+	rc = db_step(st);
+	*out = rc == DB_ROW ? db_column_int64(st, 0) : 0;
+	db_reset(st);
+	return rc == -1 || rc == DB_CONSTRAINT ? -1 : 0;
+}
+
+int
+db_set_meta_int64(struct db *db, const char *key, int64_t v)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "INSERT INTO meta (key, value) VALUES (:key, CAST(:v AS TEXT))"
+	        " ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_text(st, ":key", key, -1);
+	db_bind_int64(st, ":v", v);
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_DONE ? 0 : -1;
+}
+
+/* Reads the epoch from meta into db->epoch. 0 or -1. */
+static int
+db_load_epoch(struct db *db)
+{
+	struct db_stmt *st =
+	    db_prepare(db, "SELECT value FROM meta WHERE key = 'epoch'");
+	const char *s;
+	size_t len = 0;
+	int rc, ret = -1;
+
+	if (st == NULL)
+		return -1;
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		s = db_column_text(st, 0, &len);
+		if (s != NULL && len == EPOCH_LEN) {
+			memcpy(db->epoch, s, EPOCH_LEN);
+			db->epoch[EPOCH_LEN] = '\0';
+			ret = 0;
+		} else
+			log_error("%s: malformed epoch", __func__);
+	} else if (rc == DB_DONE)
+		log_error("%s: no epoch", __func__);
+	db_reset(st);
+	return ret;
+}
+
+const char *
+db_epoch(struct db *db)
+{
+	return db->epoch;
+}
+
+int
+db_new_epoch(struct db *db)
+{
+	char old[EPOCH_LEN + 1];
+
+	memcpy(old, db->epoch, sizeof old);
+	if (db_run(db,
+	           "UPDATE meta SET value = lower(hex(randomblob(16)))"
+	           " WHERE key = 'epoch'",
+	           __func__) == -1)
+		return -1;
+	if (db_load_epoch(db) == -1) {
+		memcpy(db->epoch, old, sizeof old);
+		return -1;
+	}
+	return 0;
+}
+
+int64_t
+db_max_seq(struct db *db)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT max(coalesce((SELECT max(seq) FROM messages), 0),"
+	        " coalesce((SELECT max(last_seq) FROM rooms), 0),"
+	        " coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+	        " WHERE key = 'seq_floor'), 0))");
+	int64_t v = -1;
+
+	if (st == NULL)
+		return -1;
+	if (db_step(st) == DB_ROW)
+		v = db_column_int64(st, 0);
+	db_reset(st);
+	return v;
+}
+
+int
+db_check(struct db *db)
+{
+	struct db_stmt *st;
+	int rc;
+
+	if (db == NULL)
+		return -1;
+	st = db_prepare(db, "SELECT count(*) FROM meta");
+	if (st == NULL)
+		return -1;
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_ROW ? 0 : -1;
+}
+
+/* The value of PRAGMA user_version. 0 or -1 (err filled). */
+static int
+db_user_version(struct db *db, int *out)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &stmt, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Applies the pending migrations in one transaction. 0 or -1 (err). */
+static int
+db_migrate(struct db *db, const char *path, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	int have, want = db_schema_version();
+
+	/* IMMEDIATE: two processes opening a new file at once queue up,
+	 * and the second one then sees the first one's version. */
+	if (sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	        SQLITE_OK ||
+	    db_user_version(db, &have) == -1) {
+		if (sqlite3_errcode(db->h) == SQLITE_NOTADB)
+			snprintf(err, errlen, "%s is not a database", path);
+		else
+			snprintf(err, errlen, "cannot open database %s: %s",
+			         path, sqlite3_errmsg(db->h));
+		goto fail;
+	}
+	if (have > want) {
+		snprintf(err, errlen,
+		         "database schema version %d is newer "
+		         "than this chatd (%d)",
+		         have, want);
+		goto fail;
+	}
+	for (size_t i = 0; i < db_migrations_count; i++) {
+		if (db_migrations[i].version <= have)
+			continue;
+		if (sqlite3_exec(db->h, db_migrations[i].sql, NULL, NULL,
+		                 &msg) != SQLITE_OK) {
+			snprintf(err, errlen, "migration %d of %s failed: %s",
+			         db_migrations[i].version, path,
+			         msg ? msg : sqlite3_errmsg(db->h));
+			sqlite3_free(msg);
+			goto fail;
+		}
+		log_info("%s: %s: applied migration %d", __func__, path,
+		         db_migrations[i].version);
+	}
+	if (db_user_version(db, &have) == -1 || have != want) {
+		snprintf(err, errlen,
+		         "migrations of %s left version %d, not "
+		         "%d",
+		         path, have, want);
+		goto fail;
+	}
+	if (sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot migrate %s: %s", path,
+		         sqlite3_errmsg(db->h));
+		goto fail;
+	}
+	return 0;
+fail:
+	if (!sqlite3_get_autocommit(db->h))
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* Sets the connection's pragmas. 0 or -1 (err). */
+static int
+db_configure(struct db *db, const char *path, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	const char *mode = NULL;
+	int rc, wal = 0;
+
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+	/* The first statement reads the file: "not a database" shows here. */
+	rc = sqlite3_prepare_v2(db->h, "PRAGMA journal_mode = WAL", -1, &stmt,
+	                        NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			mode = (const char *)sqlite3_column_text(stmt, 0);
+			wal = mode != NULL && strcmp(mode, "wal") == 0;
+		}
+		sqlite3_finalize(stmt);
+	}
+	if (rc != SQLITE_ROW) {
+		if ((sqlite3_errcode(db->h) & 0xff) == SQLITE_NOTADB)
+			snprintf(err, errlen, "%s is not a database", path);
+		else
+			snprintf(err, errlen, "cannot open database %s: %s",
+			         path, sqlite3_errmsg(db->h));
+		return -1;
+	}
+	if (!wal) {
+		snprintf(err, errlen, "cannot put %s in WAL mode", path);
+		return -1;
+	}
+	/* FULL: in WAL mode each commit is fsynced, so what chatd has
+	 * acknowledged survives a power loss (NORMAL could lose it). */
+	if (sqlite3_exec(db->h,
+	                 "PRAGMA synchronous = FULL;"
+	                 "PRAGMA foreign_keys = ON;",
+	                 NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot configure %s: %s", path,
+		         sqlite3_errmsg(db->h));
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_open(struct db **out, const char *path, char *err, size_t errlen)
+{
+	struct db *db;
+	int rc;
+
+	*out = NULL;
+	if (errlen > 0)
+		err[0] = '\0';
+	db = xcalloc(1, sizeof *db);
+	rc = sqlite3_open_v2(path, &db->h,
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                         SQLITE_OPEN_NOMUTEX,
+	                     NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+		         db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	if (db_configure(db, path, err, errlen) == -1 ||
+	    db_migrate(db, path, err, errlen) == -1)
+		goto fail;
+	if (db_load_epoch(db) == -1) {
+		snprintf(err, errlen, "%s has no valid epoch", path);
+		goto fail;
+	}
+	*out = db;
+	return 0;
+fail:
+	db_close(db);
+	return -1;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	for (size_t i = 0; i < db->nstmts; i++) {
+		sqlite3_finalize(db->stmts[i]->stmt);
+		free(db->stmts[i]);
+	}
+	free(db->stmts);
+	if (db->h != NULL && sqlite3_close(db->h) != SQLITE_OK)
+		log_error("%s: %s", __func__, sqlite3_errmsg(db->h));
+	free(db);
+}

@@ -1,0 +1,512 @@
+/* storage/message.c — messages: send, edit, delete, paging, resync, search */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chatd/log.h"
+#include "chatd/xmalloc.h"
+#include "storage/db.h"
+#include "storage/storage.h"
+
+/* The columns every message query selects, in message_row's order. */
+#define MESSAGE_COLUMNS                                                        \
+	"m.id, m.seq, m.room_id, m.user_id, r.name, u.username, m.text,"       \
+	" m.ts, m.edited_ts, m.deleted"
+#define MESSAGE_JOINS                                                          \
+	" JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
+
+/* Fills m from a row of MESSAGE_COLUMNS; m->text points into the row. */
+static void
+message_row(struct db_stmt *st, struct message *m)
+{
+	const char *s;
+	size_t len;
+
+	memset(m, 0, sizeof *m);
+	m->id = db_column_int64(st, 0);
+	m->seq = db_column_int64(st, 1);
+	m->room_id = db_column_int64(st, 2);
+	m->user_id = db_column_int64(st, 3);
+	if ((s = db_column_text(st, 4, &len)) != NULL)
+		memcpy(m->room, s, len > ROOMNAME_MAX ? ROOMNAME_MAX : len);
+	if ((s = db_column_text(st, 5, &len)) != NULL)
+		memcpy(m->username, s, len > USERNAME_MAX ? USERNAME_MAX : len);
+	m->text = db_column_text(st, 6, &m->text_len);
+	m->ts = db_column_int64(st, 7);
+	m->edited_ts = db_column_int64(st, 8);
+	m->deleted = db_column_int64(st, 9) != 0;
+	if (m->deleted) {
+		m->text = NULL;
+		m->text_len = 0;
+	}
+}
+
+/* Steps st, calling cb with each row until cb returns non-zero or max
+ * rows were seen (max < 0: all); *rows counts the rows read, including
+ * the one past max if there is one. cb may be NULL (just count). Resets
+ * st. 0 or -1. */
+static int
+message_each(struct db_stmt *st, int64_t max, message_cb cb, void *arg,
+             int64_t *rows)
+{
+	struct message m;
+	int64_t n = 0;
+	int rc;
+
+	while ((rc = db_step(st)) == DB_ROW) {
+		n++;
+		if (max >= 0 && n > max)
+			break;
+		if (cb == NULL)
+			continue;
+		message_row(st, &m);
+		if (cb(arg, &m) != 0)
+			break;
+	}
+	db_reset(st);
+	if (rows != NULL)
+		*rows = n;
+	return rc == -1 || rc == DB_CONSTRAINT ? -1 : 0;
+}
+
+struct message *
+message_copy(const struct message *m)
+{
+	struct message *c = xmalloc(sizeof *c + m->text_len + 1);
+	char *text = (char *)(c + 1);
+
+	*c = *m;
+	if (m->text != NULL) {
+		memcpy(text, m->text, m->text_len);
+		text[m->text_len] = '\0';
+		c->text = text;
+	}
+	return c;
+}
+
+void
+message_free(struct message *m)
+{
+	free(m);
+}
+
+/* Raises a room's last_seq to seq (the caller holds a savepoint). */
+static int
+message_bump_room(struct db *db, int64_t room_id, int64_t seq)
+{
+	struct db_stmt *st = db_prepare(
+	    db,
+	    "UPDATE rooms SET last_seq = max(last_seq, :seq) WHERE id = :id");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":seq", seq);
+	db_bind_int64(st, ":id", room_id);
+	rc = db_step(st);
+	db_reset(st);
+	if (rc == DB_DONE && db_changes(db) == 1)
+		return 0;
+	log_error("%s: no room %lld", __func__, (long long)room_id);
+	return -1;
+}
+
+int
+message_insert(struct db *db, const struct message *m,
+               const char *client_msg_id)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "INSERT INTO messages (id, seq, room_id, user_id, text, ts,"
+	        " client_msg_id)"
+	        " VALUES (:id, :id, :room_id, :user_id, :text, :ts, :cid)"
+	        " ON CONFLICT (user_id, client_msg_id)"
+	        " WHERE client_msg_id IS NOT NULL DO NOTHING");
+	int rc, inserted;
+
+	if (st == NULL)
+		return -1;
+	if (m->text == NULL) {
+		log_error("%s: message without text", __func__);
+		return -1;
+	}
+	if (db_savepoint(db) == -1)
+		return -1;
+	db_bind_int64(st, ":id", m->id);
+	db_bind_int64(st, ":room_id", m->room_id);
+	db_bind_int64(st, ":user_id", m->user_id);
+	db_bind_text(st, ":text", m->text, (ptrdiff_t)m->text_len);
+	db_bind_int64(st, ":ts", m->ts);
+	db_bind_text(st, ":cid", client_msg_id, -1);
+	rc = db_step(st);
+	inserted = rc == DB_DONE && db_changes(db) == 1;
+	db_reset(st);
+	if (rc != DB_DONE) {
+		if (rc == DB_CONSTRAINT)
+			log_error("%s: message %lld violates a constraint",
+			          __func__, (long long)m->id);
+		goto fail;
+	}
+	if (!inserted) {
+		db_release(db);
+		return 1;
+	}
+	if (message_bump_room(db, m->room_id, m->id) == -1)
+		goto fail;
+	return db_release(db);
+fail:
+	db_rollback_to(db);
+	return -1;
+}
+
+int
+message_by_client_id(struct db *db, int64_t user_id, const char *client_msg_id,
+                     message_cb cb, void *arg)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT " MESSAGE_COLUMNS " FROM messages m" MESSAGE_JOINS
+	        " WHERE m.user_id = :user_id AND m.client_msg_id = :cid");
+	int64_t n;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":user_id", user_id);
+	db_bind_text(st, ":cid", client_msg_id, -1);
+	if (message_each(st, 1, cb, arg, &n) == -1)
+		return -1;
+	return n == 0 ? 1 : 0;
+}
+
+int
+message_get(struct db *db, int64_t id, message_cb cb, void *arg)
+{
+	struct db_stmt *st = db_prepare(db, "SELECT " MESSAGE_COLUMNS
+	                                    " FROM messages m" MESSAGE_JOINS
+	                                    " WHERE m.id = :id");
+	int64_t n;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":id", id);
+	if (message_each(st, 1, cb, arg, &n) == -1)
+		return -1;
+	return n == 0 ? 1 : 0;
+}
+
+/* The room of a live message: 0, 1 if missing or deleted, -1. */
+static int
+message_live_room(struct db *db, int64_t id, int64_t *room_id)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT room_id FROM messages WHERE id = :id AND deleted = 0");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":id", id);
+	rc = db_step(st);
+	if (rc == DB_ROW)
+		*room_id = db_column_int64(st, 0);
+	db_reset(st);
+	return rc == DB_ROW ? 0 : rc == DB_DONE ? 1 : -1;
+}
+
+/* Runs an UPDATE of one live message (already found) and bumps its room.
+ * The caller has bound st; 0 or -1, with the savepoint ended either way. */
+static int
+message_change(struct db *db, struct db_stmt *st, int64_t room_id, int64_t seq)
+{
+	int rc = db_step(st);
+	int changed = rc == DB_DONE && db_changes(db) == 1;
+
+	db_reset(st);
+	if (!changed || message_bump_room(db, room_id, seq) == -1) {
+		db_rollback_to(db);
+		return -1;
+	}
+	return db_release(db);
+}
+
+int
+message_edit(struct db *db, int64_t id, const char *text, size_t len,
+             int64_t seq, int64_t ts)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "UPDATE messages SET text = :text, seq = :seq, edited_ts = :ts"
+	        " WHERE id = :id AND deleted = 0");
+	int64_t room_id = 0;
+	int rc;
+
+	if (st == NULL || text == NULL)
+		return -1;
+	if (db_savepoint(db) == -1)
+		return -1;
+	if ((rc = message_live_room(db, id, &room_id)) != 0) {
+		if (rc == 1)
+			db_release(db);
+		else
+			db_rollback_to(db);
+		return rc;
+	}
+	db_bind_text(st, ":text", text, (ptrdiff_t)len);
+	db_bind_int64(st, ":seq", seq);
+	db_bind_int64(st, ":ts", ts);
+	db_bind_int64(st, ":id", id);
+	return message_change(db, st, room_id, seq);
+}
+
+int
+message_delete(struct db *db, int64_t id, int64_t seq)
+{
+	/* The text goes NULL: the update trigger takes it out of search. */
+	struct db_stmt *st = db_prepare(
+	    db, "UPDATE messages SET text = NULL, deleted = 1, seq = :seq"
+	        " WHERE id = :id AND deleted = 0");
+	int64_t room_id = 0;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (db_savepoint(db) == -1)
+		return -1;
+	if ((rc = message_live_room(db, id, &room_id)) != 0) {
+		if (rc == 1)
+			db_release(db);
+		else
+			db_rollback_to(db);
+		return rc;
+	}
+	db_bind_int64(st, ":seq", seq);
+	db_bind_int64(st, ":id", id);
+	return message_change(db, st, room_id, seq);
+}
+
+/* The id of the oldest message a "before" page leaves out: the one after
+ * the limit newest with id < before. 0 and *id, 1 if there is none, -1. */
+static int
+message_page_floor(struct db *db, int64_t room_id, int64_t before, int limit,
+                   int64_t *id)
+{
+	struct db_stmt *st = db_prepare(
+	    db,
+	    "SELECT id FROM messages WHERE room_id = :room_id AND id < :before"
+	    " ORDER BY id DESC LIMIT 1 OFFSET :limit");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":room_id", room_id);
+	db_bind_int64(st, ":before", before);
+	db_bind_int64(st, ":limit", limit);
+	rc = db_step(st);
+	if (rc == DB_ROW)
+		*id = db_column_int64(st, 0);
+	db_reset(st);
+	return rc == DB_ROW ? 0 : rc == DB_DONE ? 1 : -1;
+}
+
+int
+message_page(struct db *db, int64_t room_id, int64_t before, int64_t after,
+             int limit, message_cb cb, void *arg, int *has_more)
+{
+	struct db_stmt *st = db_prepare(
+	    db,
+	    "SELECT " MESSAGE_COLUMNS " FROM messages m" MESSAGE_JOINS
+	    " WHERE m.room_id = :room_id AND m.id > :after AND m.id < :before"
+	    " ORDER BY m.id LIMIT :limit");
+	int64_t lo, n;
+	int rc;
+
+	*has_more = 0;
+	if (st == NULL)
+		return -1;
+	if (limit < 1)
+		limit = 1;
+	if (before > 0 || after < 0) {
+		/* Backwards (before, or the newest): find where the page
+		 * starts, then read it forwards. */
+		if (before <= 0)
+			before = INT64_MAX;
+		rc = message_page_floor(db, room_id, before, limit, &lo);
+		if (rc == -1)
+			return -1;
+		*has_more = rc == 0;
+		if (rc == 1)
+			lo = 0;
+		db_bind_int64(st, ":room_id", room_id);
+		db_bind_int64(st, ":after", lo);
+		db_bind_int64(st, ":before", before);
+		db_bind_int64(st, ":limit", limit);
+		return message_each(st, limit, cb, arg, NULL);
+	}
+	/* Forwards: one row more than the page tells whether there is more. */
+	db_bind_int64(st, ":room_id", room_id);
+	db_bind_int64(st, ":after", after);
+	db_bind_int64(st, ":before", INT64_MAX);
+	db_bind_int64(st, ":limit", (int64_t)limit + 1);
+	if (message_each(st, limit, cb, arg, &n) == -1)
+		return -1;
+	*has_more = n > limit;
+	return 0;
+}
+
+int64_t
+message_count_changed(struct db *db, int64_t room_id, int64_t since,
+                      int64_t max)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT count(*) FROM (SELECT 1 FROM messages"
+	        " WHERE room_id = :room_id AND seq > :since LIMIT :cap)");
+	int64_t n = -1;
+
+	if (st == NULL)
+		return -1;
+	if (max < 0)
+		max = 0;
+	db_bind_int64(st, ":room_id", room_id);
+	db_bind_int64(st, ":since", since);
+	db_bind_int64(st, ":cap", max == INT64_MAX ? max : max + 1);
+	if (db_step(st) == DB_ROW)
+		n = db_column_int64(st, 0);
+	db_reset(st);
+	return n;
+}
+
+int
+message_changed(struct db *db, int64_t room_id, int64_t since, message_cb cb,
+                void *arg)
+{
+	struct db_stmt *st = db_prepare(
+	    db,
+	    "SELECT " MESSAGE_COLUMNS " FROM messages m" MESSAGE_JOINS
+	    " WHERE m.room_id = :room_id AND m.seq > :since ORDER BY m.seq");
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":room_id", room_id);
+	db_bind_int64(st, ":since", since);
+	return message_each(st, -1, cb, arg, NULL);
+}
+
+/* The byte length of the whitespace character at s, or 0 if s is not
+ * one (ASCII white space, U+00A0 and U+3000, the ideographic space). */
+static size_t
+message_space(const unsigned char *s)
+{
+	if (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+		return 1;
+	if (s[0] == 0xc2 && s[1] == 0xa0)
+		return 2;
+	if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80)
+		return 3;
+	return 0;
+}
+
+/* A growing string for an FTS5 query. */
+struct message_query {
+	char *s;
+	size_t len, cap;
+};
+
+/* Appends the term (len bytes) as one FTS5 string: in double quotes,
+ * with each '"' doubled, so no character of it is FTS5 syntax. */
+static void
+message_query_add(struct message_query *q, const char *term, size_t len)
+{
+	size_t need = q->len + 2 * len + 4;
+
+	if (need > q->cap) {
+		q->cap = need * 2;
+		q->s = xrealloc(q->s, q->cap);
+	}
+	if (q->len > 0)
+		q->s[q->len++] = ' '; /* FTS5: adjacent phrases are ANDed */
+	q->s[q->len++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		if (term[i] == '"')
+			q->s[q->len++] = '"';
+		q->s[q->len++] = term[i];
+	}
+	q->s[q->len++] = '"';
+	q->s[q->len] = '\0';
+}
+
+/* Splits text into white-space separated terms and sorts them into the
+ * trigram query (3 or more code points: substring match) and the word
+ * query (shorter: whole-word match; trigrams can't find them). */
+static void
+message_query_split(const char *text, struct message_query *trigram,
+                    struct message_query *words)
+{
+	const unsigned char *p = (const unsigned char *)text, *start;
+	size_t sp, chars;
+
+	for (;;) {
+		while (*p != '\0' && (sp = message_space(p)) > 0)
+			p += sp;
+		if (*p == '\0')
+			break;
+		start = p;
+		chars = 0;
+		while (*p != '\0' && message_space(p) == 0) {
+			if ((*p & 0xc0) != 0x80)
+				chars++;
+			p++;
+		}
+		message_query_add(chars >= 3 ? trigram : words,
+		                  (const char *)start, (size_t)(p - start));
+	}
+}
+
+/* Scope shared by the search statements: one room, or the user's rooms. */
+#define MESSAGE_SEARCH_SCOPE                                                   \
+	" AND m.deleted = 0 AND CASE WHEN :room_id > 0"                        \
+	" THEN m.room_id = :room_id"                                           \
+	" ELSE m.room_id IN (SELECT room_id FROM members"                      \
+	" WHERE user_id = :user_id) END"
+
+int
+message_search(struct db *db, int64_t user_id, int64_t room_id, const char *q,
+               int limit, message_cb cb, void *arg)
+{
+	/* Driven by the FTS index in descending rowid (= id) order, so the
+	 * LIMIT stops the scan at the newest matches. */
+	struct db_stmt *by_trigram = db_prepare(
+	    db, "SELECT " MESSAGE_COLUMNS " FROM messages_trigram f"
+	        " JOIN messages m ON m.id = f.rowid" MESSAGE_JOINS
+	        " WHERE f.messages_trigram MATCH :trigram" MESSAGE_SEARCH_SCOPE
+	        " ORDER BY f.rowid DESC LIMIT :limit");
+	struct db_stmt *by_words = db_prepare(
+	    db, "SELECT " MESSAGE_COLUMNS " FROM messages_words f"
+	        " JOIN messages m ON m.id = f.rowid" MESSAGE_JOINS
+	        " WHERE f.messages_words MATCH :words" MESSAGE_SEARCH_SCOPE
+	        " ORDER BY f.rowid DESC LIMIT :limit");
+	struct db_stmt *by_both = db_prepare(
+	    db, "SELECT " MESSAGE_COLUMNS " FROM messages_trigram f"
+	        " JOIN messages m ON m.id = f.rowid" MESSAGE_JOINS
+	        " WHERE f.messages_trigram MATCH :trigram"
+	        " AND m.id IN (SELECT rowid FROM messages_words"
+	        " WHERE messages_words MATCH :words)" MESSAGE_SEARCH_SCOPE
+	        " ORDER BY f.rowid DESC LIMIT :limit");
+	struct message_query trigram = {0}, words = {0};
+	struct db_stmt *st;
+	int ret;
+
+	if (by_trigram == NULL || by_words == NULL || by_both == NULL)
+		return -1;
+	message_query_split(q, &trigram, &words);
+	if (trigram.len == 0 && words.len == 0)
+		return 0; /* nothing to look for */
+	st = trigram.len == 0 ? by_words
+	     : words.len == 0 ? by_trigram
+	                      : by_both;
+	if (trigram.len > 0)
+		db_bind_text(st, ":trigram", trigram.s, (ptrdiff_t)trigram.len);
+	if (words.len > 0)
+		db_bind_text(st, ":words", words.s, (ptrdiff_t)words.len);
+	db_bind_int64(st, ":room_id", room_id);
+	db_bind_int64(st, ":user_id", user_id);
+	db_bind_int64(st, ":limit", limit);
+	ret = message_each(st, -1, cb, arg, NULL);
+	free(trigram.s);
+	free(words.s);
+	return ret;
+}

@@ -1,0 +1,383 @@
+/* tests/unit/test_db.c — storage/db.c: open, migrations, epoch, statements */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "chatd/log.h"
+#include "storage/db.h"
+#include "storage/storage.h"
+
+struct fixture {
+	char dir[64];
+	char path[96];
+	struct db *db;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/chatd-test-db-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "%s/chat.db", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char p[128];
+	const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+
+	db_close(f->db);
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
+		unlink(p);
+	}
+	snprintf(p, sizeof p, "%s/sub", f->dir);
+	chmod(p, 0700);
+	rmdir(p);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Runs sql (no rows) on the file through a second connection. */
+static void
+raw_exec(const char *path, const char *sql)
+{
+	struct db *db;
+	struct db_stmt *st;
+	char err[256];
+
+	assert_int_equal(db_open(&db, path, err, sizeof err), 0);
+	st = db_prepare(db, sql);
+	assert_non_null(st);
+	assert_int_equal(db_step(st), DB_DONE);
+	db_reset(st);
+	db_close(db);
+}
+
+/* The first column of the first row of sql, through a second connection
+ * to an already migrated file. */
+static void
+raw_query(const char *path, const char *sql, char *out, size_t len)
+{
+	struct db *db;
+	struct db_stmt *st;
+	char err[256];
+
+	assert_int_equal(db_open(&db, path, err, sizeof err), 0);
+	st = db_prepare(db, sql);
+	assert_non_null(st);
+	assert_int_equal(db_step(st), DB_ROW);
+	snprintf(out, len, "%s", db_column_text(st, 0, NULL));
+	db_reset(st);
+	db_close(db);
+}
+
+static void
+test_db_open_creates_database_at_latest_version(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], v[32];
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_int_equal(db_check(f->db), 0);
+	assert_true(db_schema_version() >= 1);
+	assert_int_equal(db_max_seq(f->db), 0);
+	raw_query(f->path, "PRAGMA user_version", v, sizeof v);
+	assert_int_equal(atoi(v), db_schema_version());
+}
+
+static void
+test_db_open_uses_wal_mode(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], v[32];
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	raw_query(f->path, "PRAGMA journal_mode", v, sizeof v);
+	assert_string_equal(v, "wal");
+}
+
+static void
+test_db_open_twice_is_idempotent(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], epoch[EPOCH_LEN + 1];
+	struct db *second;
+	int64_t id;
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_int_equal(user_create(f->db, "ann", "h", 1, &id), 0);
+	strcpy(epoch, db_epoch(f->db));
+	/* A second connection while the first is open (admin CLI). */
+	assert_int_equal(db_open(&second, f->path, err, sizeof err), 0);
+	assert_string_equal(db_epoch(second), epoch);
+	assert_int_equal(user_by_name(second, "ann", NULL, NULL, 0), 0);
+	db_close(second);
+	db_close(f->db);
+	f->db = NULL;
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_int_equal(user_by_name(f->db, "ann", NULL, NULL, 0), 0);
+}
+
+static void
+test_db_epoch_is_hex_and_stable_across_reopen(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], epoch[EPOCH_LEN + 1];
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_int_equal(strlen(db_epoch(f->db)), EPOCH_LEN);
+	assert_int_equal(strspn(db_epoch(f->db), "0123456789abcdef"),
+	                 EPOCH_LEN);
+	strcpy(epoch, db_epoch(f->db));
+	db_close(f->db);
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_string_equal(db_epoch(f->db), epoch);
+}
+
+static void
+test_db_new_epoch_changes_it_durably(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], old[EPOCH_LEN + 1], new[EPOCH_LEN + 1];
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	strcpy(old, db_epoch(f->db));
+	assert_int_equal(db_new_epoch(f->db), 0);
+	strcpy(new, db_epoch(f->db));
+	assert_string_not_equal(old, new);
+	assert_int_equal(strlen(new), EPOCH_LEN);
+	db_close(f->db);
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_string_equal(db_epoch(f->db), new);
+}
+
+static void
+test_db_open_refuses_newer_schema(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], want[128];
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	db_close(f->db);
+	f->db = NULL;
+	raw_exec(f->path, "PRAGMA user_version = 999");
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), -1);
+	assert_null(f->db);
+	snprintf(want, sizeof want,
+	         "database schema version 999 is newer than this chatd (%d)",
+	         db_schema_version());
+	assert_string_equal(err, want);
+}
+
+static void
+test_db_open_refuses_file_that_is_not_a_database(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	FILE *fp = fopen(f->path, "w");
+
+	assert_non_null(fp);
+	for (int i = 0; i < 200; i++)
+		fputs("this is not an SQLite database at all\n", fp);
+	fclose(fp);
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), -1);
+	assert_null(f->db);
+	assert_non_null(strstr(err, "is not a database"));
+	assert_non_null(strstr(err, f->path));
+}
+
+static void
+test_db_open_reports_unwritable_directory(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], path[128];
+
+	if (geteuid() == 0) {
+		/* root writes anywhere: use a missing directory instead. */
+		snprintf(path, sizeof path, "%s/missing/chat.db", f->dir);
+	} else {
+		snprintf(path, sizeof path, "%s/sub", f->dir);
+		assert_int_equal(mkdir(path, 0500), 0);
+		snprintf(path, sizeof path, "%s/sub/chat.db", f->dir);
+	}
+	assert_int_equal(db_open(&f->db, path, err, sizeof err), -1);
+	assert_null(f->db);
+	assert_non_null(strstr(err, "cannot open database"));
+	assert_non_null(strstr(err, path));
+}
+
+static void
+test_db_migrations_are_numbered_from_one(void **state)
+{
+	(void)state;
+	assert_true(db_migrations_count >= 1);
+	for (size_t i = 0; i < db_migrations_count; i++)
+		assert_int_equal(db_migrations[i].version, (int)i + 1);
+	assert_int_equal(db_schema_version(), (int)db_migrations_count);
+}
+
+static void
+test_db_rollback_undoes_transaction(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	int64_t id;
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_int_equal(db_begin(f->db), 0);
+	assert_int_equal(user_create(f->db, "ann", "h", 1, &id), 0);
+	assert_int_equal(db_rollback(f->db), 0);
+	assert_int_equal(user_by_name(f->db, "ann", NULL, NULL, 0), 1);
+	assert_int_equal(db_begin(f->db), 0);
+	assert_int_equal(user_create(f->db, "bob", "h", 1, &id), 0);
+	assert_int_equal(db_commit(f->db), 0);
+	assert_int_equal(user_by_name(f->db, "bob", NULL, NULL, 0), 0);
+}
+
+static void
+test_db_savepoint_inside_transaction_rolls_back_only_itself(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	int64_t id;
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_int_equal(db_begin(f->db), 0);
+	assert_int_equal(user_create(f->db, "ann", "h", 1, &id), 0);
+	assert_int_equal(db_savepoint(f->db), 0);
+	assert_int_equal(user_create(f->db, "bob", "h", 1, &id), 0);
+	assert_int_equal(db_rollback_to(f->db), 0);
+	assert_int_equal(db_commit(f->db), 0);
+	assert_int_equal(user_by_name(f->db, "ann", NULL, NULL, 0), 0);
+	assert_int_equal(user_by_name(f->db, "bob", NULL, NULL, 0), 1);
+}
+
+static void
+test_db_step_refuses_unbound_parameter(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct db_stmt *st;
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	st = db_prepare(f->db, "SELECT :a + :b");
+	assert_non_null(st);
+	db_bind_int64(st, ":a", 1);
+	assert_int_equal(db_step(st), -1);
+	db_reset(st);
+	db_bind_int64(st, ":a", 1);
+	db_bind_int64(st, ":b", 2);
+	assert_int_equal(db_step(st), DB_ROW);
+	assert_int_equal(db_column_int64(st, 0), 3);
+	db_reset(st);
+	/* Bindings are cleared by the reset. */
+	assert_int_equal(db_step(st), -1);
+	db_reset(st);
+}
+
+static void
+test_db_step_refuses_unknown_parameter_name(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct db_stmt *st;
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	st = db_prepare(f->db, "SELECT :a");
+	assert_non_null(st);
+	assert_int_equal(db_bind_int64(st, ":nope", 1), -1);
+	db_bind_int64(st, ":a", 1);
+	assert_int_equal(db_step(st), -1);
+	db_reset(st);
+}
+
+static void
+test_db_prepare_caches_statement_per_call_site(void **state)
+{
+	struct fixture *f = *state;
+	static const char sql[] = "SELECT 1";
+	char err[256];
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_ptr_equal(db_prepare(f->db, sql), db_prepare(f->db, sql));
+	assert_null(db_prepare(f->db, "SELECT FROM WHERE"));
+}
+
+static void
+test_db_max_seq_survives_room_delete(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct room r;
+	struct message m = {0};
+	int64_t uid;
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_int_equal(user_create(f->db, "ann", "h", 1, &uid), 0);
+	assert_int_equal(room_create(f->db, "a", ROOM_PUBLIC, 1, &r), 0);
+	m.id = 7;
+	m.room_id = r.id;
+	m.user_id = uid;
+	m.text = "hi";
+	m.text_len = 2;
+	assert_int_equal(message_insert(f->db, &m, NULL), 0);
+	assert_int_equal(db_max_seq(f->db), 7);
+	assert_int_equal(room_delete(f->db, r.id), 0);
+	assert_int_equal(db_max_seq(f->db), 7);
+	db_close(f->db);
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_int_equal(db_max_seq(f->db), 7);
+}
+
+static void
+test_db_close_null_is_noop(void **state)
+{
+	(void)state;
+	db_close(NULL);
+	assert_int_equal(db_check(NULL), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	    T(test_db_open_creates_database_at_latest_version),
+	    T(test_db_open_uses_wal_mode),
+	    T(test_db_open_twice_is_idempotent),
+	    T(test_db_epoch_is_hex_and_stable_across_reopen),
+	    T(test_db_new_epoch_changes_it_durably),
+	    T(test_db_open_refuses_newer_schema),
+	    T(test_db_open_refuses_file_that_is_not_a_database),
+	    T(test_db_open_reports_unwritable_directory),
+	    T(test_db_migrations_are_numbered_from_one),
+	    T(test_db_rollback_undoes_transaction),
+	    T(test_db_savepoint_inside_transaction_rolls_back_only_itself),
+	    T(test_db_step_refuses_unbound_parameter),
+	    T(test_db_step_refuses_unknown_parameter_name),
+	    T(test_db_prepare_caches_statement_per_call_site),
+	    T(test_db_max_seq_survives_room_delete),
+	    T(test_db_close_null_is_noop),
+#undef T
+	};
+
+	log_setup(LOG_ERROR, 0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

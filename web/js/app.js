@@ -1,0 +1,1223 @@
+// chatd web page: state, protocol handling and rendering.
+// See docs/web.md for the structure and the reconnect/resync rules.
+
+import { api, ApiError, Socket } from './net.js';
+import {
+  h, linkify, fmtTime, fmtFull, fmtShort, dayKey, dayLabel,
+  USER_RE, ROOM_RE, dmPeer, randomId, codePoints,
+} from './util.js';
+
+const $ = (id) => document.getElementById(id);
+const LS_TOKEN = 'chatd.token';
+const LS_USER = 'chatd.user';
+const LS_ROOM = 'chatd.room';
+const PAGE = 50;
+const GROUP_MS = 5 * 60 * 1000;
+const TYPING_SEND_MS = 3000;
+const TYPING_SHOW_MS = 6000;
+const SEND_TIMEOUT_MS = 15000;
+
+// ------------------------------------------------------------------ state
+
+const S = {
+  token: null,
+  me: null,            // username
+  epoch: null,         // from the last hello; a change drops every cache
+  sock: null,
+  connId: 0,           // id of the connection that sent the last hello
+  rooms: new Map(),    // name -> room (see newRoom)
+  current: null,       // name of the open room
+  presence: new Map(), // username -> 'online' | 'offline'
+  outbox: new Map(),   // client_msg_id -> {cid, room, text, ts, state, error, connId}
+  editing: null,       // {room, id} while the composer edits a message
+  lastTyping: 0,
+  maxTextChars: 4000,
+  focusMsg: null,      // {room, id} to scroll to once loaded
+};
+
+function newRoom(name, kind) {
+  return {
+    name, kind: kind || (name.startsWith('dm:') ? 'dm' : 'public'),
+    last_seq: 0,        // highest seq known in the room
+    read_seq: 0,        // my read position
+    unread: 0,          // counter when the cache can't tell
+    counted: 0,         // highest message id already counted in `unread`
+    members: null,      // Set of usernames, from `joined`
+    msgs: new Map(),    // id -> message (cache; contiguous from oldest to newest)
+    loaded: false,      // cache holds the newest page and everything after
+    loading: null,      // generation of the running initial load
+    olderLoading: false,
+    hasMore: true,      // older messages exist on the server
+    syncSeq: 0,         // highest seq the cache reflects: `since` on reconnect
+    reads: new Map(),   // other user -> read seq (read receipts)
+    typing: new Map(),  // user -> expiry ms
+    lastReadSent: 0,
+  };
+}
+
+let loadGen = 0;
+
+// ----------------------------------------------------------- boot & auth
+
+function boot() {
+  S.token = localStorage.getItem(LS_TOKEN);
+  S.me = localStorage.getItem(LS_USER);
+  wireAuth();
+  wireChat();
+  if (S.token && S.me) startChat();
+  else showAuth();
+}
+
+function showAuth(message) {
+  $('chat-view').hidden = true;
+  $('auth-view').hidden = false;
+  $('auth-error').textContent = message || '';
+  $('auth-pass').value = '';
+  document.title = 'chatd — sign in';
+  $('auth-user').focus();
+}
+
+const AUTH_ERRORS = {
+  unreachable: 'Server unreachable — check your connection and try again.',
+  bad_credentials: 'Wrong username or password.',
+  username_taken: 'That username is already taken. Pick another one.',
+  invalid_username: 'Usernames are 1–32 characters: letters, digits, “_”, “.” or “-”, starting with a letter or digit.',
+  invalid_password: 'Passwords must be 8 to 256 characters long.',
+  registration_closed: 'Sign-up is closed on this server.',
+  rate_limited: 'Too many attempts. Wait a moment and try again.',
+  bad_request: 'Enter a username and a password.',
+};
+
+function authMessage(e) {
+  if (e instanceof ApiError) {
+    if (AUTH_ERRORS[e.code]) return AUTH_ERRORS[e.code];
+    if (e.status >= 500) return 'The server had a problem (' + e.status + '). Try again in a moment.';
+    return e.message || 'Something went wrong.';
+  }
+  return 'Something went wrong: ' + (e && e.message);
+}
+
+function wireAuth() {
+  const form = $('auth-form');
+  let busy = false;
+  async function go(mode) {
+    if (busy) return;
+    const username = $('auth-user').value.trim().toLowerCase();
+    const password = $('auth-pass').value;
+    const err = $('auth-error');
+    if (!username || !password) { err.textContent = 'Enter a username and a password.'; return; }
+    if (mode === 'signup') {
+      if (!USER_RE.test(username)) { err.textContent = AUTH_ERRORS.invalid_username; return; }
+      if (new TextEncoder().encode(password).length < 8) { err.textContent = AUTH_ERRORS.invalid_password; return; }
+    }
+    busy = true;
+    err.textContent = mode === 'signup' ? 'Creating your account…' : 'Logging in…';
+    try {
+      if (mode === 'signup') await api('POST', '/api/register', { body: { username, password } });
+      const res = await api('POST', '/api/login', { body: { username, password } });
+      S.token = res.token;
+      S.me = res.user.username;
+      localStorage.setItem(LS_TOKEN, S.token);
+      localStorage.setItem(LS_USER, S.me);
+      err.textContent = '';
+      $('auth-pass').value = '';
+      startChat();
+    } catch (e) {
+      err.textContent = authMessage(e);
+    } finally {
+      busy = false;
+    }
+  }
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); go('login'); });
+  $('signup-btn').addEventListener('click', () => go('signup'));
+}
+
+function startChat() {
+  $('auth-view').hidden = true;
+  $('chat-view').hidden = false;
+  $('me').textContent = S.me;
+  S.rooms.clear();
+  S.outbox.clear();
+  S.presence.clear();
+  S.epoch = null;
+  S.current = null;
+  S.editing = null;
+  setConn('connecting');
+  render();
+  S.sock = new Socket(S.token, {
+    getSince,
+    onHello,
+    onEvent,
+    onState: setConn,
+    onAuthFail: () => signOut('Your session has expired. Log in again.'),
+    onLoggedOut: () => signOut('You were logged out.'),
+  });
+  S.sock.start();
+}
+
+async function logout() {
+  const token = S.token;
+  signOut('');
+  try { await api('POST', '/api/logout', { token }); } catch { /* best effort */ }
+}
+
+function signOut(message) {
+  if (S.sock) S.sock.stop();
+  S.sock = null;
+  S.token = null;
+  localStorage.removeItem(LS_TOKEN);
+  localStorage.removeItem(LS_USER);
+  S.rooms.clear();
+  S.outbox.clear();
+  S.current = null;
+  closeSearch();
+  showAuth(message);
+}
+
+// ------------------------------------------------------ connection state
+
+const CONN_TEXT = { connecting: 'Reconnecting…', connected: 'Connected', reconnecting: 'Reconnecting…', offline: 'Offline' };
+
+function setConn(state) {
+  const el = $('conn-status');
+  el.dataset.state = state;
+  el.textContent = CONN_TEXT[state] || state;
+  renderComposerState();
+}
+
+function getSince() {
+  const since = {};
+  for (const r of S.rooms.values()) if (r.loaded && r.syncSeq > 0) since[r.name] = r.syncSeq;
+  return since;
+}
+
+function onHello(hello, connId) {
+  S.connId = connId;
+  if (hello.user && hello.user.username) S.me = hello.user.username;
+  if (hello.limits && hello.limits.max_text_chars) S.maxTextChars = hello.limits.max_text_chars;
+  if (S.epoch !== null && hello.epoch !== S.epoch) {
+    // database restored from a backup: nothing we cached is trustworthy
+    for (const r of S.rooms.values()) dropCache(r);
+  }
+  S.epoch = hello.epoch;
+  const seen = new Set();
+  for (const st of hello.rooms || []) {
+    seen.add(st.name);
+    let r = S.rooms.get(st.name);
+    if (!r) { r = newRoom(st.name, st.kind); S.rooms.set(st.name, r); }
+    r.kind = st.kind || r.kind;
+    r.last_seq = Math.max(r.loaded ? r.last_seq : 0, st.last_seq || 0);
+    r.read_seq = st.read_seq || 0;
+    r.unread = st.unread || 0;
+    r.counted = st.last_seq || 0;
+    r.lastReadSent = r.read_seq;
+    r.typing.clear();
+    // an initial load that was running on the old connection starts again
+    if (!r.loaded && r.loading !== null) r.loading = null;
+  }
+  for (const name of [...S.rooms.keys()]) if (!seen.has(name)) S.rooms.delete(name);
+  // resend what was in flight when the connection dropped (same client_msg_id)
+  for (const p of S.outbox.values()) if (p.state === 'sending') transmit(p);
+  // pick the room to show
+  const want = S.current || roomFromHash() || localStorage.getItem(LS_ROOM);
+  if (want && S.rooms.has(want)) openRoom(want, { keepHash: true });
+  else if (want && !want.startsWith('dm:') && ROOM_RE.test(want) && want === roomFromHash()) joinRoom(want);
+  else if (S.rooms.size) openRoom(firstRoom(), {});
+  else { S.current = null; render(); }
+}
+
+function firstRoom() {
+  const list = sortedRooms();
+  return list.length ? list[0].name : null;
+}
+
+function dropCache(r) {
+  r.msgs.clear();
+  r.loaded = false;
+  r.loading = null;
+  r.hasMore = true;
+  r.syncSeq = 0;
+  r.reads.clear();
+}
+
+// ------------------------------------------------------------ events
+
+function onEvent(m) {
+  switch (m.type) {
+    case 'message': return onMessage(m);
+    case 'edited':
+    case 'deleted': return onChange(m);
+    case 'history': return; // handled by the request's promise
+    case 'truncated': {
+      const r = S.rooms.get(m.room);
+      if (!r) return;
+      dropCache(r);
+      if (r.name === S.current) loadRoom(r);
+      return render();
+    }
+    case 'joined': return onJoined(m);
+    case 'room': {
+      if (!S.rooms.has(m.room)) S.rooms.set(m.room, newRoom(m.room, m.kind));
+      return render();
+    }
+    case 'left': return onLeft(m.room);
+    case 'member': {
+      const r = S.rooms.get(m.room);
+      if (r && r.members) {
+        if (m.event === 'join') r.members.add(m.user);
+        else if (m.event === 'leave') r.members.delete(m.user);
+      }
+      if (m.event === 'join') S.presence.set(m.user, 'online');
+      return render();
+    }
+    case 'read': return onRead(m);
+    case 'typing': {
+      const r = S.rooms.get(m.room);
+      if (!r || m.user === S.me) return;
+      r.typing.set(m.user, Date.now() + TYPING_SHOW_MS);
+      S.presence.set(m.user, 'online');
+      scheduleTypingExpiry();
+      return render();
+    }
+    case 'presence': {
+      S.presence.set(m.user, m.status === 'online' ? 'online' : 'offline');
+      return render();
+    }
+    case 'error': {
+      if (m.ref && m.ref.startsWith('send:')) {
+        const p = S.outbox.get(m.ref.slice(5));
+        if (p) failSend(p, m.code, m.message);
+      }
+      return;
+    }
+    default: return;
+  }
+}
+
+function onMessage(m) {
+  const r = S.rooms.get(m.room);
+  // reconcile our own pending message: the reply carries our ref
+  if (m.ref && m.ref.startsWith('send:')) {
+    const p = S.outbox.get(m.ref.slice(5));
+    if (p) { clearTimeout(p.timer); S.outbox.delete(p.cid); }
+  } else if (m.user === S.me && !m.deleted) {
+    // a message replayed after a reconnect that we sent on an earlier
+    // connection, before its reply arrived: adopt it instead of showing twice
+    for (const p of S.outbox.values()) {
+      if (p.room === m.room && p.text === m.text && p.state === 'sending' && p.connId !== S.connId) {
+        clearTimeout(p.timer);
+        S.outbox.delete(p.cid);
+        break;
+      }
+    }
+  }
+  if (!r) return render();
+  if (r.typing.delete(m.user)) scheduleTypingExpiry();
+  r.last_seq = Math.max(r.last_seq, m.seq || m.id);
+  if (m.id > r.counted) {
+    r.counted = m.id;
+    if (m.user !== S.me && !m.deleted && m.id > r.read_seq) r.unread++;
+  }
+  if (r.loaded) {
+    merge(r, m);
+    r.syncSeq = Math.max(r.syncSeq, m.seq || m.id);
+  }
+  render();
+}
+
+function onChange(m) {
+  const r = S.rooms.get(m.room);
+  if (!r) return;
+  r.last_seq = Math.max(r.last_seq, m.seq || 0);
+  if (r.loaded) {
+    merge(r, m);
+    r.syncSeq = Math.max(r.syncSeq, m.seq || 0);
+  }
+  if (S.editing && m.deleted && S.editing.room === m.room && S.editing.id === m.id) cancelEdit();
+  render();
+}
+
+/** Put a message (new, edited or tombstone) into the cache; newer seq wins. */
+function merge(r, m) {
+  const cur = r.msgs.get(m.id);
+  if (cur && (cur.seq || 0) >= (m.seq || 0)) return false;
+  const msg = { id: m.id, seq: m.seq, room: m.room, user: m.user, ts: m.ts };
+  if (m.deleted) msg.deleted = true;
+  else { msg.text = m.text; if (m.edited_ts) msg.edited_ts = m.edited_ts; }
+  r.msgs.set(m.id, msg);
+  return true;
+}
+
+function onJoined(m) {
+  let r = S.rooms.get(m.room);
+  if (!r) { r = newRoom(m.room, m.kind); S.rooms.set(m.room, r); r.counted = m.last_seq || 0; r.read_seq = m.last_seq || 0; }
+  r.kind = m.kind || r.kind;
+  r.members = new Set(m.members || []);
+  r.last_seq = Math.max(r.last_seq, m.last_seq || 0);
+  render();
+}
+
+function onLeft(name) {
+  if (!S.rooms.has(name)) return;
+  S.rooms.delete(name);
+  for (const p of [...S.outbox.values()]) if (p.room === name) S.outbox.delete(p.cid);
+  if (S.current === name) {
+    S.current = null;
+    const next = firstRoom();
+    if (next) openRoom(next, {});
+    else { location.hash = ''; render(); }
+  } else render();
+}
+
+function onRead(m) {
+  const r = S.rooms.get(m.room);
+  if (!r) return;
+  if (m.user === S.me) {
+    if (m.seq > r.read_seq) {
+      r.read_seq = m.seq;
+      r.lastReadSent = Math.max(r.lastReadSent, m.seq);
+      if (r.read_seq >= r.last_seq) r.unread = 0;
+      else if (!r.loaded) r.unread = Math.min(r.unread, Math.max(0, r.last_seq - r.read_seq));
+    }
+  } else {
+    r.reads.set(m.user, Math.max(r.reads.get(m.user) || 0, m.seq));
+    S.presence.set(m.user, 'online');
+  }
+  render();
+}
+
+/** Unread count for the sidebar: exact from the cache when it covers it. */
+function unreadOf(r) {
+  if (r.loaded && (!r.hasMore || oldestId(r) <= r.read_seq + 1)) {
+    let n = 0;
+    for (const m of r.msgs.values()) if (m.id > r.read_seq && m.user !== S.me && !m.deleted) n++;
+    return n;
+  }
+  return r.unread;
+}
+
+function oldestId(r) {
+  let min = Infinity;
+  for (const id of r.msgs.keys()) if (id < min) min = id;
+  return min;
+}
+
+// --------------------------------------------------------- room actions
+
+function roomFromHash() {
+  const m = location.hash.match(/^#\/room\/([^/]+)(?:\/(\d+))?$/);
+  if (!m) return null;
+  try { return decodeURIComponent(m[1]); } catch { return null; }
+}
+
+function msgFromHash() {
+  const m = location.hash.match(/^#\/room\/[^/]+\/(\d+)$/);
+  return m ? Number(m[1]) : null;
+}
+
+function roomHash(name, id) {
+  return '#/room/' + encodeURIComponent(name) + (id ? '/' + id : '');
+}
+
+function openRoom(name, { keepHash, focusId } = {}) {
+  const r = S.rooms.get(name);
+  if (!r) return;
+  const changed = S.current !== name;
+  if (changed && S.editing) cancelEdit();
+  S.current = name;
+  localStorage.setItem(LS_ROOM, name);
+  if (!keepHash || roomFromHash() !== name) {
+    const want = roomHash(name, focusId);
+    if (location.hash !== want) history.replaceState(null, '', want);
+  }
+  if (focusId) S.focusMsg = { room: name, id: focusId };
+  document.body.classList.remove('rooms-open');
+  $('rooms-toggle').setAttribute('aria-expanded', 'false');
+  if (changed) {
+    $('composer-error').textContent = '';
+    pinned = true;
+    lastRenderedRoom = null;
+  }
+  // `join` of a room we are in just answers `joined`: its member list
+  if (S.sock && S.sock.connected && (changed || !r.members)) {
+    S.sock.request({ type: 'join', room: name }).catch(() => {});
+  }
+  if (!r.loaded) loadRoom(r);
+  else if (S.focusMsg) ensureFocusLoaded(r);
+  render();
+  if (changed && matchMedia('(pointer: fine)').matches) $('composer-input').focus({ preventScroll: true });
+}
+
+async function loadRoom(r) {
+  if (r.loaded || r.loading !== null || !S.sock || !S.sock.connected) return;
+  const gen = ++loadGen;
+  r.loading = gen;
+  try {
+    const lastKnown = r.last_seq;
+    const res = await S.sock.request({ type: 'history', room: r.name, limit: PAGE });
+    if (r.loading !== gen || S.rooms.get(r.name) !== r) return;
+    r.loading = null;
+    let maxSeq = lastKnown;
+    for (const m of res.messages || []) { merge(r, m); maxSeq = Math.max(maxSeq, m.seq || m.id); }
+    r.hasMore = !!res.has_more;
+    r.loaded = true;
+    r.syncSeq = Math.max(r.syncSeq, maxSeq);
+    r.last_seq = Math.max(r.last_seq, maxSeq);
+    if (S.focusMsg && S.focusMsg.room === r.name) ensureFocusLoaded(r);
+    render();
+  } catch (e) {
+    if (r.loading === gen) r.loading = null;
+    if (e.code === 'forbidden' || e.code === 'no_such_room') {
+      $('composer-error').textContent = 'You can’t read this room.';
+    }
+    render();
+  }
+}
+
+async function loadOlder(r) {
+  if (!r.loaded || !r.hasMore || r.olderLoading || !S.sock || !S.sock.connected) return false;
+  r.olderLoading = true;
+  render();
+  try {
+    const before = oldestId(r);
+    const res = await S.sock.request({ type: 'history', room: r.name, before: before === Infinity ? undefined : before, limit: PAGE });
+    if (S.rooms.get(r.name) !== r || !r.loaded) return false;
+    for (const m of res.messages || []) merge(r, m);
+    r.hasMore = !!res.has_more && (res.messages || []).length > 0;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    r.olderLoading = false;
+    render();
+  }
+}
+
+async function ensureFocusLoaded(r) {
+  const f = S.focusMsg;
+  if (!f || f.room !== r.name) return;
+  for (let i = 0; i < 60 && !r.msgs.has(f.id) && r.hasMore; i++) {
+    if (!(await loadOlder(r))) break;
+  }
+  render();
+}
+
+async function joinRoom(name) {
+  const err = $('join-error');
+  err.textContent = '';
+  name = name.trim().replace(/^#/, '').toLowerCase();
+  if (!name) { err.textContent = 'Type a room name.'; return false; }
+  if (!name.startsWith('dm:') && !ROOM_RE.test(name)) {
+    err.textContent = 'Room names are 1–64 characters: letters, digits, “_” or “-”, starting with a letter or digit.';
+    return false;
+  }
+  if (!S.sock || !S.sock.connected) { err.textContent = 'Not connected — wait until the connection is back.'; return false; }
+  try {
+    const res = await S.sock.request({ type: 'join', room: name });
+    openRoom(res.room, {});
+    return true;
+  } catch (e) {
+    err.textContent = roomError(e);
+    return false;
+  }
+}
+
+async function startDm(user) {
+  const err = $('dm-error');
+  err.textContent = '';
+  user = user.trim().replace(/^@/, '').toLowerCase();
+  if (!USER_RE.test(user)) { err.textContent = 'Type a valid username.'; return false; }
+  if (!S.sock || !S.sock.connected) { err.textContent = 'Not connected — wait until the connection is back.'; return false; }
+  try {
+    const res = await S.sock.request({ type: 'dm', user });
+    openRoom(res.room, {});
+    return true;
+  } catch (e) {
+    err.textContent = e.code === 'not_found' ? `There is no user named “${user}”.` : roomError(e);
+    return false;
+  }
+}
+
+async function leaveRoom(name) {
+  if (!S.sock || !S.sock.connected) { $('composer-error').textContent = 'Not connected.'; return; }
+  try {
+    await S.sock.request({ type: 'leave', room: name });
+    onLeft(name);
+  } catch (e) {
+    $('composer-error').textContent = e.code === 'forbidden' ? 'Direct messages can’t be left.' : roomError(e);
+  }
+}
+
+function roomError(e) {
+  switch (e.code) {
+    case 'invalid_room': return 'That is not a valid room name.';
+    case 'forbidden': return 'You can’t join that room.';
+    case 'no_such_room': return 'There is no such room.';
+    case 'rate_limited': return 'Slow down a little and try again.';
+    case 'disconnected': case 'timeout': return 'Not connected — try again when the connection is back.';
+    default: return e.message || 'Something went wrong.';
+  }
+}
+
+// ------------------------------------------------------------ sending
+
+function sendText(text) {
+  const room = S.current;
+  if (!room) return;
+  const p = { cid: randomId(), room, text, ts: Date.now(), state: 'sending', error: '', connId: 0, timer: null };
+  S.outbox.set(p.cid, p);
+  S.lastTyping = 0; // the message ends the typing state on the other side
+  if (!transmit(p)) failSend(p, 'offline');
+  pinned = true;
+  render();
+}
+
+function transmit(p) {
+  p.state = 'sending';
+  p.error = '';
+  clearTimeout(p.timer);
+  if (!S.sock || !S.sock.send({ type: 'send', room: p.room, text: p.text, client_msg_id: p.cid, ref: 'send:' + p.cid })) return false;
+  p.connId = S.connId;
+  p.timer = setTimeout(() => { if (S.outbox.get(p.cid) === p && p.state === 'sending' && p.connId === S.connId && S.sock && S.sock.connected) failSend(p, 'timeout'); }, SEND_TIMEOUT_MS);
+  return true;
+}
+
+const SEND_ERRORS = {
+  offline: 'Not sent — you are offline.',
+  timeout: 'Not sent — the server did not answer.',
+  rate_limited: 'Not sent — you are sending too fast.',
+  too_long: 'Not sent — the message is too long.',
+  empty: 'Not sent — the message is empty.',
+  not_member: 'Not sent — you are not a member of this room.',
+  no_such_room: 'Not sent — the room no longer exists.',
+};
+
+function failSend(p, code, message) {
+  clearTimeout(p.timer);
+  p.state = 'failed';
+  p.error = SEND_ERRORS[code] || ('Not sent — ' + (message || code) + '.');
+  render();
+}
+
+function retrySend(cid) {
+  const p = S.outbox.get(cid);
+  if (!p) return;
+  if (!transmit(p)) failSend(p, 'offline');
+  render();
+}
+
+function discardPending(cid) {
+  const p = S.outbox.get(cid);
+  if (p) { clearTimeout(p.timer); S.outbox.delete(cid); render(); }
+}
+
+function startEdit(room, id) {
+  const r = S.rooms.get(room);
+  const m = r && r.msgs.get(id);
+  if (!m || m.deleted || m.user !== S.me) return;
+  S.editing = { room, id };
+  const ta = $('composer-input');
+  ta.value = m.text;
+  $('edit-banner').hidden = false;
+  $('composer').classList.add('editing');
+  autosize();
+  ta.focus();
+  ta.select();
+  render();
+}
+
+function cancelEdit() {
+  if (!S.editing) return;
+  S.editing = null;
+  $('composer-input').value = '';
+  $('edit-banner').hidden = true;
+  $('composer').classList.remove('editing');
+  autosize();
+  render();
+}
+
+async function saveEdit(text) {
+  const ed = S.editing;
+  const r = S.rooms.get(ed.room);
+  const m = r && r.msgs.get(ed.id);
+  cancelEdit();
+  if (!m || m.text === text) return;
+  try {
+    const res = await S.sock.request({ type: 'edit', room: ed.room, id: ed.id, text });
+    onChange(res);
+  } catch (e) {
+    $('composer-error').textContent = 'Edit failed: ' + (SEND_ERRORS[e.code] || e.message || e.code);
+  }
+}
+
+async function deleteMessage(room, id) {
+  if (!S.sock || !S.sock.connected) { $('composer-error').textContent = 'Not connected — can’t delete now.'; return; }
+  try {
+    const res = await S.sock.request({ type: 'delete', room, id });
+    onChange(res);
+  } catch (e) {
+    $('composer-error').textContent = 'Delete failed: ' + (e.code === 'not_found' ? 'the message is gone.' : e.message || e.code);
+  }
+}
+
+// ---------------------------------------------------------- read marks
+
+let readTimer = null;
+function scheduleRead() {
+  clearTimeout(readTimer);
+  readTimer = setTimeout(markRead, 150);
+}
+
+function markRead() {
+  const r = S.rooms.get(S.current);
+  if (!r || !r.loaded || document.visibilityState !== 'visible' || !S.sock || !S.sock.connected) return;
+  if ($('chat-view').hidden || document.body.classList.contains('rooms-open') && isNarrow()) return;
+  let target;
+  if (pinned || atBottom()) target = Math.max(r.syncSeq, r.last_seq);
+  else {
+    // the last message fully visible in the log
+    const log = $('log');
+    const bottom = log.scrollTop + log.clientHeight;
+    target = 0;
+    for (const el of $('log-items').children) {
+      if (!el.dataset.id) continue;
+      if (el.offsetTop + el.offsetHeight <= bottom + 2) target = Math.max(target, Number(el.dataset.id));
+      else if (el.offsetTop > bottom) break;
+    }
+  }
+  if (target > r.read_seq && target > r.lastReadSent) {
+    r.lastReadSent = target;
+    r.read_seq = target;
+    if (target >= r.last_seq) r.unread = 0;
+    S.sock.request({ type: 'read', room: r.name, seq: target }).then(onRead, () => { r.lastReadSent = 0; });
+    render();
+  }
+}
+
+// --------------------------------------------------------- typing
+
+let typingTimer = null;
+function scheduleTypingExpiry() {
+  clearTimeout(typingTimer);
+  let next = Infinity;
+  const now = Date.now();
+  for (const r of S.rooms.values()) {
+    for (const [u, exp] of r.typing) {
+      if (exp <= now) r.typing.delete(u);
+      else next = Math.min(next, exp);
+    }
+  }
+  if (next !== Infinity) typingTimer = setTimeout(() => { scheduleTypingExpiry(); render(); }, next - now + 20);
+}
+
+function noteTyping() {
+  if (S.editing || !S.current || !S.sock || !S.sock.connected) return;
+  const now = Date.now();
+  if (now - S.lastTyping < TYPING_SEND_MS) return;
+  S.lastTyping = now;
+  S.sock.send({ type: 'typing', room: S.current });
+}
+
+// ------------------------------------------------------------ search
+
+async function runSearch(q) {
+  q = q.trim();
+  if (!q) { closeSearch(); return; }
+  const panel = $('search-panel');
+  panel.hidden = false;
+  document.body.classList.add('searching');
+  $('search-title').textContent = `Results for “${q}”`;
+  $('search-status').textContent = 'Searching…';
+  $('search-results').replaceChildren();
+  try {
+    const res = await api('GET', '/api/search?q=' + encodeURIComponent(q) + '&limit=50', { token: S.token });
+    const list = res.results || [];
+    $('search-status').textContent = list.length ? `${list.length} result${list.length === 1 ? '' : 's'}` : 'No messages found.';
+    $('search-results').replaceChildren(...list.map((m) => h('li', null,
+      h('a', { href: roomHash(m.room, m.id), class: 'result', dataset: { room: m.room, id: String(m.id) } },
+        h('span', { class: 'result-meta' },
+          h('span', { class: 'result-room' }, roomLabel(m.room)), ' · ',
+          h('span', { class: 'result-user' }, m.user), ' · ',
+          h('time', { datetime: new Date(m.ts).toISOString() }, fmtShort(m.ts))),
+        h('span', { class: 'result-text' }, m.deleted ? 'Deleted message' : m.text)))));
+  } catch (e) {
+    if (e.code === 'unauthorized') { signOut('Your session has expired. Log in again.'); return; }
+    $('search-status').textContent = e.code === 'unreachable' ? 'Server unreachable — try again.' : 'Search failed: ' + (e.message || e.code);
+  }
+}
+
+function closeSearch() {
+  $('search-panel').hidden = true;
+  document.body.classList.remove('searching');
+}
+
+function openResult(room, id) {
+  if (!S.rooms.has(room)) return;
+  if (isNarrow()) closeSearch();
+  openRoom(room, { focusId: id });
+}
+
+// ------------------------------------------------------------ rendering
+
+let renderQueued = false;
+function render() {
+  if (renderQueued) return;
+  renderQueued = true;
+  queueMicrotask(() => { renderQueued = false; renderNow(); });
+}
+
+function renderNow() {
+  if ($('chat-view').hidden) return;
+  renderSidebar();
+  renderRoomHead();
+  renderMessages();
+  renderTyping();
+  renderComposerState();
+  const total = [...S.rooms.values()].reduce((n, r) => n + unreadOf(r), 0);
+  document.title = (total ? `(${total}) ` : '') + (S.current ? roomLabel(S.current) + ' — ' : '') + 'chatd';
+}
+
+function roomLabel(name) {
+  return name.startsWith('dm:') ? dmPeer(name, S.me) : name;
+}
+
+function sortedRooms() {
+  return [...S.rooms.values()].sort((a, b) => {
+    if (a.kind !== b.kind) return a.kind === 'dm' ? 1 : -1;
+    return roomLabel(a.name).localeCompare(roomLabel(b.name));
+  });
+}
+
+const roomItems = new Map(); // name -> li
+
+function renderSidebar() {
+  const pub = [], dms = [];
+  for (const r of sortedRooms()) (r.kind === 'dm' ? dms : pub).push(r);
+  syncList($('room-list'), pub);
+  syncList($('dm-list'), dms);
+  for (const name of [...roomItems.keys()]) if (!S.rooms.has(name)) { roomItems.get(name).remove(); roomItems.delete(name); }
+}
+
+function syncList(ul, rooms) {
+  let cursor = ul.firstChild;
+  for (const r of rooms) {
+    let li = roomItems.get(r.name);
+    if (!li) {
+      const a = h('a', { class: 'room-link', href: roomHash(r.name) },
+        h('span', { class: 'sigil', 'aria-hidden': 'true' }, r.kind === 'dm' ? '@' : '#'),
+        h('span', { class: 'room-name' }, roomLabel(r.name)),
+        h('span', { class: 'presence-dot', 'aria-hidden': 'true' }),
+        h('span', { class: 'badge', hidden: true }));
+      a.addEventListener('click', (ev) => {
+        if (ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
+        ev.preventDefault();
+        openRoom(r.name, {});
+      });
+      li = h('li', { dataset: { room: r.name } }, a);
+      roomItems.set(r.name, li);
+    }
+    if (li.parentNode !== ul || li !== cursor) ul.insertBefore(li, cursor);
+    cursor = li.nextSibling;
+    const a = li.firstChild;
+    const n = r.name === S.current && pinned && r.loaded && document.visibilityState === 'visible' ? 0 : unreadOf(r);
+    const badge = a.querySelector('.badge');
+    const txt = n > 99 ? '99+' : String(n);
+    if (n > 0) {
+      badge.hidden = false;
+      if (badge.textContent !== txt) badge.textContent = txt;
+      badge.setAttribute('aria-label', `${n} unread`);
+    } else if (!badge.hidden) {
+      badge.hidden = true;
+      badge.textContent = '';
+      badge.removeAttribute('aria-label');
+    }
+    a.classList.toggle('has-unread', n > 0);
+    if (r.name === S.current) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+    if (r.kind === 'dm') {
+      const peer = dmPeer(r.name, S.me);
+      a.classList.toggle('online', S.presence.get(peer) === 'online' || peer === S.me);
+    }
+  }
+  while (cursor) { const next = cursor.nextSibling; cursor.remove(); cursor = next; }
+}
+
+function renderRoomHead() {
+  const r = S.rooms.get(S.current);
+  $('empty-state').hidden = !!r;
+  $('log').hidden = !r;
+  $('room-title').textContent = r ? (r.kind === 'dm' ? roomLabel(r.name) : '# ' + r.name) : (S.rooms.size ? 'Pick a room' : 'No room open');
+  $('leave-btn').hidden = !r || r.kind === 'dm';
+  const ul = $('member-list');
+  if (!r || !r.members) { ul.replaceChildren(); return; }
+  const names = [...r.members].sort((a, b) => {
+    const oa = isOnline(a), ob = isOnline(b);
+    return oa !== ob ? (oa ? -1 : 1) : a.localeCompare(b);
+  });
+  const sig = names.map((n) => n + (isOnline(n) ? '+' : '-')).join(',');
+  if (ul.dataset.sig === sig) return;
+  ul.dataset.sig = sig;
+  ul.replaceChildren(...names.map((n) => h('li', { class: isOnline(n) ? 'member online' : 'member' },
+    h('span', { class: 'dot', 'aria-hidden': 'true' }),
+    n === S.me ? n + ' (you)' : n,
+    h('span', { class: 'sr-only' }, isOnline(n) ? ', online' : ', offline'))));
+}
+
+function isOnline(u) {
+  if (u === S.me) return !!(S.sock && S.sock.connected);
+  return S.presence.get(u) === 'online';
+}
+
+// message list: keyed reconciliation that never moves or rebuilds a node
+// whose content did not change, so focus and scroll position survive.
+let pinned = true;
+let lastRenderedRoom = null;
+
+function atBottom() {
+  const log = $('log');
+  return log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+}
+
+function desiredItems(r) {
+  const items = [];
+  const msgs = [...r.msgs.values()].sort((a, b) => a.id - b.id);
+  const pend = [...S.outbox.values()].filter((p) => p.room === r.name).sort((a, b) => a.ts - b.ts);
+  // DM read receipt: the newest of my messages the other user has read
+  let seenId = 0, seenBy = '';
+  if (r.kind === 'dm') {
+    const peer = dmPeer(r.name, S.me);
+    const rs = r.reads.get(peer) || 0;
+    if (peer !== S.me && rs) {
+      for (const m of msgs) if (m.user === S.me && !m.deleted && m.id <= rs) seenId = m.id;
+      seenBy = peer;
+    }
+  }
+  let prev = null;
+  const all = msgs.map((m) => ({ kind: 'm', m })).concat(pend.map((p) => ({ kind: 'p', m: { user: S.me, ts: p.ts, text: p.text }, p })));
+  for (const it of all) {
+    const m = it.m;
+    const dk = dayKey(m.ts);
+    if (!prev || dayKey(prev.ts) !== dk) {
+      items.push({ key: 'd:' + dk, sig: dayLabel(m.ts), build: () => h('h2', { class: 'day' }, h('span', null, dayLabel(m.ts))) });
+      prev = null;
+    }
+    const cont = !!prev && prev.user === m.user && m.ts - prev.ts < GROUP_MS;
+    if (it.kind === 'm') {
+      const focus = S.focusMsg && S.focusMsg.room === r.name && S.focusMsg.id === m.id;
+      const seen = m.id === seenId ? seenBy : '';
+      items.push({
+        key: 'm:' + m.id, id: m.id,
+        sig: [m.seq, cont, seen, m.deleted ? 1 : 0, m.edited_ts || 0, focus, S.editing && S.editing.id === m.id].join('|'),
+        build: () => buildMessage(r, m, cont, seen, focus),
+      });
+    } else {
+      const p = it.p;
+      items.push({ key: 'p:' + p.cid, sig: [cont, p.state, p.error].join('|'), build: () => buildPending(p, cont) });
+    }
+    prev = m;
+  }
+  return items;
+}
+
+function buildMessage(r, m, cont, seenBy, focus) {
+  const mine = m.user === S.me;
+  const idp = 'm' + m.id;
+  const cls = ['msg'];
+  if (cont) cls.push('cont');
+  if (mine) cls.push('mine');
+  if (m.deleted) cls.push('deleted');
+  if (focus) cls.push('focus');
+  if (S.editing && S.editing.id === m.id && S.editing.room === r.name) cls.push('being-edited');
+  const text = m.deleted
+    ? h('div', { class: 'text', id: idp + '-x' }, h('em', null, 'This message was deleted.'))
+    : h('div', { class: 'text', id: idp + '-x' }, linkify(m.text),
+      m.edited_ts ? h('span', { class: 'edited', title: 'Edited ' + fmtFull(m.edited_ts) }, ' (edited)') : null);
+  const actions = mine && !m.deleted
+    ? h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'act', dataset: { act: 'edit' } }, 'Edit'),
+      h('button', { type: 'button', class: 'act', dataset: { act: 'delete' } }, 'Delete'))
+    : null;
+  return h('article', {
+    class: cls.join(' '), tabindex: '-1',
+    'aria-labelledby': `${idp}-a ${idp}-t ${idp}-x`,
+    dataset: { id: String(m.id), user: m.user },
+  },
+  cont ? null : h('span', { class: 'avatar', 'aria-hidden': 'true' }, [...m.user][0] || '?'),
+  h('div', { class: 'meta' },
+    h('span', { class: 'author', id: idp + '-a' }, m.user),
+    ' ',
+    h('time', { id: idp + '-t', datetime: new Date(m.ts).toISOString(), title: fmtFull(m.ts) }, fmtTime(m.ts))),
+  text,
+  actions,
+  seenBy ? h('div', { class: 'receipt' }, `Seen by ${seenBy}`) : null);
+}
+
+function buildPending(p, cont) {
+  const idp = 'p' + p.cid;
+  const failed = p.state === 'failed';
+  return h('article', {
+    class: 'msg mine pending' + (cont ? ' cont' : '') + (failed ? ' failed' : ''),
+    'aria-labelledby': `${idp}-a ${idp}-t ${idp}-x`,
+    dataset: { cid: p.cid, user: S.me },
+  },
+  cont ? null : h('span', { class: 'avatar', 'aria-hidden': 'true' }, [...S.me][0] || '?'),
+  h('div', { class: 'meta' },
+    h('span', { class: 'author', id: idp + '-a' }, S.me), ' ',
+    h('time', { id: idp + '-t', datetime: new Date(p.ts).toISOString() }, fmtTime(p.ts))),
+  h('div', { class: 'text', id: idp + '-x' }, linkify(p.text)),
+  failed
+    ? h('div', { class: 'send-state', role: 'alert' }, p.error || 'Not sent.', ' ',
+      h('button', { type: 'button', class: 'act', dataset: { act: 'retry' } }, 'Retry'), ' ',
+      h('button', { type: 'button', class: 'act', dataset: { act: 'discard' } }, 'Delete'))
+    : h('div', { class: 'send-state' }, 'Sending…'));
+}
+
+function renderMessages() {
+  const r = S.rooms.get(S.current);
+  const box = $('log-items');
+  const log = $('log');
+  if (!r) { box.replaceChildren(); lastRenderedRoom = null; return; }
+  const switched = lastRenderedRoom !== r.name;
+  if (switched) { box.replaceChildren(); pinned = true; }
+  lastRenderedRoom = r.name;
+
+  // remember what the reader is looking at
+  const wasBottom = pinned;
+  let anchor = null;
+  if (!wasBottom) {
+    const top = log.scrollTop;
+    for (const el of box.children) {
+      if (el.offsetTop + el.offsetHeight > top) { anchor = { key: el.dataset.key, off: el.offsetTop - top }; break; }
+    }
+  }
+
+  const items = desiredItems(r);
+  const want = new Set(items.map((i) => i.key));
+  const have = new Map();
+  for (const el of [...box.children]) {
+    if (!want.has(el.dataset.key)) el.remove();
+    else have.set(el.dataset.key, el);
+  }
+  let cursor = box.firstChild;
+  let added = 0;
+  for (const it of items) {
+    let el = have.get(it.key);
+    if (el && el.dataset.sig !== it.sig) {
+      const fresh = it.build();
+      fresh.dataset.key = it.key;
+      fresh.dataset.sig = it.sig;
+      const hadFocus = el.contains(document.activeElement);
+      el.replaceWith(fresh);
+      if (cursor === el) cursor = fresh;
+      el = fresh;
+      if (hadFocus) el.focus({ preventScroll: true });
+    }
+    if (!el) {
+      el = it.build();
+      el.dataset.key = it.key;
+      el.dataset.sig = it.sig;
+      box.insertBefore(el, cursor);
+      added++;
+      continue;
+    }
+    if (el === cursor) cursor = el.nextSibling;
+    else box.insertBefore(el, cursor);
+  }
+
+  const top = $('log-top');
+  top.textContent = !r.loaded ? (S.sock && S.sock.connected ? 'Loading messages…' : '')
+    : r.olderLoading ? 'Loading older messages…'
+      : r.hasMore ? '' : (r.kind === 'dm' ? 'This is the start of your conversation.' : `This is the start of #${r.name}.`);
+
+  // restore the view
+  if (S.focusMsg && S.focusMsg.room === r.name && r.msgs.has(S.focusMsg.id)) {
+    const el = box.querySelector(`[data-key="m:${S.focusMsg.id}"]`);
+    const f = S.focusMsg;
+    S.focusMsg = null;
+    if (el) {
+      pinned = false;
+      el.scrollIntoView({ block: 'center' });
+      el.focus({ preventScroll: true });
+      setTimeout(() => {
+        if (S.focusMsg) return;
+        const again = box.querySelector(`[data-key="m:${f.id}"]`);
+        if (again) again.classList.remove('focus');
+      }, 4000);
+    }
+  } else if (wasBottom) {
+    log.scrollTop = log.scrollHeight;
+  } else if (anchor) {
+    const el = box.querySelector(`[data-key="${CSS.escape(anchor.key)}"]`);
+    if (el) log.scrollTop = el.offsetTop - anchor.off;
+  }
+  $('jump-btn').hidden = pinned || !r.loaded || !(added > 0 || !$('jump-btn').hidden) || atBottom();
+  if (r.loaded && r.hasMore && !r.olderLoading && log.scrollHeight <= log.clientHeight + 200) loadOlder(r);
+  if (r.loaded) scheduleRead();
+}
+
+function renderTyping() {
+  const r = S.rooms.get(S.current);
+  const el = $('typing');
+  const now = Date.now();
+  const who = r ? [...r.typing].filter(([, exp]) => exp > now).map(([u]) => u).sort() : [];
+  const txt = who.length === 0 ? '' : who.length === 1 ? `${who[0]} is typing…`
+    : who.length === 2 ? `${who[0]} and ${who[1]} are typing…` : 'Several people are typing…';
+  if (el.textContent !== txt) el.textContent = txt;
+}
+
+function renderComposerState() {
+  const ok = !!S.current && S.rooms.has(S.current);
+  const ta = $('composer-input');
+  ta.disabled = !ok;
+  $('send-btn').disabled = !ok;
+  const conn = S.sock && S.sock.connected;
+  ta.placeholder = !ok ? 'Join a room to write' : conn ? `Message ${S.current.startsWith('dm:') ? roomLabel(S.current) : '#' + S.current}` : 'Offline — messages can’t be sent right now';
+}
+
+// ------------------------------------------------------------- wiring
+
+function isNarrow() { return matchMedia('(max-width: 720px)').matches; }
+
+function autosize() {
+  const ta = $('composer-input');
+  ta.classList.toggle('multi', ta.value.includes('\n') || ta.scrollHeight > 48);
+}
+
+function submitComposer() {
+  const ta = $('composer-input');
+  const text = ta.value;
+  const err = $('composer-error');
+  if (!text.trim()) return;
+  if (codePoints(text) > S.maxTextChars) {
+    err.textContent = `Messages can be at most ${S.maxTextChars} characters (this one has ${codePoints(text)}).`;
+    return;
+  }
+  err.textContent = '';
+  if (S.editing) { saveEdit(text); return; }
+  ta.value = '';
+  autosize();
+  sendText(text);
+}
+
+function wireChat() {
+  $('logout-btn').addEventListener('click', logout);
+  $('join-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (await joinRoom($('join-input').value)) $('join-input').value = '';
+  });
+  $('dm-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (await startDm($('dm-input').value)) $('dm-input').value = '';
+  });
+  $('leave-btn').addEventListener('click', () => { if (S.current) leaveRoom(S.current); });
+  $('browse-btn').addEventListener('click', toggleBrowse);
+  $('rooms-toggle').addEventListener('click', () => {
+    const open = !document.body.classList.contains('rooms-open');
+    document.body.classList.toggle('rooms-open', open);
+    $('rooms-toggle').setAttribute('aria-expanded', String(open));
+    if (open) $('join-input').focus();
+  });
+
+  const ta = $('composer-input');
+  $('composer').addEventListener('submit', (ev) => { ev.preventDefault(); submitComposer(); ta.focus(); });
+  ta.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      submitComposer();
+    } else if (ev.key === 'Escape' && S.editing) {
+      ev.preventDefault();
+      cancelEdit();
+    } else if (ev.key === 'ArrowUp' && !ta.value && !S.editing) {
+      // edit my last message, as in other chat apps
+      const r = S.rooms.get(S.current);
+      if (!r) return;
+      const mine = [...r.msgs.values()].filter((m) => m.user === S.me && !m.deleted).sort((a, b) => b.id - a.id)[0];
+      if (mine) { ev.preventDefault(); startEdit(r.name, mine.id); }
+    }
+  });
+  ta.addEventListener('input', () => { autosize(); if (ta.value) noteTyping(); });
+  $('edit-cancel').addEventListener('click', () => { cancelEdit(); ta.focus(); });
+
+  // message actions (event delegation)
+  $('log-items').addEventListener('click', (ev) => {
+    const btn = ev.target.closest('button[data-act]');
+    if (!btn) return;
+    const art = btn.closest('article');
+    const act = btn.dataset.act;
+    if (act === 'retry') retrySend(art.dataset.cid);
+    else if (act === 'discard') discardPending(art.dataset.cid);
+    else if (act === 'edit') startEdit(S.current, Number(art.dataset.id));
+    else if (act === 'delete') deleteMessage(S.current, Number(art.dataset.id));
+  });
+
+  const log = $('log');
+  log.addEventListener('scroll', () => {
+    const bottom = atBottom();
+    if (bottom !== pinned) { pinned = bottom; if (pinned) $('jump-btn').hidden = true; }
+    const r = S.rooms.get(S.current);
+    if (r && log.scrollTop < 400) loadOlder(r);
+    scheduleRead();
+  }, { passive: true });
+  new ResizeObserver(() => { if (pinned) log.scrollTop = log.scrollHeight; }).observe(log);
+  $('jump-btn').addEventListener('click', () => {
+    pinned = true;
+    log.scrollTop = log.scrollHeight;
+    $('jump-btn').hidden = true;
+    scheduleRead();
+  });
+
+  $('search-form').addEventListener('submit', (ev) => { ev.preventDefault(); runSearch($('search-input').value); });
+  $('search-input').addEventListener('keydown', (ev) => { if (ev.key === 'Escape') { closeSearch(); $('search-input').value = ''; } });
+  $('search-close').addEventListener('click', () => { closeSearch(); $('search-input').focus(); });
+  $('search-results').addEventListener('click', (ev) => {
+    const a = ev.target.closest('a.result');
+    if (!a || ev.button !== 0 || ev.metaKey || ev.ctrlKey) return;
+    ev.preventDefault();
+    openResult(a.dataset.room, Number(a.dataset.id));
+  });
+
+  window.addEventListener('hashchange', () => {
+    const name = roomFromHash();
+    if (!name || !S.sock) return;
+    if (S.rooms.has(name)) openRoom(name, { keepHash: true, focusId: msgFromHash() || undefined });
+    else if (!name.startsWith('dm:')) joinRoom(name);
+  });
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') { render(); scheduleRead(); } });
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && document.body.classList.contains('rooms-open')) {
+      document.body.classList.remove('rooms-open');
+      $('rooms-toggle').setAttribute('aria-expanded', 'false');
+    }
+  });
+}
+
+let browseOpen = false;
+async function toggleBrowse() {
+  browseOpen = !browseOpen;
+  $('browse-btn').setAttribute('aria-expanded', String(browseOpen));
+  $('browse-panel').hidden = !browseOpen;
+  if (!browseOpen) return;
+  const status = $('browse-status');
+  const list = $('browse-list');
+  status.textContent = 'Loading rooms…';
+  list.replaceChildren();
+  try {
+    const res = await api('GET', '/api/rooms', { token: S.token });
+    const rooms = (res.rooms || []).sort((a, b) => b.members - a.members || a.name.localeCompare(b.name));
+    status.textContent = rooms.length ? 'Pick a room to open it:' : 'No public rooms yet — create one above.';
+    list.replaceChildren(...rooms.map((r) => h('li', null,
+      h('button', {
+        type: 'button', class: 'browse-room',
+        onclick: async () => {
+          if (S.rooms.has(r.name)) openRoom(r.name, {});
+          else await joinRoom(r.name);
+        },
+      },
+      h('span', { class: 'room-name' }, '#' + r.name),
+      h('span', { class: 'muted small' }, ` ${r.members} member${r.members === 1 ? '' : 's'}${S.rooms.has(r.name) ? ' · joined' : ''}`)))));
+  } catch (e) {
+    status.textContent = e.code === 'unreachable' ? 'Server unreachable.' : 'Could not load rooms: ' + (e.message || e.code);
+  }
+}
+
+boot();
