@@ -23,12 +23,17 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 PORT    ?= 8080
 DB      ?= ./chat.db
 
-.PHONY: all deps run test test-unit test-asan fuzz clean format bench
+fuzz: deps-test
+
+.PHONY: all deps deps-test run test test-unit test-asan fuzz clean format bench
 
 all: $(BUILD)/chatd $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
 	@scripts/deps.sh
+
+deps-test:
+	@scripts/deps.sh test
 
 $(BUILD)/obj/%.o: %.c $(wildcard chatd/*.h storage/*.h)
 	@mkdir -p $(dir $@)
@@ -59,11 +64,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libchatd.a
 run: deps $(BUILD)/chatd
 	$(BUILD)/chatd --listen 127.0.0.1:$(PORT) --db $(DB) --web web
 
-test: deps all
+test: deps-test all
 	@scripts/test.sh $(BUILD)
 
 # The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
-test-asan: deps
+test-asan: deps-test
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

@@ -393,16 +393,22 @@ conn_ws_pong(void *arg)
 }
 
 void
-conn_ws_send(struct conn *c, const char *data, size_t len)
+conn_ws_send_op(struct conn *c, int opcode, const void *data, size_t len)
 {
 	uint8_t hdr[WS_MAX_HEADER];
 	size_t n;
 
 	if (c->mode != CONN_MODE_WS || (c->flags & CONN_DEAD))
 		return;
-	n = ws_frame_header(hdr, 1, WS_OP_TEXT, len);
+	n = ws_frame_header(hdr, 1, opcode, len);
 	conn_write(c, hdr, n);
 	conn_write(c, data, len);
+}
+
+void
+conn_ws_send(struct conn *c, const char *data, size_t len)
+{
+	conn_ws_send_op(c, WS_OP_TEXT, data, len);
 }
 
 /* evbuffer cleanup: one recipient has sent its reference. */

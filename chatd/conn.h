@@ -87,8 +87,11 @@ size_t conn_output_len(struct conn *c);
 
 /* Switches c to WebSocket mode: writes the 101 response for accept. */
 void conn_upgrade(struct conn *c, const char *accept);
-/* Sends a text (or binary) message as one frame. */
+/* Sends a text message as one frame. */
 void conn_ws_send(struct conn *c, const char *data, size_t len);
+/* Sends a message with the given opcode (WS_OP_TEXT, WS_OP_BINARY). */
+void conn_ws_send_op(struct conn *c, int opcode, const void *data,
+    size_t len);
 /* Sends a shared frame (fan-out: no copy per recipient). A peer whose
  * backlog is over CONN_OUTPUT_HIGH is dropped instead. */
 void conn_ws_send_frame(struct conn *c, struct frame *f);

@@ -312,39 +312,6 @@ db_rollback_to(struct db *db)
 	return db_run(db, "RELEASE chatd", __func__);
 }
 
-int
-db_meta_int64(struct db *db, const char *key, int64_t *out)
-{
-	struct db_stmt *st = db_prepare(
-	    db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = :key");
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	db_bind_text(st, ":key", key, -1);
-	rc = db_step(st);
-	*out = rc == DB_ROW ? db_column_int64(st, 0) : 0;
-	db_reset(st);
-	return rc == -1 || rc == DB_CONSTRAINT ? -1 : 0;
-}
-
-int
-db_set_meta_int64(struct db *db, const char *key, int64_t v)
-{
-	struct db_stmt *st = db_prepare(
-	    db, "INSERT INTO meta (key, value) VALUES (:key, CAST(:v AS TEXT))"
-	        " ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	db_bind_text(st, ":key", key, -1);
-	db_bind_int64(st, ":v", v);
-	rc = db_step(st);
-	db_reset(st);
-	return rc == DB_DONE ? 0 : -1;
-}
-
 /* Reads the epoch from meta into db->epoch. 0 or -1. */
 static int
 db_load_epoch(struct db *db)

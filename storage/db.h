@@ -89,9 +89,4 @@ int db_savepoint(struct db *db);
 int db_release(struct db *db);
 int db_rollback_to(struct db *db);
 
-/* A meta value as an integer (0 if the key is absent), and its setter.
- * 0 or -1. */
-int db_meta_int64(struct db *db, const char *key, int64_t *out);
-int db_set_meta_int64(struct db *db, const char *key, int64_t v);
-
 #endif

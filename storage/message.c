@@ -468,7 +468,10 @@ message_search(struct db *db, int64_t user_id, int64_t room_id, const char *q,
                int limit, message_cb cb, void *arg)
 {
 	/* Driven by the FTS index in descending rowid (= id) order, so the
-	 * LIMIT stops the scan at the newest matches. */
+	 * LIMIT stops the scan at the newest matches. by_both checks the
+	 * word index per candidate (EXISTS with rowid =) rather than
+	 * materializing every word match (IN), which costs ~0.4 s for a
+	 * common word at 1 000 000 messages. */
 	struct db_stmt *by_trigram = db_prepare(
 	    db, "SELECT " MESSAGE_COLUMNS " FROM messages_trigram f"
 	        " JOIN messages m ON m.id = f.rowid" MESSAGE_JOINS
@@ -483,8 +486,9 @@ message_search(struct db *db, int64_t user_id, int64_t room_id, const char *q,
 	    db, "SELECT " MESSAGE_COLUMNS " FROM messages_trigram f"
 	        " JOIN messages m ON m.id = f.rowid" MESSAGE_JOINS
 	        " WHERE f.messages_trigram MATCH :trigram"
-	        " AND m.id IN (SELECT rowid FROM messages_words"
-	        " WHERE messages_words MATCH :words)" MESSAGE_SEARCH_SCOPE
+	        " AND EXISTS (SELECT 1 FROM messages_words w"
+	        " WHERE w.rowid = m.id"
+	        " AND w.messages_words MATCH :words)" MESSAGE_SEARCH_SCOPE
 	        " ORDER BY f.rowid DESC LIMIT :limit");
 	struct message_query trigram = {0}, words = {0};
 	struct db_stmt *st;

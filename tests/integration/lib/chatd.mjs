@@ -745,7 +745,7 @@ export function parseResponses(buf, { head = false, eof = false } = {}) {
 
 /** Sec-WebSocket-Accept for a key (RFC 6455 4.2.2). */
 export function wsAccept(key) {
-	return createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC11B85').digest('base64');
+	return createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
 }
 
 /** Encodes a client frame. opts: fin (true), mask (true), rsv (0-7),
