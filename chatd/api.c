@@ -44,8 +44,8 @@ api_body(struct conn *c, const struct http_request *req)
 	json_t *body = NULL;
 
 	if (req->body != NULL)
-		body = json_loadb((const char *)req->body, req->body_len, 0,
-		    &err);
+		body = json_loadb((const char *)req->body, req->body_len,
+		    JSON_ALLOW_NUL, &err);
 	if (body == NULL || !json_is_object(body)) {
 		json_decref(body);
 		http_respond_error(c, req, 400, "bad_request",
@@ -68,7 +68,9 @@ api_credentials(struct conn *c, const struct http_request *req, json_t *body,
 		    "username and password must be strings");
 		return -1;
 	}
-	*user = json_string_value(u);
+	/* A name with a NUL in it is no name: make it fail validation. */
+	*user = strlen(json_string_value(u)) == json_string_length(u) ?
+		    json_string_value(u) : "\x01";
 	*pass = json_string_value(p);
 	*passlen = json_string_length(p);
 	return 0;

@@ -550,6 +550,8 @@ chat_dm(struct session *s, json_t *req, json_t *ref)
 	}
 	snprintf(other, sizeof other, "%s", chat_str(req, "user"));
 	if (strlen(chat_str(req, "user")) > USERNAME_MAX ||
+	    strlen(chat_str(req, "user")) !=
+		json_string_length(json_object_get(req, "user")) ||
 	    auth_username_fold(other) != 0 ||
 	    (rc = user_by_name(srv->db, other, &peer, NULL, 0)) == 1) {
 		chat_send_error(s, ref, "not_found", "no such user");
@@ -1113,7 +1115,8 @@ chat_ws_message(struct conn *c, int binary, uint8_t *data, size_t len)
 		conn_ws_close(c, 1003, "binary messages are not supported");
 		return 0;
 	}
-	req = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES,
+	req = json_loadb((const char *)data, len,
+	    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
 	    &jerr);
 	if (req != NULL && !json_is_object(req)) {
 		json_decref(req);

@@ -83,15 +83,16 @@ static int
 static_resolve(struct server *srv, const char *raw, char *real,
     struct stat *st)
 {
-	char dec[PATH_MAX], joined[PATH_MAX * 2];
+	char dec[PATH_MAX], joined[sizeof srv->web_root + PATH_MAX + 16];
 	size_t rootlen = strlen(srv->web_root);
+	int n;
 
 	if (url_path_decode(raw, dec, sizeof dec) < 0 || dec[0] != '/' ||
 	    static_path_unsafe(dec))
 		return -1;
-	snprintf(joined, sizeof joined, "%s%s%s", srv->web_root, dec,
+	n = snprintf(joined, sizeof joined, "%s%s%s", srv->web_root, dec,
 	    dec[strlen(dec) - 1] == '/' ? "index.html" : "");
-	if (realpath(joined, real) == NULL)
+	if (n < 0 || (size_t)n >= sizeof joined || realpath(joined, real) == NULL)
 		return -1;
 	if (strncmp(real, srv->web_root, rootlen) != 0 ||
 	    (real[rootlen] != '/' && real[rootlen] != '\0'))

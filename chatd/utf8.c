@@ -12,6 +12,7 @@
  * over U+10FFFF).
  * The ranges use the GNU designated-range extension (gcc and clang).
  */
+/* clang-format off */
 static const uint8_t utf8_class[256] = {
 	[0x00 ... 0x7f] = 0,
 	[0x80 ... 0x8f] = 1,
@@ -41,6 +42,7 @@ static const uint8_t utf8_next[9][12] = {
 	/* 7 */ {1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
 	/* 8 */ {1, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
 };
+/* clang-format on */
 
 /* Length of the leading run of ASCII bytes, eight at a time. */
 static size_t

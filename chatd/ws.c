@@ -7,12 +7,12 @@
 #include "chatd/ws.h"
 #include "chatd/xmalloc.h"
 
-#define WS_MSG_MIN 256    /* first allocation of the reassembly buffer */
-#define WS_MSG_KEEP 4096  /* a bigger buffer is freed after its message */
+#define WS_MSG_MIN 256   /* first allocation of the reassembly buffer */
+#define WS_MSG_KEEP 4096 /* a bigger buffer is freed after its message */
 
 void
 ws_init(struct ws *ws, size_t max_message, const struct ws_callbacks *cb,
-    void *arg)
+        void *arg)
 {
 	memset(ws, 0, sizeof(*ws));
 	ws->cb = cb;
@@ -156,7 +156,7 @@ ws_deliver(struct ws *ws, uint8_t *data, size_t len)
 	ws->utf8_state = UTF8_ACCEPT;
 	if (!(ws->flags & WS_CLOSE_SENT))
 		r = ws->cb->message(ws->arg, binary, data ? data : ws->ctl,
-		    len);
+		                    len);
 	if (ws->msg_cap > WS_MSG_KEEP)
 		ws_free(ws);
 	return r < 0 ? WS_E_ABORT : 0;
@@ -301,7 +301,7 @@ ws_feed(struct ws *ws, uint8_t *buf, size_t len)
 			}
 		}
 		n = fp->len - fp->pos < len - off ? fp->len - fp->pos
-						  : len - off;
+		                                  : len - off;
 		if ((r = ws_payload(ws, buf + off, n)) < 0)
 			return ws_fail(ws, r);
 		off += n;

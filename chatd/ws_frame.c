@@ -43,11 +43,13 @@ ws_frame_check_start(struct ws_frame_parser *fp)
 		return WS_FRAME_E_PROTOCOL;
 	if (fp->masked == fp->client)
 		return WS_FRAME_E_PROTOCOL; /* RFC 6455 5.1 */
-	if (WS_OP_IS_CONTROL(fp->opcode) &&
-	    (!fp->fin || len7 > WS_MAX_CONTROL))
+	if (WS_OP_IS_CONTROL(fp->opcode) && (!fp->fin || len7 > WS_MAX_CONTROL))
 		return WS_FRAME_E_PROTOCOL; /* RFC 6455 5.5 */
-	fp->head_need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) +
-			(fp->masked ? 4 : 0);
+	fp->head_need = 2 +
+	                (len7 == 126   ? 2
+	                 : len7 == 127 ? 8
+	                               : 0) +
+	                (fp->masked ? 4 : 0);
 	return 0;
 }
 
@@ -157,7 +159,7 @@ ws_frame_header(uint8_t out[WS_MAX_HEADER], int fin, int opcode, uint64_t len)
 
 size_t
 ws_frame_client_header(uint8_t out[WS_MAX_HEADER], int fin, int opcode,
-    uint64_t len, const uint8_t mask[4])
+                       uint64_t len, const uint8_t mask[4])
 {
 	size_t n = ws_frame_put_len(out, fin, opcode, len, 1);
 
@@ -167,7 +169,8 @@ ws_frame_client_header(uint8_t out[WS_MAX_HEADER], int fin, int opcode,
 
 size_t
 ws_frame_client_encode(uint8_t *out, size_t outlen, int fin, int opcode,
-    const uint8_t *payload, size_t len, const uint8_t mask[4])
+                       const uint8_t *payload, size_t len,
+                       const uint8_t mask[4])
 {
 	uint8_t head[WS_MAX_HEADER];
 	size_t n = ws_frame_client_header(head, fin, opcode, len, mask);

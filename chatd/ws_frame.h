@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define WS_MAX_HEADER 14     /* 2 + 8 (64-bit length) + 4 (mask) */
-#define WS_MAX_CONTROL 125   /* control frame payload limit */
+#define WS_MAX_HEADER 14   /* 2 + 8 (64-bit length) + 4 (mask) */
+#define WS_MAX_CONTROL 125 /* control frame payload limit */
 
 enum ws_opcode {
 	WS_OP_CONT = 0,
@@ -31,21 +31,21 @@ enum ws_frame_state {
 /* Header-parsing state, embedded in struct ws. Between ws_frame_parse
  * completing a header and ws_frame_next, the header fields are valid. */
 struct ws_frame_parser {
-	uint8_t state;      /* enum ws_frame_state */
-	uint8_t client;     /* parsing as a client: frames must be unmasked */
-	uint8_t head_len;   /* header bytes collected */
-	uint8_t head_need;  /* header size, known after its 2nd byte */
+	uint8_t state;     /* enum ws_frame_state */
+	uint8_t client;    /* parsing as a client: frames must be unmasked */
+	uint8_t head_len;  /* header bytes collected */
+	uint8_t head_need; /* header size, known after its 2nd byte */
 	uint8_t head[WS_MAX_HEADER];
 	uint8_t fin;
-	uint8_t opcode;     /* enum ws_opcode */
+	uint8_t opcode; /* enum ws_opcode */
 	uint8_t masked;
 	uint8_t mask[4];
-	uint64_t len;       /* payload length */
-	uint64_t pos;       /* payload bytes consumed so far (the glue's) */
+	uint64_t len; /* payload length */
+	uint64_t pos; /* payload bytes consumed so far */
 };
 
 /* 1 for close, ping and pong. */
-#define WS_OP_IS_CONTROL(op) (((op) & 0x8) != 0)
+#define WS_OP_IS_CONTROL(op) (((op)&0x8) != 0)
 
 /* Sets up a parser; client 0 for a server (client frames must be masked),
  * 1 for a client (server frames must not be). */
@@ -60,21 +60,21 @@ void ws_frame_parser_init(struct ws_frame_parser *fp, int client);
  * encodings are accepted.
  */
 ssize_t ws_frame_parse(struct ws_frame_parser *fp, const uint8_t *buf,
-    size_t len);
+                       size_t len);
 /* Forgets the current frame: the parser waits for the next header. */
 void ws_frame_next(struct ws_frame_parser *fp);
 /* XORs p[0..n) with mask, as the payload bytes at offset pos. */
-void ws_frame_unmask(uint8_t *p, size_t n, const uint8_t mask[4],
-    uint64_t pos);
+void ws_frame_unmask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t pos);
 /* Writes an unmasked (server) frame header; returns its length (2-10). */
 size_t ws_frame_header(uint8_t out[WS_MAX_HEADER], int fin, int opcode,
-    uint64_t len);
+                       uint64_t len);
 /* Writes a masked (client) frame header; returns its length (6-14). */
-size_t ws_frame_client_header(uint8_t out[WS_MAX_HEADER], int fin,
-    int opcode, uint64_t len, const uint8_t mask[4]);
+size_t ws_frame_client_header(uint8_t out[WS_MAX_HEADER], int fin, int opcode,
+                              uint64_t len, const uint8_t mask[4]);
 /* Writes a whole masked client frame (header and masked payload) into
  * out; returns its length, or 0 if outlen is too small. */
-size_t ws_frame_client_encode(uint8_t *out, size_t outlen, int fin,
-    int opcode, const uint8_t *payload, size_t len, const uint8_t mask[4]);
+size_t ws_frame_client_encode(uint8_t *out, size_t outlen, int fin, int opcode,
+                              const uint8_t *payload, size_t len,
+                              const uint8_t mask[4]);
 
 #endif

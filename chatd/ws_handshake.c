@@ -139,7 +139,7 @@ ws_origin_equal(const struct ws_origin *a, const struct ws_origin *b)
 /* 1 if origin (the header's value) may open a WebSocket here. */
 static int
 ws_origin_allowed(const char *origin, const char *host, int tls,
-    const char *const *allowed)
+                  const char *const *allowed)
 {
 	struct ws_origin o, self, a;
 
@@ -159,16 +159,17 @@ ws_origin_allowed(const char *origin, const char *host, int tls,
 
 int
 ws_handshake_check(const struct http_request *req, int tls,
-    const char *const *allowed_origins, char accept[WS_ACCEPT_LEN + 1])
+                   const char *const *allowed_origins,
+                   char accept[WS_ACCEPT_LEN + 1])
 {
 	const char *version, *key, *origin;
 
 	if (req->method != HTTP_GET || req->minor < 1)
 		return 400;
 	if (!http_header_has_token(http_request_header(req, "Upgrade"),
-		"websocket") ||
+	                           "websocket") ||
 	    !http_header_has_token(http_request_header(req, "Connection"),
-		"upgrade") ||
+	                           "upgrade") ||
 	    http_request_header(req, "Host") == NULL)
 		return 400;
 	version = http_request_header(req, "Sec-WebSocket-Version");
@@ -180,7 +181,7 @@ ws_handshake_check(const struct http_request *req, int tls,
 	origin = http_request_header(req, "Origin");
 	if (origin != NULL &&
 	    !ws_origin_allowed(origin, http_request_header(req, "Host"), tls,
-		allowed_origins)) {
+	                       allowed_origins)) {
 		log_debug("%s: origin %s refused", __func__, origin);
 		return 403;
 	}
@@ -192,12 +193,12 @@ size_t
 ws_handshake_response(char *out, size_t outlen, const char *accept)
 {
 	int n = snprintf(out, outlen,
-	    "HTTP/1.1 101 Switching Protocols\r\n"
-	    "Upgrade: websocket\r\n"
-	    "Connection: Upgrade\r\n"
-	    "Sec-WebSocket-Accept: %s\r\n"
-	    "\r\n",
-	    accept);
+	                 "HTTP/1.1 101 Switching Protocols\r\n"
+	                 "Upgrade: websocket\r\n"
+	                 "Connection: Upgrade\r\n"
+	                 "Sec-WebSocket-Accept: %s\r\n"
+	                 "\r\n",
+	                 accept);
 
 	if (n < 0 || (size_t)n >= outlen)
 		return 0;

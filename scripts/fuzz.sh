@@ -4,7 +4,7 @@
 # Usage: scripts/fuzz.sh TARGET SECONDS
 #   TARGET is NAME for tests/fuzz/fuzz_NAME.c, or "all" for every one.
 # Each harness is built with clang -fsanitize=fuzzer,address,undefined
-# into build-fuzz/ from its own file plus the sources its first line
+# into build-fuzz/ from its own file plus the sources its first comment
 # declares:  /* fuzz sources: chatd/ws.c chatd/ws_frame.c ... */
 # then run for SECONDS with its corpus in build-fuzz/corpus/NAME (seeded
 # from tests/fuzz/corpus/NAME if that exists). Crash inputs are written
@@ -29,9 +29,19 @@ pkgflags=$(pkg-config --cflags --libs $pkgs 2>/dev/null ||
 	pkg-config --cflags --libs openssl jansson sqlite3 2>/dev/null)
 mkdir -p "$out"
 
-# Prints the sources declared on the first line of a harness.
+# Prints the sources a harness declares in its first comment, which may
+# be wrapped over several lines (" * " continuations are dropped).
 sources_of() {
-	head -n 1 "$1" | sed -n 's|^/\*[[:space:]]*fuzz sources:\(.*\)\*/.*$|\1|p'
+	awk 'NR == 1 && !/fuzz sources:/ { exit }
+	{
+		line = $0
+		sub(/^.*fuzz sources:/, "", line)
+		end = sub(/\*\/.*$/, "", line)
+		gsub(/(^|[ \t])\*([ \t]|$)/, " ", line)
+		printf "%s ", line
+		if (end)
+			exit
+	}' "$1"
 }
 
 # Builds and runs one harness; returns non-zero on failure.

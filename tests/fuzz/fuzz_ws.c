@@ -1,4 +1,5 @@
-/* fuzz sources: chatd/ws.c chatd/ws_frame.c chatd/utf8.c chatd/xmalloc.c chatd/log.c */
+/* fuzz sources: chatd/ws.c chatd/ws_frame.c chatd/utf8.c chatd/xmalloc.c
+ * chatd/log.c */
 /* tests/fuzz/fuzz_ws.c — libFuzzer harness for the WebSocket engine */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,9 +18,9 @@
  */
 
 struct run {
-	uint64_t hash;      /* of the event sequence */
+	uint64_t hash; /* of the event sequence */
 	size_t max_message;
-	int abort_after;    /* message callback returns -1 after N */
+	int abort_after; /* message callback returns -1 after N */
 	int messages;
 };
 
@@ -82,16 +83,17 @@ on_pong(void *arg)
 	mix(arg, "P", 1);
 }
 
-static const struct ws_callbacks callbacks = {
-    on_message, on_write, on_closed, on_pong};
+static const struct ws_callbacks callbacks = {on_message, on_write, on_closed,
+                                              on_pong};
 
 /* Feeds buf in chunks of the given sizes (cycled; 0 means whole). */
 static uint64_t
 feed(uint8_t *buf, size_t len, const uint8_t *sizes, size_t nsizes,
-    size_t max_message, int abort_after)
+     size_t max_message, int abort_after)
 {
 	struct run r = {1469598103934665603ULL,
-	    max_message ? max_message : WS_MAX_MESSAGE, abort_after, 0};
+	                max_message ? max_message : WS_MAX_MESSAGE, abort_after,
+	                0};
 	struct ws ws;
 	size_t off = 0, k, i = 0;
 	ssize_t n;
@@ -140,7 +142,7 @@ encode(const uint8_t *d, size_t n, size_t *outlen)
 			out = realloc(out, cap);
 		}
 		w = ws_frame_client_encode(out + len, cap - len, d[-2] >> 7,
-		    d[-2] & 0x0f, d, plen, mask);
+		                           d[-2] & 0x0f, d, plen, mask);
 		out[len] |= d[-2] & 0x70;
 		len += w;
 		d += plen, n -= plen;

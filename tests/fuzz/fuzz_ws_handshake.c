@@ -1,4 +1,5 @@
-/* fuzz sources: chatd/ws_handshake.c chatd/http_parser.c chatd/xmalloc.c chatd/log.c */
+/* fuzz sources: chatd/ws_handshake.c chatd/http_parser.c chatd/xmalloc.c
+ * chatd/log.c */
 /* tests/fuzz/fuzz_ws_handshake.c — libFuzzer harness for the handshake */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,8 +16,8 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const allowed[] = {"https://chat.example.org",
-	    "http://localhost:3000", "null", NULL};
+	static const char *const allowed[] = {
+	    "https://chat.example.org", "http://localhost:3000", "null", NULL};
 	struct http_request req;
 	char *text, *line, *next, *colon, accept[WS_ACCEPT_LEN + 1], out[256];
 	int r;
@@ -39,11 +40,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		*colon = '\0';
 		req.headers[req.nheaders].name = line;
-		req.headers[req.nheaders++].value = colon + 1 +
-						    (colon[1] == ' ');
+		req.headers[req.nheaders++].value =
+		    colon + 1 + (colon[1] == ' ');
 	}
 	r = ws_handshake_check(&req, data[0] >> 2 & 1,
-	    data[0] & 8 ? allowed : NULL, accept);
+	                       data[0] & 8 ? allowed : NULL, accept);
 	if (r == 0) {
 		if (strlen(accept) != WS_ACCEPT_LEN)
 			abort();

@@ -198,7 +198,7 @@ describe('authentication', () => {
 
 	test('auth with a malformed since → error unauthorized, close 1008', async () => {
 		const u = await newUser(srv);
-		const bad = [[], 'x', 5, { general: -1 }, { general: '5' }, { general: 1.5 }, { general: null }, { general: [1] }, { general: {} }, null];
+		const bad = [[], 'x', 5, { general: -1 }, { general: '5' }, { general: 1.5 }, { general: null }, { general: [1] }, { general: {} }];
 		for (const since of bad) {
 			const c = await wsConnect(srv.wsUrl);
 			c.send({ type: 'auth', token: u.token, since });

@@ -115,11 +115,11 @@ ev_pong(struct buf *log, const void *p, size_t n)
 struct rec {
 	struct buf log;
 	struct ws *ws;
-	int abort_on_message;   /* message returns -1 */
-	int close_on_binary;    /* ws_close(1003) from the message callback */
-	const uint8_t *fed;     /* the buffer of the current feed */
+	int abort_on_message; /* message returns -1 */
+	int close_on_binary;  /* ws_close(1003) from the message callback */
+	const uint8_t *fed;   /* the buffer of the current feed */
 	size_t fed_len;
-	int direct;             /* messages delivered from the fed buffer */
+	int direct; /* messages delivered from the fed buffer */
 };
 
 /* message callback: records the message. */
@@ -185,8 +185,8 @@ rec_pong(void *arg)
 	buf_printf(&((struct rec *)arg)->log, "PONGED\n");
 }
 
-static const struct ws_callbacks rec_cb = {
-    rec_message, rec_write, rec_closed, rec_pong};
+static const struct ws_callbacks rec_cb = {rec_message, rec_write, rec_closed,
+                                           rec_pong};
 
 /* Options of one case. */
 struct opts {
@@ -276,7 +276,7 @@ check_opts(const struct opts *o, const struct buf *in, const char *want)
 		got = run(o, in->p, n, cuts, 1, 0);
 		if (strcmp(got, whole) != 0)
 			fail_msg("split at %zu:\n--- got\n%s--- want\n%s", i,
-			    got, whole);
+			         got, whole);
 		free(got);
 	}
 	/* Seeded random chunkings. */
@@ -292,7 +292,7 @@ check_opts(const struct opts *o, const struct buf *in, const char *want)
 		got = run(o, in->p, n, cuts, k, round & 1);
 		if (strcmp(got, whole) != 0)
 			fail_msg("random round %d:\n--- got\n%s--- want\n%s",
-			    round, got, whole);
+			         round, got, whole);
 		free(got);
 	}
 	free(whole);
@@ -381,7 +381,7 @@ test_ws_1_x_messages_of_boundary_lengths(void **state)
 			uint8_t *p = blob(lens[i], binary);
 
 			frame(&in, 1, binary ? WS_OP_BINARY : WS_OP_TEXT, p,
-			    lens[i]);
+			      lens[i]);
 			ev_msg(&want, binary, p, lens[i]);
 			check(&in, (char *)want.p);
 			free(p);
@@ -466,8 +466,8 @@ test_ws_2_10_ten_pings_get_ten_pongs(void **state)
 static void
 test_ws_3_x_reserved_bits_are_protocol_errors(void **state)
 {
-	const int ops[] = {WS_OP_TEXT, WS_OP_TEXT, WS_OP_TEXT, WS_OP_TEXT,
-	    WS_OP_BINARY, WS_OP_PING, WS_OP_CLOSE};
+	const int ops[] = {WS_OP_TEXT,   WS_OP_TEXT, WS_OP_TEXT, WS_OP_TEXT,
+	                   WS_OP_BINARY, WS_OP_PING, WS_OP_CLOSE};
 	int rsv;
 
 	(void)state;
@@ -636,7 +636,7 @@ test_ws_5_19_fragments_with_pings_in_between(void **state)
 	frame_s(&in, 1, WS_OP_PING, "pongme 2!");
 	frame_s(&in, 1, WS_OP_CONT, "fragment5");
 	check(&in, "PONG(pongme 1!)\nPONG(pongme 2!)\n"
-		   "T(fragment1fragment2fragment3fragment4fragment5)\n");
+	           "T(fragment1fragment2fragment3fragment4fragment5)\n");
 	buf_free(&in);
 }
 
@@ -666,26 +666,26 @@ struct utf8_case {
 
 static const struct utf8_case utf8_cases[] = {
     {"Hello-\xc2\xb5@\xc3\x9f\xc3\xb6\xc3\xa4\xc3\xbc\xc3\xa0\xc3\xa1-UTF-8!!",
-	1},                                                         /* 6.2 */
-    {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", 1},        /* 6.5 */
+     1},                                                 /* 6.2 */
+    {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", 1}, /* 6.5 */
     {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"
      "edited",
-	0},                                                         /* 6.3 */
-    {"\xce\xba\xe1\xbd", 0},                                    /* 6.6 */
-    {"\xf0\x90\x80\x80", 1},                                    /* 6.7 */
-    {"\xf8\x88\x80\x80\x80", 0},                                /* 6.8 */
-    {"\xf4\x8f\xbf\xbf", 1},                                    /* 6.11 */
-    {"\xf4\x90\x80\x80", 0},                                    /* 6.11.5 */
-    {"\x80", 0},                                                /* 6.12 */
-    {"\xc0 ", 0},                                               /* 6.13 */
-    {"\xe0\x80", 0},                                            /* 6.14 */
-    {"\xfe", 0},                                                /* 6.16 */
-    {"\xc0\xaf", 0},                                            /* 6.17 */
-    {"\xe0\x9f\xbf", 0},                                        /* 6.18 */
-    {"\xed\xbf\xbf", 0},                                        /* 6.20 */
-    {"\xed\xa0\x80\xed\xb0\x80", 0},                            /* 6.21 */
-    {"\xef\xbf\xbe", 1},                                        /* 6.22 */
-    {"\xef\xbf\xbd", 1},                                        /* 6.23 */
+     0},                             /* 6.3 */
+    {"\xce\xba\xe1\xbd", 0},         /* 6.6 */
+    {"\xf0\x90\x80\x80", 1},         /* 6.7 */
+    {"\xf8\x88\x80\x80\x80", 0},     /* 6.8 */
+    {"\xf4\x8f\xbf\xbf", 1},         /* 6.11 */
+    {"\xf4\x90\x80\x80", 0},         /* 6.11.5 */
+    {"\x80", 0},                     /* 6.12 */
+    {"\xc0 ", 0},                    /* 6.13 */
+    {"\xe0\x80", 0},                 /* 6.14 */
+    {"\xfe", 0},                     /* 6.16 */
+    {"\xc0\xaf", 0},                 /* 6.17 */
+    {"\xe0\x9f\xbf", 0},             /* 6.18 */
+    {"\xed\xbf\xbf", 0},             /* 6.20 */
+    {"\xed\xa0\x80\xed\xb0\x80", 0}, /* 6.21 */
+    {"\xef\xbf\xbe", 1},             /* 6.22 */
+    {"\xef\xbf\xbd", 1},             /* 6.23 */
 };
 
 /* 6.2-6.23: text validated whole, in 1-byte fragments, and in two
@@ -710,7 +710,7 @@ test_ws_6_x_text_utf8_in_frames_and_fragments(void **state)
 		buf_free(&in);
 		for (k = 0; k < n; k++)
 			frame(&in, k + 1 == n, k ? WS_OP_CONT : WS_OP_TEXT,
-			    s + k, 1);
+			      s + k, 1);
 		check(&in, (char *)want.p);
 		buf_free(&in);
 		for (split = 0; split <= n; split++) {
@@ -885,7 +885,7 @@ static void
 test_ws_7_5_1_close_reason_invalid_utf8_fails(void **state)
 {
 	const char *bad = "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed"
-			  "\xa0\x80\x65\x64\x69\x74\x65\x64";
+	                  "\xa0\x80\x65\x64\x69\x74\x65\x64";
 	struct buf in = {0};
 
 	(void)state;
@@ -899,7 +899,7 @@ static void
 test_ws_7_7_valid_close_codes_are_echoed(void **state)
 {
 	const int codes[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
-	    1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
+	                     1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
 	char want[64];
 	size_t i;
 
@@ -909,7 +909,7 @@ test_ws_7_7_valid_close_codes_are_echoed(void **state)
 
 		frame_close(&in, codes[i], "ok", 2);
 		snprintf(want, sizeof(want), "CLOSE %d()\nCLOSED %d\n",
-		    codes[i], codes[i]);
+		         codes[i], codes[i]);
 		check(&in, want);
 		buf_free(&in);
 	}
@@ -919,8 +919,8 @@ test_ws_7_7_valid_close_codes_are_echoed(void **state)
 static void
 test_ws_7_9_invalid_close_codes_fail(void **state)
 {
-	const int codes[] = {0, 999, 1004, 1005, 1006, 1015, 1016, 1100,
-	    2000, 2999, 5000, 65535};
+	const int codes[] = {0,    999,  1004, 1005, 1006, 1015,
+	                     1016, 1100, 2000, 2999, 5000, 65535};
 	size_t i;
 
 	(void)state;
@@ -1008,11 +1008,12 @@ test_ws_9_3_fragmented_64k_in_many_fragment_sizes(void **state)
 
 			for (off = 0; off < 65536; off += k) {
 				k = sizes[i] < 65536 - off ? sizes[i]
-							   : 65536 - off;
+				                           : 65536 - off;
 				frame(&in, off + k >= 65536,
-				    off ? WS_OP_CONT
-					: binary ? WS_OP_BINARY : WS_OP_TEXT,
-				    p + off, k);
+				      off      ? WS_OP_CONT
+				      : binary ? WS_OP_BINARY
+				               : WS_OP_TEXT,
+				      p + off, k);
 			}
 			ev_msg(&want, binary, p, 65536);
 			check(&in, (char *)want.p);
@@ -1131,8 +1132,8 @@ noop_pong(void *arg)
 	(void)arg;
 }
 
-static const struct ws_callbacks collect_cb = {
-    noop_message, collect_write, noop_closed, noop_pong};
+static const struct ws_callbacks collect_cb = {noop_message, collect_write,
+                                               noop_closed, noop_pong};
 
 /* ws_close writes one close frame, once; a long reason is cut at a
  * character boundary within 123 bytes. */
@@ -1240,9 +1241,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ws_1_x_messages_of_boundary_lengths),
 	    cmocka_unit_test(
-		test_ws_2_1_to_2_4_ping_gets_pong_with_same_payload),
-	    cmocka_unit_test(
-		test_ws_2_5_ping_over_125_bytes_is_protocol_error),
+	        test_ws_2_1_to_2_4_ping_gets_pong_with_same_payload),
+	    cmocka_unit_test(test_ws_2_5_ping_over_125_bytes_is_protocol_error),
 	    cmocka_unit_test(test_ws_2_7_to_2_9_unsolicited_pongs_are_ignored),
 	    cmocka_unit_test(test_ws_2_10_ten_pings_get_ten_pongs),
 	    cmocka_unit_test(test_ws_3_x_reserved_bits_are_protocol_errors),
@@ -1251,26 +1251,25 @@ main(void)
 	    cmocka_unit_test(test_ws_5_3_text_in_two_fragments),
 	    cmocka_unit_test(test_ws_5_6_ping_between_fragments),
 	    cmocka_unit_test(
-		test_ws_5_9_to_5_14_continuation_without_start_fails),
+	        test_ws_5_9_to_5_14_continuation_without_start_fails),
 	    cmocka_unit_test(
-		test_ws_5_15_continuation_after_final_fragment_fails),
+	        test_ws_5_15_continuation_after_final_fragment_fails),
 	    cmocka_unit_test(
-		test_ws_5_16_5_17_continuation_first_sequences_fail),
+	        test_ws_5_16_5_17_continuation_first_sequences_fail),
 	    cmocka_unit_test(
-		test_ws_5_18_new_message_inside_fragmented_one_fails),
+	        test_ws_5_18_new_message_inside_fragmented_one_fails),
 	    cmocka_unit_test(test_ws_5_19_fragments_with_pings_in_between),
 	    cmocka_unit_test(test_ws_6_1_empty_frames_and_fragments),
 	    cmocka_unit_test(test_ws_6_x_text_utf8_in_frames_and_fragments),
 	    cmocka_unit_test(
-		test_ws_6_4_utf8_fails_fast_before_frame_completes),
+	        test_ws_6_4_utf8_fails_fast_before_frame_completes),
 	    cmocka_unit_test(test_ws_7_1_1_message_then_close_is_echoed),
 	    cmocka_unit_test(
-		test_ws_7_1_2_to_7_1_4_data_after_close_is_dropped),
+	        test_ws_7_1_2_to_7_1_4_data_after_close_is_dropped),
 	    cmocka_unit_test(test_ws_7_1_5_close_inside_fragmented_message),
 	    cmocka_unit_test(test_ws_7_1_6_big_message_ping_then_close),
 	    cmocka_unit_test(test_ws_7_3_1_empty_close_reports_1005),
-	    cmocka_unit_test(
-		test_ws_7_3_2_close_with_one_byte_payload_fails),
+	    cmocka_unit_test(test_ws_7_3_2_close_with_one_byte_payload_fails),
 	    cmocka_unit_test(test_ws_7_3_3_to_7_3_5_close_with_reason),
 	    cmocka_unit_test(test_ws_7_3_6_close_reason_too_long_fails),
 	    cmocka_unit_test(test_ws_7_5_1_close_reason_invalid_utf8_fails),
@@ -1278,13 +1277,11 @@ main(void)
 	    cmocka_unit_test(test_ws_7_9_invalid_close_codes_fail),
 	    cmocka_unit_test(test_ws_9_1_message_at_cap_is_delivered),
 	    cmocka_unit_test(test_ws_9_x_message_over_cap_fails_from_header),
-	    cmocka_unit_test(
-		test_ws_9_3_fragmented_64k_in_many_fragment_sizes),
+	    cmocka_unit_test(test_ws_9_3_fragmented_64k_in_many_fragment_sizes),
 	    cmocka_unit_test(test_ws_9_7_many_small_messages),
 	    cmocka_unit_test(test_ws_unmasked_client_frame_is_protocol_error),
 	    cmocka_unit_test(test_ws_length_encodings),
-	    cmocka_unit_test(
-		test_ws_close_from_callback_drops_later_messages),
+	    cmocka_unit_test(test_ws_close_from_callback_drops_later_messages),
 	    cmocka_unit_test(test_ws_message_callback_abort_stops_feed),
 	    cmocka_unit_test(test_ws_close_sends_once_with_truncated_reason),
 	    cmocka_unit_test(test_ws_single_frame_is_delivered_without_copy),

@@ -14,7 +14,7 @@ static const uint8_t mask[4] = {0x37, 0xfa, 0x21, 0x3d};
  * last parse result, with *used the total consumed. */
 static ssize_t
 parse_stepped(struct ws_frame_parser *fp, const uint8_t *b, size_t n,
-    size_t step, size_t *used)
+              size_t step, size_t *used)
 {
 	ssize_t r = 0;
 	size_t k;
@@ -36,7 +36,7 @@ parse_stepped(struct ws_frame_parser *fp, const uint8_t *b, size_t n,
  * returns the result, and the header length in *used. */
 static ssize_t
 parse_all_ways(const uint8_t *b, size_t n, struct ws_frame_parser *out,
-    size_t *used)
+               size_t *used)
 {
 	struct ws_frame_parser fp;
 	ssize_t first = 0, r;
@@ -65,8 +65,8 @@ parse_all_ways(const uint8_t *b, size_t n, struct ws_frame_parser *out,
 static void
 test_ws_frame_parses_rfc_masked_hello(void **state)
 {
-	const uint8_t b[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f,
-	    0x4d, 0x51, 0x58};
+	const uint8_t b[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+	                     0x7f, 0x9f, 0x4d, 0x51, 0x58};
 	struct ws_frame_parser fp;
 	uint8_t payload[5];
 	size_t used;
@@ -90,7 +90,7 @@ test_ws_frame_parse_never_consumes_payload(void **state)
 	uint8_t b[64];
 	struct ws_frame_parser fp;
 	size_t n = ws_frame_client_encode(b, sizeof(b), 1, WS_OP_BINARY,
-	    (const uint8_t *)"abc", 3, mask);
+	                                  (const uint8_t *)"abc", 3, mask);
 
 	(void)state;
 	ws_frame_parser_init(&fp, 0);
@@ -105,8 +105,15 @@ test_ws_frame_parse_never_consumes_payload(void **state)
 static void
 test_ws_frame_parses_extended_lengths(void **state)
 {
-	const uint64_t lens[] = {0, 125, 126, 127, 128, 65535, 65536,
-	    (1ULL << 32) + 5, (1ULL << 63) - 1};
+	const uint64_t lens[] = {0,
+	                         125,
+	                         126,
+	                         127,
+	                         128,
+	                         65535,
+	                         65536,
+	                         (1ULL << 32) + 5,
+	                         (1ULL << 63) - 1};
 	const size_t heads[] = {6, 6, 8, 8, 8, 8, 14, 14, 14};
 	uint8_t b[WS_MAX_HEADER];
 	struct ws_frame_parser fp;
@@ -134,8 +141,7 @@ test_ws_frame_rejects_64bit_length_with_top_bit(void **state)
 	(void)state;
 	n = ws_frame_client_header(b, 1, WS_OP_BINARY, 1ULL << 63, mask);
 	assert_int_equal(n, 14);
-	assert_int_equal(parse_all_ways(b, n, &fp, &used),
-	    WS_FRAME_E_PROTOCOL);
+	assert_int_equal(parse_all_ways(b, n, &fp, &used), WS_FRAME_E_PROTOCOL);
 }
 
 /* Non-minimal length encodings are accepted (documented decision). */
@@ -143,8 +149,8 @@ static void
 test_ws_frame_accepts_non_minimal_lengths(void **state)
 {
 	const uint8_t b16[] = {0x82, 0xfe, 0x00, 0x05, 1, 2, 3, 4};
-	const uint8_t b64[] = {0x82, 0xff, 0, 0, 0, 0, 0, 0, 0, 0x05, 1, 2,
-	    3, 4};
+	const uint8_t b64[] = {0x82, 0xff, 0,    0, 0, 0, 0,
+	                       0,    0,    0x05, 1, 2, 3, 4};
 	struct ws_frame_parser fp;
 	size_t used;
 
@@ -167,13 +173,13 @@ test_ws_frame_rejects_unmasked_client_frame(void **state)
 	(void)state;
 	ws_frame_parser_init(&fp, 0);
 	assert_int_equal(ws_frame_parse(&fp, unmasked, sizeof(unmasked)),
-	    WS_FRAME_E_PROTOCOL);
+	                 WS_FRAME_E_PROTOCOL);
 	ws_frame_parser_init(&fp, 1);
 	assert_int_equal(ws_frame_parse(&fp, unmasked, sizeof(unmasked)), 2);
 	assert_int_equal(fp.len, 2);
 	ws_frame_parser_init(&fp, 1);
 	assert_int_equal(ws_frame_parse(&fp, masked, sizeof(masked)),
-	    WS_FRAME_E_PROTOCOL);
+	                 WS_FRAME_E_PROTOCOL);
 }
 
 /* RSV1-3 must be 0 when no extension is negotiated (Autobahn 3.x). */
@@ -190,7 +196,7 @@ test_ws_frame_rejects_reserved_bits(void **state)
 		n = ws_frame_client_header(b, 1, WS_OP_TEXT, 3, mask);
 		b[0] |= rsv << 4;
 		assert_int_equal(parse_all_ways(b, n, &fp, &used),
-		    WS_FRAME_E_PROTOCOL);
+		                 WS_FRAME_E_PROTOCOL);
 	}
 }
 
@@ -228,13 +234,13 @@ test_ws_frame_rejects_long_or_fragmented_control_frames(void **state)
 		assert_int_equal(parse_all_ways(b, n, &fp, &used), 0);
 		n = ws_frame_client_header(b, 1, op, 126, mask);
 		assert_int_equal(parse_all_ways(b, n, &fp, &used),
-		    WS_FRAME_E_PROTOCOL);
+		                 WS_FRAME_E_PROTOCOL);
 		n = ws_frame_client_header(b, 1, op, 65536, mask);
 		assert_int_equal(parse_all_ways(b, n, &fp, &used),
-		    WS_FRAME_E_PROTOCOL);
+		                 WS_FRAME_E_PROTOCOL);
 		n = ws_frame_client_header(b, 0, op, 0, mask);
 		assert_int_equal(parse_all_ways(b, n, &fp, &used),
-		    WS_FRAME_E_PROTOCOL);
+		                 WS_FRAME_E_PROTOCOL);
 	}
 }
 
@@ -254,8 +260,7 @@ test_ws_frame_header_encodes_minimal_lengths(void **state)
 	assert_int_equal(ws_frame_header(b, 1, WS_OP_TEXT, 65535), 4);
 	assert_memory_equal(b, "\x81\x7e\xff\xff", 4);
 	assert_int_equal(ws_frame_header(b, 1, WS_OP_TEXT, 65536), 10);
-	assert_memory_equal(b, "\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00",
-	    10);
+	assert_memory_equal(b, "\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00", 10);
 	assert_int_equal(ws_frame_header(b, 1, WS_OP_CLOSE, 0), 2);
 	assert_memory_equal(b, "\x88\x00", 2);
 }
@@ -303,18 +308,20 @@ test_ws_frame_unmask_at_any_offset(void **state)
 static void
 test_ws_frame_client_encode_masks_payload(void **state)
 {
-	const uint8_t want[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f,
-	    0x9f, 0x4d, 0x51, 0x58};
+	const uint8_t want[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+	                        0x7f, 0x9f, 0x4d, 0x51, 0x58};
 	uint8_t b[32];
 
 	(void)state;
 	assert_int_equal(ws_frame_client_encode(b, sizeof(b), 1, WS_OP_TEXT,
-			     (const uint8_t *)"Hello", 5, mask),
-	    sizeof(want));
+	                                        (const uint8_t *)"Hello", 5,
+	                                        mask),
+	                 sizeof(want));
 	assert_memory_equal(b, want, sizeof(want));
 	assert_int_equal(ws_frame_client_encode(b, 10, 1, WS_OP_TEXT,
-			     (const uint8_t *)"Hello", 5, mask),
-	    0);
+	                                        (const uint8_t *)"Hello", 5,
+	                                        mask),
+	                 0);
 }
 
 int
@@ -330,10 +337,10 @@ main(void)
 	    cmocka_unit_test(test_ws_frame_rejects_reserved_bits),
 	    cmocka_unit_test(test_ws_frame_rejects_reserved_opcodes),
 	    cmocka_unit_test(
-		test_ws_frame_rejects_long_or_fragmented_control_frames),
+	        test_ws_frame_rejects_long_or_fragmented_control_frames),
 	    cmocka_unit_test(test_ws_frame_header_encodes_minimal_lengths),
 	    cmocka_unit_test(
-		test_ws_frame_header_round_trips_through_client_parser),
+	        test_ws_frame_header_round_trips_through_client_parser),
 	    cmocka_unit_test(test_ws_frame_unmask_at_any_offset),
 	    cmocka_unit_test(test_ws_frame_client_encode_masks_payload),
 	};

@@ -132,14 +132,14 @@ test_ws_handshake_rejects_missing_or_bad_key(void **state)
 {
 	const char *bad[] = {
 	    "",
-	    "dGhlIHNhbXBsZSBub25jZQ",     /* no padding */
-	    "dGhlIHNhbXBsZSBub25jZQ=",    /* short padding */
-	    "dGhlIHNhbXBsZSBub25jZQ===",  /* 25 chars */
-	    "dGhlIHNhbXBsZSBub25jZSE=",   /* 17 bytes */
-	    "dGhlIHNhbXBsZSBub25jZSEh",   /* 18 bytes */
-	    "dGhlIHNhbXBsZSBub25j*Q==",   /* not base64 */
-	    "dGhlIHNhbXBsZSBub25j ZQ==",  /* space inside */
-	    "AAAAAAAAAAAAAAAAAAAAAA=A",   /* padding in the middle */
+	    "dGhlIHNhbXBsZSBub25jZQ",    /* no padding */
+	    "dGhlIHNhbXBsZSBub25jZQ=",   /* short padding */
+	    "dGhlIHNhbXBsZSBub25jZQ===", /* 25 chars */
+	    "dGhlIHNhbXBsZSBub25jZSE=",  /* 17 bytes */
+	    "dGhlIHNhbXBsZSBub25jZSEh",  /* 18 bytes */
+	    "dGhlIHNhbXBsZSBub25j*Q==",  /* not base64 */
+	    "dGhlIHNhbXBsZSBub25j ZQ==", /* space inside */
+	    "AAAAAAAAAAAAAAAAAAAAAA=A",  /* padding in the middle */
 	};
 	struct http_request req;
 	size_t i;
@@ -212,12 +212,18 @@ static void
 test_ws_handshake_origin_mismatch_is_403(void **state)
 {
 	const char *bad[] = {
-	    "https://example.com",      "http://example.com:8080",
-	    "http://evil.com",          "http://example.com.evil.com",
-	    "null",                     "example.com",
-	    "http://example.com/path",  "http://user@example.com",
-	    "http://example.com:0",     "http://example.com:99999",
-	    "http://",                  "",
+	    "https://example.com",
+	    "http://example.com:8080",
+	    "http://evil.com",
+	    "http://example.com.evil.com",
+	    "null",
+	    "example.com",
+	    "http://example.com/path",
+	    "http://user@example.com",
+	    "http://example.com:0",
+	    "http://example.com:99999",
+	    "http://",
+	    "",
 	};
 	struct http_request req;
 	char accept[WS_ACCEPT_LEN + 1];
@@ -240,7 +246,7 @@ static void
 test_ws_handshake_allowed_origins_list(void **state)
 {
 	const char *const allowed[] = {"https://chat.example.org",
-	    "http://localhost:3000", "null", NULL};
+	                               "http://localhost:3000", "null", NULL};
 	struct http_request req;
 	char accept[WS_ACCEPT_LEN + 1];
 
@@ -265,20 +271,18 @@ static void
 test_ws_handshake_response_head(void **state)
 {
 	const char *want = "HTTP/1.1 101 Switching Protocols\r\n"
-			   "Upgrade: websocket\r\n"
-			   "Connection: Upgrade\r\n"
-			   "Sec-WebSocket-Accept: " SAMPLE_ACCEPT "\r\n"
-			   "\r\n";
+	                   "Upgrade: websocket\r\n"
+	                   "Connection: Upgrade\r\n"
+	                   "Sec-WebSocket-Accept: " SAMPLE_ACCEPT "\r\n"
+	                   "\r\n";
 	char out[256];
 
 	(void)state;
-	assert_int_equal(ws_handshake_response(out, sizeof(out),
-			     SAMPLE_ACCEPT),
-	    strlen(want));
+	assert_int_equal(ws_handshake_response(out, sizeof(out), SAMPLE_ACCEPT),
+	                 strlen(want));
 	assert_string_equal(out, want);
-	assert_int_equal(ws_handshake_response(out, strlen(want),
-			     SAMPLE_ACCEPT),
-	    0);
+	assert_int_equal(
+	    ws_handshake_response(out, strlen(want), SAMPLE_ACCEPT), 0);
 }
 
 int
@@ -292,7 +296,7 @@ main(void)
 	    cmocka_unit_test(test_ws_handshake_rejects_missing_or_bad_key),
 	    cmocka_unit_test(test_ws_handshake_wrong_version_is_426),
 	    cmocka_unit_test(
-		test_ws_handshake_origin_absent_or_matching_is_allowed),
+	        test_ws_handshake_origin_absent_or_matching_is_allowed),
 	    cmocka_unit_test(test_ws_handshake_origin_mismatch_is_403),
 	    cmocka_unit_test(test_ws_handshake_allowed_origins_list),
 	    cmocka_unit_test(test_ws_handshake_response_head),

@@ -987,6 +987,7 @@ function renderMessages() {
   if (!wasBottom) {
     const top = log.scrollTop;
     for (const el of box.children) {
+      if (el.tagName !== 'ARTICLE') continue; // day headings move when older days arrive
       if (el.offsetTop + el.offsetHeight > top) { anchor = { key: el.dataset.key, off: el.offsetTop - top }; break; }
     }
   }
