@@ -13,7 +13,9 @@
 #include "chatd/server.h"
 #include "chatd/static.h"
 #include "chatd/url.h"
+#include "chatd/worker.h"
 #include "chatd/ws_handshake.h"
+#include "chatd/xmalloc.h"
 #include "storage/storage.h"
 
 #define API_MAX_LIMIT 100
@@ -109,16 +111,102 @@ api_auth(struct conn *c, const struct http_request *req, struct user *u,
 	return -1;
 }
 
+/* A login or registration whose password hashing runs on a worker. */
+struct api_job {
+	struct conn *c;
+	const struct http_request *req; /* stays parsed while c is held */
+	int registering;
+	char name[USERNAME_MAX + 1];
+	char pass[PASSWORD_MAX + 1];
+	size_t passlen;
+	char hash[AUTH_HASH_MAX]; /* login: the stored hash; register: new */
+	const char *dummy;        /* login of an unknown user: hash this */
+	struct user u;
+	int found;
+	int ok;
+};
+
+static void api_register_finish(struct conn *c, struct api_job *j);
+static void api_login_finish(struct conn *c, struct api_job *j);
+
+/* On a worker thread: the slow part, Argon2id. */
+static void
+api_job_run(void *arg)
+{
+	struct api_job *j = arg;
+
+	if (j->registering)
+		j->ok = auth_hash_password(j->pass, j->passlen, j->hash,
+		    sizeof j->hash) == 0;
+	else
+		j->ok = auth_verify_password(j->found ? j->hash : j->dummy,
+		    j->pass, j->passlen) && j->found;
+	explicit_bzero(j->pass, sizeof j->pass);
+}
+
+/* Back on the loop: store the user, or the session, and answer. */
+static void
+api_job_done(void *arg)
+{
+	struct api_job *j = arg;
+	struct conn *c = j->c;
+	struct server *srv = c->srv;
+
+	if (!(c->flags & CONN_DEAD)) {
+		chat_flush(srv);
+		if (j->registering)
+			api_register_finish(c, j);
+		else
+			api_login_finish(c, j);
+	}
+	conn_release(c);
+	explicit_bzero(j, sizeof *j);
+	free(j);
+}
+
+/* Hands j to a worker thread; the answer comes from api_job_done. */
+static void
+api_job_start(struct conn *c, struct api_job *j)
+{
+	j->c = c;
+	conn_hold(c);
+	worker_submit(c->srv->worker, api_job_run, api_job_done, j);
+}
+
+static void
+api_register_finish(struct conn *c, struct api_job *j)
+{
+	int rc;
+
+	if (!j->ok) {
+		http_respond_error(c, j->req, 500, "internal",
+		    "hashing failed");
+		return;
+	}
+	rc = user_create(c->srv->db, j->name, j->hash, now_ms(), &j->u.id);
+	if (rc == 1) {
+		http_respond_error(c, j->req, 409, "username_taken",
+		    "that username is taken");
+	} else if (rc < 0) {
+		http_respond_error(c, j->req, 500, "internal",
+		    "database error");
+	} else {
+		snprintf(j->u.username, sizeof j->u.username, "%s", j->name);
+		log_info("%s: new user %s", __func__, j->name);
+		http_respond_json(c, j->req, 201,
+		    json_pack("{s:o}", "user", api_user_json(&j->u)));
+	}
+}
+
 static void
 api_register(struct conn *c, const struct http_request *req)
 {
 	struct server *srv = c->srv;
-	char name[64], hash[AUTH_HASH_MAX];
+	char name[64];
 	const char *user, *pass;
 	size_t passlen;
-	struct user u;
+	struct api_job *j;
 	json_t *body;
-	int rc;
 
 	if ((body = api_body(c, req)) == NULL)
 		return;
@@ -148,45 +236,66 @@ api_register(struct conn *c, const struct http_request *req)
 		    "too many registrations; try again later");
 		goto out;
 	}
-	if (auth_hash_password(pass, passlen, hash, sizeof hash) != 0) {
-		http_respond_error(c, req, 500, "internal", "hashing failed");
-		goto out;
-	}
-	rc = user_create(srv->db, name, hash, now_ms(), &u.id);
-	if (rc == 1) {
-		http_respond_error(c, req, 409, "username_taken",
-		    "that username is taken");
-	} else if (rc < 0) {
-		http_respond_error(c, req, 500, "internal", "database error");
-	} else {
-		snprintf(u.username, sizeof u.username, "%.32s", name);
-		log_info("%s: new user %s", __func__, name);
-		http_respond_json(c, req, 201,
-		    json_pack("{s:o}", "user", api_user_json(&u)));
-	}
+	j = xcalloc(1, sizeof *j);
+	j->req = req;
+	j->registering = 1;
+	snprintf(j->name, sizeof j->name, "%.32s", name);
+	memcpy(j->pass, pass, passlen);
+	j->passlen = passlen;
+	api_job_start(c, j);
 out:
 	json_decref(body);
+}
+
+static void
+api_login_finish(struct conn *c, struct api_job *j)
+{
+	struct server *srv = c->srv;
+	char token[AUTH_TOKEN_LEN + 1];
+	uint8_t thash[32];
+	int64_t now = now_ms(), expires;
+
+	if (!j->ok) {
+		srv->m.auth_failures++;
+		limiter_take(srv->login_user, j->name, now);
+		limiter_take(srv->login_addr, c->addr, now);
+		log_info("%s: failed login for '%s' from %s", __func__,
+		    j->name, c->addr);
+		http_respond_error(c, j->req, 401, "bad_credentials",
+		    "wrong username or password");
+		return;
+	}
+	expires = now + srv->cfg->token_ttl_ms;
+	if (auth_token_new(token, thash) != 0 ||
+	    session_create(srv->db, thash, j->u.id, now, expires) != 0) {
+		http_respond_error(c, j->req, 500, "internal",
+		    "database error");
+		return;
+	}
+	http_respond_json(c, j->req, 200,
+	    json_pack("{s:s,s:I,s:o}", "token", token, "expires_at",
+		(json_int_t)expires, "user", api_user_json(&j->u)));
 }
 
 static void
 api_login(struct conn *c, const struct http_request *req)
 {
 	struct server *srv = c->srv;
-	char name[64], hash[AUTH_HASH_MAX], token[AUTH_TOKEN_LEN + 1];
+	char name[64];
 	const char *user, *pass;
-	uint8_t thash[32];
 	size_t passlen;
-	int64_t now = now_ms(), expires;
-	struct user u;
+	int64_t now = now_ms();
+	struct api_job *j;
 	json_t *body;
-	int rc, ok;
+	int rc;
 
 	if ((body = api_body(c, req)) == NULL)
 		return;
 	if (api_credentials(c, req, body, &user, &pass, &passlen) != 0)
 		goto out;
 	snprintf(name, sizeof name, "%s", user);
-	if (strlen(user) > USERNAME_MAX || auth_username_fold(name) != 0)
+	if (strlen(user) > USERNAME_MAX || auth_username_fold(name) != 0 ||
+	    passlen > PASSWORD_MAX)
 		name[0] = '\0';
 	if (srv->cfg->rate_limits &&
 	    (!limiter_check(srv->login_user, name, now) ||
@@ -196,33 +305,24 @@ api_login(struct conn *c, const struct http_request *req)
 		    "too many failed logins; try again later");
 		goto out;
 	}
-	rc = name[0] ? user_by_name(srv->db, name, &u, hash, sizeof hash) : 1;
+	j = xcalloc(1, sizeof *j);
+	rc = name[0] ? user_by_name(srv->db, name, &j->u, j->hash,
+			   sizeof j->hash) : 1;
 	if (rc < 0) {
+		free(j);
 		http_respond_error(c, req, 500, "internal", "database error");
 		goto out;
 	}
 	/* An unknown user costs the same hash as a wrong password. */
-	ok = auth_verify_password(rc == 0 ? hash : srv->dummy_hash, pass,
-	    passlen) && rc == 0;
-	if (!ok) {
-		srv->m.auth_failures++;
-		limiter_take(srv->login_user, name, now);
-		limiter_take(srv->login_addr, c->addr, now);
-		log_info("%s: failed login for '%s' from %s", __func__, name,
-		    c->addr);
-		http_respond_error(c, req, 401, "bad_credentials",
-		    "wrong username or password");
-		goto out;
+	j->found = rc == 0;
+	j->dummy = srv->dummy_hash;
+	j->req = req;
+	snprintf(j->name, sizeof j->name, "%.32s", name);
+	if (passlen <= PASSWORD_MAX) {
+		memcpy(j->pass, pass, passlen);
+		j->passlen = passlen;
 	}
-	expires = now + srv->cfg->token_ttl_ms;
-	if (auth_token_new(token, thash) != 0 ||
-	    session_create(srv->db, thash, u.id, now, expires) != 0) {
-		http_respond_error(c, req, 500, "internal", "database error");
-		goto out;
-	}
-	http_respond_json(c, req, 200,
-	    json_pack("{s:s,s:I,s:o}", "token", token, "expires_at",
-		(json_int_t)expires, "user", api_user_json(&u)));
+	api_job_start(c, j);
 out:
 	json_decref(body);
 }

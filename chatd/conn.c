@@ -97,8 +97,34 @@ conn_close(struct conn *c, const char *reason)
 	    c->addr, reason);
 	if (c->app->gone != NULL)
 		c->app->gone(c);
-	if (!(c->flags & CONN_IN_CALLBACK))
+	if (!(c->flags & CONN_IN_CALLBACK) && c->holds == 0)
 		conn_free(c);
+}
+
+void
+conn_hold(struct conn *c)
+{
+	c->holds++;
+	evtimer_del(c->timer);
+}
+
+int
+conn_release(struct conn *c)
+{
+	if (--c->holds > 0)
+		return 0;
+	if (c->flags & CONN_DEAD) {
+		if (!(c->flags & CONN_IN_CALLBACK))
+			conn_free(c);
+		return -1;
+	}
+	if (c->mode == CONN_MODE_HTTP && c->http != NULL)
+		http_parser_reset(c->http);
+	if (!(c->flags & CONN_FLUSH_CLOSE))
+		conn_timer_set(c, c->srv->cfg->idle_timeout);
+	if (!c->srv->stopping)
+		conn_read_cb(c->bev, c); /* pipelined requests waited */
+	return 0;
 }
 
 /* Releases every member; only conn_close leads here. */
@@ -163,7 +189,7 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 	struct evbuffer_iovec v;
 	ssize_t n;
 
-	while (c->mode == CONN_MODE_HTTP &&
+	while (c->mode == CONN_MODE_HTTP && c->holds == 0 &&
 	    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE)) &&
 	    evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
 		if (!(c->flags & CONN_IN_HEAD)) {
@@ -192,6 +218,8 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 		c->flags &= ~(CONN_IN_HEAD | CONN_PING_SENT);
 		c->srv->m.http_requests++;
 		c->app->request(c, http_parser_request(c->http));
+		if (c->holds > 0)
+			return; /* answered later; the request stays parsed */
 		if (c->mode == CONN_MODE_HTTP && c->http != NULL)
 			http_parser_reset(c->http);
 		if (c->mode == CONN_MODE_HTTP &&
@@ -256,7 +284,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (c->mode == CONN_MODE_WS || c->mode == CONN_MODE_CLOSING)
 		conn_read_ws(c, in);
 	c->flags &= ~CONN_IN_CALLBACK;
-	if (c->flags & CONN_DEAD)
+	if ((c->flags & CONN_DEAD) && c->holds == 0)
 		conn_free(c);
 }
 
@@ -327,7 +355,7 @@ conn_timer_cb(int fd, short what, void *arg)
 		conn_timer_set(c, CONN_PING_INTERVAL);
 	}
 	c->flags &= ~CONN_IN_CALLBACK;
-	if (c->flags & CONN_DEAD)
+	if ((c->flags & CONN_DEAD) && c->holds == 0)
 		conn_free(c);
 }
 

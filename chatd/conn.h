@@ -68,6 +68,7 @@ struct conn {
 	char addr[48];             /* peer address, for logs and rate limits */
 	void *app_data;            /* the application's per-connection state */
 	uint64_t id;
+	unsigned holds;            /* conn_hold count: free only at zero */
 	unsigned mark;             /* scratch for de-duplicating fan-out */
 	TAILQ_ENTRY(conn) link;
 };
@@ -80,6 +81,12 @@ int conn_accept(struct server *srv, int fd, const char *addr);
 void conn_close(struct conn *c, const char *reason);
 /* Queues bytes for the peer. */
 void conn_write(struct conn *c, const void *data, size_t len);
+/* The application will answer the current HTTP request later (after a
+ * worker job): input waits, and c is not freed, until conn_release. */
+void conn_hold(struct conn *c);
+/* Ends a hold: frees c if it was closed meanwhile (returns -1), else
+ * goes on with any buffered input (returns 0). */
+int conn_release(struct conn *c);
 /* Writes the rest, then closes. */
 void conn_flush_close(struct conn *c, const char *reason);
 /* Bytes waiting to be sent to the peer. */

@@ -11,6 +11,7 @@
 #include "chatd/limiter.h"
 #include "chatd/log.h"
 #include "chatd/server.h"
+#include "chatd/worker.h"
 #include "storage/storage.h"
 
 #define CHATD_VERSION "0.1.0"
@@ -310,10 +311,16 @@ cmd_serve(struct config *cfg)
 		server_free(&srv);
 		return 1;
 	}
+	if ((srv.worker = worker_new(srv.base, 2)) == NULL) {
+		fprintf(stderr, "chatd: cannot start worker threads\n");
+		server_free(&srv);
+		return 1;
+	}
 	srv.login_user = limiter_new(1.0 / 60, 5, 4096);
 	srv.login_addr = limiter_new(1.0 / 3, 20, 4096);
 	srv.register_addr = limiter_new(1.0 / 60, 5, 4096);
 	rc = server_run(&srv);
+	worker_free(srv.worker);
 	chat_flush(&srv);
 	server_free(&srv);
 	chat_free(&srv);

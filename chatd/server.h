@@ -12,6 +12,7 @@ struct event;
 struct ssl_ctx_st;
 struct db;
 struct chat;
+struct worker;
 struct limiter;
 
 #define MAX_CLIENTS 20000   /* accept pauses above this many connections */
@@ -61,6 +62,7 @@ struct server {
 	struct ssl_ctx_st *ssl;
 	struct db *db;
 	struct chat *chat;           /* rooms, sessions, group commit */
+	struct worker *worker;       /* password hashing threads */
 	struct limiter *login_user;  /* failed logins per username */
 	struct limiter *login_addr;  /* failed logins per address */
 	struct limiter *register_addr;

@@ -68,22 +68,14 @@ utf8_validate(uint32_t *state, const uint8_t *s, size_t n)
 	uint32_t st = *state;
 	size_t i = 0;
 
-	if (st == UTF8_REJECT)
-		return -1;
-	while (i < n) {
-		if (st == UTF8_ACCEPT) {
+	while (i < n && st != UTF8_REJECT) {
+		if (st == UTF8_ACCEPT && s[i] < 0x80)
 			i += utf8_ascii_prefix(s + i, n - i);
-			if (i == n)
-				break;
-		}
-		st = utf8_next[st][utf8_class[s[i++]]];
-		if (st == UTF8_REJECT) {
-			*state = st;
-			return -1;
-		}
+		else
+			st = utf8_next[st][utf8_class[s[i++]]];
 	}
 	*state = st;
-	return 0;
+	return st == UTF8_REJECT ? -1 : 0;
 }
 
 int

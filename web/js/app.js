@@ -206,7 +206,7 @@ function onHello(hello, connId) {
     let r = S.rooms.get(st.name);
     if (!r) { r = newRoom(st.name, st.kind); S.rooms.set(st.name, r); }
     r.kind = st.kind || r.kind;
-    r.last_seq = Math.max(r.loaded ? r.last_seq : 0, st.last_seq || 0);
+    r.last_seq = st.last_seq || 0; // the replay that follows raises it
     r.read_seq = st.read_seq || 0;
     r.unread = st.unread || 0;
     r.counted = st.last_seq || 0;
@@ -223,7 +223,11 @@ function onHello(hello, connId) {
   if (want && S.rooms.has(want)) openRoom(want, { keepHash: true });
   else if (want && !want.startsWith('dm:') && ROOM_RE.test(want) && want === roomFromHash()) joinRoom(want);
   else if (S.rooms.size) openRoom(firstRoom(), {});
-  else { S.current = null; render(); }
+  else {
+    S.current = null;
+    if (isNarrow()) setDrawer(true); // nothing to show yet: offer the rooms list
+    render();
+  }
 }
 
 function firstRoom() {
@@ -431,8 +435,7 @@ function openRoom(name, { keepHash, focusId } = {}) {
     if (location.hash !== want) history.replaceState(null, '', want);
   }
   if (focusId) S.focusMsg = { room: name, id: focusId };
-  document.body.classList.remove('rooms-open');
-  $('rooms-toggle').setAttribute('aria-expanded', 'false');
+  setDrawer(false);
   if (changed) {
     $('composer-error').textContent = '';
     pinned = true;
@@ -942,7 +945,7 @@ function buildMessage(r, m, cont, seenBy, focus) {
     'aria-labelledby': `${idp}-a ${idp}-t ${idp}-x`,
     dataset: { id: String(m.id), user: m.user },
   },
-  cont ? null : h('span', { class: 'avatar', 'aria-hidden': 'true' }, [...m.user][0] || '?'),
+  cont ? null : h('span', { class: 'avatar c' + hue(m.user), 'aria-hidden': 'true' }, [...m.user][0] || '?'),
   h('div', { class: 'meta' },
     h('span', { class: 'author', id: idp + '-a' }, m.user),
     ' ',
@@ -950,6 +953,13 @@ function buildMessage(r, m, cont, seenBy, focus) {
   text,
   actions,
   seenBy ? h('div', { class: 'receipt' }, `Seen by ${seenBy}`) : null);
+}
+
+/** A stable colour (one of six CSS classes) for a username's avatar. */
+function hue(name) {
+  let x = 0;
+  for (const ch of name) x = (x * 31 + ch.codePointAt(0)) >>> 0;
+  return x % 6;
 }
 
 function buildPending(p, cont) {
@@ -960,7 +970,7 @@ function buildPending(p, cont) {
     'aria-labelledby': `${idp}-a ${idp}-t ${idp}-x`,
     dataset: { cid: p.cid, user: S.me },
   },
-  cont ? null : h('span', { class: 'avatar', 'aria-hidden': 'true' }, [...S.me][0] || '?'),
+  cont ? null : h('span', { class: 'avatar c' + hue(S.me), 'aria-hidden': 'true' }, [...S.me][0] || '?'),
   h('div', { class: 'meta' },
     h('span', { class: 'author', id: idp + '-a' }, S.me), ' ',
     h('time', { id: idp + '-t', datetime: new Date(p.ts).toISOString() }, fmtTime(p.ts))),
@@ -1077,6 +1087,12 @@ function renderComposerState() {
 
 // ------------------------------------------------------------- wiring
 
+/** The rooms drawer on phone-sized screens. */
+function setDrawer(open) {
+  document.body.classList.toggle('rooms-open', open);
+  $('rooms-toggle').setAttribute('aria-expanded', String(open));
+}
+
 function isNarrow() { return matchMedia('(max-width: 720px)').matches; }
 
 function autosize() {
@@ -1114,8 +1130,7 @@ function wireChat() {
   $('browse-btn').addEventListener('click', toggleBrowse);
   $('rooms-toggle').addEventListener('click', () => {
     const open = !document.body.classList.contains('rooms-open');
-    document.body.classList.toggle('rooms-open', open);
-    $('rooms-toggle').setAttribute('aria-expanded', String(open));
+    setDrawer(open);
     if (open) $('join-input').focus();
   });
 
@@ -1185,10 +1200,7 @@ function wireChat() {
   });
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') { render(); scheduleRead(); } });
   document.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape' && document.body.classList.contains('rooms-open')) {
-      document.body.classList.remove('rooms-open');
-      $('rooms-toggle').setAttribute('aria-expanded', 'false');
-    }
+    if (ev.key === 'Escape' && document.body.classList.contains('rooms-open')) setDrawer(false);
   });
 }
 

@@ -86,14 +86,23 @@ export function freePort() {
 const live = new Set(); // running instances, killed if the process exits
 const dirs = new Set(); // temp dirs not yet removed
 
-process.on('exit', () => {
+/** Kills every running chatd and removes every temp dir (synchronously). */
+function cleanupAll() {
 	for (const inst of live) {
 		try { inst.proc.kill('SIGKILL'); } catch { /* gone */ }
 	}
 	for (const d of dirs) {
 		try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* ignore */ }
 	}
-});
+}
+process.on('exit', cleanupAll);
+// A signal ends the process without 'exit': clean up, then die of it.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+	process.once(sig, () => {
+		cleanupAll();
+		process.kill(process.pid, sig);
+	});
+}
 
 function healthy(port, proto, timeoutMs = 1000) {
 	return new Promise((resolve) => {
