@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <jansson.h>
 
 #define HIST_SUB 32          /* half the sub-buckets per power of two */
@@ -895,6 +896,7 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		c->state = CS_UPGRADE;
+		event_del(&c->wev);
 		event_add(&c->rev, NULL);
 		n = snprintf(req, sizeof req,
 		    "GET /ws HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"

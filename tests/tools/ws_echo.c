@@ -55,8 +55,8 @@ main(int argc, char **argv)
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", atoi(argv[1]));
 	cfg.listen = listen;
 	cfg.max_clients = MAX_CLIENTS;
-	cfg.header_timeout = 10;
-	cfg.idle_timeout = 60;
+	cfg.header_timeout = CONN_HEADER_TIMEOUT;
+	cfg.idle_timeout = CONN_IDLE_TIMEOUT;
 	log_setup(LOG_WARN, 0);
 	srv.ws_max_message = ECHO_MAX_MESSAGE;
 	if (server_start(&srv, &cfg, &echo_app) != 0)
