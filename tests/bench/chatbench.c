@@ -1186,9 +1186,11 @@ run_finish(void)
 	if (o.mode == M_LOAD) {
 		double dps = dur > 0 ? deliv_window / dur : 0;
 
-		printf("  %s loop%s%.0f msg/s, %d senders: sent %llu (%.0f/s)\n",
-		    o.rate > 0 ? "open" : "closed", o.rate > 0 ? " at " : "",
-		    o.rate > 0 ? o.rate : 0, nsenders,
+		if (o.rate > 0)
+			printf("  open loop at %.0f msg/s", o.rate);
+		else
+			printf("  closed loop, window %d", o.window);
+		printf(", %d senders: sent %llu (%.0f/s)\n", nsenders,
 		    (unsigned long long)sent_total, sent_window / dur);
 		printf("  deliveries %.0f/s; received %llu of %llu expected: "
 		       "lost %llu, dup %llu, out-of-order %llu\n",

@@ -110,5 +110,5 @@ export async function count(locator, n, what) {
 export async function shot(page, name, viewport) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   if (viewport) await page.setViewportSize(viewport);
-  await page.screenshot({ path: path.join(ARTIFACTS, name + '.png') });
+  await page.screenshot({ path: path.join(ARTIFACTS, name + '.png'), animations: 'disabled' });
 }

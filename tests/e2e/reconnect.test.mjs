@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { startChatd, uniq } from '../integration/lib/chatd.mjs';
 import {
-  launchBrowser, openPage, signUp, joinRoom, messages, send, until, count, shot, connected,
+  launchBrowser, openPage, signUp, joinRoom, roomLink, messages, send, until, count, shot, connected,
 } from './lib.mjs';
 
 let srv, browser, A, B;
@@ -101,6 +101,26 @@ test('what happened while one side was cut off arrives when it is back', async (
     'edited while bob was away (edited)', 'This message was deleted.', 'sent while bob was away'];
   await sameHistory(expected);
   assert.equal(await B.page.evaluate(() => window.__same), 1, 'bob resynced without a reload');
+});
+
+test('a room that was empty when the connection dropped gets what was sent meanwhile', async () => {
+  const quiet = uniq('quiet');
+  await joinRoom(A.page, quiet);
+  await joinRoom(B.page, quiet);
+  await B.page.getByText(`This is the start of #${quiet}.`).waitFor();
+  await B.context.setOffline(true);
+  await srv.restart();
+  await connected(A.page);
+  await send(A.page, 'first words in a quiet room');
+  await messages(A.page, 'first words in a quiet room').and(A.page.locator(':not(.pending)')).waitFor();
+  await B.context.setOffline(false);
+  await connected(B.page);
+  await messages(B.page, 'first words in a quiet room').waitFor();
+  await count(messages(B.page), 1, 'exactly the one message');
+  // back to the main room for the next tests
+  await roomLink(A.page, room).click();
+  await roomLink(B.page, room).click();
+  await messages(B.page, 'sent while bob was away').waitFor();
 });
 
 test('a send that fails while chatd is down is marked and can be retried', async () => {

@@ -187,7 +187,7 @@ function setConn(state) {
 
 function getSince() {
   const since = {};
-  for (const r of S.rooms.values()) if (r.loaded && r.syncSeq > 0) since[r.name] = r.syncSeq;
+  for (const r of S.rooms.values()) if (r.loaded) since[r.name] = r.syncSeq; // 0 for a room that was empty
   return since;
 }
 
@@ -200,6 +200,9 @@ function onHello(hello, connId) {
     for (const r of S.rooms.values()) dropCache(r);
   }
   S.epoch = hello.epoch;
+  // presence from an earlier connection is stale; chatd follows `hello` with
+  // a `presence` event for each user online now who shares a room with us
+  S.presence.clear();
   const seen = new Set();
   for (const st of hello.rooms || []) {
     seen.add(st.name);
@@ -220,7 +223,7 @@ function onHello(hello, connId) {
   for (const p of S.outbox.values()) if (p.state === 'sending') transmit(p);
   // pick the room to show
   const want = S.current || roomFromHash() || localStorage.getItem(LS_ROOM);
-  if (want && S.rooms.has(want)) openRoom(want, { keepHash: true });
+  if (want && S.rooms.has(want)) openRoom(want, { keepHash: true, refresh: true });
   else if (want && !want.startsWith('dm:') && ROOM_RE.test(want) && want === roomFromHash()) joinRoom(want);
   else if (S.rooms.size) openRoom(firstRoom(), {});
   else {
@@ -423,7 +426,7 @@ function roomHash(name, id) {
   return '#/room/' + encodeURIComponent(name) + (id ? '/' + id : '');
 }
 
-function openRoom(name, { keepHash, focusId } = {}) {
+function openRoom(name, { keepHash, focusId, refresh } = {}) {
   const r = S.rooms.get(name);
   if (!r) return;
   const changed = S.current !== name;
@@ -442,7 +445,7 @@ function openRoom(name, { keepHash, focusId } = {}) {
     lastRenderedRoom = null;
   }
   // `join` of a room we are in just answers `joined`: its member list
-  if (S.sock && S.sock.connected && (changed || !r.members)) {
+  if (S.sock && S.sock.connected && (changed || refresh || !r.members)) {
     S.sock.request({ type: 'join', room: name }).catch(() => {});
   }
   if (!r.loaded) loadRoom(r);
@@ -810,6 +813,7 @@ function syncList(ul, rooms) {
         h('span', { class: 'sigil', 'aria-hidden': 'true' }, r.kind === 'dm' ? '@' : '#'),
         h('span', { class: 'room-name' }, roomLabel(r.name)),
         h('span', { class: 'presence-dot', 'aria-hidden': 'true' }),
+        ' ',
         h('span', { class: 'badge', hidden: true }));
       a.addEventListener('click', (ev) => {
         if (ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
@@ -827,7 +831,7 @@ function syncList(ul, rooms) {
     const txt = n > 99 ? '99+' : String(n);
     if (n > 0) {
       badge.hidden = false;
-      if (badge.textContent !== txt) badge.textContent = txt;
+      if (badge.firstChild?.nodeValue !== txt) badge.replaceChildren(txt, h('span', { class: 'sr-only' }, ' unread'));
       badge.setAttribute('aria-label', `${n} unread`);
     } else if (!badge.hidden) {
       badge.hidden = true;
@@ -1128,6 +1132,8 @@ function wireChat() {
   });
   $('leave-btn').addEventListener('click', () => { if (S.current) leaveRoom(S.current); });
   $('browse-btn').addEventListener('click', toggleBrowse);
+  // on a phone, a tap beside the open rooms drawer closes it
+  $('room-view').addEventListener('click', () => { if (document.body.classList.contains('rooms-open')) setDrawer(false); });
   $('rooms-toggle').addEventListener('click', () => {
     const open = !document.body.classList.contains('rooms-open');
     setDrawer(open);

@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# scripts/bench.sh BUILD — chatd's benchmark (issue 6): builds chatbench,
+# runs the scenarios against chatd and then against the Node.js `ws` peer
+# (tests/bench/peer-ws), prints one table with both and writes
+# tests/artifacts/bench.json. BENCH_QUICK=1: a ~1-minute smoke run.
+# See docs/bench.md for what each scenario measures.
+#
+# Server on core 0 (taskset -c 0), generator on core 1 (taskset -c 1).
+# chatbench is built with:
+#   cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. \
+#     tests/bench/chatbench.c -o BUILD/chatbench \
+#     $(pkg-config --cflags --libs libevent openssl jansson) -lm
+set -euo pipefail
+
+BUILD=${1:-build}
+QUICK=${BENCH_QUICK:-0}
+REPS=${BENCH_REPS:-2}
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=${BENCH_OUT:-$ROOT/tests/artifacts/bench.json}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/chatbench.XXXXXX")
+RESULTS=$WORK/results.jsonl
+SRV_PID=
+SRV_CORE=0
+GEN_CORE=1
+
+# ---- scenario sizes ----
+if [ "$QUICK" = 1 ]; then
+	DUR=1.5 WARM=0.5
+	F_CONNS=1000 F_USERS=50 F_RATES="30"
+	M_CONNS=500 M_ROOMS=50 M_USERS=100 M_RATES="1000 2000"
+	I_CONNS=2000 I_ROOMS=50 I_USERS=100
+	R_CONNS=500 R_ROOMS=50 R_USERS=100
+	H_MSGS=100000 H_CONNS=4
+else
+	DUR=4 WARM=1
+	F_CONNS=1000 F_USERS=100 F_RATES="30 60 90"
+	M_CONNS=1000 M_ROOMS=100 M_USERS=200 M_RATES="2000 6000 10000 14000"
+	I_CONNS=10000 I_ROOMS=100 I_USERS=200
+	R_CONNS=1000 R_ROOMS=100 R_USERS=200
+	H_MSGS=1000000 H_CONNS=8
+fi
+
+# Prints a progress line on stderr.
+say() {
+	echo "bench: $*" >&2
+}
+
+# Stops the server under test, if any.
+server_stop() {
+	if [ -n "$SRV_PID" ]; then
+		kill -TERM "$SRV_PID" 2>/dev/null || true
+		wait "$SRV_PID" 2>/dev/null || true
+		SRV_PID=
+	fi
+}
+
+cleanup() {
+	server_stop
+	rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# A free-looking loopback port.
+pick_port() {
+	local p
+	for _ in $(seq 1 50); do
+		p=$((20000 + RANDOM % 30000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	echo 28765
+}
+
+# Starts chatd on database $1; sets SRV_PID and STARTUP_MS (until
+# /healthz answers).
+chatd_start() {
+	local t0 t1
+	PORT=$(pick_port)
+	t0=$(date +%s%N)
+	taskset -c $SRV_CORE "$BUILD/chatd" --listen "127.0.0.1:$PORT" \
+		--db "$1" --web web --rate-limits off --log-level warn \
+		2>>"$WORK/chatd.log" &
+	SRV_PID=$!
+	t1=$("$BUILD/chatbench" --port "$PORT" --mode healthz --timeout 120)
+	STARTUP_MS=$(((t1 - t0) / 1000000))
+}
+
+# Starts the Node.js peer; sets SRV_PID. Its tokens die with it.
+peer_start() {
+	rm -f "$WORK/tokens-peer"
+	PORT=$(pick_port)
+	taskset -c $SRV_CORE node tests/bench/peer-ws/server.mjs \
+		--listen "127.0.0.1:$PORT" 2>>"$WORK/peer.log" &
+	SRV_PID=$!
+	"$BUILD/chatbench" --port "$PORT" --mode healthz --timeout 30 >/dev/null
+}
+
+# Runs chatbench: point SERVER SCENARIO POINT ARGS...; records the result.
+point() {
+	local server=$1 scen=$2 pt=$3 rep line
+	shift 3
+	for rep in $(seq 1 "$REPS"); do
+		say "$server $scen $pt (run $rep of $REPS)"
+		line=$(taskset -c $GEN_CORE "$BUILD/chatbench" --port "$PORT" \
+			--server-pid "$SRV_PID" --tokens "$WORK/tokens-$server" \
+			--label "$server $scen $pt" "$@" |
+			tee -a "$WORK/chatbench.log" | tail -n 1) || true
+		case $line in
+		"{"*) ;;
+		*) line='{"failed_run":true}' ;;
+		esac
+		printf '{"server":"%s","scenario":"%s","point":"%s","rep":%d,"result":%s}\n' \
+			"$server" "$scen" "$pt" "$rep" "$line" >>"$RESULTS"
+	done
+}
+
+# Records a start-up time: startup SERVER MS.
+record_startup() {
+	printf '{"server":"%s","scenario":"S","point":"%s msgs","rep":%d,"result":{"startup_ms":%d}}\n' \
+		"$1" "$H_MSGS" "$2" "$3" >>"$RESULTS"
+}
+
+# F, M and I against the server already started as $1.
+run_common() {
+	local s=$1 r
+	point "$s" F closed --mode load --conns $F_CONNS --rooms 1 \
+		--users $F_USERS --senders 1 --rate 0 --duration $DUR \
+		--warmup $WARM --room-prefix f
+	for r in $F_RATES; do
+		point "$s" F "open $r msg/s" --mode load --conns $F_CONNS \
+			--rooms 1 --users $F_USERS --senders 1 --rate "$r" \
+			--duration $DUR --warmup $WARM --room-prefix f
+	done
+	for r in $M_RATES; do
+		point "$s" M "$r msg/s" --mode load --conns $M_CONNS \
+			--rooms $M_ROOMS --users $M_USERS --senders $M_CONNS \
+			--rate "$r" --duration $DUR --warmup $WARM --room-prefix m
+	done
+}
+
+# I on a freshly started server (a clean RSS baseline); $1 server, $2
+# restart command.
+run_idle() {
+	local s=$1 rep
+	for rep in $(seq 1 "$REPS"); do
+		server_stop
+		$2
+		REPS=1 point "$s" I "$I_CONNS conns" --mode idle \
+			--conns $I_CONNS --rooms $I_ROOMS --users $I_USERS \
+			--duration 2 --room-prefix m --parallel 512
+	done
+}
+
+# Writes the history room: $1 database, $2 messages (chatd stopped).
+fill_history() {
+	sqlite3 "$1" <<EOF
+PRAGMA busy_timeout = 10000;
+BEGIN;
+CREATE TEMP TABLE b AS SELECT max(
+  coalesce((SELECT max(seq) FROM messages), 0),
+  coalesce((SELECT max(last_seq) FROM rooms), 0),
+  (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq_floor')) AS base,
+  (SELECT id FROM rooms WHERE name = 'h0') AS room,
+  (SELECT id FROM users WHERE username = 'ha0') AS user,
+  CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) AS now;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
+INSERT INTO messages (id, seq, room_id, user_id, text, ts)
+SELECT b.base + i, b.base + i, b.room, b.user,
+  'history message ' || i || ' of the benchmark room', b.now - $2 + i
+FROM n, b;
+UPDATE rooms SET last_seq = (SELECT max(seq) FROM messages
+  WHERE room_id = rooms.id) WHERE name = 'h0';
+COMMIT;
+EOF
+}
+
+# ---- build ----
+say "building $BUILD/chatd and $BUILD/chatbench"
+make -s BUILD="$BUILD" "$BUILD/chatd" >&2
+# shellcheck disable=SC2046
+cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. \
+	tests/bench/chatbench.c -o "$BUILD/chatbench" \
+	$(pkg-config --cflags --libs libevent openssl jansson) -lm
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((I_CONNS + 100)) ]; then
+	say "open-file limit $(ulimit -n) is below $I_CONNS; I will fail"
+fi
+if [ "$(nproc)" -lt 2 ]; then
+	GEN_CORE=0
+	say "one core only: server and generator share it"
+fi
+T_START=$(date +%s)
+
+# ---- chatd: F, M, R on a fresh database, then I, S and H ----
+DB=$WORK/chat.db
+chatd_start "$DB"
+say "chatd on port $PORT (pid $SRV_PID); registering users"
+run_common chatd
+point chatd R "$R_CONNS clients" --mode reconnect --conns $R_CONNS \
+	--rooms $R_ROOMS --users $R_USERS --room-prefix m --resync-k 20
+run_idle chatd "chatd_start $DB"
+# the history room and its author (ha0) exist before the fill; the reader
+# (hr0) joins after it, so its hello has no unread backlog to count
+REPS=1 point chatd prep-H - --mode load --conns 1 --users 1 --rooms 1 \
+	--user-prefix ha --room-prefix h --senders 1 --rate 0 --duration 0.1 \
+	--warmup 0
+server_stop
+say "writing $H_MSGS messages into room h0"
+fill_history "$DB" "$H_MSGS"
+for rep in $(seq 1 "$REPS"); do
+	server_stop
+	chatd_start "$DB"
+	say "chatd start-up on $H_MSGS messages: $STARTUP_MS ms"
+	record_startup chatd "$rep" "$STARTUP_MS"
+done
+point chatd H "pages of 50" --mode history --conns $H_CONNS --users 1 \
+	--rooms 1 --user-prefix hr --room-prefix h --duration $DUR \
+	--warmup $WARM
+server_stop
+
+# ---- the peer: F, M, I ----
+peer_start
+say "peer on port $PORT (pid $SRV_PID)"
+run_common peer
+run_idle peer peer_start
+server_stop
+
+# ---- table and JSON ----
+ELAPSED=$(($(date +%s) - T_START))
+node - "$RESULTS" "$OUT" "$QUICK" "$ELAPSED" <<'EOF'
+const fs = require('fs');
+const os = require('os');
+const [results, out, quick, elapsed] = process.argv.slice(2);
+const runs = fs.readFileSync(results, 'utf8').trim().split('\n')
+	.map((l) => JSON.parse(l)).filter((r) => r.scenario !== 'prep-H');
+const groups = new Map();
+for (const r of runs) {
+	const k = `${r.scenario}|${r.point}`;
+	if (!groups.has(k)) groups.set(k, { scenario: r.scenario,
+		point: r.point, chatd: [], peer: [] });
+	groups.get(k)[r.server].push(r.result);
+}
+const mean = (xs) => xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length
+	: null;
+const pick = (rs, f) => mean(rs.map(f).filter((v) => typeof v === 'number'));
+// the headline figure of a scenario and its unit
+function figures(scen, rs) {
+	if (!rs.length) return null;
+	const lat = (q) => pick(rs, (r) => r.latency_ms && r.latency_ms[q]);
+	const o = { runs: rs.length,
+		failed_runs: rs.filter((r) => r.failed_run).length };
+	if (scen === 'F' || scen === 'M') Object.assign(o, {
+		value: pick(rs, (r) => r.deliveries_per_s), unit: 'deliv/s',
+		p50: lat('p50'), p99: lat('p99'), max: lat('max'),
+		lost: rs.reduce((a, r) => a + (r.lost || 0), 0),
+		dup: rs.reduce((a, r) => a + (r.duplicates || 0), 0),
+		ooo: rs.reduce((a, r) => a + (r.out_of_order || 0), 0),
+		cpu_us: pick(rs, (r) => r.server_cpu_us_per_delivery),
+		srv_cpu_pct: pick(rs, (r) => r.server_cpu_pct),
+		gen_cpu_pct: pick(rs, (r) => r.gen_cpu_pct) });
+	if (scen === 'I') Object.assign(o, {
+		value: pick(rs, (r) => r.rss_per_conn_kib), unit: 'KiB/conn',
+		ready: pick(rs, (r) => r.ready) });
+	if (scen === 'R') Object.assign(o, {
+		value: pick(rs, (r) => r.all_resynced_ms), unit: 'ms all',
+		p50: pick(rs, (r) => r.resync_ms && r.resync_ms.p50),
+		p99: pick(rs, (r) => r.resync_ms && r.resync_ms.p99),
+		ooo: rs.reduce((a, r) => a + (r.out_of_order || 0), 0) });
+	if (scen === 'H') Object.assign(o, {
+		value: pick(rs, (r) => r.queries_per_s), unit: 'queries/s',
+		p50: lat('p50'), p99: lat('p99'),
+		cpu_us: pick(rs, (r) => r.server_cpu_us_per_query) });
+	if (scen === 'S') Object.assign(o, {
+		value: pick(rs, (r) => r.startup_ms), unit: 'ms' });
+	return o;
+}
+const fmt = (v, d = 0) => v === null || v === undefined ? '-'
+	: Number(v).toFixed(d);
+const points = [];
+const rows = [['scen', 'point', 'chatd', 'p50 ms', 'p99 ms', 'lost',
+	'µs CPU', 'peer', 'p50 ms', 'p99 ms', 'lost', 'µs CPU', 'chatd/peer']];
+for (const g of groups.values()) {
+	const c = figures(g.scenario, g.chatd), p = figures(g.scenario, g.peer);
+	points.push({ scenario: g.scenario, point: g.point, chatd: c, peer: p });
+	const cell = (f) => f ? [`${fmt(f.value, f.value < 10 ? 2 : 0)} ${f.unit}`,
+		fmt(f.p50, 2), fmt(f.p99, 2), fmt(f.lost), fmt(f.cpu_us, 1)]
+		: ['-', '-', '-', '-', '-'];
+	const ratio = c && p && p.value ? (c.value / p.value).toFixed(2) : '-';
+	rows.push([g.scenario, g.point, ...cell(c), ...cell(p), ratio]);
+}
+const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+for (const r of rows)
+	console.log(r.map((c, i) => i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))
+		.join('  '));
+console.log('(mean of runs; lost summed over runs; µs CPU: server ' +
+	'user+sys per delivery, per query for H)');
+const doc = { date: new Date().toISOString(), quick: quick === '1',
+	elapsed_s: Number(elapsed),
+	machine: { cpus: os.cpus().length, model: os.cpus()[0].model,
+		kernel: os.release(), loadavg: os.loadavg() },
+	points, runs };
+fs.mkdirSync(require('path').dirname(out), { recursive: true });
+fs.writeFileSync(out, JSON.stringify(doc, null, 1) + '\n');
+console.log(`wrote ${out} (${runs.length} runs, ${elapsed} s)`);
+EOF
