@@ -143,12 +143,13 @@ bad:
 	return -1;
 }
 
-/* Defaults, then environment, then flags. Returns the index of the first
- * non-option argument, 0 to exit successfully, or -1 on error. */
+/* Defaults, then environment, then flags (anywhere on the line; "--"
+ * ends them). The other arguments go to pos[*npos]. Returns 1 to go on,
+ * 0 to exit successfully (--help, --version), or -1 on error. */
 static int
-config_load(struct config *cfg, int argc, char **argv)
+config_load(struct config *cfg, int argc, char **argv, char **pos, int *npos)
 {
-	int i;
+	int i, only_pos = 0;
 
 	for (size_t o = 0; o < NOPTIONS; o++) {
 		const char *env = options[o].env ? getenv(options[o].env) : NULL;
@@ -170,15 +171,21 @@ config_load(struct config *cfg, int argc, char **argv)
 		if (config_set(cfg, options[o].name, env) != 0)
 			return -1;
 	}
-	for (i = 1; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+	*npos = 0;
+	for (i = 1; i < argc; i++) {
 		const char *name = argv[i] + 2, *eq = strchr(name, '=');
-		size_t nl = eq ? (size_t)(eq - name) : strlen(name);
-		size_t o;
+		size_t nl, o;
 
-		if (nl == 0) {
-			i++;
-			break;
+		if (only_pos || strncmp(argv[i], "--", 2) != 0) {
+			pos[(*npos)++] = argv[i];
+			continue;
 		}
+		if (argv[i][2] == '\0') {
+			only_pos = 1;
+			continue;
+		}
+		eq = strchr(name, '=');
+		nl = eq ? (size_t)(eq - name) : strlen(name);
 		for (o = 0; o < NOPTIONS; o++)
 			if (strlen(options[o].name) == nl &&
 			    strncmp(options[o].name, name, nl) == 0)
@@ -208,7 +215,7 @@ config_load(struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "chatd: --tls-cert and --tls-key go together\n");
 		return -1;
 	}
-	return i;
+	return 1;
 }
 
 /* Reads a password line from stdin (no echo handling: pipe it). */
@@ -334,18 +341,26 @@ int
 main(int argc, char **argv)
 {
 	static struct config cfg;
-	int first;
+	char **pos = calloc(argc + 1, sizeof *pos);
+	int npos, rc;
 
-	first = config_load(&cfg, argc, argv);
-	if (first <= 0)
-		return first == 0 ? 0 : 2;
+	rc = config_load(&cfg, argc, argv, pos, &npos);
+	if (rc <= 0) {
+		free(pos);
+		return rc == 0 ? 0 : 2;
+	}
 	log_setup(cfg.log_level, cfg.log_json);
-	if (first < argc && strcmp(argv[first], "user") == 0)
-		return cmd_user(&cfg, argc - first - 1, argv + first + 1);
-	if (first < argc) {
+	if (npos > 0 && strcmp(pos[0], "user") == 0) {
+		rc = cmd_user(&cfg, npos - 1, pos + 1);
+		free(pos);
+		return rc;
+	}
+	if (npos > 0) {
 		fprintf(stderr, "chatd: unknown command '%s' (see chatd "
-				"--help)\n", argv[first]);
+				"--help)\n", pos[0]);
+		free(pos);
 		return 2;
 	}
+	free(pos);
 	return cmd_serve(&cfg);
 }

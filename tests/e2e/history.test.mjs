@@ -69,6 +69,30 @@ test('scrolling up loads older pages without jumping, without gaps or duplicates
   await shot(page, 'history-top-desktop');
 });
 
+test('a search result deep in the history opens at that message', async () => {
+  const page = P.page;
+  await page.reload();
+  await messages(page, 'history message 200').waitFor();
+  assert.equal(await messages(page, 'history message 007').count(), 0, 'not loaded yet');
+  const search = page.getByRole('searchbox', { name: 'Search' });
+  await search.fill('message 007');
+  await search.press('Enter');
+  await page.getByRole('link', { name: /history message 007/ }).click();
+  const target = messages(page, 'history message 007');
+  await target.waitFor();
+  await until(async () => {
+    const b = await target.boundingBox();
+    const l = await log(page).boundingBox();
+    return b && l && b.y >= l.y && b.y + b.height <= l.y + l.height;
+  }, { what: 'the found message scrolled into view' });
+  await page.getByRole('button', { name: 'Close results' }).click();
+  // the cache is still contiguous: no gaps between 007 and 200
+  const all = await texts(page);
+  const i = all.indexOf('history message 007');
+  assert.ok(i >= 0);
+  for (let k = i; k < all.length; k++) assert.equal(all[k], `history message ${String(k - i + 7).padStart(3, '0')}`);
+});
+
 test('new messages do not pull a reader who scrolled up; they do when pinned', async () => {
   const page = P.page;
   await log(page).evaluate((el) => { el.scrollTop = el.scrollHeight / 3; });

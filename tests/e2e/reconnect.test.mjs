@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { startChatd, uniq } from '../integration/lib/chatd.mjs';
 import {
   launchBrowser, openPage, signUp, joinRoom, roomLink, messages, send, until, count, shot, connected,
@@ -75,9 +76,9 @@ test('what happened while one side was cut off arrives when it is back', async (
   // cut bob off: his browser goes offline and chatd restarts, so his socket
   // is gone and he can't reconnect until he is online again
   await B.context.setOffline(true);
+  await status(B.page).filter({ hasText: /^Offline$/ }).waitFor();
   await srv.restart();
   await connected(A.page);
-  await status(B.page).filter({ hasText: /Reconnecting…|Offline/ }).waitFor();
 
   await send(A.page, 'sent while bob was away');
   await messages(A.page, 'sent while bob was away').and(A.page.locator(':not(.pending)')).waitFor();
@@ -141,6 +142,21 @@ test('a send that fails while chatd is down is marked and can be retried', async
   await count(messages(B.page, 'sent while chatd was down'), 1, 'one copy for bob');
 });
 
+test('a message in flight when chatd dies is sent again after the reconnect, once', async () => {
+  // freeze chatd so the send is written to the socket but never answered,
+  // then kill it: the page must resend (same client_msg_id) on its own
+  srv.proc.kill('SIGSTOP');
+  await send(A.page, 'in flight when chatd died');
+  await messages(A.page, 'in flight when chatd died').getByText('Sending…').waitFor();
+  await srv.kill();
+  await srv.restart();
+  await connected(A.page);
+  await messages(B.page, 'in flight when chatd died').waitFor();
+  await until(async () => (await messages(A.page, 'in flight when chatd died').getByText('Sending…').count()) === 0, { what: 'no longer pending' });
+  await count(messages(A.page, 'in flight when chatd died'), 1, 'one copy for alice');
+  await count(messages(B.page, 'in flight when chatd died'), 1, 'one copy for bob');
+});
+
 test('a database restored from a backup: the page drops the room and reloads it', async () => {
   // take a "backup" while chatd is stopped, then add messages, then restore it
   await srv.stop();
@@ -162,6 +178,29 @@ test('a database restored from a backup: the page drops the room and reloads it'
   await count(messages(B.page, 'lost in the restore'), 0, 'the restored history on bob’s page');
   await count(messages(A.page, 'lost in the restore'), 0, 'the restored history on alice’s page');
   await messages(B.page, 'sent while chatd was down').waitFor();
+  assert.deepEqual(A.errors, []);
+  assert.deepEqual(B.errors, []);
+});
+
+const hasSqlite = (() => { try { execFileSync('sqlite3', ['-version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+
+test('a changed epoch drops every cached room', { skip: !hasSqlite && 'needs the sqlite3 command' }, async () => {
+  await send(A.page, 'gone after the epoch change');
+  await messages(B.page, 'gone after the epoch change').waitFor();
+  // what a restore does behind the pages' backs: history changes without
+  // new seqs, and the epoch changes with it
+  await srv.stop();
+  execFileSync('sqlite3', [srv.dbPath,
+    "DELETE FROM messages WHERE text = 'gone after the epoch change';" +
+    "UPDATE meta SET value = lower(hex(randomblob(16))) WHERE key = 'epoch';"]);
+  await srv.restart();
+  await connected(A.page);
+  await connected(B.page);
+  await count(messages(B.page, 'gone after the epoch change'), 0, 'bob dropped his cache');
+  await count(messages(A.page, 'gone after the epoch change'), 0, 'alice dropped her cache');
+  await send(B.page, 'after the epoch change');
+  await messages(A.page, 'after the epoch change').waitFor();
+  await count(messages(A.page, 'after the epoch change'), 1, 'one copy');
   assert.deepEqual(A.errors, []);
   assert.deepEqual(B.errors, []);
 });

@@ -28,7 +28,7 @@ const S = {
   rooms: new Map(),    // name -> room (see newRoom)
   current: null,       // name of the open room
   presence: new Map(), // username -> 'online' | 'offline'
-  outbox: new Map(),   // client_msg_id -> {cid, room, text, ts, state, error, connId}
+  outbox: new Map(),   // client_msg_id -> {cid, room, text, ts, state, error, connId, maybeStored}
   editing: null,       // {room, id} while the composer edits a message
   lastTyping: 0,
   maxTextChars: 4000,
@@ -220,7 +220,11 @@ function onHello(hello, connId) {
   }
   for (const name of [...S.rooms.keys()]) if (!seen.has(name)) S.rooms.delete(name);
   // resend what was in flight when the connection dropped (same client_msg_id)
-  for (const p of S.outbox.values()) if (p.state === 'sending') transmit(p);
+  for (const p of S.outbox.values()) {
+    if (p.state !== 'sending') continue;
+    p.maybeStored = true; // the replay below may bring it back without our ref
+    transmit(p);
+  }
   // pick the room to show
   const want = S.current || roomFromHash() || localStorage.getItem(LS_ROOM);
   if (want && S.rooms.has(want)) openRoom(want, { keepHash: true, refresh: true });
@@ -311,7 +315,7 @@ function onMessage(m) {
     // a message replayed after a reconnect that we sent on an earlier
     // connection, before its reply arrived: adopt it instead of showing twice
     for (const p of S.outbox.values()) {
-      if (p.room === m.room && p.text === m.text && p.state === 'sending' && p.connId !== S.connId) {
+      if (p.room === m.room && p.text === m.text && p.maybeStored) {
         clearTimeout(p.timer);
         S.outbox.delete(p.cid);
         break;
@@ -473,6 +477,7 @@ async function loadRoom(r) {
     render();
   } catch (e) {
     if (r.loading === gen) r.loading = null;
+    if (e.code === 'rate_limited') setTimeout(() => { if (r.name === S.current) loadRoom(r); }, 1000);
     if (e.code === 'forbidden' || e.code === 'no_such_room') {
       $('composer-error').textContent = 'You can’t read this room.';
     }
@@ -491,8 +496,10 @@ async function loadOlder(r) {
     for (const m of res.messages || []) merge(r, m);
     r.hasMore = !!res.has_more && (res.messages || []).length > 0;
     return true;
-  } catch {
-    return false;
+  } catch (e) {
+    if (e.code !== 'rate_limited') return false;
+    await new Promise((ok) => setTimeout(ok, 1000)); // chatd's per-connection limit: try again
+    return true;
   } finally {
     r.olderLoading = false;
     render();
@@ -600,6 +607,7 @@ const SEND_ERRORS = {
 
 function failSend(p, code, message) {
   clearTimeout(p.timer);
+  if (code === 'timeout') p.maybeStored = true; // chatd may have stored it
   p.state = 'failed';
   p.error = SEND_ERRORS[code] || ('Not sent — ' + (message || code) + '.');
   render();

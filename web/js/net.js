@@ -62,8 +62,22 @@ export class Socket {
     this.refSeq = 0;
     this.connId = 0;
     this.state = 'connecting';
-    this.onOnline = () => { if (!this.ws && !this.stopped) { clearTimeout(this.timer); this.connect(); } };
-    this.onOffline = () => { if (!this.authed) this.setState('offline'); };
+    // The browser going offline leaves an open socket silently stuck: drop
+    // it, show "Offline", and keep trying (a loopback server may still be
+    // reachable). Back online: reconnect at once, resyncing with `since`.
+    this.onOnline = () => {
+      if (this.stopped || this.authed) return;
+      this.dropSocket();
+      this.attempt = 0;
+      clearTimeout(this.timer);
+      this.connect();
+    };
+    this.onOffline = () => {
+      if (this.stopped) return;
+      this.dropSocket();
+      this.attempt = 0;
+      this.scheduleReconnect();
+    };
     window.addEventListener('online', this.onOnline);
     window.addEventListener('offline', this.onOffline);
   }
@@ -149,6 +163,18 @@ export class Socket {
       this.scheduleReconnect();
     };
     ws.onerror = () => { /* onclose follows */ };
+  }
+
+  /** Forget the current socket at once, without waiting for its close. */
+  dropSocket() {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null;
+    this.authed = false;
+    clearTimeout(this.authTimer);
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    try { ws.close(); } catch { /* ignore */ }
+    this.failPending('disconnected');
   }
 
   scheduleReconnect() {
