@@ -25,6 +25,9 @@ DB      ?= ./chat.db
 
 fuzz: deps-test
 
+# Keep object files of tests and tools between runs.
+.SECONDARY:
+
 .PHONY: all deps deps-test run test test-unit test-asan fuzz clean format bench
 
 all: $(BUILD)/chatd $(UNIT_BIN) $(TOOL_BIN)
