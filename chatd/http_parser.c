@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "chatd/http_parser.h"
+#include "chatd/url.h"
 #include "chatd/xmalloc.h"
 
 #define HEAD_INITIAL 256    /* first allocation of the head buffer */
@@ -68,19 +69,6 @@ static int
 http_is_digit(unsigned char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-/* Value of a hex digit, or -1. */
-static int
-http_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Enters state ERROR and returns err, which later feeds repeat. */
@@ -484,7 +472,7 @@ http_chunk_size_end(struct http_parser *p)
 static int
 http_chunk_byte(struct http_parser *p, unsigned char c)
 {
-	int d = http_hexval(c);
+	int d = url_hexval(c);
 
 	switch (p->sub) {
 	case SUB_SIZE_FIRST:

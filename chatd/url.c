@@ -8,7 +8,7 @@
 #define URL_ESCAPED 0x100 /* url_next_byte: the byte came from %XX */
 
 /* Value of a hex digit, or -1. */
-static int
+int
 url_hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')

@@ -18,4 +18,7 @@ long url_path_decode(const char *path, char *out, size_t outlen);
 long url_query_get(const char *query, const char *name, char *out,
     size_t outlen);
 
+/* The value of a hex digit (any case), or -1. */
+int url_hexval(unsigned char c);
+
 #endif

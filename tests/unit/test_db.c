@@ -14,6 +14,7 @@
 #include "chatd/log.h"
 #include "storage/db.h"
 #include "storage/storage.h"
+#include "tests/unit/tmpdb.h"
 
 struct fixture {
 	char dir[64];
@@ -27,9 +28,7 @@ setup(void **state)
 	struct fixture *f = calloc(1, sizeof *f);
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/chatd-test-db-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof f->path, "%s/chat.db", f->dir);
+	assert_int_equal(tmpdb_make(f->dir, f->path, "db"), 0);
 	*state = f;
 	return 0;
 }
@@ -39,17 +38,12 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 	char p[128];
-	const char *suffix[] = {"", "-wal", "-shm", "-journal"};
 
 	db_close(f->db);
-	for (size_t i = 0; i < 4; i++) {
-		snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
-		unlink(p);
-	}
 	snprintf(p, sizeof p, "%s/sub", f->dir);
 	chmod(p, 0700);
 	rmdir(p);
-	rmdir(f->dir);
+	tmpdb_remove(f->dir, f->path);
 	free(f);
 	return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "chatd/log.h"
 #include "storage/storage.h"
+#include "tests/unit/tmpdb.h"
 
 struct fixture {
 	char dir[64];
@@ -26,9 +27,7 @@ setup(void **state)
 	char err[256];
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/chatd-test-user-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof f->path, "%s/chat.db", f->dir);
+	assert_int_equal(tmpdb_make(f->dir, f->path, "user"), 0);
 	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
 	*state = f;
 	return 0;
@@ -38,15 +37,8 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	char p[128];
-	const char *suffix[] = {"", "-wal", "-shm"};
-
 	db_close(f->db);
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
-		unlink(p);
-	}
-	rmdir(f->dir);
+	tmpdb_remove(f->dir, f->path);
 	free(f);
 	return 0;
 }
