@@ -39,6 +39,8 @@ struct action {
 	struct hub_room *room;
 	int64_t seq;
 	json_t *event;        /* the event every other recipient gets */
+	int64_t user_id;      /* the requester's user, who may go offline */
+	char username[USERNAME_MAX + 1];
 	int64_t other_id;     /* ACT_DM: the other user */
 	int fresh;            /* joined anew / read position moved */
 	TAILQ_ENTRY(action) link;
@@ -148,6 +150,7 @@ chat_txn(struct chat *ch, struct server *srv)
 	if (db_begin(srv->db) != 0)
 		return -1;
 	ch->txn = 1;
+	metrics_txn_begin(&srv->m);
 	event_active(ch->commit_ev, EV_TIMEOUT, 0);
 	return 0;
 }
@@ -164,6 +167,8 @@ chat_action(struct chat *ch, enum action_type type, struct session *s,
 	a->ref = ref ? json_incref(ref) : NULL;
 	a->room = room;
 	a->event = event;
+	a->user_id = s->user->id;
+	snprintf(a->username, sizeof a->username, "%s", s->user->username);
 	s->pending++;
 	TAILQ_INSERT_TAIL(&ch->actions, a, link);
 	return a;
@@ -215,7 +220,8 @@ static void
 chat_action_run(struct server *srv, struct action *a)
 {
 	struct chat *ch = srv->chat;
-	struct hub_user *u = a->sess ? a->sess->user : NULL;
+	/* The requesting connection may be gone; its user's others not. */
+	struct hub_user *u = hub_user_find(ch->hub, a->user_id);
 	struct frame *f;
 	unsigned n;
 
@@ -226,6 +232,7 @@ chat_action_run(struct server *srv, struct action *a)
 			a->room->last_seq = a->seq;
 		f = chat_frame(json_incref(a->event));
 		n = hub_deliver(a->room, a->seq, f, a->sess);
+		metrics_delivered(&srv->m);
 		frame_unref(f);
 		srv->m.deliveries += n + (a->sess != NULL);
 		if (a->type == ACT_SEND)
@@ -238,13 +245,15 @@ chat_action_run(struct server *srv, struct action *a)
 	case ACT_JOIN:
 		chat_subscribe_user(u, a->room);
 		chat_reply(a->sess, chat_joined(srv, a->room), a->ref);
-		if (!a->fresh || u == NULL)
+		if (!a->fresh)
 			break;
-		f = chat_room_event(a->room);
-		hub_user_send(u, f, a->sess);
-		frame_unref(f);
+		if (u != NULL) {
+			f = chat_room_event(a->room);
+			hub_user_send(u, f, a->sess);
+			frame_unref(f);
+		}
 		f = chat_frame(json_pack("{s:s,s:s,s:s,s:s}", "type", "member",
-		    "room", a->room->name, "user", u->username, "event",
+		    "room", a->room->name, "user", a->username, "event",
 		    "join"));
 		hub_broadcast(a->room, f, u, NULL);
 		frame_unref(f);
@@ -263,10 +272,8 @@ chat_action_run(struct server *srv, struct action *a)
 		frame_unref(f);
 		chat_reply(a->sess, json_pack("{s:s,s:s}", "type", "left",
 		    "room", a->room->name), a->ref);
-		if (u == NULL)
-			break;
 		f = chat_frame(json_pack("{s:s,s:s,s:s,s:s}", "type", "member",
-		    "room", a->room->name, "user", u->username, "event",
+		    "room", a->room->name, "user", a->username, "event",
 		    "leave"));
 		hub_broadcast(a->room, f, u, NULL);
 		frame_unref(f);
@@ -321,6 +328,7 @@ chat_flush(struct server *srv)
 		return;
 	ch->txn = 0;
 	ok = db_commit(srv->db) == 0;
+	metrics_txn_end(&srv->m);
 	srv->m.commits++;
 	if (!ok) {
 		log_error("%s: commit failed: rolling back the batch", __func__);
