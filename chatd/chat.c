@@ -20,6 +20,8 @@
 #define CHAT_MAX_REF 64      /* characters of ref and client_msg_id */
 #define CHAT_RESYNC_MAX 1000 /* changes replayed before "truncated" */
 #define CHAT_AUTH_TIMEOUT 10 /* s to send the auth message */
+#define CHAT_INDEX_DELAY_MS 200 /* search indexing lags commits by this */
+#define CHAT_INDEX_CHUNK 2000   /* messages indexed per loop pass */
 
 /* What to do once the group commit holding a request is durable. */
 enum action_type {
@@ -53,6 +55,7 @@ struct chat {
 	int txn;              /* a group-commit transaction is open */
 	struct action_list actions;
 	struct event *commit_ev;
+	struct event *index_ev; /* search indexing, after commits */
 };
 
 /* A request handler: validated fields are read from req. */
@@ -334,6 +337,11 @@ chat_flush(struct server *srv)
 		log_error("%s: commit failed: rolling back the batch", __func__);
 		db_rollback(srv->db);
 	}
+	if (ok && !evtimer_pending(ch->index_ev, NULL)) {
+		struct timeval tv = {0, CHAT_INDEX_DELAY_MS * 1000};
+
+		evtimer_add(ch->index_ev, &tv);
+	}
 	while ((a = TAILQ_FIRST(&ch->actions)) != NULL) {
 		TAILQ_REMOVE(&ch->actions, a, link);
 		if (ok) {
@@ -346,6 +354,35 @@ chat_flush(struct server *srv)
 		}
 		chat_action_free(a);
 	}
+}
+
+int64_t
+chat_index(struct server *srv, int64_t max)
+{
+	int64_t n;
+
+	chat_flush(srv);
+	if (db_begin(srv->db) != 0)
+		return -1;
+	n = message_index_pending(srv->db, max);
+	if (n < 0 || db_commit(srv->db) != 0) {
+		db_rollback(srv->db);
+		return -1;
+	}
+	return n;
+}
+
+/* Indexes what recent commits stored, a chunk per loop pass. */
+static void
+chat_index_cb(int fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval now = {0, 0};
+
+	(void)fd;
+	(void)what;
+	if (chat_index(srv, CHAT_INDEX_CHUNK) == CHAT_INDEX_CHUNK)
+		evtimer_add(srv->chat->index_ev, &now);
 }
 
 /* The commit event: the end of a loop pass. */
@@ -1246,6 +1283,7 @@ chat_start(struct server *srv)
 	ch->next_seq = db_max_seq(srv->db) + 1;
 	TAILQ_INIT(&ch->actions);
 	ch->commit_ev = event_new(srv->base, -1, 0, chat_commit_cb, srv);
+	ch->index_ev = evtimer_new(srv->base, chat_index_cb, srv);
 	srv->chat = ch;
 	return 0;
 }
@@ -1259,6 +1297,7 @@ chat_free(struct server *srv)
 		return;
 	chat_flush(srv);
 	event_free(ch->commit_ev);
+	event_free(ch->index_ev);
 	hub_free(ch->hub);
 	free(ch);
 	srv->chat = NULL;

@@ -20,6 +20,9 @@ void chat_free(struct server *srv);
 /* Commits the open group-commit transaction, if any, and delivers what
  * it held. Called before anything reads what clients may see. */
 void chat_flush(struct server *srv);
+/* Flushes, then adds up to max stored messages to the search indexes in
+ * a transaction of its own. Returns how many ids it covered, or -1. */
+int64_t chat_index(struct server *srv, int64_t max);
 /* An upgraded connection that authenticated with a header: hello. */
 void chat_ws_authenticated(struct conn *c, const struct user *u,
     const uint8_t hash[32]);

@@ -1,6 +1,8 @@
 /* chatd/conn.c — the one file that touches client sockets */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -420,17 +422,44 @@ conn_ws_pong(void *arg)
 	c->flags &= ~CONN_PING_SENT;
 }
 
+/*
+ * Sends a frame (head, then body) straight to the socket when nothing is
+ * queued before it, sparing the write event and its epoll_ctl calls (a
+ * fan-out of one frame to a thousand peers is a thousand syscalls, not
+ * three thousand). Returns how many bytes went out; the caller queues the
+ * rest. TLS connections always go through the bufferevent.
+ */
+static size_t
+conn_send_now(struct conn *c, const void *head, size_t hlen, const void *body,
+    size_t blen)
+{
+	struct iovec iov[2] = {{(void *)head, hlen}, {(void *)body, blen}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+	ssize_t n;
+
+	if ((c->flags & CONN_TLS) ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return 0;
+	n = sendmsg(bufferevent_getfd(c->bev), &msg, MSG_DONTWAIT |
+	    MSG_NOSIGNAL);
+	return n > 0 ? (size_t)n : 0;
+}
+
 void
 conn_ws_send_op(struct conn *c, int opcode, const void *data, size_t len)
 {
 	uint8_t hdr[WS_MAX_HEADER];
-	size_t n;
+	size_t n, sent;
 
 	if (c->mode != CONN_MODE_WS || (c->flags & CONN_DEAD))
 		return;
 	n = ws_frame_header(hdr, 1, opcode, len);
-	conn_write(c, hdr, n);
-	conn_write(c, data, len);
+	sent = conn_send_now(c, hdr, n, data, len);
+	if (sent < n)
+		conn_write(c, hdr + sent, n - sent);
+	if (sent < n + len)
+		conn_write(c, (const uint8_t *)data + (sent > n ? sent - n : 0),
+		    len - (sent > n ? sent - n : 0));
 }
 
 void
@@ -452,6 +481,7 @@ void
 conn_ws_send_frame(struct conn *c, struct frame *f)
 {
 	struct evbuffer *out;
+	size_t sent;
 
 	if (c->mode != CONN_MODE_WS || (c->flags & CONN_DEAD))
 		return;
@@ -467,9 +497,12 @@ conn_ws_send_frame(struct conn *c, struct frame *f)
 		evtimer_add(c->timer, &now);
 		return;
 	}
+	sent = conn_send_now(c, f->data, f->len, NULL, 0);
+	if (sent == f->len)
+		return;
 	f->refs++;
-	if (evbuffer_add_reference(out, f->data, f->len, conn_frame_done,
-		f) != 0)
+	if (evbuffer_add_reference(out, f->data + sent, f->len - sent,
+		conn_frame_done, f) != 0)
 		frame_unref(f);
 }
 

@@ -463,6 +463,68 @@ message_query_split(const char *text, struct message_query *trigram,
 	" ELSE m.room_id IN (SELECT room_id FROM members"                      \
 	" WHERE user_id = :user_id) END"
 
+/* Runs one statement that takes :lo and :hi. 0 or -1. */
+static int
+message_index_range(struct db_stmt *st, int64_t lo, int64_t hi)
+{
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":lo", lo);
+	db_bind_int64(st, ":hi", hi);
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_DONE ? 0 : -1;
+}
+
+int64_t
+message_index_pending(struct db *db, int64_t max)
+{
+	struct db_stmt *upto = db_prepare(db,
+	    "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_upto'");
+	struct db_stmt *last = db_prepare(db,
+	    "SELECT coalesce(max(id), :lo) FROM (SELECT id FROM messages"
+	    " WHERE id > :lo ORDER BY id LIMIT :max)");
+	struct db_stmt *tri = db_prepare(db,
+	    "INSERT INTO messages_trigram (rowid, text) SELECT id, text"
+	    " FROM messages WHERE id > :lo AND id <= :hi AND text IS NOT NULL");
+	struct db_stmt *words = db_prepare(db,
+	    "INSERT INTO messages_words (rowid, text) SELECT id, text"
+	    " FROM messages WHERE id > :lo AND id <= :hi AND text IS NOT NULL");
+	struct db_stmt *mark = db_prepare(db,
+	    "UPDATE meta SET value = :hi WHERE key = 'fts_upto'");
+	int64_t lo = 0, hi = 0;
+	int rc;
+
+	if (upto == NULL || last == NULL || tri == NULL || words == NULL ||
+	    mark == NULL)
+		return -1;
+	rc = db_step(upto);
+	if (rc == DB_ROW)
+		lo = db_column_int64(upto, 0);
+	db_reset(upto);
+	if (rc != DB_ROW)
+		return -1;
+	db_bind_int64(last, ":lo", lo);
+	db_bind_int64(last, ":max", max);
+	rc = db_step(last);
+	if (rc == DB_ROW)
+		hi = db_column_int64(last, 0);
+	db_reset(last);
+	if (rc != DB_ROW)
+		return -1;
+	if (hi == lo)
+		return 0;
+	if (message_index_range(tri, lo, hi) != 0 ||
+	    message_index_range(words, lo, hi) != 0)
+		return -1;
+	db_bind_int64(mark, ":hi", hi);
+	rc = db_step(mark);
+	db_reset(mark);
+	return rc == DB_DONE ? hi - lo : -1;
+}
+
 int
 message_search(struct db *db, int64_t user_id, int64_t room_id, const char *q,
                int limit, message_cb cb, void *arg)

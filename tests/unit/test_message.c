@@ -563,6 +563,7 @@ search(struct fixture *f, int64_t user, int64_t room, const char *q,
 	message_free(s->last);
 	s->last = NULL;
 	s->n = 0;
+	assert_true(message_index_pending(f->db, INT64_MAX) >= 0);
 	assert_int_equal(message_search(f->db, user, room, q, 20, collect, s),
 	                 0);
 	return s->n;
@@ -667,6 +668,27 @@ test_message_search_skips_deleted_and_follows_edits(void **state)
 }
 
 static void
+test_message_index_pending_catches_up_in_chunks(void **state)
+{
+	struct fixture *f = *state;
+	struct seen s = {0};
+	int64_t first = post(f, f->lobby.id, f->ann, "chunked alpha");
+
+	for (int i = 0; i < 4; i++)
+		post(f, f->lobby.id, f->ann, "chunked beta");
+	/* Five ids pending: two, two, one, then nothing. */
+	assert_int_equal(message_index_pending(f->db, 2), 2);
+	assert_int_equal(message_index_pending(f->db, 2), 2);
+	assert_int_equal(message_index_pending(f->db, 2), 1);
+	assert_int_equal(message_index_pending(f->db, 2), 0);
+	/* An indexed message deleted or edited leaves the index in step. */
+	assert_int_equal(message_delete(f->db, first, ++f->seq), 0);
+	assert_int_equal(search(f, f->ann, 0, "alpha", &s), 0);
+	assert_int_equal(search(f, f->ann, 0, "chunked", &s), 4);
+	seen_free(&s);
+}
+
+static void
 test_message_search_scoped_to_member_rooms_or_room(void **state)
 {
 	struct fixture *f = *state;
@@ -744,6 +766,7 @@ main(void)
 	    T(test_message_count_changed_caps_at_max_plus_one),
 	    T(test_message_search_finds_words_and_substrings),
 	    T(test_message_search_newest_first_with_limit),
+	    T(test_message_index_pending_catches_up_in_chunks),
 	    T(test_message_search_finds_cjk_substring),
 	    T(test_message_search_takes_fts_syntax_literally),
 	    T(test_message_search_skips_deleted_and_follows_edits),
