@@ -65,7 +65,9 @@ trap cleanup EXIT INT TERM
 pick_port() {
 	local p
 	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 30000))
+		# below the ephemeral range (32768-60999), where a connect to
+		# an unused port can connect to itself
+		p=$((20000 + RANDOM % 12000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return
@@ -98,11 +100,28 @@ peer_start() {
 	"$BUILD/chatbench" --port "$PORT" --mode healthz --timeout 30 >/dev/null
 }
 
+# Waits (up to 30 s) until the server is idle: under 5 % CPU for 0.5 s, so
+# a backlog left by an overloaded point does not spill into the next one.
+settle() {
+	local a b i
+	for i in $(seq 1 60); do
+		a=$(awk '{print $14 + $15}' "/proc/$SRV_PID/stat" 2>/dev/null) || return 0
+		sleep 0.5
+		b=$(awk '{print $14 + $15}' "/proc/$SRV_PID/stat" 2>/dev/null) || return 0
+		if [ $((b - a)) -le 2 ]; then
+			[ "$i" -gt 1 ] && say "server busy for $((i / 2)) s after the last point"
+			return 0
+		fi
+	done
+	say "server still busy after 30 s"
+}
+
 # Runs chatbench: point SERVER SCENARIO POINT ARGS...; records the result.
 point() {
 	local server=$1 scen=$2 pt=$3 rep line
 	shift 3
 	for rep in $(seq 1 "$REPS"); do
+		settle
 		say "$server $scen $pt (run $rep of $REPS)"
 		line=$(taskset -c $GEN_CORE "$BUILD/chatbench" --port "$PORT" \
 			--server-pid "$SRV_PID" --tokens "$WORK/tokens-$server" \
@@ -156,7 +175,7 @@ run_idle() {
 
 # Writes the history room: $1 database, $2 messages (chatd stopped).
 fill_history() {
-	sqlite3 "$1" <<EOF
+	sqlite3 "$1" >/dev/null <<EOF
 PRAGMA busy_timeout = 10000;
 BEGIN;
 CREATE TEMP TABLE b AS SELECT max(

@@ -38,11 +38,34 @@ int db_new_epoch(struct db *db);
 /* The schema version this chatd writes (the highest migration). */
 int db_schema_version(void);
 int db_begin(struct db *db);
+/* A read-only transaction (one snapshot until db_rollback). 0 or -1. */
+int db_begin_read(struct db *db);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
 /* The highest seq stored anywhere (0 for none): seq allocation resumes
  * from it at start-up. */
 int64_t db_max_seq(struct db *db);
+
+/* Copies a consistent snapshot of the live database into the file dest
+ * with SQLite's online backup API (one read transaction: in WAL mode the
+ * server keeps writing meanwhile). dest is written as dest.tmp, synced and
+ * renamed over dest. 0, or -1 with a reason in err. */
+int db_backup(struct db *db, const char *dest, char *err, size_t errlen);
+/* Copies the chatd database file src (opened read-only; refused if it is
+ * not a SQLite file with a chatd schema) into the new file dest, which
+ * must not exist. 0, or -1 with a reason in err. */
+int db_copy_file(const char *src, const char *dest, char *err, size_t errlen);
+/* Statements (and commits) slower than ms are logged at warn; 0: off. */
+void db_set_slow_ms(int ms);
+
+/* admin.c: counts for /metrics, checks for the running server. */
+
+/* Rooms by kind and live users. 0 or -1. */
+int admin_counts(struct db *db, int64_t *public_rooms, int64_t *dm_rooms,
+    int64_t *users);
+/* 1 if the room was deleted (chatd room del while serving), 0 if it
+ * exists or on error. The hub checks its cached rooms with it. */
+int admin_room_gone(struct db *db, int64_t room_id);
 
 /* user.c: accounts. */
 
@@ -193,11 +216,72 @@ int64_t message_count_changed(struct db *db, int64_t room_id, int64_t since,
 /* The room's messages changed after seq, in ascending seq order. 0, -1. */
 int message_changed(struct db *db, int64_t room_id, int64_t since,
     message_cb cb, void *arg);
+/* Adds up to max messages not yet in the full-text indexes (sends leave
+ * them out to stay cheap). Call inside a transaction; search sees only
+ * indexed messages, so catch up fully before searching. Returns how many
+ * ids it covered (0: all caught up), or -1. */
+int64_t message_index_pending(struct db *db, int64_t max);
 /* Full-text search, newest first (PROTOCOL.md /api/search): over the
  * rooms user_id is a member of, or only room_id when it is > 0 (the
  * caller has checked access). Words, and substrings of 3 or more
  * characters in any script; q is literal text, never FTS syntax. 0, -1. */
 int message_search(struct db *db, int64_t user_id, int64_t room_id,
     const char *q, int limit, message_cb cb, void *arg);
+
+/* export.c: the whole database out, row by row (constant memory). */
+
+struct export_user {
+	int64_t id;
+	char username[USERNAME_MAX + 1];
+	const char *pwhash; /* valid during the callback; NULL: none */
+	int64_t created_at;
+	int deleted;
+};
+struct export_member {
+	char room[ROOMNAME_MAX + 1];
+	char username[USERNAME_MAX + 1];
+	int64_t read_seq;
+	int64_t joined_at;
+};
+typedef int (*export_user_cb)(void *arg, const struct export_user *u);
+typedef int (*export_member_cb)(void *arg, const struct export_member *m);
+/* m->text and client_msg_id (NULL if none) are valid during the call. */
+typedef int (*export_message_cb)(void *arg, const struct message *m,
+    const char *client_msg_id);
+
+/* meta's seq_floor. 0 or -1. */
+int export_meta(struct db *db, int64_t *seq_floor);
+/* Every user, deleted ones too, in id order. 0 or -1. */
+int export_users(struct db *db, export_user_cb cb, void *arg);
+/* Every membership, by room name then username. 0 or -1. */
+int export_members(struct db *db, export_member_cb cb, void *arg);
+/* Messages (tombstones too) in id order: of one room if room_id > 0,
+ * with seq > since if since >= 0, with ts <= until if until >= 0.
+ * Streams one statement: constant memory. 0 or -1. */
+int export_messages(struct db *db, int64_t room_id, int64_t since,
+    int64_t until, export_message_cb cb, void *arg);
+
+/* import.c: an export into an empty database (inside the caller's
+ * transaction). Rooms and users that a member or message names but the
+ * stream did not define are created: rooms public (or DM by name), users
+ * live without a usable password. */
+
+/* 1 if there are no users, rooms or messages, 0 if there are, -1. */
+int import_is_empty(struct db *db);
+/* Sets the epoch (if not NULL) and seq_floor. 0 or -1. */
+int import_meta(struct db *db, const char *epoch, int64_t seq_floor);
+/* A user with its id (u->id 0: a new one) and hash (NULL: no usable
+ * password). 0, 1 if the id or name exists, -1. */
+int import_user(struct db *db, const struct export_user *u);
+/* A room with its kind, created_at and last_seq (id is new). 0, 1 if it
+ * exists, -1. */
+int import_room(struct db *db, const struct room *r);
+/* 0, 1 if already a member, -1. */
+int import_member(struct db *db, const char *room, const char *user,
+    int64_t read_seq, int64_t joined_at);
+/* A message with its id, seq and times as given; raises the room's
+ * last_seq to its seq. 0, 1 if the id, seq or client id exists, -1. */
+int import_message(struct db *db, const struct message *m,
+    const char *client_msg_id);
 
 #endif

@@ -38,7 +38,7 @@
 #include <event2/event_struct.h>
 #include <jansson.h>
 
-#define HIST_SUB 32          /* half the sub-buckets per power of two */
+#define HIST_SUB 32 /* half the sub-buckets per power of two */
 #define HIST_BUCKETS (48 * HIST_SUB)
 #define READ_CHUNK (256 * 1024)
 #define MAX_FRAME (4 * 1024 * 1024)
@@ -47,14 +47,14 @@
 enum mode { M_LOAD, M_IDLE, M_HISTORY, M_RECONNECT, M_HEALTHZ };
 
 enum cstate {
-	CS_NEW = 0,  /* not started */
-	CS_CONNECT,  /* TCP connect in flight */
-	CS_UPGRADE,  /* waiting for 101 */
-	CS_AUTH,     /* waiting for hello */
-	CS_JOIN,     /* waiting for joined */
-	CS_RESYNC,   /* reconnect: waiting for the replay to reach target */
-	CS_READY,    /* set up */
-	CS_DEAD,     /* closed or failed */
+	CS_NEW = 0, /* not started */
+	CS_CONNECT, /* TCP connect in flight */
+	CS_UPGRADE, /* waiting for 101 */
+	CS_AUTH,    /* waiting for hello */
+	CS_JOIN,    /* waiting for joined */
+	CS_RESYNC,  /* reconnect: waiting for the replay to reach target */
+	CS_READY,   /* set up */
+	CS_DEAD,    /* closed or failed */
 };
 
 enum phase { PH_SETUP, PH_RUN, PH_DRAIN, PH_STORM, PH_DONE };
@@ -65,16 +65,16 @@ struct opts {
 	int port;
 	enum mode mode;
 	int conns, rooms, senders, users;
-	double rate;      /* total msg/s; 0 closed loop */
-	int window;       /* closed loop: messages in flight per sender */
-	double duration;  /* measured seconds */
-	double warmup;    /* seconds sent before the measurement */
-	double drain;     /* seconds to wait for stragglers */
-	int parallel;     /* connections being set up at once */
-	int text_pad;     /* extra text bytes */
+	double rate;     /* total msg/s; 0 closed loop */
+	int window;      /* closed loop: messages in flight per sender */
+	double duration; /* measured seconds */
+	double warmup;   /* seconds sent before the measurement */
+	double drain;    /* seconds to wait for stragglers */
+	int parallel;    /* connections being set up at once */
+	int text_pad;    /* extra text bytes */
 	int server_pid;
-	int resync_k;     /* reconnect: messages to replay per room */
-	double timeout;   /* set-up limit in seconds */
+	int resync_k;   /* reconnect: messages to replay per room */
+	double timeout; /* set-up limit in seconds */
 	const char *tokens;
 	const char *user_prefix;
 	const char *room_prefix;
@@ -96,25 +96,40 @@ struct conn {
 	size_t in_len, in_cap;
 	char *out;
 	size_t out_len, out_cap;
-	int64_t target_seq;  /* reconnect: resynced once seq >= this */
-	int64_t last_seq;    /* highest seq seen */
-	int64_t since;       /* reconnect: seq given in auth */
-	uint64_t t_start;    /* reconnect: storm start for this client */
-	uint32_t next_n;     /* sender: next message number */
-	uint32_t inflight;   /* closed loop: own copies outstanding */
-	uint64_t **bits;     /* per room sender: numbers received */
-	uint32_t *bits_cap;  /* words in bits[j] */
-	uint32_t *maxn;      /* per room sender: highest number + 1 */
+	int64_t target_seq; /* reconnect: resynced once seq >= this */
+	int64_t last_seq;   /* highest seq seen */
+	int64_t since;      /* reconnect: seq given in auth */
+	uint64_t t_start;   /* reconnect: storm start for this client */
+	uint32_t next_n;    /* sender: next message number */
+	uint32_t inflight;  /* closed loop: own copies outstanding */
+	uint64_t **bits;    /* per room sender: numbers received */
+	uint32_t *bits_cap; /* words in bits[j] */
+	uint32_t *maxn;     /* per room sender: highest number + 1 */
 };
 
 /* Run-wide state and counters. */
 static struct opts o = {
-	.host = "127.0.0.1", .port = 8080, .mode = M_LOAD, .conns = 100,
-	.rooms = 1, .senders = 1, .users = 0, .rate = 0, .window = 1,
-	.duration = 5, .warmup = 1, .drain = 3, .parallel = 256,
-	.text_pad = 0, .server_pid = 0, .resync_k = 20, .timeout = 120,
-	.tokens = NULL, .user_prefix = "bu", .room_prefix = "r",
-	.label = "",
+    .host = "127.0.0.1",
+    .port = 8080,
+    .mode = M_LOAD,
+    .conns = 100,
+    .rooms = 1,
+    .senders = 1,
+    .users = 0,
+    .rate = 0,
+    .window = 1,
+    .duration = 5,
+    .warmup = 1,
+    .drain = 3,
+    .parallel = 256,
+    .text_pad = 0,
+    .server_pid = 0,
+    .resync_k = 20,
+    .timeout = 120,
+    .tokens = NULL,
+    .user_prefix = "bu",
+    .room_prefix = "r",
+    .label = "",
 };
 static struct event_base *base;
 static struct conn *conns;
@@ -258,7 +273,7 @@ proc_cpu(int pid)
 		return -1;
 	/* fields after "(comm)": state is 3rd, utime 14th, stime 15th */
 	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-		&ut, &st) != 2)
+	           &ut, &st) != 2)
 		return -1;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -322,6 +337,7 @@ tcp_connect(int nonblock)
 static int
 http_do(const char *method, const char *path, const char *json, char **body)
 {
+	struct timeval tv = {10, 0};
 	char req[1024], *resp = NULL, *p;
 	size_t len = 0, cap = 0;
 	int fd, status = -1;
@@ -329,7 +345,10 @@ http_do(const char *method, const char *path, const char *json, char **body)
 
 	if ((fd = tcp_connect(0)) < 0)
 		return -1;
-	n = snprintf(req, sizeof req,
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	n = snprintf(
+	    req, sizeof req,
 	    "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n"
 	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
 	    method, path, o.host, o.port, json ? strlen(json) : 0,
@@ -368,7 +387,7 @@ user_login(int i)
 	int st;
 
 	snprintf(req, sizeof req, "{\"username\":\"%s%d\",\"password\":\"%s\"}",
-	    o.user_prefix, i, PASSWORD);
+	         o.user_prefix, i, PASSWORD);
 	st = http_do("POST", "/api/register", req, &body);
 	free(body);
 	if (st != 201 && st != 409)
@@ -433,9 +452,9 @@ healthz_wait(void)
 	while (now_ns() < end) {
 		if (http_do("GET", "/healthz", NULL, NULL) == 200) {
 			clock_gettime(CLOCK_REALTIME, &ts);
-			printf("%llu\n", (unsigned long long)ts.tv_sec *
-						1000000000ull +
-					    (unsigned long long)ts.tv_nsec);
+			printf("%llu\n",
+			       (unsigned long long)ts.tv_sec * 1000000000ull +
+			           (unsigned long long)ts.tv_nsec);
 			return 0;
 		}
 		nanosleep(&nap, NULL);
@@ -517,10 +536,10 @@ send_message(struct conn *c, uint64_t t)
 	if (pad[0] == '\0')
 		memset(pad, 'x', sizeof pad - 1);
 	n = snprintf(buf, sizeof buf,
-	    "{\"type\":\"send\",\"room\":\"%s%d\",\"ref\":\"%u\","
-	    "\"text\":\"b %d %u %llu %.*s\"}",
-	    o.room_prefix, c->room, c->next_n, c->sender, c->next_n,
-	    (unsigned long long)t, o.text_pad, pad);
+	             "{\"type\":\"send\",\"room\":\"%s%d\",\"ref\":\"%u\","
+	             "\"text\":\"b %d %u %llu %.*s\"}",
+	             o.room_prefix, c->room, c->next_n, c->sender, c->next_n,
+	             (unsigned long long)t, o.text_pad, pad);
 	c->next_n++;
 	c->inflight++;
 	sent_total++;
@@ -538,10 +557,10 @@ send_history(struct conn *c)
 	uint64_t before = top > 51 ? 51 + rnd() % (uint64_t)(top - 50) : 1;
 
 	snprintf(buf, sizeof buf,
-	    "{\"type\":\"history\",\"room\":\"%s%d\",\"before\":%llu,"
-	    "\"limit\":50,\"ref\":\"%llu\"}",
-	    o.room_prefix, c->room, (unsigned long long)before,
-	    (unsigned long long)now_ns());
+	         "{\"type\":\"history\",\"room\":\"%s%d\",\"before\":%llu,"
+	         "\"limit\":50,\"ref\":\"%llu\"}",
+	         o.room_prefix, c->room, (unsigned long long)before,
+	         (unsigned long long)now_ns());
 	c->inflight = 1;
 	ws_text(c, buf);
 }
@@ -554,13 +573,14 @@ send_auth(struct conn *c)
 
 	if (o.mode == M_RECONNECT && phase == PH_STORM)
 		snprintf(buf, sizeof buf,
-		    "{\"type\":\"auth\",\"token\":\"%s\",\"since\":"
-		    "{\"%s%d\":%lld}}",
-		    tokens[c->user], o.room_prefix, c->room,
-		    (long long)c->since);
+		         "{\"type\":\"auth\",\"token\":\"%s\",\"since\":"
+		         "{\"%s%d\":%lld}}",
+		         tokens[c->user], o.room_prefix, c->room,
+		         (long long)c->since);
 	else
-		snprintf(buf, sizeof buf, "{\"type\":\"auth\",\"token\":\"%s\"}",
-		    tokens[c->user]);
+		snprintf(buf, sizeof buf,
+		         "{\"type\":\"auth\",\"token\":\"%s\"}",
+		         tokens[c->user]);
 	ws_text(c, buf);
 }
 
@@ -610,7 +630,7 @@ mark_received(struct conn *c, int j, uint32_t n)
 		cap = (w + 1) * 2;
 		c->bits[j] = xrealloc(c->bits[j], cap * sizeof(uint64_t));
 		memset(c->bits[j] + c->bits_cap[j], 0,
-		    (cap - c->bits_cap[j]) * sizeof(uint64_t));
+		       (cap - c->bits_cap[j]) * sizeof(uint64_t));
 		c->bits_cap[j] = cap;
 	}
 	if (c->bits[j][w] & (1ull << (n % 64))) {
@@ -667,7 +687,7 @@ on_message(struct conn *c, const char *p, size_t n, uint64_t now)
 	else if (ts >= t_we)
 		late_after_window++;
 	if (c->sender == (int)j && find(end - (n < 80 ? n : 80),
-				       n < 80 ? n : 80, "\"ref\":") != NULL) {
+	                                n < 80 ? n : 80, "\"ref\":") != NULL) {
 		if (c->inflight > 0)
 			c->inflight--;
 		if (o.rate <= 0 && phase == PH_RUN && now < t_end)
@@ -693,7 +713,7 @@ send_join(struct conn *c)
 	char buf[160];
 
 	snprintf(buf, sizeof buf, "{\"type\":\"join\",\"room\":\"%s%d\"}",
-	    o.room_prefix, c->room);
+	         o.room_prefix, c->room);
 	c->state = CS_JOIN;
 	ws_text(c, buf);
 }
@@ -898,7 +918,8 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		c->state = CS_UPGRADE;
 		event_del(&c->wev);
 		event_add(&c->rev, NULL);
-		n = snprintf(req, sizeof req,
+		n = snprintf(
+		    req, sizeof req,
 		    "GET /ws HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
 		    "Connection: Upgrade\r\n"
 		    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -934,9 +955,9 @@ conn_start(struct conn *c)
 	if (phase != PH_STORM)
 		inflight_setup++;
 	event_assign(&c->rev, base, c->fd, EV_READ | EV_PERSIST, conn_read_cb,
-	    c);
-	event_assign(&c->wev, base, c->fd, EV_WRITE | EV_PERSIST,
-	    conn_write_cb, c);
+	             c);
+	event_assign(&c->wev, base, c->fd, EV_WRITE | EV_PERSIST, conn_write_cb,
+	             c);
 	event_add(&c->wev, NULL);
 }
 
@@ -950,14 +971,14 @@ conn_close(struct conn *c, const char *why)
 		nfail++;
 		if (nfail <= 5)
 			fprintf(stderr, "chatbench: conn %d failed: %s\n",
-			    c->idx, why);
+			        c->idx, why);
 		if (phase == PH_SETUP)
 			inflight_setup--;
 	} else {
 		ndead++;
 		if (ndead <= 5)
 			fprintf(stderr, "chatbench: conn %d closed: %s\n",
-			    c->idx, why);
+			        c->idx, why);
 	}
 	c->state = CS_DEAD;
 	event_del(&c->rev);
@@ -1070,9 +1091,10 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 				srv_cpu_ws = proc_cpu(o.server_pid);
 			run_start();
 		} else if (now - t_setup0 > (uint64_t)(o.timeout * 1e9)) {
-			fprintf(stderr, "chatbench: set-up timed out: %d of %d "
-					"ready\n",
-			    nready, o.conns);
+			fprintf(stderr,
+			        "chatbench: set-up timed out: %d of %d "
+			        "ready\n",
+			        nready, o.conns);
 			exit(3);
 		}
 		return;
@@ -1098,7 +1120,8 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		due = (uint64_t)((double)(now - t_run) * o.rate / 1e9);
 		while (sent_total < due) {
 			c = &conns[sender_list[sent_total % nsenders]];
-			t = t_run + (uint64_t)((double)sent_total * 1e9 / o.rate);
+			t = t_run +
+			    (uint64_t)((double)sent_total * 1e9 / o.rate);
 			if (c->state == CS_READY)
 				send_message(c, t);
 			else
@@ -1137,20 +1160,21 @@ print_lat(const char *name, const struct hist *h)
 {
 	printf("  %-10s p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms "
 	       "(n=%llu)\n",
-	    name, hist_q(h, 0.5) / 1e6, hist_q(h, 0.9) / 1e6,
-	    hist_q(h, 0.99) / 1e6, hist_q(h, 0.999) / 1e6, h->max / 1e6,
-	    (unsigned long long)h->n);
+	       name, hist_q(h, 0.5) / 1e6, hist_q(h, 0.9) / 1e6,
+	       hist_q(h, 0.99) / 1e6, hist_q(h, 0.999) / 1e6, h->max / 1e6,
+	       (unsigned long long)h->n);
 }
 
 /* Adds a latency object to j. */
 static void
 json_lat(json_t *j, const char *key, const struct hist *h)
 {
-	json_object_set_new(j, key,
-	    json_pack("{s:f,s:f,s:f,s:f,s:f,s:I}", "p50",
-		hist_q(h, 0.5) / 1e6, "p90", hist_q(h, 0.9) / 1e6, "p99",
-		hist_q(h, 0.99) / 1e6, "p999", hist_q(h, 0.999) / 1e6, "max",
-		h->max / 1e6, "n", (json_int_t)h->n));
+	json_object_set_new(
+	    j, key,
+	    json_pack("{s:f,s:f,s:f,s:f,s:f,s:I}", "p50", hist_q(h, 0.5) / 1e6,
+	              "p90", hist_q(h, 0.9) / 1e6, "p99", hist_q(h, 0.99) / 1e6,
+	              "p999", hist_q(h, 0.999) / 1e6, "max", h->max / 1e6, "n",
+	              (json_int_t)h->n));
 }
 
 /* Prints the human summary and the JSON line, then stops the loop. */
@@ -1158,7 +1182,7 @@ static void
 run_finish(void)
 {
 	static const char *names[] = {"load", "idle", "history", "reconnect",
-				      "healthz"};
+	                              "healthz"};
 	double dur = (double)(t_we - t_ws) / 1e9, gen_cpu, srv_cpu;
 	uint64_t expected = 0, lost;
 	json_t *j;
@@ -1175,14 +1199,14 @@ run_finish(void)
 	if (o.server_pid <= 0 || srv_cpu_ws < 0)
 		srv_cpu = -1;
 	j = json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:f,s:s,s:f,s:f}", "label",
-	    o.label, "mode", names[o.mode], "conns", o.conns, "ready", nready,
-	    "rooms", o.rooms, "senders", nsenders, "rate", o.rate, "loop",
-	    o.rate > 0 ? "open" : "closed", "duration_s", dur, "setup_s",
-	    setup_s);
+	              o.label, "mode", names[o.mode], "conns", o.conns, "ready",
+	              nready, "rooms", o.rooms, "senders", nsenders, "rate",
+	              o.rate, "loop", o.rate > 0 ? "open" : "closed",
+	              "duration_s", dur, "setup_s", setup_s);
 	printf("chatbench %s [%s] conns %d (ready %d, failed %d, dropped %d) "
 	       "rooms %d, set-up %.2f s\n",
-	    names[o.mode], o.label, o.conns, nready, nfail, ndead, o.rooms,
-	    setup_s);
+	       names[o.mode], o.label, o.conns, nready, nfail, ndead, o.rooms,
+	       setup_s);
 	if (o.mode == M_LOAD) {
 		double dps = dur > 0 ? deliv_window / dur : 0;
 
@@ -1191,71 +1215,85 @@ run_finish(void)
 		else
 			printf("  closed loop, window %d", o.window);
 		printf(", %d senders: sent %llu (%.0f/s)\n", nsenders,
-		    (unsigned long long)sent_total, sent_window / dur);
+		       (unsigned long long)sent_total, sent_window / dur);
 		printf("  deliveries %.0f/s; received %llu of %llu expected: "
 		       "lost %llu, dup %llu, out-of-order %llu\n",
-		    dps, (unsigned long long)uniq_total,
-		    (unsigned long long)expected, (unsigned long long)lost,
-		    (unsigned long long)dups, (unsigned long long)ooo);
+		       dps, (unsigned long long)uniq_total,
+		       (unsigned long long)expected, (unsigned long long)lost,
+		       (unsigned long long)dups, (unsigned long long)ooo);
 		print_lat("latency", &lat);
-		json_object_set_new(j, "sent", json_integer((json_int_t)sent_total));
-		json_object_set_new(j, "sent_per_s", json_real(sent_window / dur));
+		json_object_set_new(j, "sent",
+		                    json_integer((json_int_t)sent_total));
+		json_object_set_new(j, "sent_per_s",
+		                    json_real(sent_window / dur));
 		json_object_set_new(j, "deliveries_per_s", json_real(dps));
 		json_object_set_new(j, "received",
-		    json_integer((json_int_t)uniq_total));
+		                    json_integer((json_int_t)uniq_total));
 		json_object_set_new(j, "expected",
-		    json_integer((json_int_t)expected));
+		                    json_integer((json_int_t)expected));
 		json_object_set_new(j, "lost", json_integer((json_int_t)lost));
-		json_object_set_new(j, "duplicates", json_integer((json_int_t)dups));
-		json_object_set_new(j, "out_of_order", json_integer((json_int_t)ooo));
+		json_object_set_new(j, "duplicates",
+		                    json_integer((json_int_t)dups));
+		json_object_set_new(j, "out_of_order",
+		                    json_integer((json_int_t)ooo));
 		json_lat(j, "latency_ms", &lat);
 		if (srv_cpu >= 0 && deliv_window > 0)
-			json_object_set_new(j, "server_cpu_us_per_delivery",
+			json_object_set_new(
+			    j, "server_cpu_us_per_delivery",
 			    json_real(srv_cpu * 1e6 / deliv_window));
 	} else if (o.mode == M_HISTORY) {
 		printf("  history pages of 50: %.0f queries/s\n",
-		    history_window / dur);
+		       history_window / dur);
 		print_lat("latency", &lat);
 		json_object_set_new(j, "queries_per_s",
-		    json_real(history_window / dur));
+		                    json_real(history_window / dur));
 		json_lat(j, "latency_ms", &lat);
 		if (srv_cpu >= 0 && history_window > 0)
-			json_object_set_new(j, "server_cpu_us_per_query",
+			json_object_set_new(
+			    j, "server_cpu_us_per_query",
 			    json_real(srv_cpu * 1e6 / history_window));
 	} else if (o.mode == M_IDLE) {
-		double per = (rss_after - rss_before) / (double)(nready ? nready : 1);
+		double per =
+		    (rss_after - rss_before) / (double)(nready ? nready : 1);
 
-		printf("  server RSS %ld KiB -> %ld KiB: %.2f KiB per connection\n",
-		    rss_before, rss_after, per);
-		json_object_set_new(j, "rss_before_kib", json_integer(rss_before));
-		json_object_set_new(j, "rss_after_kib", json_integer(rss_after));
+		printf("  server RSS %ld KiB -> %ld KiB: %.2f KiB per "
+		       "connection\n",
+		       rss_before, rss_after, per);
+		json_object_set_new(j, "rss_before_kib",
+		                    json_integer(rss_before));
+		json_object_set_new(j, "rss_after_kib",
+		                    json_integer(rss_after));
 		json_object_set_new(j, "rss_per_conn_kib", json_real(per));
-		json_object_set_new(j, "connects_per_s",
+		json_object_set_new(
+		    j, "connects_per_s",
 		    json_real(setup_s > 0 ? nready / setup_s : 0));
 	} else if (o.mode == M_RECONNECT) {
 		printf("  storm: %d of %d resynced in %.3f s, %llu messages "
 		       "replayed, %d truncated, %llu out-of-order\n",
-		    resynced, o.conns, dur, (unsigned long long)replayed,
-		    truncated_n, (unsigned long long)ooo);
+		       resynced, o.conns, dur, (unsigned long long)replayed,
+		       truncated_n, (unsigned long long)ooo);
 		print_lat("resync", &resync);
 		json_object_set_new(j, "resynced", json_integer(resynced));
 		json_object_set_new(j, "all_resynced_ms", json_real(dur * 1e3));
 		json_object_set_new(j, "replayed",
-		    json_integer((json_int_t)replayed));
+		                    json_integer((json_int_t)replayed));
 		json_object_set_new(j, "truncated", json_integer(truncated_n));
-		json_object_set_new(j, "out_of_order", json_integer((json_int_t)ooo));
+		json_object_set_new(j, "out_of_order",
+		                    json_integer((json_int_t)ooo));
 		json_lat(j, "resync_ms", &resync);
 	}
 	if (o.mode != M_RECONNECT) {
-		printf("  generator CPU %.0f %%", dur > 0 ? 100 * gen_cpu / dur : 0);
+		printf("  generator CPU %.0f %%",
+		       dur > 0 ? 100 * gen_cpu / dur : 0);
 		if (srv_cpu >= 0)
 			printf(", server CPU %.0f %%", 100 * srv_cpu / dur);
 		printf("\n");
-		json_object_set_new(j, "gen_cpu_pct",
+		json_object_set_new(
+		    j, "gen_cpu_pct",
 		    json_real(dur > 0 ? 100 * gen_cpu / dur : 0));
 		if (srv_cpu >= 0)
 			json_object_set_new(j, "server_cpu_pct",
-			    json_real(100 * srv_cpu / dur));
+			                    json_real(100 * srv_cpu / dur));
 	}
 	json_object_set_new(j, "failed", json_integer(nfail));
 	json_object_set_new(j, "dropped", json_integer(ndead));
@@ -1273,15 +1311,15 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: chatbench [--host IP] [--port N] [--mode "
-	    "load|idle|history|reconnect|healthz]\n"
-	    "  [--conns C] [--rooms R] [--users U] [--senders S] [--rate "
-	    "MSG_PER_S (0: closed loop)]\n"
-	    "  [--window W] [--duration S] [--warmup S] [--drain S] "
-	    "[--parallel N] [--pad BYTES]\n"
-	    "  [--tokens FILE] [--user-prefix P] [--room-prefix P] "
-	    "[--server-pid PID]\n"
-	    "  [--resync-k K] [--timeout S] [--label TEXT]\n");
+	        "usage: chatbench [--host IP] [--port N] [--mode "
+	        "load|idle|history|reconnect|healthz]\n"
+	        "  [--conns C] [--rooms R] [--users U] [--senders S] [--rate "
+	        "MSG_PER_S (0: closed loop)]\n"
+	        "  [--window W] [--duration S] [--warmup S] [--drain S] "
+	        "[--parallel N] [--pad BYTES]\n"
+	        "  [--tokens FILE] [--user-prefix P] [--room-prefix P] "
+	        "[--server-pid PID]\n"
+	        "  [--resync-k K] [--timeout S] [--label TEXT]\n");
 	exit(2);
 }
 
@@ -1302,11 +1340,11 @@ parse_args(int argc, char **argv)
 		else if (strcmp(a, "--port") == 0)
 			o.port = atoi(v);
 		else if (strcmp(a, "--mode") == 0)
-			o.mode = strcmp(v, "idle") == 0	       ? M_IDLE
-				 : strcmp(v, "history") == 0   ? M_HISTORY
-				 : strcmp(v, "reconnect") == 0 ? M_RECONNECT
-				 : strcmp(v, "healthz") == 0   ? M_HEALTHZ
-							       : M_LOAD;
+			o.mode = strcmp(v, "idle") == 0        ? M_IDLE
+			         : strcmp(v, "history") == 0   ? M_HISTORY
+			         : strcmp(v, "reconnect") == 0 ? M_RECONNECT
+			         : strcmp(v, "healthz") == 0   ? M_HEALTHZ
+			                                       : M_LOAD;
 		else if (strcmp(a, "--conns") == 0)
 			o.conns = atoi(v);
 		else if (strcmp(a, "--rooms") == 0)
@@ -1368,9 +1406,10 @@ raise_nofile(void)
 	rl.rlim_cur = rl.rlim_max;
 	setrlimit(RLIMIT_NOFILE, &rl);
 	if (rl.rlim_cur < (rlim_t)o.conns + 64)
-		fprintf(stderr, "chatbench: open-file limit %llu is below "
-				"--conns\n",
-		    (unsigned long long)rl.rlim_cur);
+		fprintf(stderr,
+		        "chatbench: open-file limit %llu is below "
+		        "--conns\n",
+		        (unsigned long long)rl.rlim_cur);
 }
 
 int
