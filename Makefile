@@ -23,6 +23,11 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 PORT    ?= 8080
 DB      ?= ./chat.db
 
+# make install: the binary, the web files and the systemd unit.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
 fuzz: deps-test
 
 # Keep object files of tests and tools between runs.
@@ -85,6 +90,18 @@ fuzz:
 
 bench: deps all
 	@scripts/bench.sh $(BUILD)
+
+.PHONY: install
+install: $(BUILD)/chatd
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/chatd \
+		$(DESTDIR)$(UNITDIR)
+	install -m 755 $(BUILD)/chatd $(DESTDIR)$(PREFIX)/bin/chatd
+	rm -rf $(DESTDIR)$(PREFIX)/share/chatd/web
+	cp -R web $(DESTDIR)$(PREFIX)/share/chatd/web
+	chmod -R u=rwX,go=rX $(DESTDIR)$(PREFIX)/share/chatd/web
+	sed 's|/usr/local|$(PREFIX)|g' scripts/chatd.service \
+		> $(DESTDIR)$(UNITDIR)/chatd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/chatd.service
 
 format:
 	clang-format -i chatd/*.[ch] storage/*.[ch] tests/unit/*.c tests/tools/*.c

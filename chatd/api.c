@@ -585,6 +585,11 @@ api_search(struct conn *c, const struct http_request *req)
 	}
 	if (n > 0 && api_readable_room(c, req, raw, &u, &r) != 0)
 		return;
+	/* Sends are indexed after their commit: catch up first. */
+	if (chat_index(c->srv, INT64_MAX) < 0) {
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
 	results = json_array();
 	if (message_search(c->srv->db, u.id, r.id, q,
 		limit < 0 ? 20 : (int)limit, api_message_cb, results) != 0) {
@@ -609,38 +614,12 @@ api_healthz(struct conn *c, const struct http_request *req)
 static void
 api_metrics(struct conn *c, const struct http_request *req)
 {
-	struct metrics *m = &c->srv->m;
-	char buf[4096];
-	int n;
+	size_t len;
+	char *text = metrics_render(c->srv, &len);
 
-	n = snprintf(buf, sizeof buf,
-	    "# TYPE chatd_connections gauge\nchatd_connections %u\n"
-	    "# TYPE chatd_connections_accepted_total counter\n"
-	    "chatd_connections_accepted_total %llu\n"
-	    "# TYPE chatd_http_requests_total counter\n"
-	    "chatd_http_requests_total %llu\n"
-	    "# TYPE chatd_ws_upgrades_total counter\n"
-	    "chatd_ws_upgrades_total %llu\n"
-	    "# TYPE chatd_messages_stored_total counter\n"
-	    "chatd_messages_stored_total %llu\n"
-	    "# TYPE chatd_deliveries_total counter\n"
-	    "chatd_deliveries_total %llu\n"
-	    "# TYPE chatd_commits_total counter\n"
-	    "chatd_commits_total %llu\n"
-	    "# TYPE chatd_rate_limited_total counter\n"
-	    "chatd_rate_limited_total %llu\n"
-	    "# TYPE chatd_auth_failures_total counter\n"
-	    "chatd_auth_failures_total %llu\n",
-	    c->srv->nconns, (unsigned long long)m->conns_accepted,
-	    (unsigned long long)m->http_requests,
-	    (unsigned long long)m->ws_upgrades,
-	    (unsigned long long)m->messages_stored,
-	    (unsigned long long)m->deliveries,
-	    (unsigned long long)m->commits,
-	    (unsigned long long)m->rate_limited,
-	    (unsigned long long)m->auth_failures);
 	http_respond(c, req, 200, "text/plain; version=0.0.4; charset=utf-8",
-	    buf, n, NULL);
+	    text, len, NULL);
+	free(text);
 }
 
 /* GET /ws: the upgrade, with optional bearer authentication. */

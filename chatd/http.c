@@ -92,7 +92,7 @@ http_respond(struct conn *c, const struct http_request *req, int status,
 	if (len > 0 && status != 204 && status != 304 &&
 	    !(req != NULL && req->method == HTTP_HEAD))
 		conn_write(c, body, len);
-	c->srv->m.http_status[status / 100 % 6]++;
+	metrics_http(&c->srv->m, req, status);
 	if (!keep)
 		conn_flush_close(c, "no keep-alive");
 }

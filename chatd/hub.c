@@ -90,7 +90,7 @@ hub_room_get(struct hub *h, struct db *db, const char *name, int *err)
 	for (room = h->by_name[hub_name_slot(name)]; room != NULL;
 	    room = room->next_name)
 		if (strcmp(room->name, name) == 0)
-			return room;
+			return admin_room_gone(db, room->id) ? NULL : room;
 	rc = room_by_name(db, name, &r);
 	if (rc < 0)
 		*err = 1;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "chatd/conn.h"
+#include "chatd/metrics.h"
 
 struct event_base;
 struct evconnlistener;
@@ -36,6 +37,11 @@ struct config {
 	int idle_timeout;          /* s */
 	int log_level;
 	int log_json;
+	int slow_query_ms;         /* log statements slower; 0: off */
+	const char *config_file;   /* --config, or NULL */
+	const char *export_room;   /* chatd export --room */
+	int64_t export_since;      /* chatd export --since (seq), -1: none */
+	int64_t export_until;      /* chatd export --until (ts), -1: none */
 };
 
 /* Counters exported at /metrics: plain integers, bumped on the loop. */
@@ -51,6 +57,11 @@ struct metrics {
 	uint64_t commits;
 	uint64_t ws_close_codes[16]; /* see metrics_close_index */
 	uint64_t auth_failures;
+	uint64_t http_route[ROUTE_COUNT][6]; /* by route and status class */
+	int64_t txn_start_us;        /* metrics_now_us() at db_begin */
+	int64_t commit_us;           /* metrics_now_us() after the commit */
+	struct histogram txn_time;   /* group commit: BEGIN to COMMIT done */
+	struct histogram delivery;   /* commit to frames queued */
 };
 
 struct server {

@@ -1,7 +1,12 @@
 /* storage/db.c — the SQLite connection: open, migrate, statements, commits */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -13,6 +18,9 @@
 /* How long a writer waits for another process (the admin CLI) to let go
  * of the database before giving up with SQLITE_BUSY. */
 #define DB_BUSY_TIMEOUT_MS 5000
+
+/* Statements slower than this many ms are logged (db_set_slow_ms). */
+static int db_slow_ms = 200;
 
 struct db_stmt {
 	sqlite3_stmt *stmt;
@@ -158,6 +166,40 @@ db_bind_null(struct db_stmt *st, const char *name)
 	return db_bound(st, i, sqlite3_bind_null(st->stmt, i));
 }
 
+void
+db_set_slow_ms(int ms)
+{
+	db_slow_ms = ms;
+}
+
+/* A monotonic clock in milliseconds, for the slow-statement log. */
+static double
+db_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* sqlite3_step, logging a step slower than db_slow_ms. */
+static int
+db_step_timed(struct db_stmt *st)
+{
+	double t0, ms;
+	int rc;
+
+	if (db_slow_ms <= 0)
+		return sqlite3_step(st->stmt);
+	t0 = db_clock_ms();
+	rc = sqlite3_step(st->stmt);
+	ms = db_clock_ms() - t0;
+	if (ms >= db_slow_ms)
+		log_warn("%s: slow statement (%.0f ms): %s", st->func, ms,
+		         st->sql);
+	return rc;
+}
+
 /* Runs the statement one step. */
 int
 db_step(struct db_stmt *st)
@@ -174,7 +216,7 @@ db_step(struct db_stmt *st)
 		}
 		st->running = 1;
 	}
-	rc = sqlite3_step(st->stmt);
+	rc = db_step_timed(st);
 	switch (rc) {
 	case SQLITE_ROW:
 		return DB_ROW;
@@ -272,6 +314,14 @@ int
 db_begin(struct db *db)
 {
 	return db_run(db, "BEGIN IMMEDIATE", __func__);
+}
+
+/* A read transaction: one snapshot for everything read until
+ * db_rollback (deferred: never takes the write lock). */
+int
+db_begin_read(struct db *db)
+{
+	return db_run(db, "BEGIN DEFERRED", __func__);
 }
 
 /* Commits; on failure the transaction stays open for db_rollback. */
@@ -565,4 +615,154 @@ db_close(struct db *db)
 	if (db->h != NULL && sqlite3_close(db->h) != SQLITE_OK)
 		log_error("%s: %s", __func__, sqlite3_errmsg(db->h));
 	free(db);
+}
+
+/* 0 if PRAGMA integrity_check of h answers "ok", else -1. */
+static int
+db_integrity(sqlite3 *h)
+{
+	sqlite3_stmt *stmt;
+	int ok = 0;
+
+	if (sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &stmt, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		ok = strcmp((const char *)sqlite3_column_text(stmt, 0), "ok") ==
+		     0;
+	sqlite3_finalize(stmt);
+	return ok ? 0 : -1;
+}
+
+/* Copies the main database of src into the file path (created) in one
+ * backup step: one read transaction, so the copy is one consistent
+ * snapshot, and in WAL mode it never blocks the writer. 0 or -1 (err). */
+static int
+db_copy_into(sqlite3 *src, const char *path, char *err, size_t errlen)
+{
+	sqlite3 *dst = NULL;
+	sqlite3_backup *b;
+	int rc;
+
+	rc = sqlite3_open_v2(path, &dst,
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                         SQLITE_OPEN_NOMUTEX,
+	                     NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot create %s: %s", path,
+		         dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+		sqlite3_close(dst);
+		return -1;
+	}
+	sqlite3_busy_timeout(dst, DB_BUSY_TIMEOUT_MS);
+	b = sqlite3_backup_init(dst, "main", src, "main");
+	if (b == NULL) {
+		snprintf(err, errlen, "backup: %s", sqlite3_errmsg(dst));
+		sqlite3_close(dst);
+		return -1;
+	}
+	/* Busy or locked: another process holds a lock for a moment. */
+	do {
+		rc = sqlite3_backup_step(b, -1);
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			sqlite3_sleep(50);
+	} while (rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "backup into %s: %s", path,
+		         sqlite3_errstr(rc));
+		sqlite3_close(dst);
+		return -1;
+	}
+	if (db_integrity(dst) != 0) {
+		snprintf(err, errlen, "the copy in %s fails integrity_check",
+		         path);
+		sqlite3_close(dst);
+		return -1;
+	}
+	if (sqlite3_close(dst) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot close %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* fsyncs a file, then its directory (so a rename in it is durable). */
+static int
+db_sync_path(const char *path)
+{
+	char dir[4096];
+	int fd, rc = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if (fsync(fd) != 0)
+		rc = -1;
+	close(fd);
+	snprintf(dir, sizeof dir, "%s", path);
+	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return rc;
+	fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int
+db_backup(struct db *db, const char *dest, char *err, size_t errlen)
+{
+	char tmp[4096];
+
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", dest) >= (int)sizeof tmp) {
+		snprintf(err, errlen, "path too long: %s", dest);
+		return -1;
+	}
+	unlink(tmp);
+	if (db_copy_into(db->h, tmp, err, errlen) == -1 ||
+	    db_sync_path(tmp) == -1) {
+		unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, dest) != 0) {
+		snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, dest,
+		         strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	db_sync_path(dest);
+	return 0;
+}
+
+int
+db_copy_file(const char *src, const char *dest, char *err, size_t errlen)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int rc, version = 0;
+
+	if (access(src, R_OK) != 0) {
+		snprintf(err, errlen, "cannot read %s: %s", src,
+		         strerror(errno));
+		return -1;
+	}
+	rc = sqlite3_open_v2(src, &h,
+	                     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &stmt,
+		                        NULL);
+	if (rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW)
+		version = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_OK || version <= 0) {
+		snprintf(err, errlen, "%s is not a chatd database", src);
+		sqlite3_close(h);
+		return -1;
+	}
+	rc = db_copy_into(h, dest, err, errlen);
+	sqlite3_close(h);
+	if (rc == 0 && db_sync_path(dest) == -1) {
+		snprintf(err, errlen, "cannot sync %s", dest);
+		return -1;
+	}
+	return rc;
 }

@@ -1,0 +1,207 @@
+/* storage/import.c — loading an export into an empty database */
+#include <stdio.h>
+#include <string.h>
+
+#include "storage/db.h"
+#include "storage/storage.h"
+
+/* A password hash no password verifies against: imported users that
+ * came without one get a password with chatd user passwd. */
+#define IMPORT_NO_PASSWORD "!"
+
+int
+import_is_empty(struct db *db)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1"
+	        " FROM rooms) OR EXISTS (SELECT 1 FROM messages)");
+	int rc, empty = -1;
+
+	if (st == NULL)
+		return -1;
+	if ((rc = db_step(st)) == DB_ROW)
+		empty = db_column_int64(st, 0) == 0;
+	db_reset(st);
+	return empty;
+}
+
+/* Runs a write statement once; 0, 1 on a constraint, -1. */
+static int
+import_run(struct db_stmt *st)
+{
+	int rc = db_step(st);
+
+	db_reset(st);
+	return rc == DB_DONE ? 0 : rc == DB_CONSTRAINT ? 1 : -1;
+}
+
+int
+import_meta(struct db *db, const char *epoch, int64_t seq_floor)
+{
+	struct db_stmt *st =
+	    db_prepare(db, "UPDATE meta SET value = :value WHERE key = :key");
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	if (epoch != NULL) {
+		db_bind_text(st, ":key", "epoch", -1);
+		db_bind_text(st, ":value", epoch, -1);
+		rc = import_run(st);
+	}
+	if (rc == 0) {
+		db_bind_text(st, ":key", "seq_floor", -1);
+		db_bind_int64(st, ":value", seq_floor);
+		rc = import_run(st);
+	}
+	return rc == 0 ? 0 : -1;
+}
+
+int
+import_user(struct db *db, const struct export_user *u)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "INSERT INTO users (id, username, pwhash, created_at, deleted)"
+	        " VALUES (:id, :name, :pwhash, :created, :deleted)");
+
+	if (st == NULL)
+		return -1;
+	if (u->id > 0)
+		db_bind_int64(st, ":id", u->id);
+	else
+		db_bind_null(st, ":id");
+	db_bind_text(st, ":name", u->username, -1);
+	db_bind_text(st, ":pwhash", u->pwhash ? u->pwhash : IMPORT_NO_PASSWORD,
+	             -1);
+	db_bind_int64(st, ":created", u->created_at);
+	db_bind_int64(st, ":deleted", u->deleted != 0);
+	return import_run(st);
+}
+
+int
+import_room(struct db *db, const struct room *r)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "INSERT INTO rooms (name, kind, created_at, last_seq)"
+	        " VALUES (:name, :kind, :created, :last_seq)");
+
+	if (st == NULL)
+		return -1;
+	db_bind_text(st, ":name", r->name, -1);
+	db_bind_int64(st, ":kind", r->kind);
+	db_bind_int64(st, ":created", r->created_at);
+	db_bind_int64(st, ":last_seq", r->last_seq);
+	return import_run(st);
+}
+
+/* The id of a user by name, deleted ones included: 0, 1 if none, -1. */
+static int
+import_user_id(struct db *db, const char *name, int64_t *id)
+{
+	struct db_stmt *st =
+	    db_prepare(db, "SELECT id FROM users WHERE username = :name");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_text(st, ":name", name, -1);
+	if ((rc = db_step(st)) == DB_ROW)
+		*id = db_column_int64(st, 0);
+	db_reset(st);
+	return rc == DB_ROW ? 0 : rc == DB_DONE ? 1 : -1;
+}
+
+/* The id of a user by name, creating a live user without a password if
+ * there is none (the messages of users not in the stream still import).
+ * 0 or -1. */
+static int
+import_user_get(struct db *db, const char *name, int64_t now, int64_t *id)
+{
+	struct export_user u = {0};
+	int rc = import_user_id(db, name, id);
+
+	if (rc != 1)
+		return rc;
+	snprintf(u.username, sizeof u.username, "%s", name);
+	u.created_at = now;
+	if (import_user(db, &u) != 0)
+		return -1;
+	*id = db_last_insert_rowid(db);
+	return 0;
+}
+
+/* The id of a room by name, creating it (public, or a DM by its name)
+ * if there is none. 0 or -1. */
+static int
+import_room_get(struct db *db, const char *name, int64_t now, int64_t *id)
+{
+	struct room r;
+	int rc = room_by_name(db, name, &r);
+
+	if (rc == 0)
+		*id = r.id;
+	if (rc != 1)
+		return rc;
+	memset(&r, 0, sizeof r);
+	snprintf(r.name, sizeof r.name, "%s", name);
+	r.kind = strncmp(name, "dm:", 3) == 0 ? ROOM_DM : ROOM_PUBLIC;
+	r.created_at = now;
+	if (import_room(db, &r) != 0)
+		return -1;
+	*id = db_last_insert_rowid(db);
+	return 0;
+}
+
+int
+import_member(struct db *db, const char *room, const char *user,
+              int64_t read_seq, int64_t joined_at)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "INSERT INTO members (room_id, user_id, read_seq, joined_at)"
+	        " VALUES (:room, :user, :read_seq, :joined)");
+	int64_t room_id, user_id;
+
+	if (st == NULL || import_room_get(db, room, joined_at, &room_id) ||
+	    import_user_get(db, user, joined_at, &user_id))
+		return -1;
+	db_bind_int64(st, ":room", room_id);
+	db_bind_int64(st, ":user", user_id);
+	db_bind_int64(st, ":read_seq", read_seq);
+	db_bind_int64(st, ":joined", joined_at);
+	return import_run(st);
+}
+
+int
+import_message(struct db *db, const struct message *m,
+               const char *client_msg_id)
+{
+	struct db_stmt *ins = db_prepare(
+	    db, "INSERT INTO messages (id, seq, room_id, user_id, text, ts,"
+	        " edited_ts, deleted, client_msg_id) VALUES (:id, :seq, :room,"
+	        " :user, :text, :ts, :edited, :deleted, :client)");
+	struct db_stmt *last =
+	    db_prepare(db, "UPDATE rooms SET last_seq = max(last_seq, :seq)"
+	                   " WHERE id = :room");
+	int64_t room_id, user_id;
+	int rc;
+
+	if (ins == NULL || last == NULL ||
+	    import_room_get(db, m->room, m->ts, &room_id) ||
+	    import_user_get(db, m->username, m->ts, &user_id))
+		return -1;
+	db_bind_int64(ins, ":id", m->id);
+	db_bind_int64(ins, ":seq", m->seq);
+	db_bind_int64(ins, ":room", room_id);
+	db_bind_int64(ins, ":user", user_id);
+	db_bind_text(ins, ":text", m->deleted ? NULL : m->text,
+	             (ptrdiff_t)m->text_len);
+	db_bind_int64(ins, ":ts", m->ts);
+	db_bind_int64(ins, ":edited", m->edited_ts);
+	db_bind_int64(ins, ":deleted", m->deleted != 0);
+	db_bind_text(ins, ":client", client_msg_id, -1);
+	if ((rc = import_run(ins)) != 0)
+		return rc;
+	db_bind_int64(last, ":seq", m->seq);
+	db_bind_int64(last, ":room", room_id);
+	return import_run(last);
+}
