@@ -22,6 +22,7 @@
 #define CHAT_AUTH_TIMEOUT 10 /* s to send the auth message */
 #define CHAT_INDEX_DELAY_MS 200 /* search indexing lags commits by this */
 #define CHAT_INDEX_CHUNK 2000   /* messages indexed per loop pass */
+#define CHAT_BATCH_MAX 1000     /* changes per group commit, at most */
 
 /* What to do once the group commit holding a request is durable. */
 enum action_type {
@@ -54,6 +55,7 @@ struct chat {
 	int64_t next_seq;     /* the seq the next stored change takes */
 	int txn;              /* a group-commit transaction is open */
 	struct action_list actions;
+	unsigned nactions;
 	struct event *commit_ev;
 	struct event *index_ev; /* search indexing, after commits */
 };
@@ -173,6 +175,7 @@ chat_action(struct chat *ch, enum action_type type, struct session *s,
 	a->user_id = s->user->id;
 	snprintf(a->username, sizeof a->username, "%s", s->user->username);
 	s->pending++;
+	ch->nactions++;
 	TAILQ_INSERT_TAIL(&ch->actions, a, link);
 	return a;
 }
@@ -330,6 +333,7 @@ chat_flush(struct server *srv)
 	if (ch == NULL || !ch->txn)
 		return;
 	ch->txn = 0;
+	ch->nactions = 0;
 	ok = db_commit(srv->db) == 0;
 	metrics_txn_end(&srv->m);
 	srv->m.commits++;
@@ -1196,6 +1200,10 @@ chat_ws_message(struct conn *c, int binary, uint8_t *data, size_t len)
 		json_decref(req);
 		return 0;
 	}
+	/* A pass that brings more than a batch commits early: memory and
+	 * the wait for the first of them stay bounded under overload. */
+	if (srv->chat->nactions >= CHAT_BATCH_MAX)
+		chat_flush(srv);
 	type = chat_str(req, "type");
 	for (size_t i = 0; type != NULL &&
 	     i < sizeof chat_handlers / sizeof chat_handlers[0]; i++)
