@@ -89,8 +89,14 @@ hub_room_get(struct hub *h, struct db *db, const char *name, int *err)
 	*err = 0;
 	for (room = h->by_name[hub_name_slot(name)]; room != NULL;
 	    room = room->next_name)
-		if (strcmp(room->name, name) == 0)
-			return admin_room_gone(db, room->id) ? NULL : room;
+		if (strcmp(room->name, name) == 0) {
+			if (!admin_room_gone(db, room->id))
+				return room;
+			/* Deleted by "chatd room del": forget it; the name
+			 * may have been given to a new room since. */
+			hub_room_remove(h, room);
+			break;
+		}
 	rc = room_by_name(db, name, &r);
 	if (rc < 0)
 		*err = 1;
