@@ -79,6 +79,23 @@ hub_room_add(struct hub *h, const struct room *r)
 	return room;
 }
 
+/* Drops a room's subscriptions and takes it out of the name table. */
+static void
+hub_room_forget(struct hub *h, struct hub_room *room)
+{
+	struct hub_room **pp;
+	struct sub *sub;
+
+	while ((sub = LIST_FIRST(&room->subs)) != NULL)
+		hub_unsubscribe(sub->sess, room);
+	for (pp = &h->by_name[hub_name_slot(room->name)]; *pp;
+	    pp = &(*pp)->next_name)
+		if (*pp == room) {
+			*pp = room->next_name;
+			break;
+		}
+}
+
 struct hub_room *
 hub_room_get(struct hub *h, struct db *db, const char *name, int *err)
 {
@@ -92,9 +109,10 @@ hub_room_get(struct hub *h, struct db *db, const char *name, int *err)
 		if (strcmp(room->name, name) == 0) {
 			if (!admin_room_gone(db, room->id))
 				return room;
-			/* Deleted by "chatd room del": forget it; the name
-			 * may have been given to a new room since. */
-			hub_room_remove(h, room);
+			/* Deleted by "chatd room del": forget the name,
+			 * which a new room may take; the memory stays until
+			 * hub_free, as pending actions may point to it. */
+			hub_room_forget(h, room);
 			break;
 		}
 	rc = room_by_name(db, name, &r);
@@ -103,28 +121,6 @@ hub_room_get(struct hub *h, struct db *db, const char *name, int *err)
 	if (rc != 0)
 		return NULL;
 	return hub_room_add(h, &r);
-}
-
-void
-hub_room_remove(struct hub *h, struct hub_room *room)
-{
-	struct hub_room **pp;
-	struct sub *sub;
-
-	while ((sub = LIST_FIRST(&room->subs)) != NULL)
-		hub_unsubscribe(sub->sess, room);
-	for (pp = &h->by_id[hub_id_slot(room->id)]; *pp; pp = &(*pp)->next_id)
-		if (*pp == room) {
-			*pp = room->next_id;
-			break;
-		}
-	for (pp = &h->by_name[hub_name_slot(room->name)]; *pp;
-	    pp = &(*pp)->next_name)
-		if (*pp == room) {
-			*pp = room->next_name;
-			break;
-		}
-	free(room);
 }
 
 struct hub_user *

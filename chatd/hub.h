@@ -67,8 +67,6 @@ struct hub_room *hub_room_get(struct hub *h, struct db *db, const char *name,
     int *err);
 /* Adds a room just created (or loaded) to the hub. */
 struct hub_room *hub_room_add(struct hub *h, const struct room *r);
-/* Forgets a room (deleted): drops its subscriptions. */
-void hub_room_remove(struct hub *h, struct hub_room *room);
 /* The online user with id, or NULL. */
 struct hub_user *hub_user_find(struct hub *h, int64_t id);
 /* Attaches an authenticated session to its user; 1 if it is the user's
