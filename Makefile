@@ -28,8 +28,6 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 
-fuzz: deps-test
-
 # Keep object files of tests and tools between runs.
 .SECONDARY:
 
@@ -85,7 +83,7 @@ test-asan: deps-test
 	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	 scripts/test.sh build-asan
 
-fuzz:
+fuzz: deps-test
 	@scripts/fuzz.sh all 30
 
 bench: deps all

@@ -247,8 +247,24 @@ option_find(const char *name, size_t nl)
 	return NOPTIONS;
 }
 
-/* Copies s without leading and trailing white space (kept for good: the
- * config points into it). */
+/* Strings the config points into, from the config file and the
+ * environment: kept (reachable) until exit, even once overridden. */
+static char **config_strings;
+static size_t config_nstrings;
+
+/* Keeps s until exit and returns it. */
+static char *
+config_keep(char *s)
+{
+	config_strings = realloc(config_strings,
+	    (config_nstrings + 1) * sizeof *config_strings);
+	if (config_strings == NULL)
+		abort();
+	config_strings[config_nstrings++] = s;
+	return s;
+}
+
+/* Copies s without leading and trailing white space. */
 static char *
 config_trim(const char *s, size_t n)
 {
@@ -302,7 +318,7 @@ config_file_load(struct config *cfg, const char *path)
 							    "value, got", name);
 			rc = -1;
 		} else {
-			val = config_trim(eq + 1, strlen(eq + 1));
+			val = config_keep(config_trim(eq + 1, strlen(eq + 1)));
 			if (config_apply(cfg, o, val, SRC_FILE) != 0) {
 				fprintf(stderr, "chatd: (at %s:%d)\n", path,
 				    lineno);
@@ -325,9 +341,8 @@ config_env(struct config *cfg, size_t o)
 	if (env == NULL || *env == '\0')
 		return 0;
 	if (strcmp(options[o].name, "origin") == 0) {
-		char *list = strdup(env), *save = NULL, *tok;
+		char *list = config_keep(strdup(env)), *save = NULL, *tok;
 
-		/* list stays allocated: cfg points into it */
 		for (tok = strtok_r(list, ",", &save); tok;
 		    tok = strtok_r(NULL, ",", &save))
 			if (config_apply(cfg, o, tok, SRC_ENV) != 0)
@@ -626,6 +641,22 @@ remove_if_there(const char *path)
 	return 0;
 }
 
+/* Removes path and its -wal, -shm and -journal, left by an interrupted
+ * run (SQLite would replay them onto a new file of that name). */
+static int
+remove_stale(const char *path)
+{
+	static const char *suffix[] = {"-wal", "-shm", "-journal"};
+	char p[4200];
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+		if (remove_if_there(p) != 0)
+			return -1;
+	}
+	return remove_if_there(path);
+}
+
 /* Copies the backup to tmp and gives it a new epoch; its epoch in out. */
 static int
 restore_prepare(const char *backup, const char *tmp, char *epoch)
@@ -672,8 +703,7 @@ cmd_restore(struct config *cfg, int argc, char **argv)
 		    strerror(errno));
 		return 1;
 	}
-	if (remove_if_there(tmp) != 0 ||
-	    restore_prepare(argv[0], tmp, epoch) != 0)
+	if (remove_stale(tmp) != 0 || restore_prepare(argv[0], tmp, epoch) != 0)
 		goto out;
 	/* The target's old WAL must not be replayed onto the backup. */
 	if (remove_if_there(wal) != 0 || remove_if_there(shm) != 0)
@@ -1021,15 +1051,26 @@ cmd_import(struct config *cfg, int argc, char **argv)
 	ssize_t len;
 	const char *why = NULL;
 	struct db *db;
-	int empty;
+	int empty, lock = -1;
 
 	(void)argv;
 	if (argc != 0) {
 		usage(stderr);
 		return 2;
 	}
-	if ((db = admin_open(cfg, 0)) == NULL)
+	/* A serving chatd allocates seqs in memory: never import under it. */
+	if (access(cfg->db_path, F_OK) == 0 &&
+	    (lock = db_file_lock(cfg->db_path, 1)) < 0) {
+		fprintf(stderr, "chatd: import: %s\n", lock == -2 ?
+		    "chatd is serving this database: stop it first" :
+		    strerror(errno));
 		return 1;
+	}
+	if ((db = admin_open(cfg, 0)) == NULL) {
+		if (lock >= 0)
+			close(lock);
+		return 1;
+	}
 	if (db_begin(db) != 0 || (empty = import_is_empty(db)) < 0) {
 		fprintf(stderr, "chatd: import: database error\n");
 		goto fail;
@@ -1060,11 +1101,15 @@ cmd_import(struct config *cfg, int argc, char **argv)
 	free(line);
 	log_info("imported %zu lines into %s", n, cfg->db_path);
 	db_close(db);
+	if (lock >= 0)
+		close(lock);
 	return 0;
 fail:
 	free(line);
 	db_rollback(db);
 	db_close(db);
+	if (lock >= 0)
+		close(lock);
 	return 1;
 }
 

@@ -711,13 +711,19 @@ db_sync_path(const char *path)
 int
 db_backup(struct db *db, const char *dest, char *err, size_t errlen)
 {
-	char tmp[4096];
+	char tmp[4096], stale[4200];
 
 	if (snprintf(tmp, sizeof tmp, "%s.tmp", dest) >= (int)sizeof tmp) {
 		snprintf(err, errlen, "path too long: %s", dest);
 		return -1;
 	}
+	/* Leftovers of an interrupted backup: a stale WAL would be replayed
+	 * onto the new copy. */
 	unlink(tmp);
+	snprintf(stale, sizeof stale, "%s-wal", tmp);
+	unlink(stale);
+	snprintf(stale, sizeof stale, "%s-journal", tmp);
+	unlink(stale);
 	if (db_copy_into(db->h, tmp, err, errlen) == -1 ||
 	    db_sync_path(tmp) == -1) {
 		unlink(tmp);
