@@ -21,7 +21,7 @@
 #define CHAT_RESYNC_MAX 1000 /* changes replayed before "truncated" */
 #define CHAT_AUTH_TIMEOUT 10 /* s to send the auth message */
 #define CHAT_INDEX_DELAY_MS 200 /* search indexing lags commits by this */
-#define CHAT_INDEX_CHUNK 2000   /* messages indexed per loop pass */
+#define CHAT_INDEX_CHUNK 500    /* messages indexed per loop pass */
 #define CHAT_BATCH_MAX 1000     /* changes per group commit, at most */
 
 /* What to do once the group commit holding a request is durable. */
@@ -381,12 +381,12 @@ static void
 chat_index_cb(int fd, short what, void *arg)
 {
 	struct server *srv = arg;
-	struct timeval now = {0, 0};
+	struct timeval soon = {0, 1000}; /* let the loop serve in between */
 
 	(void)fd;
 	(void)what;
 	if (chat_index(srv, CHAT_INDEX_CHUNK) == CHAT_INDEX_CHUNK)
-		evtimer_add(srv->chat->index_ev, &now);
+		evtimer_add(srv->chat->index_ev, &soon);
 }
 
 /* The commit event: the end of a loop pass. */

@@ -1094,7 +1094,8 @@ cmd_import(struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "chatd: import: line %zu: %s\n", n, why);
 		goto fail;
 	}
-	if (db_commit(db) != 0) {
+	/* Search indexes the imported history now, not in the server. */
+	if (message_index_pending(db, INT64_MAX) < 0 || db_commit(db) != 0) {
 		fprintf(stderr, "chatd: import: commit failed\n");
 		goto fail;
 	}

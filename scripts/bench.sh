@@ -192,6 +192,14 @@ SELECT b.base + i, b.base + i, b.room, b.user,
 FROM n, b;
 UPDATE rooms SET last_seq = (SELECT max(seq) FROM messages
   WHERE room_id = rooms.id) WHERE name = 'h0';
+-- Indexed for search, as chatd would have done after the sends.
+INSERT INTO messages_trigram (rowid, text) SELECT id, text FROM messages
+  WHERE id > (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_upto')
+  AND text IS NOT NULL;
+INSERT INTO messages_words (rowid, text) SELECT id, text FROM messages
+  WHERE id > (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_upto')
+  AND text IS NOT NULL;
+UPDATE meta SET value = (SELECT max(id) FROM messages) WHERE key = 'fts_upto';
 COMMIT;
 EOF
 }

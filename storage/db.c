@@ -244,6 +244,19 @@ db_reset(struct db_stmt *st)
 	st->running = 0;
 }
 
+int
+db_run_id(struct db_stmt *st, int64_t id)
+{
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":id", id);
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_DONE ? 0 : -1;
+}
+
 int64_t
 db_column_int64(struct db_stmt *st, int col)
 {

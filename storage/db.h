@@ -68,6 +68,9 @@ int db_bind_null(struct db_stmt *st, const char *name);
 int db_step(struct db_stmt *st);
 /* Resets the statement and clears its bindings. NULL is a no-op. */
 void db_reset(struct db_stmt *st);
+/* Binds id to :id, runs st to completion and resets it (a NULL st, from
+ * a failed prepare, fails). 0 or -1. */
+int db_run_id(struct db_stmt *st, int64_t id);
 
 /* Column getters for the current row (0-based). Text and blobs stay valid
  * until the next db_step or db_reset. */

@@ -69,20 +69,6 @@ room_create(struct db *db, const char *name, int kind, int64_t now,
 	return created ? 0 : 1;
 }
 
-/* Runs one of room_delete's statements on room id. 0 or -1. */
-static int
-room_delete_step(struct db_stmt *st, int64_t id)
-{
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	db_bind_int64(st, ":id", id);
-	rc = db_step(st);
-	db_reset(st);
-	return rc == DB_DONE ? 0 : -1;
-}
-
 int
 room_delete(struct db *db, int64_t room_id)
 {
@@ -105,10 +91,10 @@ room_delete(struct db *db, int64_t room_id)
 		return -1;
 	if (db_savepoint(db) == -1)
 		return -1;
-	if (room_delete_step(floor, room_id) == -1 ||
-	    room_delete_step(messages, room_id) == -1 ||
-	    room_delete_step(members, room_id) == -1 ||
-	    room_delete_step(room, room_id) == -1)
+	if (db_run_id(floor, room_id) == -1 ||
+	    db_run_id(messages, room_id) == -1 ||
+	    db_run_id(members, room_id) == -1 ||
+	    db_run_id(room, room_id) == -1)
 		goto fail;
 	if (db_changes(db) == 0) {
 		db_release(db);

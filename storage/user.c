@@ -128,20 +128,6 @@ user_set_password(struct db *db, int64_t id, const char *pwhash)
 	return ret;
 }
 
-/* Runs one of user_delete's statements on user id. 0 or -1. */
-static int
-user_delete_step(struct db_stmt *st, int64_t id)
-{
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	db_bind_int64(st, ":id", id);
-	rc = db_step(st);
-	db_reset(st);
-	return rc == DB_DONE ? 0 : -1;
-}
-
 int
 user_delete(struct db *db, int64_t id)
 {
@@ -157,14 +143,14 @@ user_delete(struct db *db, int64_t id)
 		return -1;
 	if (db_savepoint(db) == -1)
 		return -1;
-	if (user_delete_step(mark, id) == -1)
+	if (db_run_id(mark, id) == -1)
 		goto fail;
 	if (db_changes(db) == 0) {
 		db_release(db);
 		return 1;
 	}
-	if (user_delete_step(sessions, id) == -1 ||
-	    user_delete_step(members, id) == -1)
+	if (db_run_id(sessions, id) == -1 ||
+	    db_run_id(members, id) == -1)
 		goto fail;
 	return db_release(db);
 fail:
