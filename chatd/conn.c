@@ -281,7 +281,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (c->mode == CONN_MODE_WS) {
 		c->flags &= ~CONN_PING_SENT;
 		if (c->flags & CONN_AUTHED || c->app->ws_auth_timeout == 0)
-			conn_timer_set(c, CONN_PING_INTERVAL);
+			conn_timer_set(c, c->srv->cfg->ping_interval);
 	}
 	if (c->mode == CONN_MODE_WS || c->mode == CONN_MODE_CLOSING)
 		conn_read_ws(c, in);
@@ -354,7 +354,7 @@ conn_timer_cb(int fd, short what, void *arg)
 
 		c->flags |= CONN_PING_SENT;
 		conn_write(c, hdr, n);
-		conn_timer_set(c, CONN_PING_INTERVAL);
+		conn_timer_set(c, c->srv->cfg->ping_interval);
 	}
 	c->flags &= ~CONN_IN_CALLBACK;
 	if ((c->flags & CONN_DEAD) && c->holds == 0)
@@ -376,7 +376,7 @@ conn_upgrade(struct conn *c, const char *accept)
 	ws_init(&c->ws, c->srv->ws_max_message, &conn_ws_callbacks, c);
 	c->srv->m.ws_upgrades++;
 	conn_timer_set(c, c->app->ws_auth_timeout ? c->app->ws_auth_timeout :
-						    CONN_PING_INTERVAL);
+						    c->srv->cfg->ping_interval);
 	if (c->app->ws_open != NULL)
 		c->app->ws_open(c);
 }

@@ -18,7 +18,6 @@ struct event;
 #define CONN_HTTP_OUTPUT_HIGH (256u * 1024) /* stop reading pipelined input */
 #define CONN_HEADER_TIMEOUT 10 /* s to send a whole request head */
 #define CONN_IDLE_TIMEOUT 60   /* s an idle keep-alive connection lives */
-#define CONN_PING_INTERVAL 30  /* s of WebSocket silence before a ping */
 #define CONN_CLOSE_WAIT 5      /* s to wait for the peer's close frame */
 
 /* A refcounted, fully encoded WebSocket frame shared by many recipients. */

@@ -64,6 +64,9 @@ static const struct option_def options[] = {
 	    "seconds to send a request head", 0, NULL},
 	{"idle-timeout", "CHATD_IDLE_TIMEOUT", "60",
 	    "seconds an idle HTTP connection is kept", 0, NULL},
+	{"ping-interval", "CHATD_PING_INTERVAL", "30",
+	    "seconds of WebSocket silence before a ping, and for its pong", 0,
+	    NULL},
 	{"log-level", "CHATD_LOG_LEVEL", "info", "error, warn, info or debug",
 	    0, NULL},
 	{"log-format", "CHATD_LOG_FORMAT", "text", "text or json", 0, NULL},
@@ -210,6 +213,8 @@ config_set(struct config *cfg, const char *name, const char *val)
 			cfg->header_timeout = (int)num;
 		else if (strcmp(name, "idle-timeout") == 0 && num >= 1)
 			cfg->idle_timeout = (int)num;
+		else if (strcmp(name, "ping-interval") == 0 && num >= 1)
+			cfg->ping_interval = (int)num;
 		else if (strcmp(name, "slow-query-ms") == 0)
 			cfg->slow_query_ms = (int)num;
 		else

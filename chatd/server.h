@@ -35,6 +35,7 @@ struct config {
 	int64_t token_ttl_ms;
 	int header_timeout;        /* s */
 	int idle_timeout;          /* s */
+	int ping_interval;         /* s of WebSocket silence before a ping */
 	int log_level;
 	int log_json;
 	int slow_query_ms;         /* log statements slower; 0: off */

@@ -57,6 +57,7 @@ main(int argc, char **argv)
 	cfg.max_clients = MAX_CLIENTS;
 	cfg.header_timeout = CONN_HEADER_TIMEOUT;
 	cfg.idle_timeout = CONN_IDLE_TIMEOUT;
+	cfg.ping_interval = 30;
 	log_setup(LOG_WARN, 0);
 	srv.ws_max_message = ECHO_MAX_MESSAGE;
 	if (server_start(&srv, &cfg, &echo_app) != 0)
