@@ -182,9 +182,8 @@ test('a database restored from a backup: the page drops the room and reloads it'
   assert.deepEqual(B.errors, []);
 });
 
-const hasSqlite = (() => { try { execFileSync('sqlite3', ['-version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
-
-test('a changed epoch drops every cached room', { skip: !hasSqlite && 'needs the sqlite3 command' }, async () => {
+// The sqlite3 command comes with the test dependencies (scripts/deps.sh).
+test('a changed epoch drops every cached room', async () => {
   await send(A.page, 'gone after the epoch change');
   await messages(B.page, 'gone after the epoch change').waitFor();
   // what a restore does behind the pages' backs: history changes without
