@@ -1,5 +1,5 @@
-/* fuzz sources: chatd/ws_handshake.c chatd/http_parser.c chatd/xmalloc.c
- * chatd/log.c */
+/* fuzz sources: chatd/ws_handshake.c chatd/http_parser.c chatd/url.c
+ * chatd/xmalloc.c chatd/log.c */
 /* tests/fuzz/fuzz_ws_handshake.c — libFuzzer harness for the handshake */
 #include <stdint.h>
 #include <stdlib.h>
