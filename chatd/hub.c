@@ -14,6 +14,7 @@ struct hub {
 	struct hub_room *by_name[HUB_BUCKETS];
 	struct hub_user *users[HUB_BUCKETS];
 	unsigned mark; /* generation for de-duplicating sends */
+	int64_t data_version; /* of the database when rooms were checked */
 };
 
 /* Bucket of an integer id. */
@@ -96,6 +97,27 @@ hub_room_forget(struct hub *h, struct hub_room *room)
 		}
 }
 
+/* After a commit by another process ("chatd room del" while serving),
+ * forgets the cached rooms it deleted: their names may be taken by new
+ * rooms. Their memory stays until hub_free, as pending actions may point
+ * to them. Costs one PRAGMA when nothing changed. */
+static void
+hub_room_check(struct hub *h, struct db *db)
+{
+	int64_t v = db_data_version(db);
+	struct hub_room *room, *next;
+
+	if (v == h->data_version)
+		return;
+	h->data_version = v;
+	for (unsigned i = 0; i < HUB_BUCKETS; i++)
+		for (room = h->by_name[i]; room != NULL; room = next) {
+			next = room->next_name;
+			if (admin_room_gone(db, room->id) == 1)
+				hub_room_forget(h, room);
+		}
+}
+
 struct hub_room *
 hub_room_get(struct hub *h, struct db *db, const char *name, int *err)
 {
@@ -104,17 +126,11 @@ hub_room_get(struct hub *h, struct db *db, const char *name, int *err)
 	int rc;
 
 	*err = 0;
+	hub_room_check(h, db);
 	for (room = h->by_name[hub_name_slot(name)]; room != NULL;
 	    room = room->next_name)
-		if (strcmp(room->name, name) == 0) {
-			if (!admin_room_gone(db, room->id))
-				return room;
-			/* Deleted by "chatd room del": forget the name,
-			 * which a new room may take; the memory stays until
-			 * hub_free, as pending actions may point to it. */
-			hub_room_forget(h, room);
-			break;
-		}
+		if (strcmp(room->name, name) == 0)
+			return room;
 	rc = room_by_name(db, name, &r);
 	if (rc < 0)
 		*err = 1;

@@ -444,6 +444,20 @@ db_max_seq(struct db *db)
 	return v;
 }
 
+int64_t
+db_data_version(struct db *db)
+{
+	struct db_stmt *st = db_prepare(db, "PRAGMA data_version");
+	int64_t v = -1;
+
+	if (st == NULL)
+		return -1;
+	if (db_step(st) == DB_ROW)
+		v = db_column_int64(st, 0);
+	db_reset(st);
+	return v;
+}
+
 int
 db_check(struct db *db)
 {

@@ -45,6 +45,9 @@ int db_rollback(struct db *db);
 /* The highest seq stored anywhere (0 for none): seq allocation resumes
  * from it at start-up. */
 int64_t db_max_seq(struct db *db);
+/* A number that changes when another process (the admin CLI) commits to
+ * the database; this connection's own commits leave it. -1 on error. */
+int64_t db_data_version(struct db *db);
 
 /* Copies a consistent snapshot of the live database into the file dest
  * with SQLite's online backup API (one read transaction: in WAL mode the
