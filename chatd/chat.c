@@ -56,6 +56,7 @@ struct chat {
 	int txn;              /* a group-commit transaction is open */
 	struct action_list actions;
 	unsigned nactions;
+	int64_t data_version;   /* of the database at the last check */
 	struct event *commit_ev;
 	struct event *index_ev; /* search indexing, after commits */
 };
@@ -1151,6 +1152,39 @@ chat_ref(json_t *req, json_t **ref)
 	return 0;
 }
 
+/* Closes the sessions of an online user whose account is gone. */
+static void
+chat_check_user(void *arg, struct hub_user *u)
+{
+	struct server *srv = arg;
+	struct session *s, *next;
+	struct user dummy;
+
+	if (user_by_id(srv->db, u->id, &dummy) != 1)
+		return;
+	/* conn_ws_close only marks: the session list stays intact. */
+	for (s = LIST_FIRST(&u->sessions); s != NULL; s = next) {
+		next = LIST_NEXT(s, user_link);
+		conn_ws_close(s->conn, 4001, "account deleted");
+	}
+}
+
+/* Applies what another process (the admin CLI) committed since the last
+ * request: deleted rooms are forgotten, deleted users' sockets closed.
+ * One cheap PRAGMA when nothing changed. */
+static void
+chat_external_changes(struct server *srv)
+{
+	struct chat *ch = srv->chat;
+	int64_t v = db_data_version(srv->db);
+
+	if (v == ch->data_version)
+		return;
+	ch->data_version = v;
+	hub_rooms_check(ch->hub, srv->db);
+	hub_user_each(ch->hub, chat_check_user, srv);
+}
+
 static int
 chat_ws_message(struct conn *c, int binary, uint8_t *data, size_t len)
 {
@@ -1164,6 +1198,9 @@ chat_ws_message(struct conn *c, int binary, uint8_t *data, size_t len)
 		conn_ws_close(c, 1003, "binary messages are not supported");
 		return 0;
 	}
+	chat_external_changes(srv);
+	if (c->mode != CONN_MODE_WS)
+		return 0; /* closed by it: the account is gone */
 	req = json_loadb((const char *)data, len,
 	    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
 	    &jerr);

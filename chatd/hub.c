@@ -14,7 +14,6 @@ struct hub {
 	struct hub_room *by_name[HUB_BUCKETS];
 	struct hub_user *users[HUB_BUCKETS];
 	unsigned mark; /* generation for de-duplicating sends */
-	int64_t data_version; /* of the database when rooms were checked */
 };
 
 /* Bucket of an integer id. */
@@ -97,19 +96,11 @@ hub_room_forget(struct hub *h, struct hub_room *room)
 		}
 }
 
-/* After a commit by another process ("chatd room del" while serving),
- * forgets the cached rooms it deleted: their names may be taken by new
- * rooms. Their memory stays until hub_free, as pending actions may point
- * to them. Costs one PRAGMA when nothing changed. */
-static void
-hub_room_check(struct hub *h, struct db *db)
+void
+hub_rooms_check(struct hub *h, struct db *db)
 {
-	int64_t v = db_data_version(db);
 	struct hub_room *room, *next;
 
-	if (v == h->data_version)
-		return;
-	h->data_version = v;
 	for (unsigned i = 0; i < HUB_BUCKETS; i++)
 		for (room = h->by_name[i]; room != NULL; room = next) {
 			next = room->next_name;
@@ -126,7 +117,6 @@ hub_room_get(struct hub *h, struct db *db, const char *name, int *err)
 	int rc;
 
 	*err = 0;
-	hub_room_check(h, db);
 	for (room = h->by_name[hub_name_slot(name)]; room != NULL;
 	    room = room->next_name)
 		if (strcmp(room->name, name) == 0)
@@ -137,6 +127,19 @@ hub_room_get(struct hub *h, struct db *db, const char *name, int *err)
 	if (rc != 0)
 		return NULL;
 	return hub_room_add(h, &r);
+}
+
+void
+hub_user_each(struct hub *h, void (*fn)(void *arg, struct hub_user *u),
+    void *arg)
+{
+	struct hub_user *u, *next;
+
+	for (unsigned i = 0; i < HUB_BUCKETS; i++)
+		for (u = h->users[i]; u != NULL; u = next) {
+			next = u->next;
+			fn(arg, u);
+		}
 }
 
 struct hub_user *

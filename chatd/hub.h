@@ -67,6 +67,14 @@ struct hub_room *hub_room_get(struct hub *h, struct db *db, const char *name,
     int *err);
 /* Adds a room just created (or loaded) to the hub. */
 struct hub_room *hub_room_add(struct hub *h, const struct room *r);
+/* Forgets the cached rooms that are no longer in the database (deleted by
+ * "chatd room del" while serving): their names may be taken by new rooms.
+ * Their memory stays until hub_free, as pending actions may point to
+ * them. */
+void hub_rooms_check(struct hub *h, struct db *db);
+/* Calls fn for every online user; fn may close the user's sessions. */
+void hub_user_each(struct hub *h, void (*fn)(void *arg, struct hub_user *u),
+    void *arg);
 /* The online user with id, or NULL. */
 struct hub_user *hub_user_find(struct hub *h, int64_t id);
 /* Attaches an authenticated session to its user; 1 if it is the user's

@@ -163,3 +163,21 @@ test('user list and user del while serving: login fails, messages stay under the
 	assert.equal((await api(srv, 'POST', '/api/register', { body: { username: b.name, password: 'another-pw-1' } })).status, 409);
 	await login(srv, a.name, a.pw);
 });
+
+test('user del while serving closes the deleted user\'s open WebSockets with 4001', async (t) => {
+	const srv = await useChatd(t);
+	const a = await newUser(srv, 'uw');
+	const b = await newUser(srv, 'uw');
+	const ca = await wsAuth(srv.wsUrl, a.token);
+	const cb = await wsAuth(srv.wsUrl, b.token);
+	const room = uniq('uw');
+	await join(ca, room);
+	await join(cb, room);
+	await chatdOk(['--db', srv.dbPath, 'user', 'del', b.name]);
+	// The server notices the admin's commit at its next request.
+	await send(ca, room, 'after the deletion');
+	const closed = await cb.closed;
+	assert.equal(closed.code, 4001);
+	// Everyone else carries on.
+	await send(ca, room, 'still here');
+});
