@@ -992,13 +992,11 @@ chat_presence(struct server *srv, struct hub_user *u, const char *status)
 
 /* Tells a fresh session who of its neighbours is online already. */
 static void
-chat_presence_snapshot(struct server *srv, struct session *s)
+chat_presence_snapshot(struct session *s)
 {
-	struct hub *h = srv->chat->hub;
 	struct sub *sub, *other;
 	json_t *seen = json_object();
 
-	(void)h;
 	LIST_FOREACH(sub, &s->subs, sess_link)
 		LIST_FOREACH(other, &sub->room->subs, room_link) {
 			struct hub_user *u = other->sess->user;
@@ -1065,7 +1063,7 @@ chat_authenticate(struct session *s, const struct user *u,
 		if (room != NULL && hub_sub_find(s, room) != NULL)
 			chat_replay(s, room, json_integer_value(v));
 	}
-	chat_presence_snapshot(srv, s);
+	chat_presence_snapshot(s);
 	if (first)
 		chat_presence(srv, s->user, "online");
 }
