@@ -9,6 +9,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "chatd/conn.h"
@@ -313,10 +314,23 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 
 	(void)bev;
-	if (what & BEV_EVENT_EOF)
+	if (what & BEV_EVENT_EOF) {
 		conn_close(c, "peer closed");
-	else if (what & BEV_EVENT_ERROR)
-		conn_close(c, errno ? strerror(errno) : "socket error");
+	} else if (what & BEV_EVENT_ERROR) {
+		unsigned long tls = (c->flags & CONN_TLS) ?
+		    bufferevent_get_openssl_error(c->bev) : 0;
+		char why[256];
+
+		if (tls != 0)
+			ERR_error_string_n(tls, why, sizeof why);
+		else
+			snprintf(why, sizeof why, "%s",
+			    errno ? strerror(errno) : "socket error");
+		/* Errors are worth a line; ordinary closes are not. */
+		log_info("connection #%llu from %s: %s",
+		    (unsigned long long)c->id, c->addr, why);
+		conn_close(c, why);
+	}
 }
 
 /* One timer, many deadlines: what it means depends on the mode. */
