@@ -3,6 +3,7 @@
 // run next to a serving chatd (room list/del, user del).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import {
 	useChatd, api, newUser, login, wsAuth, join, send, uniq, until,
 } from './lib/chatd.mjs';
@@ -180,4 +181,17 @@ test('user del while serving closes the deleted user\'s open WebSockets with 400
 	assert.equal(closed.code, 4001);
 	// Everyone else carries on.
 	await send(ca, room, 'still here');
+});
+
+test('/healthz answers 503 with the error body once the database is unusable', async (t) => {
+	const srv = await useChatd(t);
+	let r = await api(srv, 'GET', '/healthz');
+	assert.equal(r.status, 200);
+	assert.deepEqual(r.json, { status: 'ok' });
+	// Another process breaks the schema under the running server.
+	execFileSync('sqlite3', [srv.dbPath, 'PRAGMA busy_timeout = 5000; DROP TABLE meta;']);
+	r = await api(srv, 'GET', '/healthz');
+	assert.equal(r.status, 503);
+	assert.equal(typeof r.json.error.code, 'string');
+	assert.equal(typeof r.json.error.message, 'string');
 });
