@@ -28,6 +28,12 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Pending connections the kernel may queue: a reconnect storm of a
+ * thousand clients must not overflow it (libevent's default, 128, made
+ * the excess wait a second for their SYN to be retried). The kernel
+ * caps it at net.core.somaxconn. */
+#define LISTEN_BACKLOG 4096
+
 /* The slot in ws_close_codes for a close code (last slot: others). */
 static int
 metrics_close_index(int code)
@@ -268,7 +274,7 @@ server_start(struct server *srv, struct config *cfg,
 	srv->base = event_base_new();
 	srv->accept_timer = evtimer_new(srv->base, server_accept_timer_cb, srv);
 	srv->listener = evconnlistener_new_bind(srv->base, server_accept_cb,
-	    srv, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE, -1,
+	    srv, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE, LISTEN_BACKLOG,
 	    (struct sockaddr *)&ss, sslen);
 	if (srv->listener == NULL) {
 		fprintf(stderr, "chatd: cannot listen on %s: %s\n",
