@@ -1031,6 +1031,8 @@ chat_authenticate(struct session *s, const struct user *u,
 	}
 	memcpy(s->token_hash, hash, 32);
 	s->conn->flags |= CONN_AUTHED;
+	/* hello, the replay and the presence snapshot: one write. */
+	conn_cork(s->conn, 1);
 	first = hub_user_attach(ch->hub, s, u->id, u->username);
 	for (i = 0; i < json_array_size(rooms); i++) {
 		json_t *st = json_array_get(rooms, i);
@@ -1064,6 +1066,7 @@ chat_authenticate(struct session *s, const struct user *u,
 			chat_replay(s, room, json_integer_value(v));
 	}
 	chat_presence_snapshot(s);
+	conn_cork(s->conn, 0);
 	if (first)
 		chat_presence(srv, s->user, "online");
 }

@@ -451,12 +451,21 @@ conn_send_now(struct conn *c, const void *head, size_t hlen, const void *body,
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
 	ssize_t n;
 
-	if ((c->flags & CONN_TLS) ||
+	if ((c->flags & (CONN_TLS | CONN_CORKED)) ||
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 		return 0;
 	n = sendmsg(bufferevent_getfd(c->bev), &msg, MSG_DONTWAIT |
 	    MSG_NOSIGNAL);
 	return n > 0 ? (size_t)n : 0;
+}
+
+void
+conn_cork(struct conn *c, int on)
+{
+	if (on)
+		c->flags |= CONN_CORKED;
+	else
+		c->flags &= ~CONN_CORKED;
 }
 
 void

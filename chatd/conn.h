@@ -61,6 +61,7 @@ struct conn {
 #define CONN_READ_PAUSED 0x40  /* input paused for output backpressure */
 #define CONN_IN_HEAD 0x80      /* a request head has started arriving */
 #define CONN_OVERFLOW 0x100    /* output backlog too big: being dropped */
+#define CONN_CORKED 0x200      /* queue sends: one write for a burst */
 	struct http_parser *http;  /* HTTP mode only */
 	struct ws ws;              /* WebSocket mode only */
 	struct event *timer;       /* header/idle/auth/ping/close deadlines */
@@ -93,6 +94,9 @@ size_t conn_output_len(struct conn *c);
 
 /* Switches c to WebSocket mode: writes the 101 response for accept. */
 void conn_upgrade(struct conn *c, const char *accept);
+/* While on, sends are queued and go out in one write when the loop
+ * flushes (a burst such as hello plus resync); off sends directly again. */
+void conn_cork(struct conn *c, int on);
 /* Sends a text message as one frame. */
 void conn_ws_send(struct conn *c, const char *data, size_t len);
 /* Sends a message with the given opcode (WS_OP_TEXT, WS_OP_BINARY). */
