@@ -39,9 +39,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The test tooling from npm (WebSocket client, browser driver), pinned by
-# tests/package-lock.json. Playwright never downloads a browser here.
+# package-lock.json at the top (node_modules stays out of tests/, which
+# holds only our code). Playwright never downloads a browser here.
 if [ "${1:-}" = test ]; then
-	cd "$(dirname "$0")/../tests"
+	cd "$(dirname "$0")/.."
 	if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
 		PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund \
 			--loglevel=error

@@ -12,8 +12,8 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 
-// Reuse the ws package installed for the tests (tests/node_modules).
-const require = createRequire(new URL('../../package.json', import.meta.url));
+// Reuse the ws package installed for the tests (the top node_modules).
+const require = createRequire(new URL('../../../package.json', import.meta.url));
 const { WebSocketServer } = require('ws');
 
 const arg = process.argv.indexOf('--listen');
