@@ -67,6 +67,8 @@ static const struct option_def options[] = {
 	{"ping-interval", "CHATD_PING_INTERVAL", "30",
 	    "seconds of WebSocket silence before a ping, and for its pong", 0,
 	    NULL},
+	{"durability", "CHATD_DURABILITY", "normal",
+	    "normal (survives kill -9) or full (and power loss)", 0, NULL},
 	{"log-level", "CHATD_LOG_LEVEL", "info", "error, warn, info or debug",
 	    0, NULL},
 	{"log-format", "CHATD_LOG_FORMAT", "text", "text or json", 0, NULL},
@@ -191,6 +193,10 @@ config_set(struct config *cfg, const char *name, const char *val)
 		if (strcmp(val, "on") && strcmp(val, "off"))
 			goto bad;
 		cfg->rate_limits = strcmp(val, "on") == 0;
+	} else if (strcmp(name, "durability") == 0) {
+		if (strcmp(val, "normal") && strcmp(val, "full"))
+			goto bad;
+		cfg->durability_full = strcmp(val, "full") == 0;
 	} else if (strcmp(name, "log-level") == 0) {
 		if ((cfg->log_level = log_level_parse(val)) < 0)
 			goto bad;

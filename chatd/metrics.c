@@ -281,6 +281,9 @@ metrics_render(struct server *srv, size_t *len)
 	    m->deliveries);
 	metrics_one(f, "chatd_commits_total", "counter",
 	    "Group-commit transactions.", m->commits);
+	metrics_one(f, "chatd_checkpoints_total", "counter",
+	    "WAL checkpoints run by the checkpoint thread.",
+	    srv->db ? db_checkpoints(srv->db) : 0);
 	metrics_histogram(f, "chatd_db_transaction_seconds",
 	    "Group-commit transactions, BEGIN to COMMIT done.", &m->txn_time);
 	metrics_histogram(f, "chatd_delivery_latency_seconds",

@@ -269,6 +269,15 @@ server_start(struct server *srv, struct config *cfg,
 		fprintf(stderr, "chatd: --db %s: %s\n", cfg->db_path, err);
 		return -1;
 	}
+	if (srv->db != NULL &&
+	    (db_set_durability(srv->db, cfg->durability_full
+	                                    ? DB_DURABILITY_FULL
+	                                    : DB_DURABILITY_NORMAL) != 0 ||
+	     db_checkpointer_start(srv->db) != 0)) {
+		fprintf(stderr, "chatd: --db %s: cannot configure\n",
+		    cfg->db_path);
+		return -1;
+	}
 	if (cfg->tls_cert != NULL && server_tls_setup(srv) != 0)
 		return -1;
 	srv->base = event_base_new();

@@ -39,6 +39,7 @@ struct config {
 	int log_level;
 	int log_json;
 	int slow_query_ms;         /* log statements slower; 0: off */
+	int durability_full;       /* --durability full: fsync every commit */
 	const char *config_file;   /* --config, or NULL */
 	const char *export_room;   /* chatd export --room */
 	int64_t export_since;      /* chatd export --since (seq), -1: none */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +34,28 @@ struct db_stmt {
 	int running; /* stepped since the last reset */
 };
 
+/* WAL pages (4 KiB) after which a commit asks the checkpointer to run:
+ * SQLite's own automatic checkpoint uses the same figure. */
+#define DB_CHECKPOINT_PAGES 1000
+
+/* The checkpoint thread: its own connection copies the WAL back into the
+ * database file (and fsyncs it) so that the loop thread never does. */
+struct db_ckpt {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	sqlite3 *h;
+	int wanted; /* a commit left DB_CHECKPOINT_PAGES or more in the WAL */
+	int stop;
+	uint64_t runs; /* checkpoints done (tests, metrics) */
+};
+
 struct db {
 	sqlite3 *h;
 	struct db_stmt **stmts;
 	size_t nstmts, capstmts;
 	char epoch[EPOCH_LEN + 1];
+	struct db_ckpt *ckpt; /* NULL: SQLite checkpoints on commit */
 };
 
 /* The schema version this chatd writes: the highest migration. */
@@ -597,6 +615,140 @@ db_configure(struct db *db, const char *path, char *err, size_t errlen)
 }
 
 int
+db_set_durability(struct db *db, enum db_durability d)
+{
+	const char *sql = d == DB_DURABILITY_FULL ? "PRAGMA synchronous = FULL"
+	                                          : "PRAGMA synchronous = NORMAL";
+
+	if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("%s: %s", __func__, sqlite3_errmsg(db->h));
+		return -1;
+	}
+	return 0;
+}
+
+static void *
+db_ckpt_main(void *arg)
+{
+	struct db_ckpt *ck = arg;
+	int log_pages, done, rc;
+
+	pthread_mutex_lock(&ck->mu);
+	for (;;) {
+		while (!ck->wanted && !ck->stop)
+			pthread_cond_wait(&ck->cv, &ck->mu);
+		if (ck->stop)
+			break;
+		ck->wanted = 0;
+		pthread_mutex_unlock(&ck->mu);
+		/* PASSIVE: copies what no reader still needs, never waits for
+		 * the writer; the loop keeps committing meanwhile, and its next
+		 * write restarts the WAL from the top once all is copied. */
+		rc = sqlite3_wal_checkpoint_v2(ck->h, NULL,
+		                               SQLITE_CHECKPOINT_PASSIVE,
+		                               &log_pages, &done);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warn("checkpoint: %s", sqlite3_errmsg(ck->h));
+		pthread_mutex_lock(&ck->mu);
+		ck->runs++;
+	}
+	pthread_mutex_unlock(&ck->mu);
+	return NULL;
+}
+
+/* sqlite3_wal_hook: runs on the loop thread after each commit. */
+static int
+db_wal_hook(void *arg, sqlite3 *h, const char *name, int pages)
+{
+	struct db_ckpt *ck = arg;
+
+	(void)h, (void)name;
+	if (pages >= DB_CHECKPOINT_PAGES) {
+		pthread_mutex_lock(&ck->mu);
+		if (!ck->wanted) {
+			ck->wanted = 1;
+			pthread_cond_signal(&ck->cv);
+		}
+		pthread_mutex_unlock(&ck->mu);
+	}
+	return SQLITE_OK;
+}
+
+int
+db_checkpointer_start(struct db *db)
+{
+	struct db_ckpt *ck;
+	const char *path = sqlite3_db_filename(db->h, "main");
+
+	if (db->ckpt != NULL)
+		return 0;
+	ck = xcalloc(1, sizeof *ck);
+	/* The connection knows the file is in WAL mode once it has read it:
+	 * until then a checkpoint is a no-op. */
+	if (sqlite3_open_v2(path, &ck->h,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK ||
+	    sqlite3_exec(ck->h, "PRAGMA journal_mode = WAL", NULL, NULL,
+	                 NULL) != SQLITE_OK) {
+		log_error("%s: %s", __func__,
+		          ck->h ? sqlite3_errmsg(ck->h) : "out of memory");
+		sqlite3_close(ck->h);
+		free(ck);
+		return -1;
+	}
+	pthread_mutex_init(&ck->mu, NULL);
+	pthread_cond_init(&ck->cv, NULL);
+	if (pthread_create(&ck->thread, NULL, db_ckpt_main, ck) != 0) {
+		log_error("%s: cannot start the thread", __func__);
+		pthread_cond_destroy(&ck->cv);
+		pthread_mutex_destroy(&ck->mu);
+		sqlite3_close(ck->h);
+		free(ck);
+		return -1;
+	}
+	db->ckpt = ck;
+	/* Replaces SQLite's automatic checkpoint (which is a wal hook). */
+	sqlite3_wal_hook(db->h, db_wal_hook, ck);
+	return 0;
+}
+
+uint64_t
+db_checkpoints(struct db *db)
+{
+	uint64_t n = 0;
+
+	if (db->ckpt != NULL) {
+		pthread_mutex_lock(&db->ckpt->mu);
+		n = db->ckpt->runs;
+		pthread_mutex_unlock(&db->ckpt->mu);
+	}
+	return n;
+}
+
+/* Stops and joins the checkpoint thread; SQLite checkpoints on commit
+ * again. */
+static void
+db_checkpointer_stop(struct db *db)
+{
+	struct db_ckpt *ck = db->ckpt;
+
+	if (ck == NULL)
+		return;
+	sqlite3_wal_autocheckpoint(db->h, DB_CHECKPOINT_PAGES);
+	pthread_mutex_lock(&ck->mu);
+	ck->stop = 1;
+	pthread_cond_signal(&ck->cv);
+	pthread_mutex_unlock(&ck->mu);
+	pthread_join(ck->thread, NULL);
+	pthread_cond_destroy(&ck->cv);
+	pthread_mutex_destroy(&ck->mu);
+	if (sqlite3_close(ck->h) != SQLITE_OK)
+		log_error("%s: %s", __func__, sqlite3_errmsg(ck->h));
+	free(ck);
+	db->ckpt = NULL;
+}
+
+int
 db_open(struct db **out, const char *path, char *err, size_t errlen)
 {
 	struct db *db;
@@ -634,6 +786,7 @@ db_close(struct db *db)
 {
 	if (db == NULL)
 		return;
+	db_checkpointer_stop(db);
 	for (size_t i = 0; i < db->nstmts; i++) {
 		sqlite3_finalize(db->stmts[i]->stmt);
 		free(db->stmts[i]);

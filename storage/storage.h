@@ -27,6 +27,19 @@ struct db;
  * with a one-line reason in err (unwritable, not a database, a schema
  * newer than this chatd). */
 int db_open(struct db **out, const char *path, char *err, size_t errlen);
+/* How a commit reaches the disk. NORMAL (the server's default): WAL
+ * commits are written to the OS but not fsynced, so a commit survives a
+ * crash or kill -9 of chatd, not a power loss or kernel crash; the fsync
+ * happens at checkpoints. FULL: every commit fsyncs the WAL first (what
+ * db_open sets, for the CLI). 0 or -1. */
+enum db_durability { DB_DURABILITY_NORMAL, DB_DURABILITY_FULL };
+int db_set_durability(struct db *db, enum db_durability d);
+/* Moves WAL checkpoints (copying the WAL into the database file, and its
+ * fsync) from the committing thread to a thread of their own, started
+ * here and stopped by db_close. 0 or -1. */
+int db_checkpointer_start(struct db *db);
+/* Checkpoints the thread has run so far. */
+uint64_t db_checkpoints(struct db *db);
 /* Finalizes every prepared statement and closes. NULL is a no-op. */
 void db_close(struct db *db);
 /* 0 if the database answers a trivial query, -1 if it is unusable. */

@@ -17,8 +17,8 @@ async function fullHistory(s, token, room) {
 	return all;
 }
 
-test('every acknowledged message survives kill -9', async (t) => {
-	const s = await useChatd(t);
+for (const mode of ['normal', 'full']) test(`every acknowledged message survives kill -9 (--durability ${mode})`, async (t) => {
+	const s = await useChatd(t, { args: ['--durability', mode] });
 	const a = await newUser(s);
 	const b = await newUser(s);
 	const ca = await wsAuth(s.wsUrl, a.token);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -340,6 +341,87 @@ test_db_max_seq_survives_room_delete(void **state)
 	assert_int_equal(db_max_seq(f->db), 7);
 }
 
+/* The synchronous setting of db, as a number (0 OFF, 1 NORMAL, 2 FULL). */
+static int64_t
+synchronous_of(struct db *db)
+{
+	struct db_stmt *st = db_prepare(db, "PRAGMA synchronous");
+	int64_t v;
+
+	assert_non_null(st);
+	assert_int_equal(db_step(st), DB_ROW);
+	v = db_column_int64(st, 0);
+	db_reset(st);
+	return v;
+}
+
+static void
+test_db_durability_sets_synchronous(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_int_equal(synchronous_of(f->db), 2); /* the CLI's default */
+	assert_int_equal(db_set_durability(f->db, DB_DURABILITY_NORMAL), 0);
+	assert_int_equal(synchronous_of(f->db), 1);
+	assert_int_equal(db_set_durability(f->db, DB_DURABILITY_FULL), 0);
+	assert_int_equal(synchronous_of(f->db), 2);
+}
+
+/* Waits (at most 60 s) for the checkpoint thread to have run. */
+static void
+wait_for_checkpoint(struct db *db)
+{
+	struct timespec ts = {0, 2000000};
+
+	for (int i = 0; i < 30000 && db_checkpoints(db) == 0; i++)
+		nanosleep(&ts, NULL);
+	assert_true(db_checkpoints(db) > 0);
+}
+
+static void
+test_db_checkpointer_copies_wal_into_database(void **state)
+{
+	struct fixture *f = *state;
+	struct db_stmt *st;
+	struct stat sb;
+	char err[256];
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_int_equal(db_checkpointer_start(f->db), 0);
+	st = db_prepare(f->db, "CREATE TABLE t(x)");
+	assert_non_null(st);
+	assert_int_equal(db_step(st), DB_DONE);
+	db_reset(st);
+	assert_int_equal(stat(f->path, &sb), 0);
+	assert_true(sb.st_size < 1000000);
+	/* 6 MB in six commits: past the 1000-page (4 MiB) threshold */
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(db_begin(f->db), 0);
+		st = db_prepare(f->db,
+		    "INSERT INTO t VALUES (randomblob(1000000))");
+		assert_non_null(st);
+		assert_int_equal(db_step(st), DB_DONE);
+		db_reset(st);
+		assert_int_equal(db_commit(f->db), 0);
+	}
+	wait_for_checkpoint(f->db);
+	/* the pages reached the database file itself, not only the WAL */
+	assert_int_equal(stat(f->path, &sb), 0);
+	assert_true(sb.st_size > 4000000);
+	db_close(f->db);
+	f->db = NULL;
+	/* and what was written is all there after a reopen */
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	st = db_prepare(f->db, "SELECT count(*), sum(length(x)) FROM t");
+	assert_non_null(st);
+	assert_int_equal(db_step(st), DB_ROW);
+	assert_int_equal(db_column_int64(st, 0), 6);
+	assert_int_equal(db_column_int64(st, 1), 6000000);
+	db_reset(st);
+}
+
 static void
 test_db_close_null_is_noop(void **state)
 {
@@ -368,6 +450,8 @@ main(void)
 	    T(test_db_step_refuses_unknown_parameter_name),
 	    T(test_db_prepare_caches_statement_per_call_site),
 	    T(test_db_max_seq_survives_room_delete),
+	    T(test_db_durability_sets_synchronous),
+	    T(test_db_checkpointer_copies_wal_into_database),
 	    T(test_db_close_null_is_noop),
 #undef T
 	};
