@@ -15,6 +15,8 @@ set -euo pipefail
 BUILD=${1:-build}
 QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-2}
+ONLY=${BENCH_ONLY:-FMRISH} # the scenarios to run, e.g. BENCH_ONLY=MH
+PEER=${BENCH_PEER:-1}      # 0: chatd only
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=${BENCH_OUT:-$ROOT/tests/artifacts/bench.json}
@@ -142,9 +144,16 @@ record_startup() {
 		"$1" "$H_MSGS" "$2" "$3" >>"$RESULTS"
 }
 
+# Is scenario $1 selected (BENCH_ONLY)?
+want() {
+	case $ONLY in *"$1"*) return 0 ;; esac
+	return 1
+}
+
 # F, M and I against the server already started as $1.
 run_common() {
 	local s=$1 r
+	want F || return 0
 	point "$s" F closed --mode load --conns $F_CONNS --rooms 1 \
 		--users $F_USERS --senders 1 --rate 0 --duration $DUR \
 		--warmup $WARM --room-prefix f
@@ -153,6 +162,11 @@ run_common() {
 			--rooms 1 --users $F_USERS --senders 1 --rate "$r" \
 			--duration $DUR --warmup $WARM --room-prefix f
 	done
+}
+
+run_many() {
+	local s=$1 r
+	want M || return 0
 	for r in $M_RATES; do
 		point "$s" M "$r msg/s" --mode load --conns $M_CONNS \
 			--rooms $M_ROOMS --users $M_USERS --senders $M_CONNS \
@@ -164,6 +178,7 @@ run_common() {
 # restart command.
 run_idle() {
 	local s=$1 rep
+	want I || return 0
 	for rep in $(seq 1 "$REPS"); do
 		server_stop
 		$2
@@ -226,9 +241,11 @@ DB=$WORK/chat.db
 chatd_start "$DB"
 say "chatd on port $PORT (pid $SRV_PID); registering users"
 run_common chatd
-point chatd R "$R_CONNS clients" --mode reconnect --conns $R_CONNS \
+run_many chatd
+want R && point chatd R "$R_CONNS clients" --mode reconnect --conns $R_CONNS \
 	--rooms $R_ROOMS --users $R_USERS --room-prefix m --resync-k 20
 run_idle chatd "chatd_start $DB"
+if want S || want H; then
 # the history room and its author (ha0) exist before the fill; the reader
 # (hr0) joins after it, so its hello has no unread backlog to count
 REPS=1 point chatd prep-H - --mode load --conns 1 --users 1 --rooms 1 \
@@ -243,17 +260,21 @@ for rep in $(seq 1 "$REPS"); do
 	say "chatd start-up on $H_MSGS messages: $STARTUP_MS ms"
 	record_startup chatd "$rep" "$STARTUP_MS"
 done
-point chatd H "pages of 50" --mode history --conns $H_CONNS --users 1 \
-	--rooms 1 --user-prefix hr --room-prefix h --duration $DUR \
+want H && point chatd H "pages of 50" --mode history --conns $H_CONNS \
+	--users 1 --rooms 1 --user-prefix hr --room-prefix h --duration $DUR \
 	--warmup $WARM
+fi
 server_stop
 
 # ---- the peer: F, M, I ----
-peer_start
-say "peer on port $PORT (pid $SRV_PID)"
-run_common peer
-run_idle peer peer_start
-server_stop
+if [ "$PEER" = 1 ] && { want F || want M || want I; }; then
+	peer_start
+	say "peer on port $PORT (pid $SRV_PID)"
+	run_common peer
+	run_many peer
+	run_idle peer peer_start
+	server_stop
+fi
 
 # ---- table and JSON ----
 ELAPSED=$(($(date +%s) - T_START))

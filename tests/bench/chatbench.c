@@ -1009,6 +1009,40 @@ conn_layout(struct conn *c, int i)
 	}
 }
 
+/* Open loop: sends every message due by now, each stamped with its
+ * scheduled time, then sets pace_ev for the next one. The base has
+ * precise (timerfd) timers, so sends leave within microseconds of their
+ * schedule instead of in bursts on a millisecond tick. */
+static struct event *pace_ev;
+
+static void
+pace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t now = now_ns(), due, t, next;
+	struct timeval tv;
+	struct conn *c;
+
+	(void)fd, (void)what, (void)arg;
+	if (phase != PH_RUN || o.mode != M_LOAD || o.rate <= 0 ||
+	    nsenders == 0 || now >= t_end)
+		return;
+	due = (uint64_t)((double)(now - t_run) * o.rate / 1e9) + 1;
+	while (sent_total < due) {
+		c = &conns[sender_list[sent_total % nsenders]];
+		t = t_run + (uint64_t)((double)sent_total * 1e9 / o.rate);
+		if (c->state == CS_READY)
+			send_message(c, t);
+		else
+			sent_total++;
+	}
+	next = t_run + (uint64_t)((double)sent_total * 1e9 / o.rate);
+	now = now_ns();
+	next = next > now ? next - now : 0;
+	tv.tv_sec = (time_t)(next / 1000000000u);
+	tv.tv_usec = (suseconds_t)(next % 1000000000u / 1000u);
+	evtimer_add(pace_ev, &tv);
+}
+
 /* Starts the measured phase: sending, history or the storm. */
 static void
 run_start(void)
@@ -1041,6 +1075,8 @@ run_start(void)
 		for (i = 0; i < nsenders; i++)
 			for (w = 0; w < o.window; w++)
 				send_message(&conns[sender_list[i]], now_ns());
+	else
+		pace_cb(-1, 0, NULL);
 }
 
 /* Reconnect storm: drops every client and reconnects them at once. */
@@ -1075,12 +1111,11 @@ storm_start(void)
 	}
 }
 
-/* The 1 ms ticker: paces open-loop sends and moves between phases. */
+/* The 1 ms ticker: moves between phases. */
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	uint64_t now = now_ns(), due, t;
-	struct conn *c;
+	uint64_t now = now_ns();
 
 	(void)fd, (void)what, (void)arg;
 	if (phase == PH_SETUP) {
@@ -1113,21 +1148,6 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		if (ru_ws.ru_utime.tv_usec == 0)
 			ru_ws.ru_utime.tv_usec = 1;
 		srv_cpu_ws = proc_cpu(o.server_pid);
-	}
-	if (phase == PH_RUN && o.mode == M_LOAD && o.rate > 0 && nsenders > 0) {
-		if (now > t_end)
-			now = t_end;
-		due = (uint64_t)((double)(now - t_run) * o.rate / 1e9);
-		while (sent_total < due) {
-			c = &conns[sender_list[sent_total % nsenders]];
-			t = t_run +
-			    (uint64_t)((double)sent_total * 1e9 / o.rate);
-			if (c->state == CS_READY)
-				send_message(c, t);
-			else
-				sent_total++;
-		}
-		now = now_ns();
 	}
 	if (phase == PH_RUN && now >= t_end) {
 		getrusage(RUSAGE_SELF, &ru_we);
@@ -1430,7 +1450,14 @@ main(int argc, char **argv)
 	if (o.mode == M_IDLE)
 		rss_before = proc_rss(o.server_pid);
 	tokens_load(o.users);
-	base = event_base_new();
+	{
+		struct event_config *cfg = event_config_new();
+
+		event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+		base = event_base_new_with_config(cfg);
+		event_config_free(cfg);
+	}
+	pace_ev = evtimer_new(base, pace_cb, NULL);
 	conns = calloc((size_t)o.conns, sizeof *conns);
 	sender_list = calloc((size_t)o.conns, sizeof *sender_list);
 	for (i = 0; i < o.conns; i++)
