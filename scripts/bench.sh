@@ -3,7 +3,7 @@
 # runs the scenarios against chatd and then against the Node.js `ws` peer
 # (tests/bench/peer-ws), prints one table with both and writes
 # tests/artifacts/bench.json. BENCH_QUICK=1: a ~1-minute smoke run.
-# See docs/bench.md for what each scenario measures.
+# See docs/PERFORMANCE.md for what each scenario measures.
 #
 # Server on core 0 (taskset -c 0), generator on core 1 (taskset -c 1).
 # chatbench is built with:

@@ -6,7 +6,7 @@
  *   tests/bench/chatbench.c -o build/chatbench \
  *   $(pkg-config --cflags --libs libevent openssl jansson) -lm
  *
- * Modes (one measured point per run; see docs/bench.md):
+ * Modes (one measured point per run; see docs/PERFORMANCE.md):
  *   load       C connections in R rooms, S senders, open loop at --rate
  *              total msg/s, or closed loop (--rate 0, --window W each)
  *   idle       C authenticated connections; server RSS per connection
