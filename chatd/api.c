@@ -8,6 +8,7 @@
 #include "chatd/chat.h"
 #include "chatd/conn.h"
 #include "chatd/http.h"
+#include "chatd/jsonw.h"
 #include "chatd/limiter.h"
 #include "chatd/log.h"
 #include "chatd/server.h"
@@ -405,51 +406,33 @@ api_rooms(struct conn *c, const struct http_request *req)
 	http_respond_json(c, req, 200, json_pack("{s:o}", "rooms", rooms));
 }
 
+/* message_cb writing each message into a jsonw (an open array). */
 static int
 api_message_cb(void *arg, const struct message *m)
 {
-	json_array_append_new(arg, chat_message_json(m));
+	chat_message_write(arg, m);
 	return 0;
 }
 
 int
 api_history(struct server *srv, int64_t room_id, int64_t before,
-    int64_t after, int limit, json_t *msgs, int *has_more)
+    int64_t after, int limit, struct jsonw *w, int *has_more)
 {
 	*has_more = 0;
 	if (before == 0)
 		return 0; /* nothing has an id below 0 */
 	return message_page(srv->db, room_id, before < 0 ? 0 : before,
-	    after, limit, api_message_cb, msgs, has_more);
+	    after, limit, api_message_cb, w, has_more);
 }
 
-static int
-api_change_cb(void *arg, const struct message *m)
+/* A 200 with the JSON in w as its body; frees w. */
+static void
+api_respond_jsonw(struct conn *c, const struct http_request *req,
+    struct jsonw *w)
 {
-	struct {
-		json_t *events;
-		int64_t since;
-	} *ctx = arg;
-	json_t *ev = json_pack("{s:s}", "type",
-	    m->id > ctx->since ? "message" : m->deleted ? "deleted" : "edited");
-	json_t *body = chat_message_json(m);
-
-	json_object_update(ev, body);
-	json_decref(body);
-	json_array_append_new(ctx->events, ev);
-	return 0;
-}
-
-int
-api_changes(struct server *srv, int64_t room_id, int64_t since,
-    json_t *events)
-{
-	struct {
-		json_t *events;
-		int64_t since;
-	} ctx = {events, since};
-
-	return message_changed(srv->db, room_id, since, api_change_cb, &ctx);
+	http_respond(c, req, 200, "application/json", jsonw_data(w),
+	    jsonw_len(w), NULL);
+	jsonw_free(w);
 }
 
 /* Parses an optional non-negative integer query parameter: 0 (absent:
@@ -521,7 +504,7 @@ api_messages(struct conn *c, const struct http_request *req)
 	uint8_t hash[32];
 	struct user u;
 	struct room r;
-	json_t *msgs;
+	struct jsonw w;
 	int more;
 
 	if (slash == NULL || strcmp(slash, "/messages") != 0 ||
@@ -544,16 +527,23 @@ api_messages(struct conn *c, const struct http_request *req)
 		    "before and after, limit 1-100");
 		return;
 	}
-	msgs = json_array();
+	jsonw_init(&w, 0);
+	jsonw_object_open(&w);
+	jsonw_key(&w, "room");
+	jsonw_string(&w, r.name);
+	jsonw_key(&w, "messages");
+	jsonw_array_open(&w);
 	if (api_history(c->srv, r.id, before, after,
-		limit < 0 ? 50 : (int)limit, msgs, &more) != 0) {
-		json_decref(msgs);
+		limit < 0 ? 50 : (int)limit, &w, &more) != 0) {
+		jsonw_free(&w);
 		http_respond_error(c, req, 500, "internal", "database error");
 		return;
 	}
-	http_respond_json(c, req, 200,
-	    json_pack("{s:s,s:o,s:b}", "room", r.name, "messages", msgs,
-		"has_more", more));
+	jsonw_array_close(&w);
+	jsonw_key(&w, "has_more");
+	jsonw_bool(&w, more);
+	jsonw_object_close(&w);
+	api_respond_jsonw(c, req, &w);
 }
 
 /* GET /api/search?q=&room=&limit= */
@@ -565,7 +555,7 @@ api_search(struct conn *c, const struct http_request *req)
 	uint8_t hash[32];
 	struct user u;
 	struct room r = {0};
-	json_t *results;
+	struct jsonw w;
 	long n;
 
 	if (api_auth(c, req, &u, hash) != 0)
@@ -590,14 +580,19 @@ api_search(struct conn *c, const struct http_request *req)
 		http_respond_error(c, req, 500, "internal", "database error");
 		return;
 	}
-	results = json_array();
+	jsonw_init(&w, 0);
+	jsonw_object_open(&w);
+	jsonw_key(&w, "results");
+	jsonw_array_open(&w);
 	if (message_search(c->srv->db, u.id, r.id, q,
-		limit < 0 ? 20 : (int)limit, api_message_cb, results) != 0) {
-		json_decref(results);
+		limit < 0 ? 20 : (int)limit, api_message_cb, &w) != 0) {
+		jsonw_free(&w);
 		http_respond_error(c, req, 500, "internal", "database error");
 		return;
 	}
-	http_respond_json(c, req, 200, json_pack("{s:o}", "results", results));
+	jsonw_array_close(&w);
+	jsonw_object_close(&w);
+	api_respond_jsonw(c, req, &w);
 }
 
 static void

@@ -10,6 +10,7 @@
 #include "chatd/chat.h"
 #include "chatd/conn.h"
 #include "chatd/hub.h"
+#include "chatd/jsonw.h"
 #include "chatd/log.h"
 #include "chatd/server.h"
 #include "chatd/utf8.h"
@@ -23,6 +24,7 @@
 #define CHAT_INDEX_DELAY_MS 200 /* search indexing lags commits by this */
 #define CHAT_INDEX_CHUNK 500    /* messages indexed per loop pass */
 #define CHAT_BATCH_MAX 1000     /* changes per group commit, at most */
+#define CHAT_OUT_KEEP (256u * 1024) /* reply buffer kept between replies */
 
 /* What to do once the group commit holding a request is durable. */
 enum action_type {
@@ -41,7 +43,9 @@ struct action {
 	json_t *ref;
 	struct hub_room *room;
 	int64_t seq;
-	json_t *event;        /* the event every other recipient gets */
+	json_t *event;        /* ACT_READ: the event everyone gets */
+	struct message *msg;  /* ACT_SEND/CHANGE/REPLY: the message, */
+	const char *evtype;   /* sent as this event ("message", "edited"...) */
 	int64_t user_id;      /* the requester's user, who may go offline */
 	char username[USERNAME_MAX + 1];
 	int64_t other_id;     /* ACT_DM: the other user */
@@ -59,6 +63,7 @@ struct chat {
 	int64_t data_version;   /* of the database at the last check */
 	struct event *commit_ev;
 	struct event *index_ev; /* search indexing, after commits */
+	struct jsonw out;       /* replies are encoded here, then sent */
 };
 
 /* A request handler: validated fields are read from req. */
@@ -133,16 +138,133 @@ chat_message_json(const struct message *m)
 	return o;
 }
 
-/* message_cb that keeps a copy of the message as an event object. */
+/* The members of a message object, in chat_message_json's order. */
+static void
+chat_message_members(struct jsonw *w, const struct message *m)
+{
+	JSONW_KEY(w, "id");
+	jsonw_int(w, m->id);
+	JSONW_KEY(w, "seq");
+	jsonw_int(w, m->seq);
+	JSONW_KEY(w, "room");
+	jsonw_string(w, m->room);
+	JSONW_KEY(w, "user");
+	jsonw_string(w, m->username);
+	if (m->deleted) {
+		JSONW_KEY(w, "ts");
+		jsonw_int(w, m->ts);
+		JSONW_KEY(w, "deleted");
+		jsonw_bool(w, 1);
+		return;
+	}
+	JSONW_KEY(w, "text");
+	jsonw_stringn(w, m->text ? m->text : "", m->text_len);
+	JSONW_KEY(w, "ts");
+	jsonw_int(w, m->ts);
+	if (m->edited_ts > 0) {
+		JSONW_KEY(w, "edited_ts");
+		jsonw_int(w, m->edited_ts);
+	}
+}
+
+void
+chat_message_write(struct jsonw *w, const struct message *m)
+{
+	jsonw_object_open(w);
+	chat_message_members(w, m);
+	jsonw_object_close(w);
+}
+
+/* Writes a request's ref as the "ref" member. chat_ref admits only
+ * strings; anything else is dumped by jansson, so it is echoed all the
+ * same. */
+static void
+chat_ref_write(struct jsonw *w, json_t *ref)
+{
+	char *text;
+
+	JSONW_KEY(w, "ref");
+	if (json_is_string(ref)) {
+		jsonw_stringn(w, json_string_value(ref),
+		    json_string_length(ref));
+		return;
+	}
+	text = json_dumps(ref, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (text != NULL)
+		jsonw_raw(w, text, strlen(text));
+	else
+		jsonw_null(w);
+	free(text);
+}
+
+void
+chat_event_write(struct jsonw *w, const char *type, const struct message *m,
+    json_t *ref)
+{
+	jsonw_object_open(w);
+	JSONW_KEY(w, "type");
+	jsonw_string(w, type);
+	chat_message_members(w, m);
+	if (ref != NULL)
+		chat_ref_write(w, ref);
+	jsonw_object_close(w);
+}
+
+/* The reply buffer, empty. */
+static struct jsonw *
+chat_out(struct server *srv)
+{
+	struct jsonw *w = &srv->chat->out;
+
+	jsonw_reset(w);
+	return w;
+}
+
+/* Sends what the reply buffer holds to one session (none: discards it),
+ * and lets a buffer that a big reply grew go. */
+static void
+chat_out_send(struct session *s, struct jsonw *w)
+{
+	if (s != NULL)
+		conn_ws_send_jsonw(s->conn, w);
+	jsonw_reset(w);
+	if (w->cap > CHAT_OUT_KEEP)
+		jsonw_free(w);
+}
+
+/* Sends a message event (with ref) to one session. */
+static void
+chat_event_reply(struct server *srv, struct session *s, const char *type,
+    const struct message *m, json_t *ref)
+{
+	struct jsonw *w;
+
+	if (s == NULL)
+		return;
+	w = chat_out(srv);
+	chat_event_write(w, type, m, ref);
+	chat_out_send(s, w);
+}
+
+/* A message event as a shared frame, encoded once for every recipient. */
+static struct frame *
+chat_event_frame(const char *type, const struct message *m)
+{
+	struct jsonw w;
+
+	jsonw_init(&w, CONN_JSONW_HEAD);
+	chat_event_write(&w, type, m, NULL);
+	return frame_from_jsonw(&w);
+}
+
+/* message_cb that keeps a copy of the message (arg: struct message **). */
 static int
 chat_capture_message(void *arg, const struct message *m)
 {
-	json_t **out = arg;
-	json_t *body = chat_message_json(m);
+	struct message **out = arg;
 
-	*out = json_pack("{s:s}", "type", m->deleted ? "deleted" : "message");
-	json_object_update(*out, body);
-	json_decref(body);
+	message_free(*out);
+	*out = message_copy(m);
 	return 0;
 }
 
@@ -237,17 +359,17 @@ chat_action_run(struct server *srv, struct action *a)
 	case ACT_CHANGE:
 		if (a->seq > a->room->last_seq)
 			a->room->last_seq = a->seq;
-		f = chat_frame(json_incref(a->event));
+		f = chat_event_frame(a->evtype, a->msg);
 		n = hub_deliver(a->room, a->seq, f, a->sess);
 		metrics_delivered(&srv->m);
 		frame_unref(f);
 		srv->m.deliveries += n + (a->sess != NULL);
 		if (a->type == ACT_SEND)
 			srv->m.messages_stored++;
-		chat_reply(a->sess, json_incref(a->event), a->ref);
+		chat_event_reply(srv, a->sess, a->evtype, a->msg, a->ref);
 		break;
 	case ACT_REPLY:
-		chat_reply(a->sess, json_incref(a->event), a->ref);
+		chat_event_reply(srv, a->sess, a->evtype, a->msg, a->ref);
 		break;
 	case ACT_JOIN:
 		chat_subscribe_user(u, a->room);
@@ -321,6 +443,7 @@ chat_action_free(struct action *a)
 		a->sess->pending--;
 	json_decref(a->ref);
 	json_decref(a->event);
+	message_free(a->msg);
 	free(a);
 }
 
@@ -667,10 +790,11 @@ chat_send(struct session *s, json_t *req, json_t *ref)
 {
 	struct server *srv = s->conn->srv;
 	struct chat *ch = srv->chat;
-	json_t *text = json_object_get(req, "text"), *event = NULL;
+	json_t *text = json_object_get(req, "text");
 	const char *cmid;
 	struct hub_room *room;
-	struct message m;
+	struct message m, *prev = NULL;
+	struct action *a;
 	int rc;
 
 	if ((room = chat_member_room(s, req, ref)) == NULL ||
@@ -683,13 +807,16 @@ chat_send(struct session *s, json_t *req, json_t *ref)
 	}
 	if (cmid != NULL) {
 		rc = message_by_client_id(srv->db, s->user->id, cmid,
-		    chat_capture_message, &event);
+		    chat_capture_message, &prev);
 		if (rc < 0) {
+			message_free(prev);
 			chat_send_error(s, ref, "internal", "database error");
 			return;
 		}
 		if (rc == 0) {
-			chat_action(ch, ACT_REPLY, s, ref, room, event);
+			a = chat_action(ch, ACT_REPLY, s, ref, room, NULL);
+			a->msg = prev;
+			a->evtype = prev->deleted ? "deleted" : "message";
 			return;
 		}
 	}
@@ -707,8 +834,10 @@ chat_send(struct session *s, json_t *req, json_t *ref)
 		return;
 	}
 	room->pending_seq = m.seq;
-	chat_capture_message(&event, &m);
-	chat_action(ch, ACT_SEND, s, ref, room, event)->seq = m.seq;
+	a = chat_action(ch, ACT_SEND, s, ref, room, NULL);
+	a->seq = m.seq;
+	a->msg = message_copy(&m);
+	a->evtype = "message";
 }
 
 /* What an edit or delete needs to find: the author's live message. */
@@ -773,16 +902,19 @@ chat_changed(struct session *s, json_t *ref, struct hub_room *room,
     int64_t id, int64_t seq, const char *type)
 {
 	struct server *srv = s->conn->srv;
-	json_t *event = NULL;
+	struct message *m = NULL;
+	struct action *a;
 
 	room->pending_seq = seq;
-	message_get(srv->db, id, chat_capture_message, &event);
-	if (event == NULL) {
+	message_get(srv->db, id, chat_capture_message, &m);
+	if (m == NULL) {
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
-	json_object_set_new(event, "type", json_string(type));
-	chat_action(srv->chat, ACT_CHANGE, s, ref, room, event)->seq = seq;
+	a = chat_action(srv->chat, ACT_CHANGE, s, ref, room, NULL);
+	a->seq = seq;
+	a->msg = m;
+	a->evtype = type;
 }
 
 static void
@@ -845,7 +977,7 @@ chat_history(struct session *s, json_t *req, json_t *ref)
 	char name[ROOMNAME_MAX + 1];
 	struct hub_room *room;
 	int64_t before, after, limit;
-	json_t *msgs;
+	struct jsonw *w;
 	int kind, more = 0;
 
 	if ((kind = chat_room_name(s, req, ref, name)) < 0)
@@ -867,15 +999,29 @@ chat_history(struct session *s, json_t *req, json_t *ref)
 		chat_send_error(s, ref, "forbidden", "not your direct messages");
 		return;
 	}
-	msgs = json_array();
+	/* Encoded straight into the reply buffer, behind room for the
+	 * frame header: no JSON tree, no copy. */
+	w = chat_out(srv);
+	jsonw_object_open(w);
+	JSONW_KEY(w, "type");
+	jsonw_string(w, "history");
+	JSONW_KEY(w, "room");
+	jsonw_string(w, room->name);
+	JSONW_KEY(w, "messages");
+	jsonw_array_open(w);
 	if (api_history(srv, room->id, before, after,
-		limit < 0 ? 50 : (int)limit, msgs, &more) != 0) {
-		json_decref(msgs);
+		limit < 0 ? 50 : (int)limit, w, &more) != 0) {
+		chat_out_send(NULL, w);
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
-	chat_reply(s, json_pack("{s:s,s:s,s:o,s:b}", "type", "history", "room",
-	    room->name, "messages", msgs, "has_more", more), ref);
+	jsonw_array_close(w);
+	JSONW_KEY(w, "has_more");
+	jsonw_bool(w, more);
+	if (ref != NULL)
+		chat_ref_write(w, ref);
+	jsonw_object_close(w);
+	chat_out_send(s, w);
 }
 
 static void
@@ -951,14 +1097,40 @@ chat_room_states(struct server *srv, int64_t user_id)
 	return rooms;
 }
 
-/* Replays what changed in a room after since (PROTOCOL.md Resync). */
+/* The resync events of one room, encoded back to back. */
+struct chat_replay {
+	struct jsonw *w;
+	int64_t since;
+	size_t *ends; /* where each event's JSON ends in w */
+	size_t n, max;
+	int over;     /* more rows than max */
+};
+
+/* message_cb of the replay: one more event, or stop past max. */
+static int
+chat_replay_cb(void *arg, const struct message *m)
+{
+	struct chat_replay *r = arg;
+
+	if (r->n == r->max) {
+		r->over = 1;
+		return 1;
+	}
+	chat_event_write(r->w, m->id > r->since ? "message" :
+	    m->deleted ? "deleted" : "edited", m, NULL);
+	r->ends[r->n++] = jsonw_len(r->w);
+	return 0;
+}
+
+/* Replays what changed in a room after since (PROTOCOL.md Resync): all
+ * the events, or on any failure none of them but truncated. */
 static void
 chat_replay(struct session *s, struct hub_room *room, int64_t since)
 {
 	struct server *srv = s->conn->srv;
-	json_t *events;
+	struct chat_replay r = {0};
 	int64_t n;
-	size_t i;
+	size_t i, start;
 
 	n = since > room->last_seq ? CHAT_RESYNC_MAX + 1 :
 	    message_count_changed(srv->db, room->id, since, CHAT_RESYNC_MAX);
@@ -967,16 +1139,26 @@ chat_replay(struct session *s, struct hub_room *room, int64_t since)
 		    "room", room->name), NULL);
 		return;
 	}
-	events = json_array();
-	if (api_changes(srv, room->id, since, events) != 0) {
-		json_decref(events);
+	r.w = chat_out(srv);
+	r.since = since;
+	r.max = (size_t)n;
+	r.ends = xcalloc(r.max + 1, sizeof *r.ends);
+	/* Nothing commits in between (one thread, flushed): the rows are
+	 * the n just counted. More would be a bug; treat it as a failure. */
+	if (message_changed(srv->db, room->id, since, chat_replay_cb, &r) != 0 ||
+	    r.n != r.max || r.over) {
+		free(r.ends);
+		chat_out_send(NULL, r.w);
 		chat_reply(s, json_pack("{s:s,s:s}", "type", "truncated",
 		    "room", room->name), NULL);
 		return;
 	}
-	for (i = 0; i < json_array_size(events); i++)
-		chat_reply(s, json_incref(json_array_get(events, i)), NULL);
-	json_decref(events);
+	/* The session is corked: these are copied into its output. */
+	for (i = 0, start = 0; i < r.n; start = r.ends[i++])
+		conn_ws_send(s->conn, jsonw_data(r.w) + start,
+		    r.ends[i] - start);
+	free(r.ends);
+	chat_out_send(NULL, r.w);
 }
 
 /* Sends presence for u (online or offline) to the users sharing a room. */
@@ -1330,6 +1512,7 @@ chat_start(struct server *srv)
 	TAILQ_INIT(&ch->actions);
 	ch->commit_ev = event_new(srv->base, -1, 0, chat_commit_cb, srv);
 	ch->index_ev = evtimer_new(srv->base, chat_index_cb, srv);
+	jsonw_init(&ch->out, CONN_JSONW_HEAD);
 	srv->chat = ch;
 	return 0;
 }
@@ -1345,6 +1528,7 @@ chat_free(struct server *srv)
 	event_free(ch->commit_ev);
 	event_free(ch->index_ev);
 	hub_free(ch->hub);
+	jsonw_free(&ch->out);
 	free(ch);
 	srv->chat = NULL;
 }

@@ -14,6 +14,7 @@
 
 #include "chatd/conn.h"
 #include "chatd/http.h"
+#include "chatd/jsonw.h"
 #include "chatd/log.h"
 #include "chatd/server.h"
 #include "chatd/ws_handshake.h"
@@ -491,6 +492,23 @@ conn_ws_send(struct conn *c, const char *data, size_t len)
 	conn_ws_send_op(c, WS_OP_TEXT, data, len);
 }
 
+void
+conn_ws_send_jsonw(struct conn *c, struct jsonw *w)
+{
+	uint8_t hdr[WS_MAX_HEADER], *p;
+	size_t len = jsonw_len(w), n, sent;
+
+	if (c->mode != CONN_MODE_WS || (c->flags & CONN_DEAD))
+		return;
+	jsonw_reserve(w, 0); /* the spare bytes exist even for no JSON */
+	n = ws_frame_header(hdr, 1, WS_OP_TEXT, len);
+	p = (uint8_t *)jsonw_data(w) - n;
+	memcpy(p, hdr, n);
+	sent = conn_send_now(c, p, n + len, NULL, 0);
+	if (sent < n + len)
+		conn_write(c, p + sent, n + len - sent);
+}
+
 /* evbuffer cleanup: one recipient has sent its reference. */
 static void
 conn_frame_done(const void *data, size_t len, void *arg)
@@ -520,11 +538,11 @@ conn_ws_send_frame(struct conn *c, struct frame *f)
 		evtimer_add(c->timer, &now);
 		return;
 	}
-	sent = conn_send_now(c, f->data, f->len, NULL, 0);
+	sent = conn_send_now(c, f->bytes, f->len, NULL, 0);
 	if (sent == f->len)
 		return;
 	f->refs++;
-	if (evbuffer_add_reference(out, f->data + sent, f->len - sent,
+	if (evbuffer_add_reference(out, f->bytes + sent, f->len - sent,
 		conn_frame_done, f) != 0)
 		frame_unref(f);
 }
@@ -549,8 +567,28 @@ frame_new(const char *data, size_t len)
 
 	f->refs = 1;
 	f->len = n + len;
+	f->bytes = f->data;
 	memcpy(f->data, hdr, n);
 	memcpy(f->data + n, data, len);
+	return f;
+}
+
+struct frame *
+frame_from_jsonw(struct jsonw *w)
+{
+	uint8_t hdr[WS_MAX_HEADER];
+	size_t len = jsonw_len(w), head = w->head;
+	size_t n = ws_frame_header(hdr, 1, WS_OP_TEXT, len);
+	struct frame *f;
+
+	jsonw_reserve(w, 0);
+	/* The frame struct sits at the start of the allocation and the
+	 * header right before the JSON, both in the spare bytes. */
+	f = (struct frame *)(void *)jsonw_steal(w);
+	f->refs = 1;
+	f->len = n + len;
+	f->bytes = (uint8_t *)f + head - n;
+	memcpy(f->bytes, hdr, n);
 	return f;
 }
 

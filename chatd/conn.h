@@ -11,6 +11,7 @@
 
 struct server;
 struct conn;
+struct jsonw;
 struct bufferevent;
 struct event;
 
@@ -24,8 +25,13 @@ struct event;
 struct frame {
 	unsigned refs;
 	size_t len;
+	uint8_t *bytes; /* the len bytes: data, or inside a jsonw's buffer */
 	uint8_t data[];
 };
+
+/* The spare bytes in front of a jsonw (jsonw_init) that conn_ws_send_jsonw
+ * and frame_from_jsonw need: the frame struct and the longest header. */
+#define CONN_JSONW_HEAD (sizeof(struct frame) + WS_MAX_HEADER)
 
 /* What the application does with a connection (chat server, echo). */
 struct conn_app {
@@ -99,6 +105,10 @@ void conn_upgrade(struct conn *c, const char *accept);
 void conn_cork(struct conn *c, int on);
 /* Sends a text message as one frame. */
 void conn_ws_send(struct conn *c, const char *data, size_t len);
+/* Sends the JSON in w (jsonw_init(w, CONN_JSONW_HEAD)) as one text
+ * message, its frame header written into w's spare bytes: nothing is
+ * copied unless the socket is busy. w is left as it is, for reuse. */
+void conn_ws_send_jsonw(struct conn *c, struct jsonw *w);
 /* Sends a message with the given opcode (WS_OP_TEXT, WS_OP_BINARY). */
 void conn_ws_send_op(struct conn *c, int opcode, const void *data,
     size_t len);
@@ -110,6 +120,10 @@ void conn_ws_close(struct conn *c, int code, const char *reason);
 
 /* Builds a text frame holding data. refs starts at 1. */
 struct frame *frame_new(const char *data, size_t len);
+/* Turns the JSON in w (jsonw_init(w, CONN_JSONW_HEAD)) into a text frame
+ * in place, without a copy: the frame takes w's buffer and w is empty
+ * afterwards. refs starts at 1. */
+struct frame *frame_from_jsonw(struct jsonw *w);
 void frame_unref(struct frame *f);
 
 #endif

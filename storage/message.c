@@ -14,22 +14,36 @@
 #define MESSAGE_JOINS                                                          \
 	" JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
 
-/* Fills m from a row of MESSAGE_COLUMNS; m->text points into the row. */
+/* Copies the text column col (at most max bytes) into name, NUL-ended. */
+static void
+message_name(struct db_stmt *st, int col, char *name, size_t max)
+{
+	const char *s;
+	size_t len = 0;
+
+	if ((s = db_column_text(st, col, &len)) != NULL)
+		memcpy(name, s, len > max ? max : len);
+	name[s != NULL ? (len > max ? max : len) : 0] = '\0';
+}
+
+/* Fills m from a row of MESSAGE_COLUMNS; m->text points into the row.
+ * m holds the previous row (zeroed before the first): the room and user
+ * names are read again only when the room or the author changes (a page
+ * is one room, often a few authors). */
 static void
 message_row(struct db_stmt *st, struct message *m)
 {
-	const char *s;
-	size_t len;
+	int64_t room_id = db_column_int64(st, 2);
+	int64_t user_id = db_column_int64(st, 3);
 
-	memset(m, 0, sizeof *m);
+	if (room_id != m->room_id || m->room[0] == '\0')
+		message_name(st, 4, m->room, ROOMNAME_MAX);
+	if (user_id != m->user_id || m->username[0] == '\0')
+		message_name(st, 5, m->username, USERNAME_MAX);
+	m->room_id = room_id;
+	m->user_id = user_id;
 	m->id = db_column_int64(st, 0);
 	m->seq = db_column_int64(st, 1);
-	m->room_id = db_column_int64(st, 2);
-	m->user_id = db_column_int64(st, 3);
-	if ((s = db_column_text(st, 4, &len)) != NULL)
-		memcpy(m->room, s, len > ROOMNAME_MAX ? ROOMNAME_MAX : len);
-	if ((s = db_column_text(st, 5, &len)) != NULL)
-		memcpy(m->username, s, len > USERNAME_MAX ? USERNAME_MAX : len);
 	m->text = db_column_text(st, 6, &m->text_len);
 	m->ts = db_column_int64(st, 7);
 	m->edited_ts = db_column_int64(st, 8);
@@ -52,6 +66,7 @@ message_each(struct db_stmt *st, int64_t max, message_cb cb, void *arg,
 	int64_t n = 0;
 	int rc;
 
+	memset(&m, 0, sizeof m);
 	while ((rc = db_step(st)) == DB_ROW) {
 		n++;
 		if (max >= 0 && n > max)
@@ -279,28 +294,36 @@ message_delete(struct db *db, int64_t id, int64_t seq)
 	return message_change(db, st, room_id, seq);
 }
 
-/* The id of the oldest message a "before" page leaves out: the one after
- * the limit newest with id < before. 0 and *id, 1 if there is none, -1. */
-static int
-message_page_floor(struct db *db, int64_t room_id, int64_t before, int limit,
-                   int64_t *id)
-{
-	struct db_stmt *st = db_prepare(
-	    db,
-	    "SELECT id FROM messages WHERE room_id = :room_id AND id < :before"
-	    " ORDER BY id DESC LIMIT 1 OFFSET :limit");
-	int rc;
+/* The newest page below :before in one statement (one read transaction:
+ * half the locking of a separate query for where the page starts). The
+ * subquery finds the id of the newest message the page leaves out, the
+ * one after the :limit newest below :before; SQLite runs each such
+ * uncorrelated subquery once per execution. The last column tells
+ * whether it exists (has_more). */
+#define MESSAGE_PAGE_FLOOR                                                     \
+	"(SELECT id FROM messages WHERE room_id = :room_id AND id < :before"   \
+	" ORDER BY id DESC LIMIT 1 OFFSET :limit)"
 
-	if (st == NULL)
-		return -1;
-	db_bind_int64(st, ":room_id", room_id);
-	db_bind_int64(st, ":before", before);
-	db_bind_int64(st, ":limit", limit);
-	rc = db_step(st);
-	if (rc == DB_ROW)
-		*id = db_column_int64(st, 0);
+/* Steps a page statement whose column after MESSAGE_COLUMNS is has_more,
+ * calling cb with each row. Resets st. 0 or -1. */
+static int
+message_page_back(struct db_stmt *st, message_cb cb, void *arg,
+                  int *has_more)
+{
+	struct message m;
+	int rc, first = 1;
+
+	memset(&m, 0, sizeof m);
+	while ((rc = db_step(st)) == DB_ROW) {
+		if (first)
+			*has_more = db_column_int64(st, 10) != 0;
+		first = 0;
+		message_row(st, &m);
+		if (cb(arg, &m) != 0)
+			break;
+	}
 	db_reset(st);
-	return rc == DB_ROW ? 0 : rc == DB_DONE ? 1 : -1;
+	return rc == -1 || rc == DB_CONSTRAINT ? -1 : 0;
 }
 
 int
@@ -312,30 +335,27 @@ message_page(struct db *db, int64_t room_id, int64_t before, int64_t after,
 	    "SELECT " MESSAGE_COLUMNS " FROM messages m" MESSAGE_JOINS
 	    " WHERE m.room_id = :room_id AND m.id > :after AND m.id < :before"
 	    " ORDER BY m.id LIMIT :limit");
-	int64_t lo, n;
-	int rc;
+	struct db_stmt *back = db_prepare(
+	    db,
+	    "SELECT " MESSAGE_COLUMNS ", " MESSAGE_PAGE_FLOOR " IS NOT NULL"
+	    " FROM messages m" MESSAGE_JOINS
+	    " WHERE m.room_id = :room_id AND m.id < :before"
+	    " AND m.id > coalesce(" MESSAGE_PAGE_FLOOR ", 0)"
+	    " ORDER BY m.id LIMIT :limit");
+	int64_t n;
 
 	*has_more = 0;
-	if (st == NULL)
+	if (st == NULL || back == NULL)
 		return -1;
 	if (limit < 1)
 		limit = 1;
 	if (before > 0 || after < 0) {
-		/* Backwards (before, or the newest): find where the page
-		 * starts, then read it forwards. */
-		if (before <= 0)
-			before = INT64_MAX;
-		rc = message_page_floor(db, room_id, before, limit, &lo);
-		if (rc == -1)
-			return -1;
-		*has_more = rc == 0;
-		if (rc == 1)
-			lo = 0;
-		db_bind_int64(st, ":room_id", room_id);
-		db_bind_int64(st, ":after", lo);
-		db_bind_int64(st, ":before", before);
-		db_bind_int64(st, ":limit", limit);
-		return message_each(st, limit, cb, arg, NULL);
+		/* Backwards (before, or the newest): the page starts past
+		 * the floor and is read forwards. */
+		db_bind_int64(back, ":room_id", room_id);
+		db_bind_int64(back, ":before", before > 0 ? before : INT64_MAX);
+		db_bind_int64(back, ":limit", limit);
+		return message_page_back(back, cb, arg, has_more);
 	}
 	/* Forwards: one row more than the page tells whether there is more. */
 	db_bind_int64(st, ":room_id", room_id);
