@@ -61,6 +61,7 @@ struct chat {
 	struct action_list actions;
 	unsigned nactions;
 	int64_t data_version;   /* of the database at the last check */
+	struct timeval dv_checked; /* the loop pass (cached time) of it */
 	struct event *commit_ev;
 	struct event *index_ev; /* search indexing, after commits */
 	struct jsonw out;       /* replies are encoded here, then sent */
@@ -1353,14 +1354,23 @@ chat_check_user(void *arg, struct hub_user *u)
 }
 
 /* Applies what another process (the admin CLI) committed since the last
- * request: deleted rooms are forgotten, deleted users' sockets closed.
+ * request (checked once per loop pass): deleted rooms are forgotten,
+ * deleted users' sockets closed.
  * One cheap PRAGMA when nothing changed. */
 static void
 chat_external_changes(struct server *srv)
 {
 	struct chat *ch = srv->chat;
-	int64_t v = db_data_version(srv->db);
+	struct timeval now;
+	int64_t v;
 
+	/* Once per loop pass (libevent's cached time changes with each):
+	 * the PRAGMA is a read transaction of its own. */
+	event_base_gettimeofday_cached(srv->base, &now);
+	if (timercmp(&now, &ch->dv_checked, ==))
+		return;
+	ch->dv_checked = now;
+	v = db_data_version(srv->db);
 	if (v == ch->data_version)
 		return;
 	ch->data_version = v;

@@ -17,6 +17,7 @@ QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-2}
 ONLY=${BENCH_ONLY:-FMRISH} # the scenarios to run, e.g. BENCH_ONLY=MH
 PEER=${BENCH_PEER:-1}      # 0: chatd only
+# BENCH_KEEP=1 keeps the work directory (databases, tokens, logs)
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=${BENCH_OUT:-$ROOT/tests/artifacts/bench.json}
@@ -59,7 +60,11 @@ server_stop() {
 
 cleanup() {
 	server_stop
-	rm -rf "$WORK"
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		say "kept $WORK (databases, tokens, logs)"
+	else
+		rm -rf "$WORK"
+	fi
 }
 trap cleanup EXIT INT TERM
 

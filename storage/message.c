@@ -13,6 +13,12 @@
 	" m.ts, m.edited_ts, m.deleted"
 #define MESSAGE_JOINS                                                          \
 	" JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
+/* The same columns without the names (NULL): for the many-row queries of
+ * one room, where message_row looks a name up only when it changes rather
+ * than the join fetching two more rows for every message. */
+#define MESSAGE_COLUMNS_BARE                                                   \
+	"m.id, m.seq, m.room_id, m.user_id, NULL, NULL, m.text,"               \
+	" m.ts, m.edited_ts, m.deleted"
 
 /* Copies the text column col (at most max bytes) into name, NUL-ended. */
 static void
@@ -26,20 +32,47 @@ message_name(struct db_stmt *st, int col, char *name, size_t max)
 	name[s != NULL ? (len > max ? max : len) : 0] = '\0';
 }
 
-/* Fills m from a row of MESSAGE_COLUMNS; m->text points into the row.
- * m holds the previous row (zeroed before the first): the room and user
- * names are read again only when the room or the author changes (a page
- * is one room, often a few authors). */
+/* Looks up one name (sql: one column, by :id) into name. */
 static void
-message_row(struct db_stmt *st, struct message *m)
+message_lookup(struct db_stmt *st, int64_t id, char *name, size_t max)
+{
+	name[0] = '\0';
+	if (st == NULL)
+		return;
+	db_bind_int64(st, ":id", id);
+	if (db_step(st) == DB_ROW)
+		message_name(st, 0, name, max);
+	db_reset(st);
+}
+
+/* Fills m from a row of MESSAGE_COLUMNS or MESSAGE_COLUMNS_BARE; m->text
+ * points into the row. m holds the previous row (zeroed before the
+ * first): the room and user names are read again (from the row, or by
+ * id for a bare row) only when the room or the author changes (a page is
+ * one room, often a few authors). */
+static void
+message_row(struct db *db, struct db_stmt *st, struct message *m)
 {
 	int64_t room_id = db_column_int64(st, 2);
 	int64_t user_id = db_column_int64(st, 3);
+	int bare = db_column_is_null(st, 4);
 
-	if (room_id != m->room_id || m->room[0] == '\0')
-		message_name(st, 4, m->room, ROOMNAME_MAX);
-	if (user_id != m->user_id || m->username[0] == '\0')
-		message_name(st, 5, m->username, USERNAME_MAX);
+	if (room_id != m->room_id || m->room[0] == '\0') {
+		if (bare)
+			message_lookup(db_prepare(db, "SELECT name FROM rooms"
+			                              " WHERE id = :id"),
+			               room_id, m->room, ROOMNAME_MAX);
+		else
+			message_name(st, 4, m->room, ROOMNAME_MAX);
+	}
+	if (user_id != m->user_id || m->username[0] == '\0') {
+		if (bare)
+			message_lookup(db_prepare(db, "SELECT username FROM users"
+			                              " WHERE id = :id"),
+			               user_id, m->username, USERNAME_MAX);
+		else
+			message_name(st, 5, m->username, USERNAME_MAX);
+	}
 	m->room_id = room_id;
 	m->user_id = user_id;
 	m->id = db_column_int64(st, 0);
@@ -59,8 +92,8 @@ message_row(struct db_stmt *st, struct message *m)
  * the one past max if there is one. cb may be NULL (just count). Resets
  * st. 0 or -1. */
 static int
-message_each(struct db_stmt *st, int64_t max, message_cb cb, void *arg,
-             int64_t *rows)
+message_each(struct db *db, struct db_stmt *st, int64_t max, message_cb cb,
+             void *arg, int64_t *rows)
 {
 	struct message m;
 	int64_t n = 0;
@@ -73,7 +106,7 @@ message_each(struct db_stmt *st, int64_t max, message_cb cb, void *arg,
 			break;
 		if (cb == NULL)
 			continue;
-		message_row(st, &m);
+		message_row(db, st, &m);
 		if (cb(arg, &m) != 0)
 			break;
 	}
@@ -185,7 +218,7 @@ message_by_client_id(struct db *db, int64_t user_id, const char *client_msg_id,
 		return -1;
 	db_bind_int64(st, ":user_id", user_id);
 	db_bind_text(st, ":cid", client_msg_id, -1);
-	if (message_each(st, 1, cb, arg, &n) == -1)
+	if (message_each(db, st, 1, cb, arg, &n) == -1)
 		return -1;
 	return n == 0 ? 1 : 0;
 }
@@ -201,7 +234,7 @@ message_get(struct db *db, int64_t id, message_cb cb, void *arg)
 	if (st == NULL)
 		return -1;
 	db_bind_int64(st, ":id", id);
-	if (message_each(st, 1, cb, arg, &n) == -1)
+	if (message_each(db, st, 1, cb, arg, &n) == -1)
 		return -1;
 	return n == 0 ? 1 : 0;
 }
@@ -307,7 +340,7 @@ message_delete(struct db *db, int64_t id, int64_t seq)
 /* Steps a page statement whose column after MESSAGE_COLUMNS is has_more,
  * calling cb with each row. Resets st. 0 or -1. */
 static int
-message_page_back(struct db_stmt *st, message_cb cb, void *arg,
+message_page_back(struct db *db, struct db_stmt *st, message_cb cb, void *arg,
                   int *has_more)
 {
 	struct message m;
@@ -318,7 +351,7 @@ message_page_back(struct db_stmt *st, message_cb cb, void *arg,
 		if (first)
 			*has_more = db_column_int64(st, 10) != 0;
 		first = 0;
-		message_row(st, &m);
+		message_row(db, st, &m);
 		if (cb(arg, &m) != 0)
 			break;
 	}
@@ -332,13 +365,13 @@ message_page(struct db *db, int64_t room_id, int64_t before, int64_t after,
 {
 	struct db_stmt *st = db_prepare(
 	    db,
-	    "SELECT " MESSAGE_COLUMNS " FROM messages m" MESSAGE_JOINS
+	    "SELECT " MESSAGE_COLUMNS_BARE " FROM messages m"
 	    " WHERE m.room_id = :room_id AND m.id > :after AND m.id < :before"
 	    " ORDER BY m.id LIMIT :limit");
 	struct db_stmt *back = db_prepare(
 	    db,
-	    "SELECT " MESSAGE_COLUMNS ", " MESSAGE_PAGE_FLOOR " IS NOT NULL"
-	    " FROM messages m" MESSAGE_JOINS
+	    "SELECT " MESSAGE_COLUMNS_BARE ", " MESSAGE_PAGE_FLOOR " IS NOT NULL"
+	    " FROM messages m"
 	    " WHERE m.room_id = :room_id AND m.id < :before"
 	    " AND m.id > coalesce(" MESSAGE_PAGE_FLOOR ", 0)"
 	    " ORDER BY m.id LIMIT :limit");
@@ -355,14 +388,14 @@ message_page(struct db *db, int64_t room_id, int64_t before, int64_t after,
 		db_bind_int64(back, ":room_id", room_id);
 		db_bind_int64(back, ":before", before > 0 ? before : INT64_MAX);
 		db_bind_int64(back, ":limit", limit);
-		return message_page_back(back, cb, arg, has_more);
+		return message_page_back(db, back, cb, arg, has_more);
 	}
 	/* Forwards: one row more than the page tells whether there is more. */
 	db_bind_int64(st, ":room_id", room_id);
 	db_bind_int64(st, ":after", after);
 	db_bind_int64(st, ":before", INT64_MAX);
 	db_bind_int64(st, ":limit", (int64_t)limit + 1);
-	if (message_each(st, limit, cb, arg, &n) == -1)
+	if (message_each(db, st, limit, cb, arg, &n) == -1)
 		return -1;
 	*has_more = n > limit;
 	return 0;
@@ -396,14 +429,14 @@ message_changed(struct db *db, int64_t room_id, int64_t since, message_cb cb,
 {
 	struct db_stmt *st = db_prepare(
 	    db,
-	    "SELECT " MESSAGE_COLUMNS " FROM messages m" MESSAGE_JOINS
+	    "SELECT " MESSAGE_COLUMNS_BARE " FROM messages m"
 	    " WHERE m.room_id = :room_id AND m.seq > :since ORDER BY m.seq");
 
 	if (st == NULL)
 		return -1;
 	db_bind_int64(st, ":room_id", room_id);
 	db_bind_int64(st, ":since", since);
-	return message_each(st, -1, cb, arg, NULL);
+	return message_each(db, st, -1, cb, arg, NULL);
 }
 
 /* The byte length of the whitespace character at s, or 0 if s is not
@@ -591,7 +624,7 @@ message_search(struct db *db, int64_t user_id, int64_t room_id, const char *q,
 	db_bind_int64(st, ":room_id", room_id);
 	db_bind_int64(st, ":user_id", user_id);
 	db_bind_int64(st, ":limit", limit);
-	ret = message_each(st, -1, cb, arg, NULL);
+	ret = message_each(db, st, -1, cb, arg, NULL);
 	free(trigram.s);
 	free(words.s);
 	return ret;
