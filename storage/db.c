@@ -786,6 +786,10 @@ db_open(struct db **out, const char *path, char *err, size_t errlen)
 	*out = NULL;
 	if (errlen > 0)
 		err[0] = '\0';
+	/* No memory statistics: they take a global mutex around every
+	 * allocation SQLite makes. Only possible before initialization (a
+	 * later call fails harmlessly). */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	db = xcalloc(1, sizeof *db);
 	rc = sqlite3_open_v2(path, &db->h,
 	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
