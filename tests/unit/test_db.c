@@ -422,6 +422,60 @@ test_db_checkpointer_copies_wal_into_database(void **state)
 	db_reset(st);
 }
 
+/* The WAL header's checkpoint sequence number: it goes up each time the
+ * WAL restarts from the top (SQLite's file format, bytes 12-15). */
+static uint32_t
+wal_restarts(const char *db_path)
+{
+	char path[160];
+	unsigned char h[16];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s-wal", db_path);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(h, 1, sizeof h, f), sizeof h);
+	fclose(f);
+	return (uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 |
+	       (uint32_t)h[14] << 8 | h[15];
+}
+
+static void
+test_db_checkpointer_restarts_wal_under_steady_writes(void **state)
+{
+	struct fixture *f = *state;
+	struct db_stmt *st;
+	struct timespec t0, now;
+	char err[256];
+	uint32_t r0;
+	int restarted = 0;
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_int_equal(db_set_durability(f->db, DB_DURABILITY_NORMAL), 0);
+	assert_int_equal(db_checkpointer_start(f->db), 0);
+	st = db_prepare(f->db, "CREATE TABLE t(x)");
+	assert_non_null(st);
+	assert_int_equal(db_step(st), DB_DONE);
+	db_reset(st);
+	r0 = wal_restarts(f->path);
+	/* Commit without pause, as a busy server does: the WAL must still
+	 * start over once the checkpoint thread has copied it (otherwise it
+	 * grows for as long as the writes go on). */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		assert_int_equal(db_begin(f->db), 0);
+		st = db_prepare(f->db, "INSERT INTO t VALUES (randomblob(20000))");
+		assert_non_null(st);
+		assert_int_equal(db_step(st), DB_DONE);
+		db_reset(st);
+		assert_int_equal(db_commit(f->db), 0);
+		restarted = wal_restarts(f->path) != r0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (!restarted && now.tv_sec - t0.tv_sec < 20);
+	assert_true(restarted);
+	assert_true(db_checkpoints(f->db) > 0);
+}
+
 static void
 test_db_close_null_is_noop(void **state)
 {
@@ -452,6 +506,7 @@ main(void)
 	    T(test_db_max_seq_survives_room_delete),
 	    T(test_db_durability_sets_synchronous),
 	    T(test_db_checkpointer_copies_wal_into_database),
+	    T(test_db_checkpointer_restarts_wal_under_steady_writes),
 	    T(test_db_close_null_is_noop),
 #undef T
 	};
