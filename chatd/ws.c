@@ -21,8 +21,18 @@ ws_init(struct ws *ws, size_t max_message, const struct ws_callbacks *cb,
 	ws_frame_parser_init(&ws->fp, 0);
 }
 
-void
-ws_free(struct ws *ws)
+/* Frees the control frame buffer once its frame is handled. */
+static void
+ws_ctl_free(struct ws *ws)
+{
+	free(ws->ctl);
+	ws->ctl = NULL;
+	ws->ctl_len = 0;
+}
+
+/* Frees the reassembly buffer. */
+static void
+ws_msg_free(struct ws *ws)
 {
 	free(ws->msg);
 	ws->msg = NULL;
@@ -30,11 +40,18 @@ ws_free(struct ws *ws)
 }
 
 void
+ws_free(struct ws *ws)
+{
+	ws_ctl_free(ws);
+	ws_msg_free(ws);
+}
+
+void
 ws_shrink(struct ws *ws)
 {
 	if (ws->msg_opcode != 0 || ws->msg == NULL)
 		return;
-	ws_free(ws);
+	ws_msg_free(ws);
 }
 
 int
@@ -155,10 +172,10 @@ ws_deliver(struct ws *ws, uint8_t *data, size_t len)
 	ws->msg_len = 0;
 	ws->utf8_state = UTF8_ACCEPT;
 	if (!(ws->flags & WS_CLOSE_SENT))
-		r = ws->cb->message(ws->arg, binary, data ? data : ws->ctl,
-		                    len);
+		r = ws->cb->message(ws->arg, binary,
+		                    data ? data : (uint8_t *)"", len);
 	if (ws->msg_cap > WS_MSG_KEEP)
-		ws_free(ws);
+		ws_msg_free(ws);
 	return r < 0 ? WS_E_ABORT : 0;
 }
 
@@ -169,6 +186,8 @@ ws_frame_begin(struct ws *ws)
 	struct ws_frame_parser *fp = &ws->fp;
 
 	if (WS_OP_IS_CONTROL(fp->opcode)) {
+		if (ws->ctl == NULL)
+			ws->ctl = xmalloc(WS_MAX_CONTROL);
 		ws->ctl_len = 0;
 		return 0;
 	}
@@ -233,17 +252,23 @@ ws_frame_end(struct ws *ws)
 {
 	struct ws_frame_parser *fp = &ws->fp;
 
+	int r;
+
 	ws_frame_next(fp);
 	switch (fp->opcode) {
 	case WS_OP_PING:
 		if (!(ws->flags & WS_CLOSE_SENT))
 			ws_send_control(ws, WS_OP_PONG, ws->ctl, ws->ctl_len);
+		ws_ctl_free(ws);
 		return 0;
 	case WS_OP_PONG:
+		ws_ctl_free(ws);
 		ws->cb->pong(ws->arg);
 		return 0;
 	case WS_OP_CLOSE:
-		return ws_on_close(ws);
+		r = ws_on_close(ws);
+		ws_ctl_free(ws);
+		return r;
 	default:
 		if (!fp->fin)
 			return 0;

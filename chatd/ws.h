@@ -47,7 +47,9 @@ struct ws {
 	size_t msg_cap;
 	int msg_opcode;              /* 0 when no data message is open */
 	uint32_t utf8_state;         /* incremental validation of msg */
-	uint8_t ctl[125];            /* current control frame payload */
+	uint8_t *ctl;                /* current control frame payload (125
+	                                bytes, only while one arrives: an
+	                                idle connection holds no buffer) */
 	size_t ctl_len;
 	int err;                     /* sticky ws_feed error, 0 if none */
 	int flags;
