@@ -51,7 +51,8 @@ struct db_ckpt {
 	pthread_t thread;
 	pthread_mutex_t gate; /* held by the loop's write transactions */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv;   /* wakes the thread (wanted, stop) */
+	pthread_cond_t done; /* a run ended (db_checkpoints_wait) */
 	sqlite3 *h;
 	int wanted; /* a commit left DB_CHECKPOINT_PAGES or more in the WAL */
 	int stop;
@@ -729,6 +730,7 @@ db_ckpt_main(void *arg)
 		}
 		pthread_mutex_lock(&ck->mu);
 		ck->runs++;
+		pthread_cond_broadcast(&ck->done);
 	}
 	pthread_mutex_unlock(&ck->mu);
 	return NULL;
@@ -780,6 +782,7 @@ db_checkpointer_start(struct db *db)
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&ck->cv, &ca);
+		pthread_cond_init(&ck->done, &ca);
 		pthread_condattr_destroy(&ca);
 	}
 	pthread_mutex_init(&ck->mu, NULL);
@@ -787,6 +790,7 @@ db_checkpointer_start(struct db *db)
 	if (pthread_create(&ck->thread, NULL, db_ckpt_main, ck) != 0) {
 		log_error("%s: cannot start the thread", __func__);
 		pthread_cond_destroy(&ck->cv);
+		pthread_cond_destroy(&ck->done);
 		pthread_mutex_destroy(&ck->mu);
 		pthread_mutex_destroy(&ck->gate);
 		sqlite3_close(ck->h);
@@ -812,6 +816,31 @@ db_checkpoints(struct db *db)
 	return n;
 }
 
+int
+db_checkpoints_wait(struct db *db, uint64_t n, int timeout_ms)
+{
+	struct db_ckpt *ck = db->ckpt;
+	struct timespec until;
+	int ok;
+
+	if (ck == NULL)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += timeout_ms % 1000 * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&ck->mu);
+	while (ck->runs < n &&
+	       pthread_cond_timedwait(&ck->done, &ck->mu, &until) != ETIMEDOUT)
+		;
+	ok = ck->runs >= n;
+	pthread_mutex_unlock(&ck->mu);
+	return ok;
+}
+
 /* Stops and joins the checkpoint thread; SQLite checkpoints on commit
  * again. */
 static void
@@ -828,6 +857,7 @@ db_checkpointer_stop(struct db *db)
 	pthread_mutex_unlock(&ck->mu);
 	pthread_join(ck->thread, NULL);
 	pthread_cond_destroy(&ck->cv);
+	pthread_cond_destroy(&ck->done);
 	pthread_mutex_destroy(&ck->mu);
 	if (db->gated) { /* a transaction is still open: the gate goes */
 		db->gated = 0;

@@ -40,6 +40,9 @@ int db_set_durability(struct db *db, enum db_durability d);
 int db_checkpointer_start(struct db *db);
 /* Checkpoints the thread has run so far. */
 uint64_t db_checkpoints(struct db *db);
+/* Waits (at most timeout_ms) until the thread has run n checkpoints: 1 if
+ * it has, 0 if not (or there is no thread). */
+int db_checkpoints_wait(struct db *db, uint64_t n, int timeout_ms);
 /* Finalizes every prepared statement and closes. NULL is a no-op. */
 void db_close(struct db *db);
 /* 0 if the database answers a trivial query, -1 if it is unusable. */
