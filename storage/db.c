@@ -44,6 +44,10 @@ struct db_stmt {
  * changed by many commits in between is copied once. At one commit per
  * message (a quiet server) the WAL grows by ~4 pages a message. */
 #define DB_CHECKPOINT_INTERVAL_MS 1000
+/* Ungated passes after the first, at most, until one finds no more than
+ * DB_CHECKPOINT_TAIL new frames (see db_ckpt_main). */
+#define DB_CHECKPOINT_CATCH_UP 4
+#define DB_CHECKPOINT_TAIL 64
 
 /* The checkpoint thread: its own connection copies the WAL back into the
  * database file (and fsyncs it) so that the loop thread never does. */
@@ -718,11 +722,20 @@ db_ckpt_main(void *arg)
 		 * begins with every frame copied: under steady writes that
 		 * never happens by itself, and the WAL grows for ever (each
 		 * append to new blocks then waits on ext4's block allocation,
-		 * which the fsync holds: 20-40 ms stalls). So a second pass
-		 * copies what arrived during the first with the gate held,
-		 * which keeps write transactions from beginning: the loop
-		 * waits for a pass over a few frames, once a run. */
+		 * which the fsync holds: 20-40 ms stalls). So after passes
+		 * that copy what arrived during the one before (fewer each
+		 * time), a last pass runs with the gate held, which keeps
+		 * write transactions from beginning: the loop waits for a
+		 * pass over a few frames and its two fsyncs, once a run
+		 * (~10 ms after a single pass at M 2000 msg/s; ~3 ms so). */
 		rc = db_ckpt_pass(ck, &log_pages, &done);
+		for (int i = 0, prev = log_pages;
+		     rc == SQLITE_OK && i < DB_CHECKPOINT_CATCH_UP; i++) {
+			rc = db_ckpt_pass(ck, &log_pages, &done);
+			if (log_pages - prev <= DB_CHECKPOINT_TAIL)
+				break;
+			prev = log_pages;
+		}
 		if (rc == SQLITE_OK) {
 			pthread_mutex_lock(&ck->gate);
 			rc = db_ckpt_pass(ck, &log_pages, &done);
