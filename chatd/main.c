@@ -1215,6 +1215,19 @@ cmd_check_config(struct config *cfg, int argc)
 	return 0;
 }
 
+/* Frees the server in the one safe order: what is pending is committed
+ * and delivered, then the connections go (their sessions point into the
+ * chat state), then the chat state (its events need the event base),
+ * then the base and the database. */
+static void
+serve_teardown(struct server *srv)
+{
+	chat_flush(srv);
+	server_close_conns(srv);
+	chat_free(srv);
+	server_free(srv);
+}
+
 /* Runs the server until SIGTERM/SIGINT. */
 static int
 cmd_serve(struct config *cfg)
@@ -1228,19 +1241,18 @@ cmd_serve(struct config *cfg)
 		sizeof srv.dummy_hash) != 0)
 		return 1;
 	if (server_start(&srv, cfg, &chat_app) != 0 || chat_start(&srv) != 0) {
-		server_free(&srv);
+		serve_teardown(&srv);
 		return 1;
 	}
 	/* Held while serving: chatd restore refuses to replace the file. */
 	if ((lock = db_file_lock(cfg->db_path, 0)) == -2) {
 		fprintf(stderr, "chatd: %s is being restored\n", cfg->db_path);
-		server_free(&srv);
-		chat_free(&srv);
+		serve_teardown(&srv);
 		return 1;
 	}
 	if ((srv.worker = worker_new(srv.base, 2)) == NULL) {
 		fprintf(stderr, "chatd: cannot start worker threads\n");
-		server_free(&srv);
+		serve_teardown(&srv);
 		if (lock >= 0)
 			close(lock);
 		return 1;
@@ -1250,9 +1262,7 @@ cmd_serve(struct config *cfg)
 	srv.register_addr = limiter_new(1.0 / 60, 5, 4096);
 	rc = server_run(&srv);
 	worker_free(srv.worker);
-	chat_flush(&srv);
-	server_free(&srv);
-	chat_free(&srv);
+	serve_teardown(&srv);
 	limiter_free(srv.login_user);
 	limiter_free(srv.login_addr);
 	limiter_free(srv.register_addr);

@@ -309,12 +309,18 @@ server_run(struct server *srv)
 }
 
 void
-server_free(struct server *srv)
+server_close_conns(struct server *srv)
 {
 	struct conn *c;
 
 	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
 		conn_close(c, "server exit");
+}
+
+void
+server_free(struct server *srv)
+{
+	server_close_conns(srv);
 	if (srv->listener != NULL)
 		evconnlistener_free(srv->listener);
 	if (srv->sig_term != NULL)

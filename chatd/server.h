@@ -102,6 +102,8 @@ int server_start(struct server *srv, struct config *cfg,
 /* Runs the loop until SIGTERM/SIGINT, then shuts down cleanly. */
 int server_run(struct server *srv);
 /* Frees everything server_start made. */
+/* Closes every connection (the application's gone callback runs). */
+void server_close_conns(struct server *srv);
 void server_free(struct server *srv);
 /* A connection left: lets accept resume if it was paused. */
 void server_conn_gone(struct server *srv);
