@@ -674,6 +674,19 @@ db_set_durability(struct db *db, enum db_durability d)
 	return 0;
 }
 
+/* *ts = CLOCK_MONOTONIC now + ms (the clock of the thread's conditions). */
+static void
+db_deadline(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += ms % 1000 * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 /* One PASSIVE checkpoint: SQLITE_OK, SQLITE_BUSY or an error (logged). */
 static int
 db_ckpt_pass(struct db_ckpt *ck, int *log_pages, int *done)
@@ -708,13 +721,7 @@ db_ckpt_main(void *arg)
 		if (ck->stop)
 			break;
 		ck->wanted = 0;
-		clock_gettime(CLOCK_MONOTONIC, &next);
-		next.tv_sec += DB_CHECKPOINT_INTERVAL_MS / 1000;
-		next.tv_nsec += DB_CHECKPOINT_INTERVAL_MS % 1000 * 1000000L;
-		if (next.tv_nsec >= 1000000000L) {
-			next.tv_sec++;
-			next.tv_nsec -= 1000000000L;
-		}
+		db_deadline(&next, DB_CHECKPOINT_INTERVAL_MS);
 		pthread_mutex_unlock(&ck->mu);
 		/* PASSIVE: copies what no reader still needs, never waits for
 		 * the writer, who keeps committing meanwhile. But the writer
@@ -767,6 +774,20 @@ db_wal_hook(void *arg, sqlite3 *h, const char *name, int pages)
 	return SQLITE_OK;
 }
 
+/* Frees a checkpointer whose thread is not running (joined, or never
+ * started). */
+static void
+db_ckpt_free(struct db_ckpt *ck)
+{
+	pthread_cond_destroy(&ck->cv);
+	pthread_cond_destroy(&ck->done);
+	pthread_mutex_destroy(&ck->mu);
+	pthread_mutex_destroy(&ck->gate);
+	if (sqlite3_close(ck->h) != SQLITE_OK)
+		log_error("checkpoint: close: %s", sqlite3_errmsg(ck->h));
+	free(ck);
+}
+
 int
 db_checkpointer_start(struct db *db)
 {
@@ -802,12 +823,7 @@ db_checkpointer_start(struct db *db)
 	pthread_mutex_init(&ck->gate, NULL);
 	if (pthread_create(&ck->thread, NULL, db_ckpt_main, ck) != 0) {
 		log_error("%s: cannot start the thread", __func__);
-		pthread_cond_destroy(&ck->cv);
-		pthread_cond_destroy(&ck->done);
-		pthread_mutex_destroy(&ck->mu);
-		pthread_mutex_destroy(&ck->gate);
-		sqlite3_close(ck->h);
-		free(ck);
+		db_ckpt_free(ck);
 		return -1;
 	}
 	db->ckpt = ck;
@@ -838,13 +854,7 @@ db_checkpoints_wait(struct db *db, uint64_t n, int timeout_ms)
 
 	if (ck == NULL)
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += timeout_ms % 1000 * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	db_deadline(&until, timeout_ms);
 	pthread_mutex_lock(&ck->mu);
 	while (ck->runs < n &&
 	       pthread_cond_timedwait(&ck->done, &ck->mu, &until) != ETIMEDOUT)
@@ -864,22 +874,18 @@ db_checkpointer_stop(struct db *db)
 	if (ck == NULL)
 		return;
 	sqlite3_wal_autocheckpoint(db->h, DB_CHECKPOINT_PAGES);
+	/* A transaction still open lets go of the gate first: the thread
+	 * may be waiting for it, and would never see stop. */
+	if (db->gated) {
+		db->gated = 0;
+		pthread_mutex_unlock(&ck->gate);
+	}
 	pthread_mutex_lock(&ck->mu);
 	ck->stop = 1;
 	pthread_cond_signal(&ck->cv);
 	pthread_mutex_unlock(&ck->mu);
 	pthread_join(ck->thread, NULL);
-	pthread_cond_destroy(&ck->cv);
-	pthread_cond_destroy(&ck->done);
-	pthread_mutex_destroy(&ck->mu);
-	if (db->gated) { /* a transaction is still open: the gate goes */
-		db->gated = 0;
-		pthread_mutex_unlock(&ck->gate);
-	}
-	pthread_mutex_destroy(&ck->gate);
-	if (sqlite3_close(ck->h) != SQLITE_OK)
-		log_error("%s: %s", __func__, sqlite3_errmsg(ck->h));
-	free(ck);
+	db_ckpt_free(ck);
 	db->ckpt = NULL;
 }
 
