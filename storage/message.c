@@ -406,8 +406,11 @@ message_count_changed(struct db *db, int64_t room_id, int64_t since,
                       int64_t max)
 {
 	struct db_stmt *st = db_prepare(
-	    db, "SELECT count(*) FROM (SELECT 1 FROM messages"
-	        " WHERE room_id = :room_id AND seq > :since LIMIT :cap)");
+	    db, "SELECT (SELECT count(*) FROM (SELECT 1 FROM messages"
+	        " WHERE room_id = :room_id AND id > :since LIMIT :cap))"
+	        " + (SELECT count(*) FROM (SELECT 1 FROM messages"
+	        " WHERE room_id = :room_id AND seq > :since AND seq <> id"
+	        " AND id <= :since LIMIT :cap))");
 	int64_t n = -1;
 
 	if (st == NULL)
@@ -429,8 +432,13 @@ message_changed(struct db *db, int64_t room_id, int64_t since, message_cb cb,
 {
 	struct db_stmt *st = db_prepare(
 	    db,
-	    "SELECT " MESSAGE_COLUMNS_BARE " FROM messages m"
-	    " WHERE m.room_id = :room_id AND m.seq > :since ORDER BY m.seq");
+	    "SELECT m.id, m.id AS seq, m.room_id, m.user_id, NULL, NULL,"
+	    " m.text, m.ts, m.edited_ts, m.deleted FROM messages m"
+	    " WHERE m.room_id = :room_id AND m.id > :since AND m.seq = m.id"
+	    " UNION ALL"
+	    " SELECT " MESSAGE_COLUMNS_BARE " FROM messages m"
+	    " WHERE m.room_id = :room_id AND m.seq > :since AND m.seq <> m.id"
+	    " ORDER BY 2");
 
 	if (st == NULL)
 		return -1;

@@ -538,6 +538,48 @@ test_message_changed_in_seq_order_with_edits_and_deletes(void **state)
 	assert_int_equal(s.n, 0);
 }
 
+/* The two halves of the replay (never-changed messages by id, changed ones
+ * by seq) neither miss nor repeat a message that is newer than since and
+ * was changed after it, and the count agrees with the rows. */
+static void
+test_message_changed_newer_message_edited_once(void **state)
+{
+	struct fixture *f = *state;
+	struct seen s = {0};
+
+	fill(f, 4);                                               /* 1..4 */
+	assert_int_equal(message_edit(f->db, 4, "e", 1, ++f->seq, 1), 0); /* 5 */
+	post(f, f->lobby.id, f->ann, "new");                      /* 6 */
+	assert_int_equal(message_edit(f->db, 1, "e", 1, ++f->seq, 1), 0); /* 7 */
+	assert_int_equal(message_delete(f->db, 3, ++f->seq), 0);          /* 8 */
+
+	assert_int_equal(message_count_changed(f->db, f->lobby.id, 2, 1000), 4);
+	assert_int_equal(message_changed(f->db, f->lobby.id, 2, collect, &s),
+	                 0);
+	assert_int_equal(s.n, 4);
+	assert_int_equal(s.id[0], 4);
+	assert_int_equal(s.seq[0], 5);
+	assert_int_equal(s.id[1], 6);
+	assert_int_equal(s.seq[1], 6);
+	assert_int_equal(s.id[2], 1);
+	assert_int_equal(s.seq[2], 7);
+	assert_int_equal(s.id[3], 3);
+	assert_int_equal(s.seq[3], 8);
+	seen_free(&s);
+	/* since 6: only the two changes after it, though 1 and 3 are old */
+	s.n = 0;
+	assert_int_equal(message_count_changed(f->db, f->lobby.id, 6, 1000), 2);
+	assert_int_equal(message_changed(f->db, f->lobby.id, 6, collect, &s),
+	                 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.id[0], 1);
+	assert_int_equal(s.id[1], 3);
+	seen_free(&s);
+	/* the cap holds across both halves: 4 changes after 2 */
+	assert_int_equal(message_count_changed(f->db, f->lobby.id, 2, 3), 4);
+	assert_int_equal(message_count_changed(f->db, f->lobby.id, 2, 4), 4);
+}
+
 static void
 test_message_count_changed_caps_at_max_plus_one(void **state)
 {
@@ -763,6 +805,7 @@ main(void)
 	    T(test_message_page_includes_tombstones),
 	    T(test_message_page_stops_when_callback_says_so),
 	    T(test_message_changed_in_seq_order_with_edits_and_deletes),
+	    T(test_message_changed_newer_message_edited_once),
 	    T(test_message_count_changed_caps_at_max_plus_one),
 	    T(test_message_search_finds_words_and_substrings),
 	    T(test_message_search_newest_first_with_limit),
