@@ -38,6 +38,9 @@ int db_set_durability(struct db *db, enum db_durability d);
  * fsync) from the committing thread to a thread of their own, started
  * here and stopped by db_close. 0 or -1. */
 int db_checkpointer_start(struct db *db);
+/* The WAL size (frames) at which the next started thread lets the WAL
+ * restart, instead of its default (256 MiB; tests use less). */
+void db_checkpointer_restart_frames(struct db *db, int frames);
 /* Checkpoints the thread has run so far. */
 uint64_t db_checkpoints(struct db *db);
 /* Waits (at most timeout_ms) until the thread has run n checkpoints: 1 if

@@ -442,6 +442,8 @@ test_db_checkpointer_restarts_wal_under_steady_writes(void **state)
 
 	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
 	assert_int_equal(db_set_durability(f->db, DB_DURABILITY_NORMAL), 0);
+	/* 2000 frames (8 MiB) rather than 256 MiB: the same mechanism */
+	db_checkpointer_restart_frames(f->db, 2000);
 	assert_int_equal(db_checkpointer_start(f->db), 0);
 	st = db_prepare(f->db, "CREATE TABLE t(x)");
 	assert_non_null(st);
@@ -464,6 +466,93 @@ test_db_checkpointer_restarts_wal_under_steady_writes(void **state)
 	} while (!restarted && now.tv_sec - t0.tv_sec < 20);
 	assert_true(restarted);
 	assert_true(db_checkpoints(f->db) > 0);
+}
+
+/* Copies the file src to dst. */
+static void
+copy_file(const char *src, const char *dst)
+{
+	FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+	char buf[65536];
+	size_t n;
+
+	assert_non_null(in);
+	assert_non_null(out);
+	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+}
+
+static void
+insert_blob(struct db *db, int bytes)
+{
+	struct db_stmt *st = db_prepare(db, "INSERT INTO t VALUES (randomblob(:n))");
+
+	assert_non_null(st);
+	assert_int_equal(db_begin(db), 0);
+	db_bind_int64(st, ":n", bytes);
+	assert_int_equal(db_step(st), DB_DONE);
+	db_reset(st);
+	assert_int_equal(db_commit(db), 0);
+}
+
+/* The checkpoint thread allocates the WAL file ahead of the last frame,
+ * up to the restart size; what is committed after that (into the
+ * allocated part) is all there in a copy of the files taken as they
+ * are, which is what a kill -9 leaves: SQLite's recovery stops at the
+ * first frame it rejects. */
+static void
+test_db_checkpointer_allocates_wal_ahead(void **state)
+{
+	struct fixture *f = *state;
+	struct db_stmt *st;
+	struct stat sb;
+	char err[256], wal[128], copy[100], copy_wal[128];
+	const long frame = 4096 + 24, want = 32 + 3000 * frame;
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_int_equal(db_set_durability(f->db, DB_DURABILITY_NORMAL), 0);
+	db_checkpointer_restart_frames(f->db, 3000);
+	assert_int_equal(db_checkpointer_start(f->db), 0);
+	st = db_prepare(f->db, "CREATE TABLE t(x)");
+	assert_non_null(st);
+	assert_int_equal(db_step(st), DB_DONE);
+	db_reset(st);
+	/* ~1500 frames: past the 1000 that wake the thread, under 3000 */
+	for (int i = 0; i < 6; i++)
+		insert_blob(f->db, 1000000);
+	assert_true(db_checkpoints_wait(f->db, 1, 60000));
+	snprintf(wal, sizeof wal, "%s-wal", f->path);
+	assert_int_equal(stat(wal, &sb), 0);
+	/* 3000 frames (the cap, below 1500 + 8192), in 256-frame chunks */
+	assert_true(sb.st_size >= want);
+	assert_true(sb.st_size < want + 256 * frame);
+	for (int i = 0; i < 3; i++)
+		insert_blob(f->db, 1000);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_true(sb.st_size >= want); /* appended inside, not shrunk */
+
+	snprintf(copy, sizeof copy, "%s/copy.db", f->dir);
+	snprintf(copy_wal, sizeof copy_wal, "%s-wal", copy);
+	copy_file(f->path, copy);
+	copy_file(wal, copy_wal);
+	db_close(f->db);
+	f->db = NULL;
+	assert_int_equal(db_open(&f->db, copy, err, sizeof err), 0);
+	st = db_prepare(f->db, "SELECT count(*), sum(length(x)) FROM t");
+	assert_non_null(st);
+	assert_int_equal(db_step(st), DB_ROW);
+	assert_int_equal(db_column_int64(st, 0), 9);
+	assert_int_equal(db_column_int64(st, 1), 6003000);
+	db_reset(st);
+	assert_int_equal(db_check(f->db), 0);
+	db_close(f->db);
+	f->db = NULL;
+	unlink(copy);
+	unlink(copy_wal);
+	snprintf(copy_wal, sizeof copy_wal, "%s-shm", copy);
+	unlink(copy_wal);
 }
 
 static void
@@ -497,6 +586,7 @@ main(void)
 	    T(test_db_durability_sets_synchronous),
 	    T(test_db_checkpointer_copies_wal_into_database),
 	    T(test_db_checkpointer_restarts_wal_under_steady_writes),
+	    T(test_db_checkpointer_allocates_wal_ahead),
 	    T(test_db_close_null_is_noop),
 #undef T
 	};
