@@ -31,7 +31,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 # Keep object files of tests and tools between runs.
 .SECONDARY:
 
-.PHONY: all deps deps-test run test test-unit test-asan fuzz clean format bench
+.PHONY: all deps deps-test run test test-unit test-asan fuzz clean format bench FORCE
 
 all: $(BUILD)/chatd $(UNIT_BIN) $(TOOL_BIN)
 
@@ -45,8 +45,15 @@ $(BUILD)/obj/%.o: %.c $(wildcard chatd/*.h storage/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-# The numbered migrations are compiled into chatd.
-$(BUILD)/gen/migrations.c: $(MIGRATIONS) scripts/embed-migrations.sh
+# The numbered migrations are compiled into chatd. The list of their
+# names is a file rewritten only when it changes, so that removing or
+# renaming one rebuilds the embedded set too (timestamps alone can't).
+$(BUILD)/gen/migrations.list: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(MIGRATIONS)' | cmp -s - $@ || echo '$(MIGRATIONS)' > $@
+
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) $(BUILD)/gen/migrations.list \
+		scripts/embed-migrations.sh
 	@mkdir -p $(dir $@)
 	scripts/embed-migrations.sh $@ $(MIGRATIONS)
 
@@ -106,3 +113,5 @@ format:
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+FORCE:
