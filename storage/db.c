@@ -54,10 +54,6 @@ struct db_stmt {
  * (see db_ckpt_main). */
 #define DB_RESTART_FRAMES 65536
 #define DB_RESTART_MS 60000
-/* The WAL file is allocated ahead of the writer, this many frames past
- * the last one (about 32 MiB), up to DB_RESTART_FRAMES (see
- * db_ckpt_prealloc). */
-#define DB_WAL_AHEAD_FRAMES 8192
 
 /* The checkpoint thread: its own connection copies the WAL back into the
  * database file (and fsyncs it) so that the loop thread never does. */
@@ -71,7 +67,6 @@ struct db_ckpt {
 	int wanted; /* a commit left DB_CHECKPOINT_PAGES or more in the WAL */
 	int stop;
 	int restart_frames;      /* DB_RESTART_FRAMES, or a test's figure */
-	int frame_bytes;         /* a WAL frame: the page size + 24 */
 	struct timespec restart; /* CLOCK_MONOTONIC: the last gated pass */
 	uint64_t runs; /* checkpoints done (tests, metrics) */
 };
@@ -712,36 +707,6 @@ db_elapsed_ms(const struct timespec *t)
 	       (now.tv_nsec - t->tv_nsec) / 1000000;
 }
 
-/* Allocates the WAL file's blocks ahead of the frames the loop appends,
- * so that an append neither extends the file nor waits for ext4 to
- * allocate its blocks, which it does under a lock that this thread's
- * fsync of the WAL holds (13 ms stalls of the loop at M 2000 msg/s while
- * the WAL grew). Through SQLite's own handle on the file, with its chunk
- * size hint (posix_fallocate). The blocks past the last frame are as
- * SQLite leaves them after a restart: frames its checksums reject. */
-static void
-db_ckpt_prealloc(struct db_ckpt *ck, int log_pages)
-{
-	sqlite3_file *f = NULL;
-	sqlite3_int64 size, want;
-	int frames = log_pages + DB_WAL_AHEAD_FRAMES, chunk;
-
-	if (frames > ck->restart_frames)
-		frames = ck->restart_frames;
-	want = 32 + (sqlite3_int64)frames * ck->frame_bytes;
-	if (sqlite3_file_control(ck->h, "main", SQLITE_FCNTL_JOURNAL_POINTER,
-	                         &f) != SQLITE_OK ||
-	    f == NULL || f->pMethods == NULL ||
-	    f->pMethods->xFileSize(f, &size) != SQLITE_OK || size >= want)
-		return;
-	chunk = 256 * ck->frame_bytes;
-	if (f->pMethods->xFileControl(f, SQLITE_FCNTL_CHUNK_SIZE, &chunk) !=
-	        SQLITE_OK ||
-	    f->pMethods->xFileControl(f, SQLITE_FCNTL_SIZE_HINT, &want) !=
-	        SQLITE_OK)
-		log_warn("checkpoint: cannot allocate the WAL ahead");
-}
-
 /* One PASSIVE checkpoint: SQLITE_OK, SQLITE_BUSY or an error (logged). */
 static int
 db_ckpt_pass(struct db_ckpt *ck, int *log_pages, int *done)
@@ -798,8 +763,6 @@ db_ckpt_main(void *arg)
 		 * every run, which made that stall the p99 of M at
 		 * 2000 msg/s, but every DB_RESTART_FRAMES frames (256 MiB of
 		 * WAL, ~8 s at 2000 msg/s) or DB_RESTART_MS. */
-		if (rc == SQLITE_OK)
-			db_ckpt_prealloc(ck, log_pages);
 		if (rc == SQLITE_OK &&
 		    (log_pages >= ck->restart_frames ||
 		     db_elapsed_ms(&ck->restart) >= DB_RESTART_MS)) {
@@ -893,16 +856,7 @@ db_checkpointer_start(struct db *db)
 	pthread_mutex_init(&ck->gate, NULL);
 	ck->restart_frames =
 	    db->restart_frames > 0 ? db->restart_frames : DB_RESTART_FRAMES;
-	{
-		sqlite3_stmt *ps;
 
-		ck->frame_bytes = 4096 + 24;
-		if (sqlite3_prepare_v2(ck->h, "PRAGMA page_size", -1, &ps,
-		                       NULL) == SQLITE_OK &&
-		    sqlite3_step(ps) == SQLITE_ROW)
-			ck->frame_bytes = sqlite3_column_int(ps, 0) + 24;
-		sqlite3_finalize(ps);
-	}
 	clock_gettime(CLOCK_MONOTONIC, &ck->restart);
 	if (pthread_create(&ck->thread, NULL, db_ckpt_main, ck) != 0) {
 		log_error("%s: cannot start the thread", __func__);
