@@ -59,7 +59,11 @@ struct db_stmt {
  * database file (and fsyncs it) so that the loop thread never does. */
 struct db_ckpt {
 	pthread_t thread;
-	pthread_mutex_t gate; /* held by the loop's write transactions */
+	/* The gate: the loop's write transactions and a run's last pass
+	 * take turns (db_gate_*); gmu guards the three flags. */
+	pthread_mutex_t gmu;
+	pthread_cond_t gcv;
+	int loop_in, ckpt_wants, ckpt_in;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;   /* wakes the thread (wanted, stop) */
 	pthread_cond_t done; /* a run ended (db_checkpoints_wait) */
@@ -366,6 +370,40 @@ db_run(struct db *db, const char *sql, const char *func)
 
 /* Starts the server's write transaction; IMMEDIATE so that it waits for
  * (rather than deadlocks with) another writer such as the admin CLI. */
+/* The gate between the loop's write transactions and the checkpoint
+ * thread's gated pass: one side at a time, and the thread first once it
+ * asks. (A mutex alone let a loop that commits back to back take it
+ * again before the woken thread ran: on one core, the thread starved.) */
+static void
+db_gate_enter(struct db_ckpt *ck, int thread)
+{
+	pthread_mutex_lock(&ck->gmu);
+	if (thread) {
+		ck->ckpt_wants = 1;
+		while (ck->loop_in)
+			pthread_cond_wait(&ck->gcv, &ck->gmu);
+		ck->ckpt_wants = 0;
+		ck->ckpt_in = 1;
+	} else {
+		while (ck->ckpt_wants || ck->ckpt_in)
+			pthread_cond_wait(&ck->gcv, &ck->gmu);
+		ck->loop_in = 1;
+	}
+	pthread_mutex_unlock(&ck->gmu);
+}
+
+static void
+db_gate_exit(struct db_ckpt *ck, int thread)
+{
+	pthread_mutex_lock(&ck->gmu);
+	if (thread)
+		ck->ckpt_in = 0;
+	else
+		ck->loop_in = 0;
+	pthread_cond_broadcast(&ck->gcv);
+	pthread_mutex_unlock(&ck->gmu);
+}
+
 /* Lets the checkpoint thread have the gate once no write transaction is
  * open (see db_ckpt_main). */
 static void
@@ -373,7 +411,7 @@ db_gate_leave(struct db *db)
 {
 	if (db->gated && sqlite3_get_autocommit(db->h)) {
 		db->gated = 0;
-		pthread_mutex_unlock(&db->ckpt->gate);
+		db_gate_exit(db->ckpt, 0);
 	}
 }
 
@@ -383,7 +421,7 @@ db_begin(struct db *db)
 	int rc;
 
 	if (db->ckpt != NULL && !db->gated) {
-		pthread_mutex_lock(&db->ckpt->gate);
+		db_gate_enter(db->ckpt, 0);
 		db->gated = 1;
 	}
 	rc = db_run(db, "BEGIN IMMEDIATE", __func__);
@@ -775,9 +813,9 @@ db_ckpt_main(void *arg)
 				prev = log_pages;
 			}
 			if (rc == SQLITE_OK) {
-				pthread_mutex_lock(&ck->gate);
+				db_gate_enter(ck, 1);
 				rc = db_ckpt_pass(ck, &log_pages, &done);
-				pthread_mutex_unlock(&ck->gate);
+				db_gate_exit(ck, 1);
 				clock_gettime(CLOCK_MONOTONIC, &ck->restart);
 			}
 		}
@@ -815,7 +853,8 @@ db_ckpt_free(struct db_ckpt *ck)
 	pthread_cond_destroy(&ck->cv);
 	pthread_cond_destroy(&ck->done);
 	pthread_mutex_destroy(&ck->mu);
-	pthread_mutex_destroy(&ck->gate);
+	pthread_cond_destroy(&ck->gcv);
+	pthread_mutex_destroy(&ck->gmu);
 	if (sqlite3_close(ck->h) != SQLITE_OK)
 		log_error("checkpoint: close: %s", sqlite3_errmsg(ck->h));
 	free(ck);
@@ -853,7 +892,8 @@ db_checkpointer_start(struct db *db)
 		pthread_condattr_destroy(&ca);
 	}
 	pthread_mutex_init(&ck->mu, NULL);
-	pthread_mutex_init(&ck->gate, NULL);
+	pthread_mutex_init(&ck->gmu, NULL);
+	pthread_cond_init(&ck->gcv, NULL);
 	ck->restart_frames =
 	    db->restart_frames > 0 ? db->restart_frames : DB_RESTART_FRAMES;
 
@@ -921,7 +961,7 @@ db_checkpointer_stop(struct db *db)
 	 * may be waiting for it, and would never see stop. */
 	if (db->gated) {
 		db->gated = 0;
-		pthread_mutex_unlock(&ck->gate);
+		db_gate_exit(ck, 0);
 	}
 	pthread_mutex_lock(&ck->mu);
 	ck->stop = 1;
