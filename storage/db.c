@@ -368,8 +368,6 @@ db_run(struct db *db, const char *sql, const char *func)
 	return rc == DB_DONE ? 0 : -1;
 }
 
-/* Starts the server's write transaction; IMMEDIATE so that it waits for
- * (rather than deadlocks with) another writer such as the admin CLI. */
 /* The gate between the loop's write transactions and the checkpoint
  * thread's gated pass: one side at a time, and the thread first once it
  * asks. (A mutex alone let a loop that commits back to back take it
@@ -415,6 +413,8 @@ db_gate_leave(struct db *db)
 	}
 }
 
+/* Starts the server's write transaction; IMMEDIATE so that it waits for
+ * (rather than deadlocks with) another writer such as the admin CLI. */
 int
 db_begin(struct db *db)
 {
