@@ -507,11 +507,32 @@ test_message_page_stops_when_callback_says_so(void **state)
 
 /* --- resync --- */
 
+/* The lobby's changes after since: message_count_changed counts n, and
+ * message_changed replays n rows with these {id, seq}, in this order. */
+static void
+expect_changed(struct fixture *f, int64_t since, int n,
+               const int64_t want[][2])
+{
+	struct seen s = {0};
+
+	assert_int_equal(message_count_changed(f->db, f->lobby.id, since, 1000),
+	                 n);
+	assert_int_equal(
+	    message_changed(f->db, f->lobby.id, since, collect, &s), 0);
+	assert_int_equal(s.n, n);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(s.id[i], want[i][0]);
+		assert_int_equal(s.seq[i], want[i][1]);
+	}
+	seen_free(&s);
+}
+
 static void
 test_message_changed_in_seq_order_with_edits_and_deletes(void **state)
 {
 	struct fixture *f = *state;
-	struct seen s = {0};
+	/* 3 and 4 new, 2 edited at 6, 1 deleted at 7, 8 new. */
+	const int64_t want[][2] = {{3, 3}, {4, 4}, {2, 6}, {1, 7}, {8, 8}};
 
 	fill(f, 4);                                    /* 1..4 */
 	post(f, f->other.id, f->bob, "not this room"); /* 5 */
@@ -519,23 +540,8 @@ test_message_changed_in_seq_order_with_edits_and_deletes(void **state)
 	assert_int_equal(message_delete(f->db, 1, ++f->seq), 0); /* 7 */
 	post(f, f->lobby.id, f->ann, "new");                     /* 8 */
 
-	assert_int_equal(message_count_changed(f->db, f->lobby.id, 2, 1000), 5);
-	assert_int_equal(message_changed(f->db, f->lobby.id, 2, collect, &s),
-	                 0);
-	assert_int_equal(s.n, 5);
-	/* 3 and 4 new, 2 edited at 6, 1 deleted at 7, 8 new. */
-	assert_int_equal(s.id[0], 3);
-	assert_int_equal(s.id[1], 4);
-	assert_int_equal(s.id[2], 2);
-	assert_int_equal(s.seq[2], 6);
-	assert_int_equal(s.id[3], 1);
-	assert_int_equal(s.seq[3], 7);
-	assert_int_equal(s.id[4], 8);
-	seen_free(&s);
-	s.n = 0;
-	assert_int_equal(message_changed(f->db, f->lobby.id, 8, collect, &s),
-	                 0);
-	assert_int_equal(s.n, 0);
+	expect_changed(f, 2, 5, want);
+	expect_changed(f, 8, 0, want);
 }
 
 /* The two halves of the replay (never-changed messages by id, changed ones
@@ -545,7 +551,7 @@ static void
 test_message_changed_newer_message_edited_once(void **state)
 {
 	struct fixture *f = *state;
-	struct seen s = {0};
+	const int64_t after2[][2] = {{4, 5}, {6, 6}, {1, 7}, {3, 8}};
 
 	fill(f, 4);                                               /* 1..4 */
 	assert_int_equal(message_edit(f->db, 4, "e", 1, ++f->seq, 1), 0); /* 5 */
@@ -553,28 +559,9 @@ test_message_changed_newer_message_edited_once(void **state)
 	assert_int_equal(message_edit(f->db, 1, "e", 1, ++f->seq, 1), 0); /* 7 */
 	assert_int_equal(message_delete(f->db, 3, ++f->seq), 0);          /* 8 */
 
-	assert_int_equal(message_count_changed(f->db, f->lobby.id, 2, 1000), 4);
-	assert_int_equal(message_changed(f->db, f->lobby.id, 2, collect, &s),
-	                 0);
-	assert_int_equal(s.n, 4);
-	assert_int_equal(s.id[0], 4);
-	assert_int_equal(s.seq[0], 5);
-	assert_int_equal(s.id[1], 6);
-	assert_int_equal(s.seq[1], 6);
-	assert_int_equal(s.id[2], 1);
-	assert_int_equal(s.seq[2], 7);
-	assert_int_equal(s.id[3], 3);
-	assert_int_equal(s.seq[3], 8);
-	seen_free(&s);
+	expect_changed(f, 2, 4, after2);
 	/* since 6: only the two changes after it, though 1 and 3 are old */
-	s.n = 0;
-	assert_int_equal(message_count_changed(f->db, f->lobby.id, 6, 1000), 2);
-	assert_int_equal(message_changed(f->db, f->lobby.id, 6, collect, &s),
-	                 0);
-	assert_int_equal(s.n, 2);
-	assert_int_equal(s.id[0], 1);
-	assert_int_equal(s.id[1], 3);
-	seen_free(&s);
+	expect_changed(f, 6, 2, after2 + 2);
 	/* the cap holds across both halves: 4 changes after 2 */
 	assert_int_equal(message_count_changed(f->db, f->lobby.id, 2, 3), 4);
 	assert_int_equal(message_count_changed(f->db, f->lobby.id, 2, 4), 4);
