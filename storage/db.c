@@ -81,7 +81,7 @@ struct db {
 	size_t nstmts, capstmts;
 	char epoch[EPOCH_LEN + 1];
 	struct db_ckpt *ckpt; /* NULL: SQLite checkpoints on commit */
-	int gated;            /* this thread holds ckpt->gate */
+	int gated;            /* the loop is in the gate (db_gate_enter) */
 	int restart_frames;   /* for the next db_checkpointer_start; 0: default */
 };
 
@@ -797,7 +797,7 @@ db_ckpt_main(void *arg)
 		 * Then the loop's next commit restarts the WAL, and SQLite
 		 * fsyncs the new WAL header in it: 9-16 ms on this VM's disk,
 		 * a stall no thread of ours can take over (a write from this
-		 * connection would reset the loop's page cache). Hence not at
+		 * thread's connection would empty the loop's page cache). Hence not at
 		 * every run, which made that stall the p99 of M at
 		 * 2000 msg/s, but every DB_RESTART_FRAMES frames (256 MiB of
 		 * WAL, ~8 s at 2000 msg/s) or DB_RESTART_MS. */
@@ -896,7 +896,6 @@ db_checkpointer_start(struct db *db)
 	pthread_cond_init(&ck->gcv, NULL);
 	ck->restart_frames =
 	    db->restart_frames > 0 ? db->restart_frames : DB_RESTART_FRAMES;
-
 	clock_gettime(CLOCK_MONOTONIC, &ck->restart);
 	if (pthread_create(&ck->thread, NULL, db_ckpt_main, ck) != 0) {
 		log_error("%s: cannot start the thread", __func__);
