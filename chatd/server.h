@@ -101,9 +101,9 @@ int server_start(struct server *srv, struct config *cfg,
     const struct conn_app *app);
 /* Runs the loop until SIGTERM/SIGINT, then shuts down cleanly. */
 int server_run(struct server *srv);
-/* Frees everything server_start made. */
 /* Closes every connection (the application's gone callback runs). */
 void server_close_conns(struct server *srv);
+/* Frees everything server_start made. */
 void server_free(struct server *srv);
 /* A connection left: lets accept resume if it was paused. */
 void server_conn_gone(struct server *srv);
