@@ -17,6 +17,7 @@
 #include "chatd/log.h"
 #include "chatd/server.h"
 #include "chatd/worker.h"
+#include "storage/jsonl.h"
 #include "storage/storage.h"
 
 /* Opens the configured database for an admin command; NULL after
@@ -313,96 +314,11 @@ out:
 	return rc;
 }
 
-/* Writes one JSON object as a line on stdout. -1 on a write error. */
-static int
-emit(json_t *o)
-{
-	int rc = json_dumpf(o, stdout, JSON_COMPACT) == 0 &&
-			 putchar('\n') != EOF ? 0 : -1;
-
-	json_decref(o);
-	return rc;
-}
-
-static int
-export_user_line(void *arg, const struct export_user *u)
-{
-	json_t *o = json_pack("{s:s,s:I,s:s,s:I}", "type", "user", "id",
-	    (json_int_t)u->id, "username", u->username, "created_at",
-	    (json_int_t)u->created_at);
-
-	(void)arg;
-	if (u->pwhash != NULL && strcmp(u->pwhash, "!") != 0)
-		json_object_set_new(o, "pwhash", json_string(u->pwhash));
-	if (u->deleted)
-		json_object_set_new(o, "deleted", json_true());
-	return emit(o);
-}
-
-static int
-export_room_line(void *arg, const struct room *r)
-{
-	(void)arg;
-	return emit(json_pack("{s:s,s:s,s:s,s:I,s:I}", "type", "room", "room",
-	    r->name, "kind", r->kind == ROOM_DM ? "dm" : "public",
-	    "created_at", (json_int_t)r->created_at, "last_seq",
-	    (json_int_t)r->last_seq));
-}
-
-static int
-export_member_line(void *arg, const struct export_member *m)
-{
-	(void)arg;
-	return emit(json_pack("{s:s,s:s,s:s,s:I,s:I}", "type", "member",
-	    "room", m->room, "user", m->username, "read_seq",
-	    (json_int_t)m->read_seq, "joined_at", (json_int_t)m->joined_at));
-}
-
-/* A message line: {"type":"message"} and the PROTOCOL.md message object
- * (a tombstone keeps edited_ts if it had one), plus client_msg_id. */
-static int
-export_message_line(void *arg, const struct message *m,
-    const char *client_msg_id)
-{
-	json_t *o = json_pack("{s:s}", "type", "message");
-	json_t *body = chat_message_json(m);
-
-	(void)arg;
-	json_object_update(o, body);
-	json_decref(body);
-	if (m->deleted && m->edited_ts > 0)
-		json_object_set_new(o, "edited_ts", json_integer(m->edited_ts));
-	if (client_msg_id != NULL)
-		json_object_set_new(o, "client_msg_id",
-		    json_string(client_msg_id));
-	return emit(o);
-}
-
-/* The header line and every user, room and membership. */
-static int
-export_all(struct db *db)
-{
-	int64_t floor;
-
-	if (export_meta(db, &floor) != 0 ||
-	    emit(json_pack("{s:s,s:i,s:s,s:I}", "type", "chatd_export",
-		"version", 1, "epoch", db_epoch(db), "seq_floor",
-		(json_int_t)floor)) != 0)
-		return -1;
-	if (export_users(db, export_user_line, NULL) != 0 ||
-	    room_list_all(db, export_room_line, NULL) != 0 ||
-	    export_members(db, export_member_line, NULL) != 0)
-		return -1;
-	return 0;
-}
-
 /* chatd export [--room R] [--since SEQ] [--until TS]: JSON Lines. */
 static int
 cmd_export(struct config *cfg, int argc, char **argv)
 {
 	char name[ROOMNAME_MAX + 8];
-	int full = cfg->export_room == NULL && cfg->export_since < 0 &&
-		   cfg->export_until < 0;
 	struct db *db;
 	struct room r = {0};
 	int rc = 1;
@@ -430,10 +346,8 @@ cmd_export(struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "chatd: no room %s\n", name);
 		goto out;
 	}
-	if ((full && export_all(db) != 0) ||
-	    export_messages(db, r.id, cfg->export_since, cfg->export_until,
-		export_message_line, NULL) != 0 ||
-	    fflush(stdout) != 0) {
+	if (jsonl_export(db, stdout, r.id, cfg->export_since,
+		cfg->export_until) != 0) {
 		fprintf(stderr, "chatd: export failed\n");
 		goto out;
 	}
@@ -444,201 +358,15 @@ out:
 	return rc;
 }
 
-/* The integer field key of o into *out (absent: def, if def >= 0). */
-static int
-json_int_field(json_t *o, const char *key, int64_t def, int64_t *out)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (v == NULL && def >= 0) {
-		*out = def;
-		return 0;
-	}
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return -1;
-	*out = json_integer_value(v);
-	return 0;
-}
-
-/* Copies the name field key of o into out (size n), folded: a username
- * (room 0) or a room name (room 1). -1 if missing or invalid. */
-static int
-json_name_field(json_t *o, const char *key, int room, char *out, size_t n)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	if (s == NULL || strlen(s) >= n ||
-	    strlen(s) > (room ? ROOMNAME_MAX : USERNAME_MAX))
-		return -1;
-	snprintf(out, n, "%s", s);
-	return room ? (auth_room_fold(out) < 0 ? -1 : 0) :
-		      auth_username_fold(out);
-}
-
-/* One user line. */
-static const char *
-import_user_line(struct db *db, json_t *o)
-{
-	struct export_user u = {0};
-	json_t *pw = json_object_get(o, "pwhash");
-
-	if (json_int_field(o, "id", -1, &u.id) != 0 || u.id == 0 ||
-	    json_name_field(o, "username", 0, u.username,
-		sizeof u.username) != 0 ||
-	    json_int_field(o, "created_at", 0, &u.created_at) != 0 ||
-	    (pw != NULL && !json_is_string(pw)))
-		return "bad user line";
-	u.pwhash = json_string_value(pw);
-	u.deleted = json_is_true(json_object_get(o, "deleted"));
-	switch (import_user(db, &u)) {
-	case 0:
-		return NULL;
-	case 1:
-		return "duplicate user";
-	default:
-		return "database error";
-	}
-}
-
-/* One room line. */
-static const char *
-import_room_line(struct db *db, json_t *o)
-{
-	struct room r = {0};
-	const char *kind = json_string_value(json_object_get(o, "kind"));
-	int k;
-
-	if (json_name_field(o, "room", 1, r.name, sizeof r.name) != 0 ||
-	    json_int_field(o, "created_at", 0, &r.created_at) != 0 ||
-	    json_int_field(o, "last_seq", 0, &r.last_seq) != 0)
-		return "bad room line";
-	k = strncmp(r.name, "dm:", 3) == 0 ? ROOM_DM : ROOM_PUBLIC;
-	if (kind != NULL && strcmp(kind, k == ROOM_DM ? "dm" : "public") != 0)
-		return "the room's kind does not match its name";
-	r.kind = k;
-	switch (import_room(db, &r)) {
-	case 0:
-		return NULL;
-	case 1:
-		return "duplicate room";
-	default:
-		return "database error";
-	}
-}
-
-/* One member line. */
-static const char *
-import_member_line(struct db *db, json_t *o)
-{
-	char room[ROOMNAME_MAX + 1], user[USERNAME_MAX + 1];
-	int64_t read_seq, joined;
-
-	if (json_name_field(o, "room", 1, room, sizeof room) != 0 ||
-	    json_name_field(o, "user", 0, user, sizeof user) != 0 ||
-	    json_int_field(o, "read_seq", 0, &read_seq) != 0 ||
-	    json_int_field(o, "joined_at", 0, &joined) != 0)
-		return "bad member line";
-	switch (import_member(db, room, user, read_seq, joined)) {
-	case 0:
-		return NULL;
-	case 1:
-		return "duplicate member";
-	default:
-		return "database error";
-	}
-}
-
-/* One message line (PROTOCOL.md message or tombstone). */
-static const char *
-import_message_line(struct db *db, json_t *o)
-{
-	struct message m = {0};
-	json_t *text = json_object_get(o, "text");
-	json_t *cid = json_object_get(o, "client_msg_id");
-
-	m.deleted = json_is_true(json_object_get(o, "deleted"));
-	if (json_int_field(o, "id", -1, &m.id) != 0 || m.id == 0 ||
-	    json_int_field(o, "seq", m.id, &m.seq) != 0 || m.seq < m.id ||
-	    json_name_field(o, "room", 1, m.room, sizeof m.room) != 0 ||
-	    json_name_field(o, "user", 0, m.username, sizeof m.username) !=
-		0 ||
-	    json_int_field(o, "ts", -1, &m.ts) != 0 ||
-	    json_int_field(o, "edited_ts", 0, &m.edited_ts) != 0 ||
-	    (!m.deleted && !json_is_string(text)) ||
-	    (cid != NULL && (!json_is_string(cid) ||
-				json_string_length(cid) > 64)))
-		return "bad message line";
-	if (!m.deleted) {
-		m.text = json_string_value(text);
-		m.text_len = json_string_length(text);
-	}
-	switch (import_message(db, &m, json_string_value(cid))) {
-	case 0:
-		return NULL;
-	case 1:
-		return "duplicate message id, seq or client_msg_id";
-	default:
-		return "database error";
-	}
-}
-
-/* The header line: the epoch and seq_floor of the exported database. */
-static const char *
-import_header_line(struct db *db, json_t *o)
-{
-	const char *epoch = json_string_value(json_object_get(o, "epoch"));
-	int64_t version, floor;
-
-	if (json_int_field(o, "version", -1, &version) != 0 || version != 1)
-		return "unsupported export version";
-	if (json_int_field(o, "seq_floor", 0, &floor) != 0 ||
-	    (epoch != NULL && (strlen(epoch) != EPOCH_LEN ||
-				  strspn(epoch, "0123456789abcdef") !=
-				      EPOCH_LEN)))
-		return "bad header line";
-	return import_meta(db, epoch, floor) == 0 ? NULL : "database error";
-}
-
-/* Imports one line; NULL or why it failed. */
-static const char *
-import_line(struct db *db, const char *line, size_t len)
-{
-	json_error_t jerr;
-	json_t *o = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
-	const char *type, *why;
-
-	if (!json_is_object(o)) {
-		json_decref(o);
-		return "not a JSON object";
-	}
-	type = json_string_value(json_object_get(o, "type"));
-	if (type == NULL)
-		why = "no type";
-	else if (strcmp(type, "message") == 0)
-		why = import_message_line(db, o);
-	else if (strcmp(type, "user") == 0)
-		why = import_user_line(db, o);
-	else if (strcmp(type, "room") == 0)
-		why = import_room_line(db, o);
-	else if (strcmp(type, "member") == 0)
-		why = import_member_line(db, o);
-	else if (strcmp(type, "chatd_export") == 0)
-		why = import_header_line(db, o);
-	else
-		why = "unknown type";
-	json_decref(o);
-	return why;
-}
-
 /* chatd import < FILE: an export into an empty database, all or
  * nothing (one transaction). */
 static int
 cmd_import(struct config *cfg, int argc, char **argv)
 {
-	char *line = NULL;
-	size_t cap = 0, n = 0;
-	ssize_t len;
-	const char *why = NULL;
+	static const struct jsonl_names names = {auth_username_fold,
+	    auth_room_fold};
+	size_t n;
+	const char *why;
 	struct db *db;
 	int empty, lock = -1;
 
@@ -669,17 +397,7 @@ cmd_import(struct config *cfg, int argc, char **argv)
 				"into a new database\n", cfg->db_path);
 		goto fail;
 	}
-	while (why == NULL && (len = getline(&line, &cap, stdin)) != -1) {
-		n++;
-		while (len > 0 && (line[len - 1] == '\n' ||
-				      line[len - 1] == '\r'))
-			len--;
-		if (len > 0)
-			why = import_line(db, line, (size_t)len);
-	}
-	if (why == NULL && ferror(stdin))
-		why = "read error";
-	if (why != NULL) {
+	if ((why = jsonl_import(db, stdin, &names, &n)) != NULL) {
 		fprintf(stderr, "chatd: import: line %zu: %s\n", n, why);
 		goto fail;
 	}
@@ -688,21 +406,18 @@ cmd_import(struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "chatd: import: commit failed\n");
 		goto fail;
 	}
-	free(line);
 	log_info("imported %zu lines into %s", n, cfg->db_path);
 	db_close(db);
 	if (lock >= 0)
 		close(lock);
 	return 0;
 fail:
-	free(line);
 	db_rollback(db);
 	db_close(db);
 	if (lock >= 0)
 		close(lock);
 	return 1;
 }
-
 
 /* Frees the server in the one safe order: what is pending is committed
  * and delivered, then the connections go (their sessions point into the
