@@ -120,25 +120,6 @@ chat_send_error(struct session *s, json_t *ref, const char *code,
 	    ref);
 }
 
-json_t *
-chat_message_json(const struct message *m)
-{
-	json_t *o = json_pack("{s:I,s:I,s:s,s:s}", "id", (json_int_t)m->id,
-	    "seq", (json_int_t)m->seq, "room", m->room, "user", m->username);
-
-	if (m->deleted) {
-		json_object_set_new(o, "ts", json_integer(m->ts));
-		json_object_set_new(o, "deleted", json_true());
-		return o;
-	}
-	json_object_set_new(o, "text",
-	    json_stringn(m->text ? m->text : "", m->text_len));
-	json_object_set_new(o, "ts", json_integer(m->ts));
-	if (m->edited_ts > 0)
-		json_object_set_new(o, "edited_ts", json_integer(m->edited_ts));
-	return o;
-}
-
 /* The members of a message object, in chat_message_json's order. */
 static void
 chat_message_members(struct jsonw *w, const struct message *m)

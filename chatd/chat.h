@@ -31,10 +31,7 @@ void chat_logout(struct server *srv, int64_t user_id, const uint8_t hash[32]);
 /* The user's rooms as PROTOCOL.md room states (hello, /api/me); NULL on
  * a database error. */
 json_t *chat_room_states(struct server *srv, int64_t user_id);
-/* A message or tombstone as its PROTOCOL.md JSON object (cold paths:
- * export). */
 struct message;
-json_t *chat_message_json(const struct message *m);
 /* The same object, the same bytes as json_dumps(JSON_COMPACT) of it,
  * written by w (history, search, events). */
 struct jsonw;

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "chatd/config.h"
 #include "chatd/conn.h"
 #include "chatd/metrics.h"
 
@@ -17,34 +18,6 @@ struct worker;
 struct limiter;
 
 #define MAX_CLIENTS 20000   /* accept pauses above this many connections */
-#define MAX_ORIGINS 16
-
-struct config {
-	const char *listen;        /* ADDR:PORT */
-	const char *db_path;
-	const char *web_dir;
-	const char *tls_cert;
-	const char *tls_key;
-	const char *origins[MAX_ORIGINS + 1]; /* extra allowed WS origins */
-	int norigins;
-	int registration_open;
-	int rate_limits;           /* 0: every limit off */
-	double msg_rate;           /* WebSocket requests/s per connection */
-	double msg_burst;
-	int max_clients;
-	int64_t token_ttl_ms;
-	int header_timeout;        /* s */
-	int idle_timeout;          /* s */
-	int ping_interval;         /* s of WebSocket silence before a ping */
-	int log_level;
-	int log_json;
-	int slow_query_ms;         /* log statements slower; 0: off */
-	int durability_full;       /* --durability full: fsync every commit */
-	const char *config_file;   /* --config, or NULL */
-	const char *export_room;   /* chatd export --room */
-	int64_t export_since;      /* chatd export --since (seq), -1: none */
-	int64_t export_until;      /* chatd export --until (ts), -1: none */
-};
 
 /* Counters exported at /metrics: plain integers, bumped on the loop. */
 struct metrics {

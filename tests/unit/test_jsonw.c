@@ -13,6 +13,7 @@
 #include "chatd/chat.h"
 #include "chatd/conn.h"
 #include "chatd/jsonw.h"
+#include "storage/jsonl.h"
 #include "storage/storage.h"
 #include "tests/unit/tmpdb.h"
 
@@ -416,17 +417,17 @@ message_fixture(const char *text, size_t len)
 }
 
 /* chat_message_write must give exactly the bytes of jansson's dump of
- * chat_message_json. */
+ * jsonl_message_json (what export writes). */
 static void
 assert_message_like_jansson(struct jsonw *w, const struct message *m)
 {
 	jsonw_reset(w);
 	chat_message_write(w, m);
-	assert_same_as_jansson(w, chat_message_json(m));
+	assert_same_as_jansson(w, jsonl_message_json(m));
 }
 
 static void
-test_chat_message_write_matches_chat_message_json(void **state)
+test_chat_message_write_matches_jsonl_message_json(void **state)
 {
 	struct jsonw *w = *state;
 	const char *texts[] = {
@@ -492,7 +493,7 @@ test_chat_event_write_puts_type_first_and_ref_last(void **state)
 	chat_event_write(w, "message", &m, ref);
 	/* What the jansson encoder sent: type, the message, then ref. */
 	want = json_pack("{s:s}", "type", "message");
-	body = chat_message_json(&m);
+	body = jsonl_message_json(&m);
 	json_object_update(want, body);
 	json_decref(body);
 	json_object_set(want, "ref", ref);
@@ -677,7 +678,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_jsonw_steal_hands_over_the_buffer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
-		test_chat_message_write_matches_chat_message_json, setup,
+		test_chat_message_write_matches_jsonl_message_json, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_chat_event_write_puts_type_first_and_ref_last, setup,

@@ -1,0 +1,52 @@
+/* chatd/config.h — the settings: command line, environment, config file */
+#ifndef CHATD_CONFIG_H
+#define CHATD_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define CHATD_VERSION "0.1.0"
+#define MAX_ORIGINS 16
+
+struct config {
+	const char *listen;        /* ADDR:PORT */
+	const char *db_path;
+	const char *web_dir;
+	const char *tls_cert;
+	const char *tls_key;
+	const char *origins[MAX_ORIGINS + 1]; /* extra allowed WS origins */
+	int norigins;
+	int registration_open;
+	int rate_limits;           /* 0: every limit off */
+	double msg_rate;           /* WebSocket requests/s per connection */
+	double msg_burst;
+	int max_clients;
+	int64_t token_ttl_ms;
+	int header_timeout;        /* s */
+	int idle_timeout;          /* s */
+	int ping_interval;         /* s of WebSocket silence before a ping */
+	int log_level;
+	int log_json;
+	int slow_query_ms;         /* log statements slower; 0: off */
+	int durability_full;       /* --durability full: fsync every commit */
+	const char *config_file;   /* --config, or NULL */
+	const char *export_room;   /* chatd export --room */
+	int64_t export_since;      /* chatd export --since (seq), -1: none */
+	int64_t export_until;      /* chatd export --until (ts), -1: none */
+};
+
+/* Prints the commands and every option with its variable and default. */
+void config_usage(FILE *f);
+/* Fills cfg from the defaults, then the config file, then the
+ * environment, then the flags (anywhere on the line; "--" ends them).
+ * The other arguments go to pos[*npos] (pos holds argc). Returns 1 to go
+ * on, 0 to exit successfully (--help, --version), or -1 after printing
+ * why. cfg points into argv and into strings kept until exit. */
+int config_load(struct config *cfg, int argc, char **argv, char **pos,
+    int *npos);
+/* chatd check-config: validates the settings and prints them with where
+ * each came from; starts nothing. Exit status: 0, 1 if a setting is
+ * bad, 2 on extra arguments. */
+int config_check(struct config *cfg, int argc);
+
+#endif

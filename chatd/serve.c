@@ -1,0 +1,70 @@
+/* chatd/serve.c — the default command: the chat server until a signal */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chatd/admin_db.h"
+#include "chatd/auth.h"
+#include "chatd/chat.h"
+#include "chatd/config.h"
+#include "chatd/limiter.h"
+#include "chatd/serve.h"
+#include "chatd/server.h"
+#include "chatd/worker.h"
+#include "storage/storage.h"
+
+/* Frees the server in the one safe order: what is pending is committed
+ * and delivered, then the connections go (their sessions point into the
+ * chat state), then the chat state (its events need the event base),
+ * then the base and the database. */
+static void
+serve_teardown(struct server *srv)
+{
+	chat_flush(srv);
+	server_close_conns(srv);
+	chat_free(srv);
+	server_free(srv);
+}
+
+/* Runs the server until SIGTERM/SIGINT. */
+int
+serve_run(struct config *cfg)
+{
+	struct server srv;
+	int rc, lock;
+
+	memset(&srv, 0, sizeof srv);
+	db_set_slow_ms(cfg->slow_query_ms);
+	if (auth_hash_password("not a real password", 19, srv.dummy_hash,
+		sizeof srv.dummy_hash) != 0)
+		return 1;
+	if (server_start(&srv, cfg, &chat_app) != 0 || chat_start(&srv) != 0) {
+		serve_teardown(&srv);
+		return 1;
+	}
+	/* Held while serving: chatd restore refuses to replace the file. */
+	if ((lock = admin_db_lock(cfg->db_path, 0)) == -2) {
+		fprintf(stderr, "chatd: %s is being restored\n", cfg->db_path);
+		serve_teardown(&srv);
+		return 1;
+	}
+	if ((srv.worker = worker_new(srv.base, 2)) == NULL) {
+		fprintf(stderr, "chatd: cannot start worker threads\n");
+		serve_teardown(&srv);
+		if (lock >= 0)
+			close(lock);
+		return 1;
+	}
+	srv.login_user = limiter_new(1.0 / 60, 5, 4096);
+	srv.login_addr = limiter_new(1.0 / 3, 20, 4096);
+	srv.register_addr = limiter_new(1.0 / 60, 5, 4096);
+	rc = server_run(&srv);
+	worker_free(srv.worker);
+	serve_teardown(&srv);
+	limiter_free(srv.login_user);
+	limiter_free(srv.login_addr);
+	limiter_free(srv.register_addr);
+	if (lock >= 0)
+		close(lock);
+	return rc;
+}

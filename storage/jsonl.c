@@ -1,0 +1,340 @@
+/* storage/jsonl.c — the export format: JSON Lines, out and back in */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "storage/jsonl.h"
+#include "storage/storage.h"
+
+json_t *
+jsonl_message_json(const struct message *m)
+{
+	json_t *o =
+	    json_pack("{s:I,s:I,s:s,s:s}", "id", (json_int_t)m->id, "seq",
+	              (json_int_t)m->seq, "room", m->room, "user", m->username);
+
+	if (m->deleted) {
+		json_object_set_new(o, "ts", json_integer(m->ts));
+		json_object_set_new(o, "deleted", json_true());
+		return o;
+	}
+	json_object_set_new(o, "text",
+	                    json_stringn(m->text ? m->text : "", m->text_len));
+	json_object_set_new(o, "ts", json_integer(m->ts));
+	if (m->edited_ts > 0)
+		json_object_set_new(o, "edited_ts", json_integer(m->edited_ts));
+	return o;
+}
+
+/* Writes one JSON object as a line on out; takes o. -1 on a write
+ * error. */
+static int
+jsonl_emit(FILE *out, json_t *o)
+{
+	int rc = json_dumpf(o, out, JSON_COMPACT) == 0 && putc('\n', out) != EOF
+	             ? 0
+	             : -1;
+
+	json_decref(o);
+	return rc;
+}
+
+static int
+jsonl_user_out(void *arg, const struct export_user *u)
+{
+	json_t *o = json_pack("{s:s,s:I,s:s,s:I}", "type", "user", "id",
+	                      (json_int_t)u->id, "username", u->username,
+	                      "created_at", (json_int_t)u->created_at);
+
+	if (u->pwhash != NULL && strcmp(u->pwhash, "!") != 0)
+		json_object_set_new(o, "pwhash", json_string(u->pwhash));
+	if (u->deleted)
+		json_object_set_new(o, "deleted", json_true());
+	return jsonl_emit(arg, o);
+}
+
+static int
+jsonl_room_out(void *arg, const struct room *r)
+{
+	return jsonl_emit(arg,
+	                  json_pack("{s:s,s:s,s:s,s:I,s:I}", "type", "room",
+	                            "room", r->name, "kind",
+	                            r->kind == ROOM_DM ? "dm" : "public",
+	                            "created_at", (json_int_t)r->created_at,
+	                            "last_seq", (json_int_t)r->last_seq));
+}
+
+static int
+jsonl_member_out(void *arg, const struct export_member *m)
+{
+	return jsonl_emit(arg,
+	                  json_pack("{s:s,s:s,s:s,s:I,s:I}", "type", "member",
+	                            "room", m->room, "user", m->username,
+	                            "read_seq", (json_int_t)m->read_seq,
+	                            "joined_at", (json_int_t)m->joined_at));
+}
+
+/* A message line: {"type":"message"} and the PROTOCOL.md message object
+ * (a tombstone keeps edited_ts if it had one), plus client_msg_id. */
+static int
+jsonl_message_out(void *arg, const struct message *m, const char *client_msg_id)
+{
+	json_t *o = json_pack("{s:s}", "type", "message");
+	json_t *body = jsonl_message_json(m);
+
+	json_object_update(o, body);
+	json_decref(body);
+	if (m->deleted && m->edited_ts > 0)
+		json_object_set_new(o, "edited_ts", json_integer(m->edited_ts));
+	if (client_msg_id != NULL)
+		json_object_set_new(o, "client_msg_id",
+		                    json_string(client_msg_id));
+	return jsonl_emit(arg, o);
+}
+
+/* The header line and every user, room and membership. */
+static int
+jsonl_export_all(struct db *db, FILE *out)
+{
+	int64_t floor;
+
+	if (export_meta(db, &floor) != 0 ||
+	    jsonl_emit(out,
+	               json_pack("{s:s,s:i,s:s,s:I}", "type", "chatd_export",
+	                         "version", 1, "epoch", db_epoch(db),
+	                         "seq_floor", (json_int_t)floor)) != 0)
+		return -1;
+	if (export_users(db, jsonl_user_out, out) != 0 ||
+	    room_list_all(db, jsonl_room_out, out) != 0 ||
+	    export_members(db, jsonl_member_out, out) != 0)
+		return -1;
+	return 0;
+}
+
+int
+jsonl_export(struct db *db, FILE *out, int64_t room_id, int64_t since,
+             int64_t until)
+{
+	int full = room_id == 0 && since < 0 && until < 0;
+
+	if ((full && jsonl_export_all(db, out) != 0) ||
+	    export_messages(db, room_id, since, until, jsonl_message_out,
+	                    out) != 0 ||
+	    fflush(out) != 0)
+		return -1;
+	return 0;
+}
+
+/* The integer field key of o into *out (absent: def, if def >= 0). */
+static int
+jsonl_int_field(json_t *o, const char *key, int64_t def, int64_t *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL && def >= 0) {
+		*out = def;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -1;
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* Copies the name field key of o into out (size n), folded by fold: a
+ * username (max USERNAME_MAX) or a room name (max ROOMNAME_MAX). -1 if
+ * missing or invalid. */
+static int
+jsonl_name_field(json_t *o, const char *key, int (*fold)(char *), size_t max,
+                 char *out, size_t n)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	if (s == NULL || strlen(s) >= n || strlen(s) > max)
+		return -1;
+	snprintf(out, n, "%s", s);
+	return fold(out) < 0 ? -1 : 0;
+}
+
+/* One user line. */
+static const char *
+jsonl_user_in(struct db *db, json_t *o, const struct jsonl_names *names)
+{
+	struct export_user u = {0};
+	json_t *pw = json_object_get(o, "pwhash");
+
+	if (jsonl_int_field(o, "id", -1, &u.id) != 0 || u.id == 0 ||
+	    jsonl_name_field(o, "username", names->user, USERNAME_MAX,
+	                     u.username, sizeof u.username) != 0 ||
+	    jsonl_int_field(o, "created_at", 0, &u.created_at) != 0 ||
+	    (pw != NULL && !json_is_string(pw)))
+		return "bad user line";
+	u.pwhash = json_string_value(pw);
+	u.deleted = json_is_true(json_object_get(o, "deleted"));
+	switch (import_user(db, &u)) {
+	case 0:
+		return NULL;
+	case 1:
+		return "duplicate user";
+	default:
+		return "database error";
+	}
+}
+
+/* One room line. */
+static const char *
+jsonl_room_in(struct db *db, json_t *o, const struct jsonl_names *names)
+{
+	struct room r = {0};
+	const char *kind = json_string_value(json_object_get(o, "kind"));
+	int k;
+
+	if (jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, r.name,
+	                     sizeof r.name) != 0 ||
+	    jsonl_int_field(o, "created_at", 0, &r.created_at) != 0 ||
+	    jsonl_int_field(o, "last_seq", 0, &r.last_seq) != 0)
+		return "bad room line";
+	k = strncmp(r.name, "dm:", 3) == 0 ? ROOM_DM : ROOM_PUBLIC;
+	if (kind != NULL && strcmp(kind, k == ROOM_DM ? "dm" : "public") != 0)
+		return "the room's kind does not match its name";
+	r.kind = k;
+	switch (import_room(db, &r)) {
+	case 0:
+		return NULL;
+	case 1:
+		return "duplicate room";
+	default:
+		return "database error";
+	}
+}
+
+/* One member line. */
+static const char *
+jsonl_member_in(struct db *db, json_t *o, const struct jsonl_names *names)
+{
+	char room[ROOMNAME_MAX + 1], user[USERNAME_MAX + 1];
+	int64_t read_seq, joined;
+
+	if (jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, room,
+	                     sizeof room) != 0 ||
+	    jsonl_name_field(o, "user", names->user, USERNAME_MAX, user,
+	                     sizeof user) != 0 ||
+	    jsonl_int_field(o, "read_seq", 0, &read_seq) != 0 ||
+	    jsonl_int_field(o, "joined_at", 0, &joined) != 0)
+		return "bad member line";
+	switch (import_member(db, room, user, read_seq, joined)) {
+	case 0:
+		return NULL;
+	case 1:
+		return "duplicate member";
+	default:
+		return "database error";
+	}
+}
+
+/* One message line (PROTOCOL.md message or tombstone). */
+static const char *
+jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
+{
+	struct message m = {0};
+	json_t *text = json_object_get(o, "text");
+	json_t *cid = json_object_get(o, "client_msg_id");
+
+	m.deleted = json_is_true(json_object_get(o, "deleted"));
+	if (jsonl_int_field(o, "id", -1, &m.id) != 0 || m.id == 0 ||
+	    jsonl_int_field(o, "seq", m.id, &m.seq) != 0 || m.seq < m.id ||
+	    jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, m.room,
+	                     sizeof m.room) != 0 ||
+	    jsonl_name_field(o, "user", names->user, USERNAME_MAX, m.username,
+	                     sizeof m.username) != 0 ||
+	    jsonl_int_field(o, "ts", -1, &m.ts) != 0 ||
+	    jsonl_int_field(o, "edited_ts", 0, &m.edited_ts) != 0 ||
+	    (!m.deleted && !json_is_string(text)) ||
+	    (cid != NULL &&
+	     (!json_is_string(cid) || json_string_length(cid) > 64)))
+		return "bad message line";
+	if (!m.deleted) {
+		m.text = json_string_value(text);
+		m.text_len = json_string_length(text);
+	}
+	switch (import_message(db, &m, json_string_value(cid))) {
+	case 0:
+		return NULL;
+	case 1:
+		return "duplicate message id, seq or client_msg_id";
+	default:
+		return "database error";
+	}
+}
+
+/* The header line: the epoch and seq_floor of the exported database. */
+static const char *
+jsonl_header_in(struct db *db, json_t *o)
+{
+	const char *epoch = json_string_value(json_object_get(o, "epoch"));
+	int64_t version, floor;
+
+	if (jsonl_int_field(o, "version", -1, &version) != 0 || version != 1)
+		return "unsupported export version";
+	if (jsonl_int_field(o, "seq_floor", 0, &floor) != 0 ||
+	    (epoch != NULL && (strlen(epoch) != EPOCH_LEN ||
+	                       strspn(epoch, "0123456789abcdef") != EPOCH_LEN)))
+		return "bad header line";
+	return import_meta(db, epoch, floor) == 0 ? NULL : "database error";
+}
+
+/* Imports one line; NULL or why it failed. */
+static const char *
+jsonl_line_in(struct db *db, const char *line, size_t len,
+              const struct jsonl_names *names)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+	const char *type, *why;
+
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return "not a JSON object";
+	}
+	type = json_string_value(json_object_get(o, "type"));
+	if (type == NULL)
+		why = "no type";
+	else if (strcmp(type, "message") == 0)
+		why = jsonl_message_in(db, o, names);
+	else if (strcmp(type, "user") == 0)
+		why = jsonl_user_in(db, o, names);
+	else if (strcmp(type, "room") == 0)
+		why = jsonl_room_in(db, o, names);
+	else if (strcmp(type, "member") == 0)
+		why = jsonl_member_in(db, o, names);
+	else if (strcmp(type, "chatd_export") == 0)
+		why = jsonl_header_in(db, o);
+	else
+		why = "unknown type";
+	json_decref(o);
+	return why;
+}
+
+const char *
+jsonl_import(struct db *db, FILE *in, const struct jsonl_names *names,
+             size_t *lineno)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	const char *why = NULL;
+
+	*lineno = 0;
+	while (why == NULL && (len = getline(&line, &cap, in)) != -1) {
+		(*lineno)++;
+		while (len > 0 &&
+		       (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			len--;
+		if (len > 0)
+			why = jsonl_line_in(db, line, (size_t)len, names);
+	}
+	if (why == NULL && ferror(in))
+		why = "read error";
+	free(line);
+	return why;
+}
