@@ -117,6 +117,7 @@ struct api_job {
 	struct conn *c;
 	const struct http_request *req; /* stays parsed while c is held */
 	int registering;
+	int reserved; /* took failed-login tokens (name, c->addr) */
 	char name[USERNAME_MAX + 1];
 	char pass[PASSWORD_MAX + 1];
 	size_t passlen;
@@ -126,6 +127,11 @@ struct api_job {
 	int found;
 	int ok;
 };
+
+/* Refusals of a full hashing queue: a warning at most this often. */
+#define API_BUSY_LOG_MS 10000
+/* Retry-After of a 503 busy: a queue slot frees within a hash or two. */
+#define API_BUSY_RETRY_S 1
 
 static void api_register_finish(struct conn *c, struct api_job *j);
 static void api_login_finish(struct conn *c, struct api_job *j);
@@ -152,7 +158,17 @@ api_job_done(void *arg)
 	struct api_job *j = arg;
 	struct conn *c = j->c;
 	struct server *srv = c->srv;
+	int64_t now = now_ms();
 
+	if (!j->registering) {
+		srv->m.password_checks++;
+		/* The right password: not a failed login, the tokens go back,
+		 * even if the client has gone. */
+		if (j->ok && j->reserved) {
+			limiter_refund(srv->login_user, j->name, now);
+			limiter_refund(srv->login_addr, c->addr, now);
+		}
+	}
 	if (!(c->flags & CONN_DEAD)) {
 		chat_flush(srv);
 		if (j->registering)
@@ -165,13 +181,63 @@ api_job_done(void *arg)
 	free(j);
 }
 
-/* Hands j to a worker thread; the answer comes from api_job_done. */
+/* Answers 503 busy: the hashing queue, or this address's share of it, is
+ * full. Logged at debug each time, as a warning at most every 10 s. */
 static void
+api_busy(struct conn *c, const struct http_request *req, int why)
+{
+	static int64_t logged_ms;
+	static uint64_t logged;
+	struct server *srv = c->srv;
+	int64_t now = now_ms();
+	char extra[64];
+
+	srv->m.hash_busy++;
+	log_debug("%s: hashing queue %s, 503 to %s", __func__,
+	    why == WORKER_FULL ? "full" : "share used up", c->addr);
+	if (now - logged_ms >= API_BUSY_LOG_MS) {
+		log_warn("%s: password hashing queue full: %llu requests "
+			 "refused with 503 since the last warning (latest "
+			 "from %s)",
+		    __func__, (unsigned long long)(srv->m.hash_busy - logged),
+		    c->addr);
+		logged_ms = now;
+		logged = srv->m.hash_busy;
+	}
+	snprintf(extra, sizeof extra, "Retry-After: %d\r\n", API_BUSY_RETRY_S);
+	api_respond_static(c, req, 503, "busy",
+	    "the server is busy checking passwords; try again shortly", extra);
+}
+
+/* Hands j to a worker thread, queued fairly by client address; the answer
+ * comes from api_job_done. 0, or -1 after answering 503 (j not used). */
+static int
 api_job_start(struct conn *c, struct api_job *j)
 {
+	int rc;
+
 	j->c = c;
+	rc = worker_submit(c->srv->worker, c->addr, api_job_run, api_job_done,
+	    j);
+	if (rc != 0) {
+		api_busy(c, j->req, rc);
+		return -1;
+	}
 	conn_hold(c);
-	worker_submit(c->srv->worker, api_job_run, api_job_done, j);
+	return 0;
+}
+
+/* Answers 429 rate_limited with a Retry-After of wait_ms (rounded up). */
+static void
+api_rate_limited(struct conn *c, const struct http_request *req,
+    const char *message, int64_t wait_ms)
+{
+	char extra[64];
+
+	c->srv->m.rate_limited++;
+	snprintf(extra, sizeof extra, "Retry-After: %lld\r\n",
+	    (long long)((wait_ms + 999) / 1000));
+	api_respond_static(c, req, 429, "rate_limited", message, extra);
 }
 
 static void
@@ -199,6 +265,9 @@ api_register_finish(struct conn *c, struct api_job *j)
 	}
 }
 
+/* The token of a registration is taken before the hash is queued (a
+ * reservation), so parallel requests can't run more hashes than the
+ * bucket holds. */
 static void
 api_register(struct conn *c, const struct http_request *req)
 {
@@ -206,6 +275,7 @@ api_register(struct conn *c, const struct http_request *req)
 	char name[64];
 	const char *user, *pass;
 	size_t passlen;
+	int64_t now = now_ms();
 	struct api_job *j;
 	json_t *body;
 
@@ -231,10 +301,10 @@ api_register(struct conn *c, const struct http_request *req)
 		goto out;
 	}
 	if (srv->cfg->rate_limits &&
-	    !limiter_take(srv->register_addr, c->addr, now_ms())) {
-		srv->m.rate_limited++;
-		http_respond_error(c, req, 429, "rate_limited",
-		    "too many registrations; try again later");
+	    !limiter_check(srv->register_addr, c->addr, now)) {
+		api_rate_limited(c, req,
+		    "too many registrations; try again later",
+		    limiter_wait_ms(srv->register_addr, c->addr, now));
 		goto out;
 	}
 	j = xcalloc(1, sizeof *j);
@@ -243,7 +313,14 @@ api_register(struct conn *c, const struct http_request *req)
 	snprintf(j->name, sizeof j->name, "%.32s", name);
 	memcpy(j->pass, pass, passlen);
 	j->passlen = passlen;
-	api_job_start(c, j);
+	if (api_job_start(c, j) != 0) {
+		explicit_bzero(j, sizeof *j);
+		free(j);
+		goto out;
+	}
+	/* Queued: the token is spent (checked above, nothing ran since). */
+	if (srv->cfg->rate_limits)
+		limiter_take(srv->register_addr, c->addr, now);
 out:
 	json_decref(body);
 }
@@ -257,9 +334,8 @@ api_login_finish(struct conn *c, struct api_job *j)
 	int64_t now = now_ms(), expires;
 
 	if (!j->ok) {
+		/* Its failed-login tokens were taken in api_login. */
 		srv->m.auth_failures++;
-		limiter_take(srv->login_user, j->name, now);
-		limiter_take(srv->login_addr, c->addr, now);
 		log_info("%s: failed login for '%s' from %s", __func__,
 		    j->name, c->addr);
 		http_respond_error(c, j->req, 401, "bad_credentials",
@@ -278,6 +354,23 @@ api_login_finish(struct conn *c, struct api_job *j)
 		(json_int_t)expires, "user", api_user_json(&j->u)));
 }
 
+/* 1 if a failed login of name from addr would still be allowed. */
+static int
+api_login_allowed(struct server *srv, const char *name, const char *addr,
+    int64_t now, int64_t *wait_ms)
+{
+	int64_t wu = limiter_wait_ms(srv->login_user, name, now);
+	int64_t wa = limiter_wait_ms(srv->login_addr, addr, now);
+
+	*wait_ms = wu > wa ? wu : wa;
+	return *wait_ms == 0;
+}
+
+/* Every login attempt takes a token from the username's and the
+ * address's failed-login buckets before its hash is queued, and a right
+ * password gives them back (api_job_done): N parallel wrong passwords
+ * cost at most the bucket's burst of Argon2 runs, and a user's own
+ * logins never use up their failed-login budget. */
 static void
 api_login(struct conn *c, const struct http_request *req)
 {
@@ -285,7 +378,7 @@ api_login(struct conn *c, const struct http_request *req)
 	char name[64];
 	const char *user, *pass;
 	size_t passlen;
-	int64_t now = now_ms();
+	int64_t now = now_ms(), wait_ms;
 	struct api_job *j;
 	json_t *body;
 	int rc;
@@ -299,11 +392,9 @@ api_login(struct conn *c, const struct http_request *req)
 	    passlen > PASSWORD_MAX)
 		name[0] = '\0';
 	if (srv->cfg->rate_limits &&
-	    (!limiter_check(srv->login_user, name, now) ||
-		!limiter_check(srv->login_addr, c->addr, now))) {
-		srv->m.rate_limited++;
-		http_respond_error(c, req, 429, "rate_limited",
-		    "too many failed logins; try again later");
+	    !api_login_allowed(srv, name, c->addr, now, &wait_ms)) {
+		api_rate_limited(c, req,
+		    "too many failed logins; try again later", wait_ms);
 		goto out;
 	}
 	j = xcalloc(1, sizeof *j);
@@ -323,7 +414,18 @@ api_login(struct conn *c, const struct http_request *req)
 		memcpy(j->pass, pass, passlen);
 		j->passlen = passlen;
 	}
-	api_job_start(c, j);
+	j->reserved = srv->cfg->rate_limits;
+	if (api_job_start(c, j) != 0) {
+		explicit_bzero(j, sizeof *j);
+		free(j);
+		goto out;
+	}
+	/* Queued: take the tokens now (both were there above, and nothing
+	 * ran since; j's done callback runs on a later loop turn). */
+	if (srv->cfg->rate_limits) {
+		limiter_take(srv->login_user, name, now);
+		limiter_take(srv->login_addr, c->addr, now);
+	}
 out:
 	json_decref(body);
 }

@@ -117,3 +117,29 @@ limiter_take(struct limiter *l, const char *key, int64_t now)
 {
 	return bucket_take(limiter_find(l, key, now), l->rate, l->burst, now);
 }
+
+void
+limiter_refund(struct limiter *l, const char *key, int64_t now)
+{
+	struct bucket *b = limiter_find(l, key, now);
+
+	bucket_refill(b, l->rate, l->burst, now);
+	b->tokens += 1.0;
+	if (b->tokens > l->burst)
+		b->tokens = l->burst;
+}
+
+int64_t
+limiter_wait_ms(struct limiter *l, const char *key, int64_t now)
+{
+	struct bucket *b = limiter_find(l, key, now);
+	double ms;
+
+	bucket_refill(b, l->rate, l->burst, now);
+	if (b->tokens >= 1.0)
+		return 0;
+	if (l->rate <= 0)
+		return INT64_MAX;
+	ms = (1.0 - b->tokens) * 1000.0 / l->rate;
+	return (int64_t)ms + 1;
+}

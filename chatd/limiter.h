@@ -21,7 +21,12 @@ struct limiter *limiter_new(double rate, double burst, unsigned max_keys);
 void limiter_free(struct limiter *l);
 /* 1 if key still has a token (without taking one), else 0. */
 int limiter_check(struct limiter *l, const char *key, int64_t now);
-/* Takes a token from key's bucket; 1 if there was one, else 0. */
+/* Takes a token from key's bucket; 1 if there was one, else 0. A token
+ * taken before the work it pays for (a reservation) can be given back. */
 int limiter_take(struct limiter *l, const char *key, int64_t now);
+/* Gives a taken token back to key's bucket (never above the burst). */
+void limiter_refund(struct limiter *l, const char *key, int64_t now);
+/* Milliseconds until key's bucket has a token: 0 if it has one now. */
+int64_t limiter_wait_ms(struct limiter *l, const char *key, int64_t now);
 
 #endif

@@ -11,6 +11,7 @@
 #include "chatd/hub.h"
 #include "chatd/metrics.h"
 #include "chatd/server.h"
+#include "chatd/worker.h"
 #include "storage/storage.h"
 
 /* Bucket upper bounds in microseconds: 100 µs to 10 s, 1-2.5-5 steps. */
@@ -293,6 +294,16 @@ metrics_render(struct server *srv, size_t *len)
 	    "Requests refused by a rate limit.", m->rate_limited);
 	metrics_one(f, "chatd_auth_failures_total", "counter",
 	    "Failed logins and WebSocket authentications.", m->auth_failures);
+	metrics_one(f, "chatd_password_checks_total", "counter",
+	    "Login password verifications (Argon2id) run, unknown users "
+	    "included.", m->password_checks);
+	metrics_one(f, "chatd_hash_queue_rejected_total", "counter",
+	    "Logins and registrations refused with 503 busy: the password "
+	    "hashing queue, or the address's share of it, was full.",
+	    m->hash_busy);
+	metrics_one(f, "chatd_hash_queue_jobs", "gauge",
+	    "Password hashing jobs queued or running.",
+	    srv->worker ? worker_jobs(srv->worker) : 0);
 	metrics_database(f, srv);
 	metrics_process(f, srv);
 	if (fclose(f) != 0)

@@ -32,6 +32,8 @@ struct metrics {
 	uint64_t commits;
 	uint64_t ws_close_codes[16]; /* see metrics_close_index */
 	uint64_t auth_failures;
+	uint64_t password_checks;    /* login Argon2 verifications run */
+	uint64_t hash_busy;          /* 503 busy: hashing queue full */
 	uint64_t http_route[ROUTE_COUNT][6]; /* by route and status class */
 	int64_t txn_start_us;        /* metrics_now_us() at db_begin */
 	int64_t commit_us;           /* metrics_now_us() after the commit */

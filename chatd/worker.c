@@ -2,11 +2,14 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "chatd/fairq.h"
 #include "chatd/log.h"
 #include "chatd/worker.h"
 #include "chatd/xmalloc.h"
@@ -19,11 +22,15 @@ struct job {
 	worker_done done;
 	void *arg;
 	struct job *next;
+	char key[FAIRQ_KEY_MAX + 1];
 };
 
 /* Two queues under one mutex: to do (threads take), done (loop takes,
- * woken through a pipe). */
+ * woken through a pipe). Jobs wait in the fair queue, on the loop, until
+ * a thread is free: todo never holds more than nthreads. */
 struct worker {
+	struct fairq *fq;
+	unsigned running; /* moved to todo, done callback not yet run */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct job *todo, **todo_tail;
@@ -33,7 +40,6 @@ struct worker {
 	pthread_t threads[WORKER_MAX_THREADS];
 	int pipe[2];
 	struct event *ev;
-	unsigned outstanding; /* submitted, done callback not yet run */
 };
 
 /* A thread: take a job, run it, hand it back to the loop. */
@@ -67,7 +73,25 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* Runs the done callbacks of finished jobs, on the loop. */
+/* Moves jobs from the fair queue to the threads while fewer than max run. */
+static void
+worker_dispatch(struct worker *w, unsigned max)
+{
+	struct job *j;
+
+	while (w->running < max && (j = fairq_pop(w->fq)) != NULL) {
+		w->running++;
+		j->next = NULL;
+		pthread_mutex_lock(&w->mu);
+		*w->todo_tail = j;
+		w->todo_tail = &j->next;
+		pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	}
+}
+
+/* Runs the done callbacks of finished jobs, on the loop, after giving
+ * the freed threads their next jobs. */
 static void
 worker_drain(struct worker *w)
 {
@@ -81,9 +105,13 @@ worker_drain(struct worker *w)
 	w->done = NULL;
 	w->done_tail = &w->done;
 	pthread_mutex_unlock(&w->mu);
+	for (j = list; j != NULL; j = j->next) {
+		w->running--;
+		fairq_done(w->fq, j->key);
+	}
+	worker_dispatch(w, (unsigned)w->nthreads);
 	while ((j = list) != NULL) {
 		list = j->next;
-		w->outstanding--;
 		j->done(j->arg);
 		free(j);
 	}
@@ -109,11 +137,13 @@ worker_new(struct event_base *base, int nthreads)
 	 * glibc's sliding threshold each thread's arena kept ~20 MiB
 	 * resident for good. */
 	mallopt(M_MMAP_THRESHOLD, WORKER_MMAP_THRESHOLD);
+	w->fq = fairq_new(WORKER_QUEUE_MAX, WORKER_QUEUE_PER_KEY);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	w->todo_tail = &w->todo;
 	w->done_tail = &w->done;
 	if (pipe2(w->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+		fairq_free(w->fq);
 		free(w);
 		return NULL;
 	}
@@ -131,20 +161,29 @@ worker_new(struct event_base *base, int nthreads)
 	return w;
 }
 
-void
-worker_submit(struct worker *w, worker_fn fn, worker_done done, void *arg)
+int
+worker_submit(struct worker *w, const char *key, worker_fn fn,
+    worker_done done, void *arg)
 {
 	struct job *j = xcalloc(1, sizeof *j);
+	int rc;
 
 	j->fn = fn;
 	j->done = done;
 	j->arg = arg;
-	w->outstanding++;
-	pthread_mutex_lock(&w->mu);
-	*w->todo_tail = j;
-	w->todo_tail = &j->next;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
+	strncpy(j->key, key, FAIRQ_KEY_MAX);
+	if ((rc = fairq_push(w->fq, j->key, j)) != 0) {
+		free(j);
+		return rc == FAIRQ_FULL ? WORKER_FULL : WORKER_KEY_FULL;
+	}
+	worker_dispatch(w, (unsigned)w->nthreads);
+	return 0;
+}
+
+unsigned
+worker_jobs(const struct worker *w)
+{
+	return fairq_held(w->fq);
 }
 
 void
@@ -152,6 +191,8 @@ worker_free(struct worker *w)
 {
 	if (w == NULL)
 		return;
+	/* Every queued job to the threads: they finish todo, then exit. */
+	worker_dispatch(w, UINT32_MAX);
 	pthread_mutex_lock(&w->mu);
 	w->stopping = 1;
 	pthread_cond_broadcast(&w->cv);
@@ -165,5 +206,6 @@ worker_free(struct worker *w)
 	close(w->pipe[1]);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
+	fairq_free(w->fq);
 	free(w);
 }

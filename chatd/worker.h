@@ -5,6 +5,19 @@
 struct event_base;
 struct worker;
 
+/* Jobs held at once (queued or running), and per key (client address):
+ * past them worker_submit refuses, and the caller answers 503. Keys are
+ * served in turn, so a key's job waits behind at most one job of each
+ * other key. */
+#define WORKER_QUEUE_MAX 64
+#define WORKER_QUEUE_PER_KEY 8
+
+/* What worker_submit refuses with. */
+enum worker_error {
+	WORKER_FULL = -1,     /* WORKER_QUEUE_MAX jobs held */
+	WORKER_KEY_FULL = -2, /* WORKER_QUEUE_PER_KEY jobs of this key held */
+};
+
 /* Runs on a worker thread: must not touch the loop or shared state. */
 typedef void (*worker_fn)(void *arg);
 /* Runs on the loop once fn has finished. */
@@ -15,8 +28,12 @@ typedef void (*worker_done)(void *arg);
 struct worker *worker_new(struct event_base *base, int nthreads);
 /* Finishes queued jobs (their done callbacks run), then stops. */
 void worker_free(struct worker *w);
-/* Queues fn(arg) on a thread, then done(arg) on the loop. */
-void worker_submit(struct worker *w, worker_fn fn, worker_done done,
-    void *arg);
+/* Queues fn(arg) on a thread, then done(arg) on the loop, as a job of key
+ * (fairly shared, see WORKER_QUEUE_MAX): 0, or a negative worker_error
+ * (nothing queued, done will not run). */
+int worker_submit(struct worker *w, const char *key, worker_fn fn,
+    worker_done done, void *arg);
+/* Jobs held now (queued or running, done not yet run). */
+unsigned worker_jobs(const struct worker *w);
 
 #endif
