@@ -223,6 +223,9 @@ api_job_start(struct conn *c, struct api_job *j)
 		api_busy(c, j->req, rc);
 		return -1;
 	}
+	log_debug("%s: %s of '%s' from %s queued (%u jobs)", __func__,
+	    j->registering ? "registration" : "login", j->name, c->addr,
+	    worker_jobs(c->srv->worker));
 	conn_hold(c);
 	return 0;
 }
@@ -349,6 +352,7 @@ api_login_finish(struct conn *c, struct api_job *j)
 		    "database error");
 		return;
 	}
+	log_debug("%s: login of '%s' from %s", __func__, j->name, c->addr);
 	http_respond_json(c, j->req, 200,
 	    json_pack("{s:s,s:I,s:o}", "token", token, "expires_at",
 		(json_int_t)expires, "user", api_user_json(&j->u)));
