@@ -85,6 +85,7 @@ const AUTH_ERRORS = {
   invalid_password: 'Passwords must be 8 to 256 characters long.',
   registration_closed: 'Sign-up is closed on this server.',
   rate_limited: 'Too many attempts. Wait a moment and try again.',
+  busy: 'The server is busy. Try again in a moment.',
   bad_request: 'Enter a username and a password.',
 };
 
