@@ -196,11 +196,12 @@ api_busy(struct conn *c, const struct http_request *req, int why)
 	log_debug("%s: hashing queue %s, 503 to %s", __func__,
 	    why == WORKER_FULL ? "full" : "share used up", c->addr);
 	if (now - logged_ms >= API_BUSY_LOG_MS) {
-		log_warn("%s: password hashing queue full: %llu requests "
-			 "refused with 503 since the last warning (latest "
-			 "from %s)",
+		log_warn("%s: password hashing queue: %llu requests refused "
+			 "with 503 since the last warning (latest from %s: "
+			 "%s)",
 		    __func__, (unsigned long long)(srv->m.hash_busy - logged),
-		    c->addr);
+		    c->addr,
+		    why == WORKER_FULL ? "queue full" : "its share used up");
 		logged_ms = now;
 		logged = srv->m.hash_busy;
 	}
