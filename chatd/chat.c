@@ -211,6 +211,38 @@ chat_event_write(struct jsonw *w, const char *type, const struct message *m,
 	jsonw_object_close(w);
 }
 
+int
+chat_message_cb(void *w, const struct message *m)
+{
+	chat_message_write(w, m);
+	return 0;
+}
+
+int
+chat_message_page_ok(int64_t before, int64_t after, int64_t limit)
+{
+	return !(before >= 0 && after >= 0) && limit != 0 && limit <= 100;
+}
+
+int
+chat_message_page(struct server *srv, int64_t room_id, int64_t before,
+    int64_t after, int64_t limit, struct jsonw *w)
+{
+	int more = 0;
+
+	JSONW_KEY(w, "messages");
+	jsonw_array_open(w);
+	/* before=0: nothing has an id below 0, an empty page. */
+	if (before != 0 &&
+	    message_page(srv->db, room_id, before < 0 ? 0 : before, after,
+		limit < 0 ? 50 : (int)limit, chat_message_cb, w, &more) != 0)
+		return -1;
+	jsonw_array_close(w);
+	JSONW_KEY(w, "has_more");
+	jsonw_bool(w, more);
+	return 0;
+}
+
 /* The reply buffer, empty. */
 static struct jsonw *
 chat_out(struct server *srv)
@@ -979,17 +1011,15 @@ chat_history(struct session *s, json_t *req, json_t *ref)
 	struct hub_room *room;
 	int64_t before, after, limit;
 	struct jsonw *w;
-	int kind, more = 0;
+	int kind;
 
 	if ((kind = chat_room_name(s, req, ref, name)) < 0)
 		return;
 	if (chat_opt_uint(req, "before", &before) != 0 ||
 	    chat_opt_uint(req, "after", &after) != 0 ||
 	    chat_opt_uint(req, "limit", &limit) != 0 ||
-	    (before >= 0 && after >= 0) || limit == 0 || limit > 100) {
-		chat_send_error(s, ref, "bad_request",
-		    "before/after/limit: non-negative integers, not both "
-		    "before and after, limit 1-100");
+	    !chat_message_page_ok(before, after, limit)) {
+		chat_send_error(s, ref, "bad_request", CHAT_PAGE_RULES);
 		return;
 	}
 	chat_flush(srv);
@@ -1008,17 +1038,11 @@ chat_history(struct session *s, json_t *req, json_t *ref)
 	jsonw_string(w, "history");
 	JSONW_KEY(w, "room");
 	jsonw_string(w, room->name);
-	JSONW_KEY(w, "messages");
-	jsonw_array_open(w);
-	if (api_history(srv, room->id, before, after,
-		limit < 0 ? 50 : (int)limit, w, &more) != 0) {
+	if (chat_message_page(srv, room->id, before, after, limit, w) != 0) {
 		chat_out_send(NULL, w);
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
-	jsonw_array_close(w);
-	JSONW_KEY(w, "has_more");
-	jsonw_bool(w, more);
 	if (ref != NULL)
 		chat_ref_write(w, ref);
 	jsonw_object_close(w);
@@ -1086,12 +1110,24 @@ static const struct {
 	{"typing", chat_typing},
 };
 
+/* member_rooms callback: one room state appended to a JSON array. */
+static int
+chat_room_state_cb(void *arg, const struct room_state *st)
+{
+	json_array_append_new(arg,
+	    json_pack("{s:s,s:s,s:I,s:I,s:I}", "name", st->room.name, "kind",
+		st->room.kind == ROOM_DM ? "dm" : "public", "last_seq",
+		(json_int_t)st->room.last_seq, "read_seq",
+		(json_int_t)st->read_seq, "unread", (json_int_t)st->unread));
+	return 0;
+}
+
 json_t *
 chat_room_states(struct server *srv, int64_t user_id)
 {
 	json_t *rooms = json_array();
 
-	if (api_room_states(srv, user_id, rooms) != 0) {
+	if (member_rooms(srv->db, user_id, chat_room_state_cb, rooms) != 0) {
 		json_decref(rooms);
 		return NULL;
 	}

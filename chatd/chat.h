@@ -43,5 +43,19 @@ void chat_message_write(struct jsonw *w, const struct message *m);
  * NULL for none. */
 void chat_event_write(struct jsonw *w, const char *type,
     const struct message *m, json_t *ref);
+/* A message_cb writing each message into w, an open array. Always 0. */
+int chat_message_cb(void *w, const struct message *m);
+/* What a history request breaks when its paging is invalid: the
+ * bad_request message of both the WebSocket and the HTTP history. */
+#define CHAT_PAGE_RULES                                                      \
+	"before/after/limit: non-negative integers, not both before and "   \
+	"after, limit 1-100"
+/* 1 if before/after/limit (-1 when absent) make a valid page request. */
+int chat_message_page_ok(int64_t before, int64_t after, int64_t limit);
+/* A page of room history (PROTOCOL.md Paging) written into w, an open
+ * object, as its members "messages" and "has_more"; before/after/limit
+ * -1 when absent (limit: 50). 0 or -1 (w then holds part of the page). */
+int chat_message_page(struct server *srv, int64_t room_id, int64_t before,
+    int64_t after, int64_t limit, struct jsonw *w);
 
 #endif
