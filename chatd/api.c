@@ -673,3 +673,13 @@ api_request(struct conn *c, const struct http_request *req)
 	}
 	static_serve(c, req);
 }
+
+const struct conn_app api_app = {
+	.request = api_request,
+	.ws_open = chat_ws_open,
+	.ws_message = chat_ws_message,
+	.gone = chat_gone,
+	/* Shutdown: whatever is pending is committed and delivered first. */
+	.stop = chat_flush,
+	.ws_auth_timeout = CHAT_AUTH_TIMEOUT,
+};

@@ -7,7 +7,10 @@
 struct conn;
 struct server;
 
-/* Routes one HTTP request (the conn_app request callback). */
+/* The server's connection callbacks: HTTP requests here, WebSockets in
+ * chat.c. */
+extern const struct conn_app api_app;
+/* Routes one HTTP request (api_app's request callback). */
 void api_request(struct conn *c, const struct http_request *req);
 
 #endif

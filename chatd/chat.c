@@ -5,7 +5,6 @@
 
 #include <event2/event.h>
 
-#include "chatd/api.h"
 #include "chatd/auth.h"
 #include "chatd/chat.h"
 #include "chatd/conn.h"
@@ -20,7 +19,6 @@
 #define CHAT_MAX_TEXT 4000   /* code points */
 #define CHAT_MAX_REF 64      /* characters of ref and client_msg_id */
 #define CHAT_RESYNC_MAX 1000 /* changes replayed before "truncated" */
-#define CHAT_AUTH_TIMEOUT 10 /* s to send the auth message */
 #define CHAT_INDEX_DELAY_MS 200 /* search indexing lags commits by this */
 #define CHAT_INDEX_CHUNK 500    /* messages indexed per loop pass */
 #define CHAT_BATCH_MAX 1000     /* changes per group commit, at most */
@@ -1414,7 +1412,7 @@ chat_external_changes(struct server *srv)
 	hub_user_each(ch->hub, chat_check_user, srv);
 }
 
-static int
+int
 chat_ws_message(struct conn *c, int binary, uint8_t *data, size_t len)
 {
 	struct session *s = c->app_data;
@@ -1484,7 +1482,7 @@ chat_ws_message(struct conn *c, int binary, uint8_t *data, size_t len)
 	return 0;
 }
 
-static void
+void
 chat_ws_open(struct conn *c)
 {
 	struct session *s = xcalloc(1, sizeof *s);
@@ -1495,7 +1493,7 @@ chat_ws_open(struct conn *c)
 }
 
 /* A connection is going away: presence, subscriptions, pending actions. */
-static void
+void
 chat_gone(struct conn *c)
 {
 	struct session *s = c->app_data;
@@ -1531,22 +1529,6 @@ chat_logout(struct server *srv, int64_t user_id, const uint8_t hash[32])
 			conn_ws_close(s->conn, 4001, "logged out");
 	}
 }
-
-/* Shutdown: whatever is pending is committed and delivered first. */
-static void
-chat_stop(struct server *srv)
-{
-	chat_flush(srv);
-}
-
-const struct conn_app chat_app = {
-	.request = api_request,
-	.ws_open = chat_ws_open,
-	.ws_message = chat_ws_message,
-	.gone = chat_gone,
-	.stop = chat_stop,
-	.ws_auth_timeout = CHAT_AUTH_TIMEOUT,
-};
 
 int
 chat_start(struct server *srv)

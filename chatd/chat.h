@@ -2,6 +2,7 @@
 #ifndef CHATD_CHAT_H
 #define CHATD_CHAT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -10,8 +11,17 @@ struct conn;
 struct server;
 struct user;
 
-/* The connection callbacks of the chat server. */
-extern const struct conn_app chat_app;
+#define CHAT_AUTH_TIMEOUT 10 /* s to send the auth message */
+
+/* The WebSocket side of the server's connection callbacks (conn_app;
+ * api_app in api.c holds them with the HTTP side): */
+/* A fresh WebSocket: its session, not yet authenticated. */
+void chat_ws_open(struct conn *c);
+/* One request (PROTOCOL.md), answered or queued. Always 0: a connection
+ * it closes is only marked. */
+int chat_ws_message(struct conn *c, int binary, uint8_t *data, size_t len);
+/* A connection is going away: presence, subscriptions, pending actions. */
+void chat_gone(struct conn *c);
 
 /* Sets up rooms, sessions and group commit on srv. 0 or -1. */
 int chat_start(struct server *srv);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chatd/api.h"
 #include "chatd/auth.h"
 #include "chatd/chat.h"
 #include "chatd/limiter.h"
@@ -1240,7 +1241,7 @@ cmd_serve(struct config *cfg)
 	if (auth_hash_password("not a real password", 19, srv.dummy_hash,
 		sizeof srv.dummy_hash) != 0)
 		return 1;
-	if (server_start(&srv, cfg, &chat_app) != 0 || chat_start(&srv) != 0) {
+	if (server_start(&srv, cfg, &api_app) != 0 || chat_start(&srv) != 0) {
 		serve_teardown(&srv);
 		return 1;
 	}
