@@ -55,8 +55,8 @@ void chat_event_write(struct jsonw *w, const char *type,
     const struct message *m, json_t *ref);
 /* A message_cb writing each message into w, an open array. Always 0. */
 int chat_message_cb(void *w, const struct message *m);
-/* What a history request breaks when its paging is invalid: the
- * bad_request message of both the WebSocket and the HTTP history. */
+/* The paging rules of a history request, as the bad_request message of
+ * both the WebSocket and the HTTP history. */
 #define CHAT_PAGE_RULES                                                      \
 	"before/after/limit: non-negative integers, not both before and "   \
 	"after, limit 1-100"
