@@ -451,23 +451,6 @@ api_logout(struct conn *c, const struct http_request *req)
 	http_respond(c, req, 204, NULL, NULL, 0, NULL);
 }
 
-static int
-api_room_state_cb(void *arg, const struct room_state *st)
-{
-	json_array_append_new(arg,
-	    json_pack("{s:s,s:s,s:I,s:I,s:I}", "name", st->room.name, "kind",
-		st->room.kind == ROOM_DM ? "dm" : "public", "last_seq",
-		(json_int_t)st->room.last_seq, "read_seq",
-		(json_int_t)st->read_seq, "unread", (json_int_t)st->unread));
-	return 0;
-}
-
-int
-api_room_states(struct server *srv, int64_t user_id, json_t *rooms)
-{
-	return member_rooms(srv->db, user_id, api_room_state_cb, rooms);
-}
-
 static void
 api_me(struct conn *c, const struct http_request *req)
 {
@@ -511,25 +494,6 @@ api_rooms(struct conn *c, const struct http_request *req)
 		return;
 	}
 	http_respond_json(c, req, 200, json_pack("{s:o}", "rooms", rooms));
-}
-
-/* message_cb writing each message into a jsonw (an open array). */
-static int
-api_message_cb(void *arg, const struct message *m)
-{
-	chat_message_write(arg, m);
-	return 0;
-}
-
-int
-api_history(struct server *srv, int64_t room_id, int64_t before,
-    int64_t after, int limit, struct jsonw *w, int *has_more)
-{
-	*has_more = 0;
-	if (before == 0)
-		return 0; /* nothing has an id below 0 */
-	return message_page(srv->db, room_id, before < 0 ? 0 : before,
-	    after, limit, api_message_cb, w, has_more);
 }
 
 /* A 200 with the JSON in w as its body; frees w. */
@@ -612,7 +576,6 @@ api_messages(struct conn *c, const struct http_request *req)
 	struct user u;
 	struct room r;
 	struct jsonw w;
-	int more;
 
 	if (slash == NULL || strcmp(slash, "/messages") != 0 ||
 	    (size_t)(slash - p) >= sizeof raw || slash == p) {
@@ -627,28 +590,20 @@ api_messages(struct conn *c, const struct http_request *req)
 	if (api_query_uint(req, "before", &before) < 0 ||
 	    api_query_uint(req, "after", &after) < 0 ||
 	    api_query_uint(req, "limit", &limit) < 0 ||
-	    (before >= 0 && after >= 0) || limit == 0 ||
-	    limit > API_MAX_LIMIT) {
+	    !chat_message_page_ok(before, after, limit)) {
 		http_respond_error(c, req, 400, "bad_request",
-		    "before/after/limit: non-negative integers, not both "
-		    "before and after, limit 1-100");
+		    CHAT_PAGE_RULES);
 		return;
 	}
 	jsonw_init(&w, 0);
 	jsonw_object_open(&w);
 	jsonw_key(&w, "room");
 	jsonw_string(&w, r.name);
-	jsonw_key(&w, "messages");
-	jsonw_array_open(&w);
-	if (api_history(c->srv, r.id, before, after,
-		limit < 0 ? 50 : (int)limit, &w, &more) != 0) {
+	if (chat_message_page(c->srv, r.id, before, after, limit, &w) != 0) {
 		jsonw_free(&w);
 		http_respond_error(c, req, 500, "internal", "database error");
 		return;
 	}
-	jsonw_array_close(&w);
-	jsonw_key(&w, "has_more");
-	jsonw_bool(&w, more);
 	jsonw_object_close(&w);
 	api_respond_jsonw(c, req, &w);
 }
@@ -692,7 +647,7 @@ api_search(struct conn *c, const struct http_request *req)
 	jsonw_key(&w, "results");
 	jsonw_array_open(&w);
 	if (message_search(c->srv->db, u.id, r.id, q,
-		limit < 0 ? 20 : (int)limit, api_message_cb, &w) != 0) {
+		limit < 0 ? 20 : (int)limit, chat_message_cb, &w) != 0) {
 		jsonw_free(&w);
 		http_respond_error(c, req, 500, "internal", "database error");
 		return;
@@ -825,3 +780,13 @@ api_request(struct conn *c, const struct http_request *req)
 	}
 	static_serve(c, req);
 }
+
+const struct conn_app api_app = {
+	.request = api_request,
+	.ws_open = chat_ws_open,
+	.ws_message = chat_ws_message,
+	.gone = chat_gone,
+	/* Shutdown: whatever is pending is committed and delivered first. */
+	.stop = chat_flush,
+	.ws_auth_timeout = CHAT_AUTH_TIMEOUT,
+};

@@ -2,6 +2,7 @@
 #ifndef CHATD_CHAT_H
 #define CHATD_CHAT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -10,8 +11,17 @@ struct conn;
 struct server;
 struct user;
 
-/* The connection callbacks of the chat server. */
-extern const struct conn_app chat_app;
+#define CHAT_AUTH_TIMEOUT 10 /* s to send the auth message */
+
+/* The WebSocket side of the server's connection callbacks (conn_app;
+ * api_app in api.c holds them with the HTTP side): */
+/* A fresh WebSocket: its session, not yet authenticated. */
+void chat_ws_open(struct conn *c);
+/* One request (PROTOCOL.md), answered or queued. Always 0: a connection
+ * it closes is only marked. */
+int chat_ws_message(struct conn *c, int binary, uint8_t *data, size_t len);
+/* A connection is going away: presence, subscriptions, pending actions. */
+void chat_gone(struct conn *c);
 
 /* Sets up rooms, sessions and group commit on srv. 0 or -1. */
 int chat_start(struct server *srv);
@@ -40,5 +50,19 @@ void chat_message_write(struct jsonw *w, const struct message *m);
  * NULL for none. */
 void chat_event_write(struct jsonw *w, const char *type,
     const struct message *m, json_t *ref);
+/* A message_cb writing each message into w, an open array. Always 0. */
+int chat_message_cb(void *w, const struct message *m);
+/* The paging rules of a history request, as the bad_request message of
+ * both the WebSocket and the HTTP history. */
+#define CHAT_PAGE_RULES                                                      \
+	"before/after/limit: non-negative integers, not both before and "   \
+	"after, limit 1-100"
+/* 1 if before/after/limit (-1 when absent) make a valid page request. */
+int chat_message_page_ok(int64_t before, int64_t after, int64_t limit);
+/* A page of room history (PROTOCOL.md Paging) written into w, an open
+ * object, as its members "messages" and "has_more"; before/after/limit
+ * -1 when absent (limit: 50). 0 or -1 (w then holds part of the page). */
+int chat_message_page(struct server *srv, int64_t room_id, int64_t before,
+    int64_t after, int64_t limit, struct jsonw *w);
 
 #endif

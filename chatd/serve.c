@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "chatd/admin_db.h"
+#include "chatd/api.h"
 #include "chatd/auth.h"
 #include "chatd/chat.h"
 #include "chatd/config.h"
@@ -38,7 +39,7 @@ serve_run(struct config *cfg)
 	if (auth_hash_password("not a real password", 19, srv.dummy_hash,
 		sizeof srv.dummy_hash) != 0)
 		return 1;
-	if (server_start(&srv, cfg, &chat_app) != 0 || chat_start(&srv) != 0) {
+	if (server_start(&srv, cfg, &api_app) != 0 || chat_start(&srv) != 0) {
 		serve_teardown(&srv);
 		return 1;
 	}

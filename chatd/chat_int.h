@@ -1,0 +1,138 @@
+/* chatd/chat_int.h — what chat.c, chat_room.c, chat_message.c and
+ * chat_session.c share; no other file includes it (chat.h is the public
+ * interface). */
+#ifndef CHATD_CHAT_INT_H
+#define CHATD_CHAT_INT_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/time.h>
+
+#include <jansson.h>
+
+#include "chatd/hub.h"
+#include "chatd/jsonw.h"
+#include "storage/storage.h"
+
+#define CHAT_MAX_TEXT 4000   /* code points */
+#define CHAT_MAX_REF 64      /* characters of ref and client_msg_id */
+
+/* What to do once the group commit holding a request is durable. */
+enum action_type {
+	ACT_SEND,   /* deliver a new message */
+	ACT_CHANGE, /* deliver an edit or delete */
+	ACT_REPLY,  /* only reply (idempotent resend) */
+	ACT_JOIN,
+	ACT_LEAVE,
+	ACT_DM,
+	ACT_READ,
+};
+
+/* A request's queued action: what it does once its batch is durable. */
+struct action {
+	enum action_type type;
+	struct session *sess; /* the requester; NULL once it is gone */
+	json_t *ref;
+	struct hub_room *room;
+	int64_t seq;
+	json_t *event;        /* ACT_READ: the event everyone gets */
+	struct message *msg;  /* ACT_SEND/CHANGE/REPLY: the message, */
+	const char *evtype;   /* sent as this event ("message", "edited"...) */
+	int64_t user_id;      /* the requester's user, who may go offline */
+	char username[USERNAME_MAX + 1];
+	int64_t other_id;     /* ACT_DM: the other user */
+	int fresh;            /* joined anew / read position moved */
+	TAILQ_ENTRY(action) link;
+};
+TAILQ_HEAD(action_list, action);
+
+/* The chat server's state (srv->chat). */
+struct chat {
+	struct hub *hub;
+	int64_t next_seq;     /* the seq the next stored change takes */
+	int txn;              /* a group-commit transaction is open */
+	struct action_list actions;
+	unsigned nactions;
+	int64_t data_version;   /* of the database at the last check */
+	struct timeval dv_checked; /* the loop pass (cached time) of it */
+	struct event *commit_ev;
+	struct event *index_ev; /* search indexing, after commits */
+	struct jsonw out;       /* replies are encoded here, then sent */
+};
+
+struct frame;
+struct server;
+
+/* chat.c: replies, the reply buffer, the group commit, requests. */
+
+/* Milliseconds now (shared clock with the server). */
+int64_t chat_now(void);
+/* Sends obj (plus ref when not NULL) to one session (none: drops it);
+ * takes obj. */
+void chat_reply(struct session *s, json_t *obj, json_t *ref);
+/* Encodes obj once as a shared frame; takes obj. */
+struct frame *chat_frame(json_t *obj);
+/* Sends {"type":"error", code, message} (plus ref) to one session. */
+void chat_send_error(struct session *s, json_t *ref, const char *code,
+    const char *message);
+/* The reply buffer, empty. */
+struct jsonw *chat_out(struct server *srv);
+/* Sends what the reply buffer holds to one session (none: discards it),
+ * and lets a buffer that a big reply grew go. */
+void chat_out_send(struct session *s, struct jsonw *w);
+/* Opens the group-commit transaction if needed; the commit runs once the
+ * loop has handled everything that arrived in this pass. 0 or -1. */
+int chat_txn(struct chat *ch, struct server *srv);
+/* Queues what happens after the commit. Takes event (may be NULL). */
+struct action *chat_action(struct chat *ch, enum action_type type,
+    struct session *s, json_t *ref, struct hub_room *room, json_t *event);
+/* A string field, or NULL if absent or not a string. */
+const char *chat_str(json_t *req, const char *key);
+
+/* chat_room.c: rooms and membership. */
+
+/* Reads and folds the "room" field into name; replies with the error and
+ * returns -1, else the room kind. */
+int chat_room_name(struct session *s, json_t *req, json_t *ref,
+    char name[ROOMNAME_MAX + 1]);
+/* The named room, or NULL after replying no_such_room / internal. */
+struct hub_room *chat_room_find(struct session *s, json_t *ref,
+    const char *name);
+/* The room of a request the user must be a member of, or NULL after
+ * replying (invalid_room, no_such_room, not_member). */
+struct hub_room *chat_room_member(struct session *s, json_t *req,
+    json_t *ref);
+/* Carries out a committed ACT_JOIN, ACT_LEAVE, ACT_DM or ACT_READ. */
+void chat_room_run(struct server *srv, struct action *a);
+/* Request handlers (PROTOCOL.md): join, leave, dm, read. */
+void chat_room_join(struct session *s, json_t *req, json_t *ref);
+void chat_room_leave(struct session *s, json_t *req, json_t *ref);
+void chat_room_dm(struct session *s, json_t *req, json_t *ref);
+void chat_room_read(struct session *s, json_t *req, json_t *ref);
+
+/* chat_message.c: messages. */
+
+/* Carries out a committed ACT_SEND, ACT_CHANGE or ACT_REPLY. */
+void chat_message_run(struct server *srv, struct action *a);
+/* Request handlers (PROTOCOL.md): send, edit, delete, history. */
+void chat_message_send(struct session *s, json_t *req, json_t *ref);
+void chat_message_edit(struct session *s, json_t *req, json_t *ref);
+void chat_message_delete(struct session *s, json_t *req, json_t *ref);
+void chat_message_history(struct session *s, json_t *req, json_t *ref);
+
+/* chat_session.c: the session. */
+
+/* The first message of an unauthenticated connection: auth. */
+void chat_session_auth(struct session *s, json_t *req, json_t *ref);
+/* Fails authentication: error unauthorized, close 1008. */
+void chat_session_auth_fail(struct session *s, json_t *ref, const char *why);
+/* Sends presence for u (online or offline) to the users sharing a room. */
+void chat_session_presence(struct server *srv, struct hub_user *u,
+    const char *status);
+/* Closes the sessions of an online user whose account is gone
+ * (hub_user_each callback, arg: the server). */
+void chat_session_check_user(void *arg, struct hub_user *u);
+/* Request handler (PROTOCOL.md): typing. */
+void chat_session_typing(struct session *s, json_t *req, json_t *ref);
+
+#endif

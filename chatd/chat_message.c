@@ -1,0 +1,481 @@
+/* chatd/chat_message.c — messages: send, edit, delete and history
+ * requests, what a committed message change delivers, and the message
+ * and event JSON written with jsonw (history, search, events). */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chatd/chat.h"
+#include "chatd/chat_int.h"
+#include "chatd/conn.h"
+#include "chatd/hub.h"
+#include "chatd/jsonw.h"
+#include "chatd/server.h"
+#include "chatd/utf8.h"
+#include "storage/storage.h"
+
+#define CHAT_PAGE_DEFAULT 50 /* messages in a history page, by default */
+#define CHAT_PAGE_MAX 100    /* messages in a history page, at most */
+
+/* The members of a message object, in jsonl_message_json's order (storage/jsonl.c). */
+static void
+chat_message_members(struct jsonw *w, const struct message *m)
+{
+	JSONW_KEY(w, "id");
+	jsonw_int(w, m->id);
+	JSONW_KEY(w, "seq");
+	jsonw_int(w, m->seq);
+	JSONW_KEY(w, "room");
+	jsonw_string(w, m->room);
+	JSONW_KEY(w, "user");
+	jsonw_string(w, m->username);
+	if (m->deleted) {
+		JSONW_KEY(w, "ts");
+		jsonw_int(w, m->ts);
+		JSONW_KEY(w, "deleted");
+		jsonw_bool(w, 1);
+		return;
+	}
+	JSONW_KEY(w, "text");
+	jsonw_stringn(w, m->text ? m->text : "", m->text_len);
+	JSONW_KEY(w, "ts");
+	jsonw_int(w, m->ts);
+	if (m->edited_ts > 0) {
+		JSONW_KEY(w, "edited_ts");
+		jsonw_int(w, m->edited_ts);
+	}
+}
+
+void
+chat_message_write(struct jsonw *w, const struct message *m)
+{
+	jsonw_object_open(w);
+	chat_message_members(w, m);
+	jsonw_object_close(w);
+}
+
+/* Writes a request's ref as the "ref" member. chat_ref (chat.c) admits
+ * only strings; anything else is dumped by jansson, so it is echoed all
+ * the same. */
+static void
+chat_ref_write(struct jsonw *w, json_t *ref)
+{
+	char *text;
+
+	JSONW_KEY(w, "ref");
+	if (json_is_string(ref)) {
+		jsonw_stringn(w, json_string_value(ref),
+		    json_string_length(ref));
+		return;
+	}
+	text = json_dumps(ref, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (text != NULL)
+		jsonw_raw(w, text, strlen(text));
+	else
+		jsonw_null(w);
+	free(text);
+}
+
+void
+chat_event_write(struct jsonw *w, const char *type, const struct message *m,
+    json_t *ref)
+{
+	jsonw_object_open(w);
+	JSONW_KEY(w, "type");
+	jsonw_string(w, type);
+	chat_message_members(w, m);
+	if (ref != NULL)
+		chat_ref_write(w, ref);
+	jsonw_object_close(w);
+}
+
+int
+chat_message_cb(void *w, const struct message *m)
+{
+	chat_message_write(w, m);
+	return 0;
+}
+
+int
+chat_message_page_ok(int64_t before, int64_t after, int64_t limit)
+{
+	return !(before >= 0 && after >= 0) && limit != 0 &&
+	    limit <= CHAT_PAGE_MAX;
+}
+
+int
+chat_message_page(struct server *srv, int64_t room_id, int64_t before,
+    int64_t after, int64_t limit, struct jsonw *w)
+{
+	int more = 0;
+
+	JSONW_KEY(w, "messages");
+	jsonw_array_open(w);
+	/* before=0: nothing has an id below 0, an empty page. */
+	if (before != 0 &&
+	    message_page(srv->db, room_id, before < 0 ? 0 : before, after,
+		limit < 0 ? CHAT_PAGE_DEFAULT : (int)limit, chat_message_cb, w,
+		&more) != 0)
+		return -1;
+	jsonw_array_close(w);
+	JSONW_KEY(w, "has_more");
+	jsonw_bool(w, more);
+	return 0;
+}
+
+/* Sends a message event (with ref) to one session. */
+static void
+chat_event_reply(struct server *srv, struct session *s, const char *type,
+    const struct message *m, json_t *ref)
+{
+	struct jsonw *w;
+
+	if (s == NULL)
+		return;
+	w = chat_out(srv);
+	chat_event_write(w, type, m, ref);
+	chat_out_send(s, w);
+}
+
+/* A message event as a shared frame, encoded once for every recipient. */
+static struct frame *
+chat_event_frame(const char *type, const struct message *m)
+{
+	struct jsonw w;
+
+	jsonw_init(&w, CONN_JSONW_HEAD);
+	chat_event_write(&w, type, m, NULL);
+	return frame_from_jsonw(&w);
+}
+
+/* message_cb that keeps a copy of the message (arg: struct message **). */
+static int
+chat_capture_message(void *arg, const struct message *m)
+{
+	struct message **out = arg;
+
+	message_free(*out);
+	*out = message_copy(m);
+	return 0;
+}
+
+/* Carries out a committed send, edit, delete or idempotent resend:
+ * the event to the room (encoded once), the reply to the requester. */
+void
+chat_message_run(struct server *srv, struct action *a)
+{
+	struct frame *f;
+	unsigned n;
+
+	if (a->type == ACT_REPLY) {
+		chat_event_reply(srv, a->sess, a->evtype, a->msg, a->ref);
+		return;
+	}
+	if (a->seq > a->room->last_seq)
+		a->room->last_seq = a->seq;
+	f = chat_event_frame(a->evtype, a->msg);
+	n = hub_deliver(a->room, a->seq, f, a->sess);
+	metrics_delivered(&srv->m);
+	frame_unref(f);
+	srv->m.deliveries += n + (a->sess != NULL);
+	if (a->type == ACT_SEND)
+		srv->m.messages_stored++;
+	chat_event_reply(srv, a->sess, a->evtype, a->msg, a->ref);
+}
+
+/* Checks message text: 0, or -1 after replying bad_request/empty/too_long. */
+static int
+chat_text_ok(struct session *s, json_t *ref, json_t *v)
+{
+	const char *t = json_string_value(v);
+	size_t len = json_string_length(v), i;
+
+	if (t == NULL) {
+		chat_send_error(s, ref, "bad_request", "text must be a string");
+		return -1;
+	}
+	for (i = 0; i < len && isspace((unsigned char)t[i]); i++)
+		;
+	if (i == len) {
+		chat_send_error(s, ref, "empty", "the message is empty");
+		return -1;
+	}
+	if (utf8_codepoints((const uint8_t *)t, len) > CHAT_MAX_TEXT) {
+		chat_send_error(s, ref, "too_long",
+		    "the message is over 4000 characters");
+		return -1;
+	}
+	return 0;
+}
+
+/* Allocates the next seq, opening the transaction. -1 after replying. */
+static int64_t
+chat_next_seq(struct session *s, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+
+	if (chat_txn(srv->chat, srv) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return -1;
+	}
+	return srv->chat->next_seq++;
+}
+
+/* Reads client_msg_id: 0 (absent), 1 (present), -1 after replying. */
+static int
+chat_client_id(struct session *s, json_t *req, json_t *ref, const char **out)
+{
+	json_t *v = json_object_get(req, "client_msg_id");
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    utf8_codepoints((const uint8_t *)json_string_value(v),
+		json_string_length(v)) > CHAT_MAX_REF ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		chat_send_error(s, ref, "bad_request",
+		    "client_msg_id must be a string of 1-64 characters");
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 1;
+}
+
+/* send: a new message, or the stored one again for a resent
+ * client_msg_id. */
+void
+chat_message_send(struct session *s, json_t *req, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	struct chat *ch = srv->chat;
+	json_t *text = json_object_get(req, "text");
+	const char *cmid;
+	struct hub_room *room;
+	struct message m, *prev = NULL;
+	struct action *a;
+	int rc;
+
+	if ((room = chat_room_member(s, req, ref)) == NULL ||
+	    chat_text_ok(s, ref, text) != 0 ||
+	    chat_client_id(s, req, ref, &cmid) < 0)
+		return;
+	if (chat_txn(ch, srv) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	if (cmid != NULL) {
+		rc = message_by_client_id(srv->db, s->user->id, cmid,
+		    chat_capture_message, &prev);
+		if (rc < 0) {
+			message_free(prev);
+			chat_send_error(s, ref, "internal", "database error");
+			return;
+		}
+		if (rc == 0) {
+			a = chat_action(ch, ACT_REPLY, s, ref, room, NULL);
+			a->msg = prev;
+			a->evtype = prev->deleted ? "deleted" : "message";
+			return;
+		}
+	}
+	memset(&m, 0, sizeof m);
+	m.id = m.seq = chat_next_seq(s, ref);
+	m.room_id = room->id;
+	m.user_id = s->user->id;
+	snprintf(m.room, sizeof m.room, "%s", room->name);
+	snprintf(m.username, sizeof m.username, "%s", s->user->username);
+	m.text = json_string_value(text);
+	m.text_len = json_string_length(text);
+	m.ts = chat_now();
+	if (message_insert(srv->db, &m, cmid) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	room->pending_seq = m.seq;
+	a = chat_action(ch, ACT_SEND, s, ref, room, NULL);
+	a->seq = m.seq;
+	a->msg = message_copy(&m);
+	a->evtype = "message";
+}
+
+/* What an edit or delete needs to find: the author's live message. */
+struct chat_target {
+	int64_t room_id;
+	int64_t user_id;
+	int deleted;
+	int found;
+};
+
+static int
+chat_capture_target(void *arg, const struct message *m)
+{
+	struct chat_target *t = arg;
+
+	t->room_id = m->room_id;
+	t->user_id = m->user_id;
+	t->deleted = m->deleted;
+	t->found = 1;
+	return 0;
+}
+
+/* Shared checks of edit and delete; the message id, or -1 after
+ * replying. */
+static int64_t
+chat_own_message(struct session *s, json_t *req, json_t *ref,
+    struct hub_room **roomp)
+{
+	struct server *srv = s->conn->srv;
+	json_t *idv = json_object_get(req, "id");
+	struct chat_target t = {0};
+	struct hub_room *room;
+
+	if (!json_is_integer(idv)) {
+		chat_send_error(s, ref, "bad_request", "id must be an integer");
+		return -1;
+	}
+	if ((room = chat_room_member(s, req, ref)) == NULL)
+		return -1;
+	if (chat_txn(srv->chat, srv) != 0 ||
+	    message_get(srv->db, json_integer_value(idv), chat_capture_target,
+		&t) < 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return -1;
+	}
+	if (!t.found || t.deleted || t.room_id != room->id) {
+		chat_send_error(s, ref, "not_found", "no such message");
+		return -1;
+	}
+	if (t.user_id != s->user->id) {
+		chat_send_error(s, ref, "forbidden",
+		    "only the author may change a message");
+		return -1;
+	}
+	*roomp = room;
+	return json_integer_value(idv);
+}
+
+/* Queues the event of a stored edit or delete of message id. */
+static void
+chat_changed(struct session *s, json_t *ref, struct hub_room *room,
+    int64_t id, int64_t seq, const char *type)
+{
+	struct server *srv = s->conn->srv;
+	struct message *m = NULL;
+	struct action *a;
+
+	room->pending_seq = seq;
+	message_get(srv->db, id, chat_capture_message, &m);
+	if (m == NULL) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	a = chat_action(srv->chat, ACT_CHANGE, s, ref, room, NULL);
+	a->seq = seq;
+	a->msg = m;
+	a->evtype = type;
+}
+
+/* edit: new text for the author's message. */
+void
+chat_message_edit(struct session *s, json_t *req, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	json_t *text = json_object_get(req, "text");
+	struct hub_room *room;
+	int64_t id, seq;
+
+	if (chat_text_ok(s, ref, text) != 0 ||
+	    (id = chat_own_message(s, req, ref, &room)) < 0)
+		return;
+	seq = chat_next_seq(s, ref);
+	if (message_edit(srv->db, id, json_string_value(text),
+		json_string_length(text), seq, chat_now()) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	chat_changed(s, ref, room, id, seq, "edited");
+}
+
+/* delete: the author's message becomes a tombstone. */
+void
+chat_message_delete(struct session *s, json_t *req, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	struct hub_room *room;
+	int64_t id, seq;
+
+	if ((id = chat_own_message(s, req, ref, &room)) < 0)
+		return;
+	seq = chat_next_seq(s, ref);
+	if (message_delete(srv->db, id, seq) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	chat_changed(s, ref, room, id, seq, "deleted");
+}
+
+/* Reads an optional non-negative integer field: 0 ok (*out = -1 when
+ * absent), -1 if present but not a non-negative integer. */
+static int
+chat_opt_uint(json_t *req, const char *key, int64_t *out)
+{
+	json_t *v = json_object_get(req, key);
+
+	*out = -1;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -1;
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* history: a page of a room's messages, encoded straight into the
+ * reply buffer. */
+void
+chat_message_history(struct session *s, json_t *req, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+	char name[ROOMNAME_MAX + 1];
+	struct hub_room *room;
+	int64_t before, after, limit;
+	struct jsonw *w;
+	int kind;
+
+	if ((kind = chat_room_name(s, req, ref, name)) < 0)
+		return;
+	if (chat_opt_uint(req, "before", &before) != 0 ||
+	    chat_opt_uint(req, "after", &after) != 0 ||
+	    chat_opt_uint(req, "limit", &limit) != 0 ||
+	    !chat_message_page_ok(before, after, limit)) {
+		chat_send_error(s, ref, "bad_request", CHAT_PAGE_RULES);
+		return;
+	}
+	chat_flush(srv);
+	if ((room = chat_room_find(s, ref, name)) == NULL)
+		return;
+	if (kind == ROOM_DM && hub_sub_find(s, room) == NULL &&
+	    member_get(srv->db, room->id, s->user->id, NULL) != 0) {
+		chat_send_error(s, ref, "forbidden", "not your direct messages");
+		return;
+	}
+	/* Encoded straight into the reply buffer, behind room for the
+	 * frame header: no JSON tree, no copy. */
+	w = chat_out(srv);
+	jsonw_object_open(w);
+	JSONW_KEY(w, "type");
+	jsonw_string(w, "history");
+	JSONW_KEY(w, "room");
+	jsonw_string(w, room->name);
+	if (chat_message_page(srv, room->id, before, after, limit, w) != 0) {
+		chat_out_send(NULL, w);
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	if (ref != NULL)
+		chat_ref_write(w, ref);
+	jsonw_object_close(w);
+	chat_out_send(s, w);
+}
