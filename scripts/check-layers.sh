@@ -46,7 +46,8 @@ exceptions=(
 
 # Prints "LEVEL NAME" for path, or nothing if no row matches.
 layer_of() {
-	local row level name pat
+	local - row level name pat
+	set -f # the patterns are matched against $1, never expanded
 	for row in "${layers[@]}"; do
 		read -r level name pats <<<"$(echo $row)"
 		for pat in $pats; do
