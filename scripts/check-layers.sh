@@ -46,10 +46,10 @@ exceptions=(
 
 # Prints "LEVEL NAME" for path, or nothing if no row matches.
 layer_of() {
-	local - row level name pat
+	local - row level name pats pat
 	set -f # the patterns are matched against $1, never expanded
 	for row in "${layers[@]}"; do
-		read -r level name pats <<<"$(echo $row)"
+		read -r -d '' level name pats <<<"$row" # rows span lines
 		for pat in $pats; do
 			# shellcheck disable=SC2053
 			if [[ $1 == $pat ]]; then
