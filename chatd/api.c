@@ -11,6 +11,7 @@
 #include "chatd/jsonw.h"
 #include "chatd/limiter.h"
 #include "chatd/log.h"
+#include "chatd/metrics_render.h"
 #include "chatd/server.h"
 #include "chatd/static.h"
 #include "chatd/url.h"

@@ -13,10 +13,9 @@
 #include <openssl/ssl.h>
 
 #include "chatd/conn.h"
-#include "chatd/http.h"
 #include "chatd/jsonw.h"
 #include "chatd/log.h"
-#include "chatd/server.h"
+#include "chatd/metrics.h"
 #include "chatd/ws_handshake.h"
 #include "chatd/xmalloc.h"
 
@@ -48,27 +47,34 @@ conn_timer_set(struct conn *c, int secs)
 		evtimer_add(c->timer, &tv);
 }
 
+void
+conn_env_init(struct conn_env *env)
+{
+	TAILQ_INIT(&env->conns);
+}
+
 int
-conn_accept(struct server *srv, int fd, const char *addr)
+conn_accept(struct conn_env *env, int fd, const char *addr)
 {
 	struct conn *c = xcalloc(1, sizeof *c);
 	SSL *ssl;
 
-	c->srv = srv;
-	c->app = srv->app;
-	c->id = ++srv->next_conn_id;
+	c->env = env;
+	c->srv = env->owner;
+	c->app = env->app;
+	c->id = ++env->next_conn_id;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
-	if (srv->ssl != NULL) {
-		if ((ssl = SSL_new(srv->ssl)) == NULL) {
+	if (env->ssl != NULL) {
+		if ((ssl = SSL_new(env->ssl)) == NULL) {
 			close(fd);
 			free(c);
 			return -1;
 		}
-		c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
+		c->bev = bufferevent_openssl_socket_new(env->base, fd, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 		c->flags |= CONN_TLS;
 	} else {
-		c->bev = bufferevent_socket_new(srv->base, fd,
+		c->bev = bufferevent_socket_new(env->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE);
 	}
 	if (c->bev == NULL) {
@@ -80,14 +86,14 @@ conn_accept(struct server *srv, int fd, const char *addr)
 	}
 	c->http = xmalloc(sizeof *c->http);
 	http_parser_init(c->http, HTTP_MAX_HEAD, HTTP_MAX_BODY);
-	c->timer = evtimer_new(srv->base, conn_timer_cb, c);
-	TAILQ_INSERT_TAIL(&srv->conns, c, link);
-	srv->nconns++;
-	srv->m.conns_accepted++;
+	c->timer = evtimer_new(env->base, conn_timer_cb, c);
+	TAILQ_INSERT_TAIL(&env->conns, c, link);
+	env->nconns++;
+	env->m->conns_accepted++;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	    c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	conn_timer_set(c, srv->cfg->idle_timeout);
+	conn_timer_set(c, env->idle_timeout);
 	return 0;
 }
 
@@ -125,8 +131,8 @@ conn_release(struct conn *c)
 	if (c->mode == CONN_MODE_HTTP && c->http != NULL)
 		http_parser_reset(c->http);
 	if (!(c->flags & CONN_FLUSH_CLOSE))
-		conn_timer_set(c, c->srv->cfg->idle_timeout);
-	if (!c->srv->stopping)
+		conn_timer_set(c, c->env->idle_timeout);
+	if (!c->env->stopping)
 		conn_read_cb(c->bev, c); /* pipelined requests waited */
 	return 0;
 }
@@ -135,10 +141,10 @@ conn_release(struct conn *c)
 static void
 conn_free(struct conn *c)
 {
-	struct server *srv = c->srv;
+	struct conn_env *env = c->env;
 
-	TAILQ_REMOVE(&srv->conns, c, link);
-	srv->nconns--;
+	TAILQ_REMOVE(&env->conns, c, link);
+	env->nconns--;
 	if (c->timer != NULL)
 		event_free(c->timer);
 	if (c->bev != NULL) {
@@ -153,7 +159,8 @@ conn_free(struct conn *c)
 	if (c->mode != CONN_MODE_HTTP)
 		ws_free(&c->ws);
 	free(c);
-	server_conn_gone(srv);
+	if (env->gone != NULL)
+		env->gone(env);
 }
 
 void
@@ -198,11 +205,11 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 	    evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
 		if (!(c->flags & CONN_IN_HEAD)) {
 			c->flags |= CONN_IN_HEAD;
-			conn_timer_set(c, c->srv->cfg->header_timeout);
+			conn_timer_set(c, c->env->header_timeout);
 		}
 		n = http_parser_feed(c->http, v.iov_base, v.iov_len);
 		if (n < 0) {
-			http_respond_error_status(c, http_error_status(n));
+			c->env->bad_request(c, http_error_status(n));
 			conn_flush_close(c, "bad request");
 			return;
 		}
@@ -220,7 +227,7 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 		if (c->http->state != HTTP_PARSER_DONE)
 			continue;
 		c->flags &= ~(CONN_IN_HEAD | CONN_PING_SENT);
-		c->srv->m.http_requests++;
+		c->env->m->http_requests++;
 		c->app->request(c, http_parser_request(c->http));
 		if (c->holds > 0)
 			return; /* answered later; the request stays parsed */
@@ -228,7 +235,7 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 			http_parser_reset(c->http);
 		if (c->mode == CONN_MODE_HTTP &&
 		    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE))) {
-			conn_timer_set(c, c->srv->cfg->idle_timeout);
+			conn_timer_set(c, c->env->idle_timeout);
 			if (conn_output_len(c) > CONN_HTTP_OUTPUT_HIGH) {
 				c->flags |= CONN_READ_PAUSED;
 				bufferevent_disable(c->bev, EV_READ);
@@ -256,7 +263,7 @@ conn_read_ws(struct conn *c, struct evbuffer *in)
 			if (code != 0 && c->mode == CONN_MODE_WS) {
 				/* Failing the connection: close frame, then
 				 * TCP, without waiting for the peer. */
-				metrics_close_code(&c->srv->m, code);
+				metrics_close_code(c->env->m, code);
 				ws_close(&c->ws, code, NULL);
 				c->mode = CONN_MODE_CLOSING;
 			}
@@ -283,7 +290,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (c->mode == CONN_MODE_WS) {
 		c->flags &= ~CONN_PING_SENT;
 		if (c->flags & CONN_AUTHED || c->app->ws_auth_timeout == 0)
-			conn_timer_set(c, c->srv->cfg->ping_interval);
+			conn_timer_set(c, c->env->ping_interval);
 	}
 	if (c->mode == CONN_MODE_WS || c->mode == CONN_MODE_CLOSING)
 		conn_read_ws(c, in);
@@ -349,7 +356,7 @@ conn_timer_cb(int fd, short what, void *arg)
 		conn_close(c, "close timeout");
 	} else if (c->mode == CONN_MODE_HTTP) {
 		if (c->flags & CONN_IN_HEAD) {
-			http_respond_error_status(c, 408);
+			c->env->bad_request(c, 408);
 			conn_flush_close(c, "header timeout");
 		} else {
 			conn_close(c, "idle timeout");
@@ -369,7 +376,7 @@ conn_timer_cb(int fd, short what, void *arg)
 
 		c->flags |= CONN_PING_SENT;
 		conn_write(c, hdr, n);
-		conn_timer_set(c, c->srv->cfg->ping_interval);
+		conn_timer_set(c, c->env->ping_interval);
 	}
 	c->flags &= ~CONN_IN_CALLBACK;
 	if ((c->flags & CONN_DEAD) && c->holds == 0)
@@ -388,10 +395,10 @@ conn_upgrade(struct conn *c, const char *accept)
 	http_parser_free(c->http);
 	free(c->http);
 	c->http = NULL;
-	ws_init(&c->ws, c->srv->ws_max_message, &conn_ws_callbacks, c);
-	c->srv->m.ws_upgrades++;
+	ws_init(&c->ws, c->env->ws_max_message, &conn_ws_callbacks, c);
+	c->env->m->ws_upgrades++;
 	conn_timer_set(c, c->app->ws_auth_timeout ? c->app->ws_auth_timeout :
-						    c->srv->cfg->ping_interval);
+						    c->env->ping_interval);
 	if (c->app->ws_open != NULL)
 		c->app->ws_open(c);
 }
@@ -403,7 +410,7 @@ conn_ws_message(void *arg, int binary, uint8_t *data, size_t len)
 
 	if (c->mode != CONN_MODE_WS)
 		return 0; /* we sent close: data from the peer is ignored */
-	c->srv->m.ws_messages_in++;
+	c->env->m->ws_messages_in++;
 	/* After an application close the engine keeps parsing, so the
 	 * peer's close frame is still recognised. */
 	if (c->app->ws_message(c, binary, data, len) < 0 ||
@@ -424,7 +431,7 @@ conn_ws_closed(void *arg, int code)
 {
 	struct conn *c = arg;
 
-	metrics_close_code(&c->srv->m, code);
+	metrics_close_code(c->env->m, code);
 	c->mode = CONN_MODE_CLOSING;
 	conn_flush_close(c, "websocket closed");
 }
@@ -558,7 +565,7 @@ conn_ws_close(struct conn *c, int code, const char *reason)
 {
 	if (c->mode != CONN_MODE_WS || (c->flags & CONN_DEAD))
 		return;
-	metrics_close_code(&c->srv->m, code);
+	metrics_close_code(c->env->m, code);
 	ws_close(&c->ws, code, reason);
 	c->mode = CONN_MODE_CLOSING;
 	conn_timer_set(c, CONN_CLOSE_WAIT);

@@ -2,6 +2,14 @@
 #ifndef CHATD_CONN_H
 #define CHATD_CONN_H
 
+/*
+ * conn sits below http, the server and the application: it includes none
+ * of their headers. It calls up only through the two tables it is given,
+ * struct conn_app (what the application does with a connection) and
+ * struct conn_env (what the owner of the connections, the server, lends
+ * them: loop, TLS, timeouts, counters, accounting), filled at start-up.
+ */
+
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -11,9 +19,13 @@
 
 struct server;
 struct conn;
+struct conn_env;
 struct jsonw;
+struct metrics;
 struct bufferevent;
 struct event;
+struct event_base;
+struct ssl_ctx_st;
 
 #define CONN_OUTPUT_HIGH (4u * 1024 * 1024) /* WS backlog that drops a peer */
 #define CONN_HTTP_OUTPUT_HIGH (256u * 1024) /* stop reading pipelined input */
@@ -44,7 +56,8 @@ struct conn_app {
 	    size_t len);
 	/* The connection is going away (any mode): drop references to c. */
 	void (*gone)(struct conn *c);
-	/* The server is stopping: finish pending work (may be NULL). */
+	/* The server is stopping: finish pending work (may be NULL). Called
+	 * by the server, not by conn. */
 	void (*stop)(struct server *srv);
 	/* Seconds a fresh WebSocket may stay unauthenticated, 0: no limit. */
 	int ws_auth_timeout;
@@ -53,8 +66,9 @@ struct conn_app {
 enum conn_mode { CONN_MODE_HTTP = 0, CONN_MODE_WS, CONN_MODE_CLOSING };
 
 struct conn {
-	struct server *srv;
-	const struct conn_app *app;
+	struct conn_env *env;
+	struct server *srv;        /* env->owner: opaque here, for the app */
+	const struct conn_app *app; /* env->app */
 	struct bufferevent *bev;
 	enum conn_mode mode;
 	int flags;
@@ -80,9 +94,36 @@ struct conn {
 };
 TAILQ_HEAD(conn_list, conn);
 
-/* Takes over an accepted socket (TLS-wrapped if the server has TLS). 0 or
+/* What every connection gets from its owner (the server fills it before
+ * the first conn_accept), and the owner's view of them all. */
+struct conn_env {
+	struct event_base *base;
+	struct ssl_ctx_st *ssl;        /* NULL: plain TCP */
+	const struct conn_app *app;
+	struct server *owner;          /* opaque: copied to each c->srv */
+	struct metrics *m;             /* the counters conn and http bump */
+	int header_timeout;            /* s to send a whole request head */
+	int idle_timeout;              /* s an idle keep-alive conn lives */
+	int ping_interval;             /* s of WebSocket silence: a ping */
+	size_t ws_max_message;         /* 0: WS_MAX_MESSAGE */
+	/* Answers a request that could not be parsed or whose head timed
+	 * out (400, 408, 413, 431, 501, 505); conn closes after the write.
+	 * The server sets http_respond_error_status: http is above conn. */
+	void (*bad_request)(struct conn *c, int status);
+	/* A connection was freed; nconns already counts it out. */
+	void (*gone)(struct conn_env *env);
+	int stopping;                  /* set by the owner: no more input */
+	/* Kept by conn, read by the owner: */
+	struct conn_list conns;        /* every open connection */
+	unsigned nconns;
+	uint64_t next_conn_id;
+};
+
+/* Prepares env's connection list; the owner fills in the rest. */
+void conn_env_init(struct conn_env *env);
+/* Takes over an accepted socket (TLS-wrapped if env->ssl is set). 0 or
  * -1 (the socket is closed). */
-int conn_accept(struct server *srv, int fd, const char *addr);
+int conn_accept(struct conn_env *env, int fd, const char *addr);
 /* The one way out: logs reason and frees c (deferred inside callbacks). */
 void conn_close(struct conn *c, const char *reason);
 /* Queues bytes for the peer. */

@@ -6,7 +6,7 @@
 
 #include "chatd/conn.h"
 #include "chatd/http.h"
-#include "chatd/server.h"
+#include "chatd/metrics.h"
 
 /* Headers every response carries: the page must not be framed, sniffed
  * or leak its address; scripts and styles only from the page's origin. */
@@ -92,7 +92,7 @@ http_respond(struct conn *c, const struct http_request *req, int status,
 	if (len > 0 && status != 204 && status != 304 &&
 	    !(req != NULL && req->method == HTTP_HEAD))
 		conn_write(c, body, len);
-	metrics_http(&c->srv->m, req, status);
+	metrics_http(c->env->m, req, status);
 	if (!keep)
 		conn_flush_close(c, "no keep-alive");
 }

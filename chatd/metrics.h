@@ -1,12 +1,18 @@
-/* chatd/metrics.h — /metrics: counters, histograms, Prometheus text */
+/* chatd/metrics.h — the counters and histograms of /metrics */
 #ifndef CHATD_METRICS_H
 #define CHATD_METRICS_H
 
+/*
+ * A leaf: the layers that bump counters (conn, http, server, the chat
+ * application) all see it, and it sees none of them. Rendering the whole
+ * page, which walks the connections, the hub's sessions and the database,
+ * is done above them (chatd/metrics_render.c).
+ */
+
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
-struct server;
-struct metrics;
 struct http_request;
 
 /* Fixed log-scale buckets (upper bounds in microseconds, see metrics.c);
@@ -38,6 +44,28 @@ enum metrics_route {
 	ROUTE_COUNT
 };
 
+/* Counters exported at /metrics: plain integers, bumped on the loop. */
+struct metrics {
+	uint64_t conns_accepted;
+	uint64_t http_requests;
+	uint64_t http_status[6];     /* by class: 1xx..5xx at [1..5] */
+	uint64_t ws_upgrades;
+	uint64_t ws_messages_in;
+	uint64_t messages_stored;
+	uint64_t deliveries;
+	uint64_t rate_limited;
+	uint64_t commits;
+	uint64_t ws_close_codes[16]; /* see metrics_close_index */
+	uint64_t auth_failures;
+	uint64_t password_checks;    /* login Argon2 verifications run */
+	uint64_t hash_busy;          /* 503 busy: hashing queue full */
+	uint64_t http_route[ROUTE_COUNT][6]; /* by route and status class */
+	int64_t txn_start_us;        /* metrics_now_us() at db_begin */
+	int64_t commit_us;           /* metrics_now_us() after the commit */
+	struct histogram txn_time;   /* group commit: BEGIN to COMMIT done */
+	struct histogram delivery;   /* commit to frames queued */
+};
+
 /* A monotonic clock in microseconds. */
 int64_t metrics_now_us(void);
 /* Adds one observation of us microseconds (negative counts as 0). */
@@ -53,8 +81,15 @@ void metrics_http(struct metrics *m, const struct http_request *req,
     int status);
 /* The route a request path is counted under. */
 enum metrics_route metrics_route(const char *path);
-/* Renders every metric as Prometheus text into a malloc'd string (free
- * it) of *len bytes. */
-char *metrics_render(struct server *srv, size_t *len);
+/* Counts a WebSocket close code in m->ws_close_codes. */
+void metrics_close_code(struct metrics *m, int code);
+/* Writes one counter or gauge, with its HELP and TYPE lines, to f. */
+void metrics_write_one(FILE *f, const char *name, const char *type,
+    const char *help, unsigned long long v);
+/* Writes every counter and histogram of m as Prometheus text to f;
+ * checkpoints (the database's count, which this layer cannot see) goes
+ * out among them. */
+void metrics_write(FILE *f, const struct metrics *m,
+    unsigned long long checkpoints);
 
 #endif

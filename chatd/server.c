@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "chatd/http.h"
 #include "chatd/log.h"
 #include "chatd/server.h"
 #include "storage/storage.h"
@@ -33,24 +34,6 @@ now_ms(void)
  * the excess wait a second for their SYN to be retried). The kernel
  * caps it at net.core.somaxconn. */
 #define LISTEN_BACKLOG 4096
-
-/* The slot in ws_close_codes for a close code (last slot: others). */
-static int
-metrics_close_index(int code)
-{
-	static const int codes[] = {1000, 1001, 1002, 1003, 1005, 1006, 1007,
-	    1008, 1009, 1011, 4001};
-	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-		if (codes[i] == code)
-			return (int)i;
-	return 15;
-}
-
-void
-metrics_close_code(struct metrics *m, int code)
-{
-	m->ws_close_codes[metrics_close_index(code)]++;
-}
 
 /* Parses ADDR:PORT or [V6ADDR]:PORT into ss. 0 or -1. */
 static int
@@ -121,7 +104,8 @@ server_pause_accept(struct server *srv)
 static void
 server_resume_accept(struct server *srv)
 {
-	if (srv->listener_paused && srv->listener != NULL && !srv->stopping) {
+	if (srv->listener_paused && srv->listener != NULL &&
+	    !srv->env.stopping) {
 		evconnlistener_enable(srv->listener);
 		srv->listener_paused = 0;
 	}
@@ -139,10 +123,10 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	(void)salen;
 	server_addr_string(sa, addr, sizeof addr);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	conn_accept(srv, fd, addr);
-	if (srv->nconns >= (unsigned)srv->cfg->max_clients) {
+	conn_accept(&srv->env, fd, addr);
+	if (srv->env.nconns >= (unsigned)srv->cfg->max_clients) {
 		log_warn("%s: %u connections: accept paused", __func__,
-		    srv->nconns);
+		    srv->env.nconns);
 		server_pause_accept(srv);
 	}
 }
@@ -170,15 +154,19 @@ server_accept_timer_cb(int fd, short what, void *arg)
 	server_resume_accept(arg);
 }
 
-void
-server_conn_gone(struct server *srv)
+/* A connection left (conn_env gone): lets accept resume if it was
+ * paused, or ends the loop when the last one leaves while stopping. */
+static void
+server_conn_gone(struct conn_env *env)
 {
-	if (srv->stopping) {
-		if (srv->nconns == 0)
+	struct server *srv = env->owner;
+
+	if (env->stopping) {
+		if (env->nconns == 0)
 			event_base_loopexit(srv->base, NULL);
 		return;
 	}
-	if (srv->nconns < (unsigned)srv->cfg->max_clients &&
+	if (env->nconns < (unsigned)srv->cfg->max_clients &&
 	    !evtimer_pending(srv->accept_timer, NULL))
 		server_resume_accept(srv);
 }
@@ -193,24 +181,24 @@ server_signal_cb(int sig, short what, void *arg)
 	struct conn *c, *next;
 
 	(void)what;
-	if (srv->stopping)
+	if (srv->env.stopping)
 		return;
 	log_info("%s: %s: shutting down", __func__, strsignal(sig));
-	srv->stopping = 1;
+	srv->env.stopping = 1;
 	if (srv->listener != NULL) {
 		evconnlistener_free(srv->listener);
 		srv->listener = NULL;
 	}
-	if (srv->app->stop != NULL)
-		srv->app->stop(srv);
-	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+	if (srv->env.app->stop != NULL)
+		srv->env.app->stop(srv);
+	for (c = TAILQ_FIRST(&srv->env.conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
 		if (c->mode == CONN_MODE_WS)
 			conn_ws_close(c, 1001, "server shutting down");
 		else if (c->mode == CONN_MODE_HTTP)
 			conn_flush_close(c, "server shutting down");
 	}
-	if (srv->nconns == 0)
+	if (srv->env.nconns == 0)
 		event_base_loopexit(srv->base, NULL);
 	else
 		event_base_loopexit(srv->base, &grace);
@@ -240,6 +228,27 @@ server_tls_setup(struct server *srv)
 	return 0;
 }
 
+/* Fills what every connection gets from the server: conn includes no
+ * header above its layer, so the loop, TLS, timeouts, counters, the
+ * error responses of http and the accounting reach it through here. */
+static void
+server_env_setup(struct server *srv, const struct conn_app *app)
+{
+	struct conn_env *env = &srv->env;
+
+	env->base = srv->base;
+	env->ssl = srv->ssl;
+	env->app = app;
+	env->owner = srv;
+	env->m = &srv->m;
+	env->header_timeout = srv->cfg->header_timeout;
+	env->idle_timeout = srv->cfg->idle_timeout;
+	env->ping_interval = srv->cfg->ping_interval;
+	env->ws_max_message = srv->ws_max_message;
+	env->bad_request = http_respond_error_status;
+	env->gone = server_conn_gone;
+}
+
 int
 server_start(struct server *srv, struct config *cfg,
     const struct conn_app *app)
@@ -249,8 +258,7 @@ server_start(struct server *srv, struct config *cfg,
 	char err[512];
 
 	srv->cfg = cfg;
-	srv->app = app;
-	TAILQ_INIT(&srv->conns);
+	conn_env_init(&srv->env);
 	srv->started_ms = now_ms();
 	signal(SIGPIPE, SIG_IGN);
 	if (server_parse_listen(cfg->listen, &ss, &sslen) != 0) {
@@ -281,6 +289,7 @@ server_start(struct server *srv, struct config *cfg,
 	if (cfg->tls_cert != NULL && server_tls_setup(srv) != 0)
 		return -1;
 	srv->base = event_base_new();
+	server_env_setup(srv, app);
 	srv->accept_timer = evtimer_new(srv->base, server_accept_timer_cb, srv);
 	srv->listener = evconnlistener_new_bind(srv->base, server_accept_cb,
 	    srv, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE, LISTEN_BACKLOG,
@@ -313,7 +322,7 @@ server_close_conns(struct server *srv)
 {
 	struct conn *c;
 
-	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+	while ((c = TAILQ_FIRST(&srv->env.conns)) != NULL)
 		conn_close(c, "server exit");
 }
 

@@ -2,6 +2,12 @@
 #ifndef CHATD_SERVER_H
 #define CHATD_SERVER_H
 
+/*
+ * Above conn and http, below the application (static, api, hub, chat*):
+ * the server owns the listener and the shared state, and lends each
+ * connection what it needs through struct conn_env (chatd/conn.h).
+ */
+
 #include <stdint.h>
 
 #include "chatd/config.h"
@@ -19,31 +25,8 @@ struct limiter;
 
 #define MAX_CLIENTS 20000   /* accept pauses above this many connections */
 
-/* Counters exported at /metrics: plain integers, bumped on the loop. */
-struct metrics {
-	uint64_t conns_accepted;
-	uint64_t http_requests;
-	uint64_t http_status[6];     /* by class: 1xx..5xx at [1..5] */
-	uint64_t ws_upgrades;
-	uint64_t ws_messages_in;
-	uint64_t messages_stored;
-	uint64_t deliveries;
-	uint64_t rate_limited;
-	uint64_t commits;
-	uint64_t ws_close_codes[16]; /* see metrics_close_index */
-	uint64_t auth_failures;
-	uint64_t password_checks;    /* login Argon2 verifications run */
-	uint64_t hash_busy;          /* 503 busy: hashing queue full */
-	uint64_t http_route[ROUTE_COUNT][6]; /* by route and status class */
-	int64_t txn_start_us;        /* metrics_now_us() at db_begin */
-	int64_t commit_us;           /* metrics_now_us() after the commit */
-	struct histogram txn_time;   /* group commit: BEGIN to COMMIT done */
-	struct histogram delivery;   /* commit to frames queued */
-};
-
 struct server {
 	struct config *cfg;
-	const struct conn_app *app;
 	size_t ws_max_message;       /* 0: WS_MAX_MESSAGE */
 	struct event_base *base;
 	struct evconnlistener *listener;
@@ -57,19 +40,14 @@ struct server {
 	struct event *sig_term;
 	struct event *sig_int;
 	struct event *accept_timer;  /* re-enables accept after EMFILE */
-	struct conn_list conns;
-	unsigned nconns;
-	uint64_t next_conn_id;
+	struct conn_env env;         /* lent to every conn; its list of them */
 	int listener_paused;
-	int stopping;
 	char web_root[4096];         /* realpath of cfg->web_dir */
 	char dummy_hash[128];        /* for equal-time failed logins */
 	struct metrics m;
 	int64_t started_ms;
 };
 
-/* Counts a WebSocket close code in m->ws_close_codes. */
-void metrics_close_code(struct metrics *m, int code);
 /* Opens the database, binds the listener and sets up signals. 0, or -1
  * after printing one line saying why. */
 int server_start(struct server *srv, struct config *cfg,
@@ -80,8 +58,6 @@ int server_run(struct server *srv);
 void server_close_conns(struct server *srv);
 /* Frees everything server_start made. */
 void server_free(struct server *srv);
-/* A connection left: lets accept resume if it was paused. */
-void server_conn_gone(struct server *srv);
 /* Milliseconds since the Unix epoch. */
 int64_t now_ms(void);
 

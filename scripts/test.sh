@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of chatd against the binaries in BUILD (default build):
-# the CMocka unit tests, the integration tests against a real chatd, and
-# the browser tests in real Chromium. The last line is the count.
+# the layering check of the sources, the CMocka unit tests, the
+# integration tests against a real chatd, and the browser tests in real
+# Chromium. The last line is the count.
 set -uo pipefail
 
 BUILD=${1:-build}
@@ -19,6 +20,14 @@ failed=0
 if [ "$BUILD" != build ]; then
 	export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}:log_path=$art/sanitizer/asan"
 	export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}:log_path=$art/sanitizer/ubsan"
+fi
+
+# One check: no #include points to a higher layer.
+echo "== layers"
+if scripts/check-layers.sh; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
 fi
 
 echo "== unit tests ($BUILD)"

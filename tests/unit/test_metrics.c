@@ -9,7 +9,6 @@
 
 #include "chatd/http_parser.h"
 #include "chatd/metrics.h"
-#include "chatd/server.h"
 
 static void
 test_metrics_observe_fills_log_buckets(void **state)

@@ -1,0 +1,120 @@
+/* chatd/metrics_render.c — the /metrics page: counters and the gauges of
+ * the server, its connections, the hub's users and the database */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "chatd/conn.h"
+#include "chatd/hub.h"
+#include "chatd/metrics.h"
+#include "chatd/metrics_render.h"
+#include "chatd/server.h"
+#include "chatd/worker.h"
+#include "storage/storage.h"
+
+/* Connections by state and authenticated users online (a walk over the
+ * connection list: at scrape time, not on the hot path). */
+static void
+metrics_connections(FILE *f, struct server *srv)
+{
+	unsigned long long http = 0, ws_auth = 0, ws_unauth = 0, closing = 0;
+	unsigned long long users = 0;
+	struct conn *c;
+
+	TAILQ_FOREACH(c, &srv->env.conns, link) {
+		struct session *s = c->app_data;
+
+		if (c->mode == CONN_MODE_HTTP)
+			http++;
+		else if (c->mode == CONN_MODE_CLOSING)
+			closing++;
+		else if (c->flags & CONN_AUTHED)
+			ws_auth++;
+		else
+			ws_unauth++;
+		/* A user's first session counts the user once. */
+		if (c->mode == CONN_MODE_WS && s != NULL && s->user != NULL &&
+		    LIST_FIRST(&s->user->sessions) == s)
+			users++;
+	}
+	fprintf(f, "# HELP chatd_connections Open connections by state.\n"
+		   "# TYPE chatd_connections gauge\n"
+		   "chatd_connections{state=\"http\"} %llu\n"
+		   "chatd_connections{state=\"websocket\"} %llu\n"
+		   "chatd_connections{state=\"websocket_unauthenticated\"} "
+		   "%llu\n"
+		   "chatd_connections{state=\"closing\"} %llu\n",
+	    http, ws_auth, ws_unauth, closing);
+	metrics_write_one(f, "chatd_users_online", "gauge",
+	    "Users with at least one authenticated WebSocket.", users);
+}
+
+/* Rooms and users in the database. */
+static void
+metrics_database(FILE *f, struct server *srv)
+{
+	int64_t pub = 0, dm = 0, users = 0;
+
+	if (srv->db == NULL || admin_counts(srv->db, &pub, &dm, &users) != 0)
+		return;
+	fprintf(f, "# HELP chatd_rooms Rooms in the database by kind.\n"
+		   "# TYPE chatd_rooms gauge\n"
+		   "chatd_rooms{kind=\"public\"} %lld\n"
+		   "chatd_rooms{kind=\"dm\"} %lld\n",
+	    (long long)pub, (long long)dm);
+	metrics_write_one(f, "chatd_users", "gauge", "Accounts (not deleted).",
+	    (unsigned long long)users);
+}
+
+/* The process: resident memory, open descriptors, start time. */
+static void
+metrics_process(FILE *f, struct server *srv)
+{
+	unsigned long long size = 0, rss = 0, fds = 0;
+	FILE *statm = fopen("/proc/self/statm", "r");
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (statm != NULL) {
+		if (fscanf(statm, "%llu %llu", &size, &rss) != 2)
+			rss = 0;
+		fclose(statm);
+	}
+	if (d != NULL) {
+		while ((e = readdir(d)) != NULL)
+			if (e->d_name[0] != '.')
+				fds++;
+		closedir(d);
+		fds--; /* the directory's own descriptor */
+	}
+	metrics_write_one(f, "process_resident_memory_bytes", "gauge",
+	    "Resident memory size in bytes.",
+	    rss * (unsigned long long)sysconf(_SC_PAGESIZE));
+	metrics_write_one(f, "process_open_fds", "gauge",
+	    "Open file descriptors.", fds);
+	fprintf(f, "# HELP process_start_time_seconds Start time since the "
+		   "Unix epoch.\n# TYPE process_start_time_seconds gauge\n"
+		   "process_start_time_seconds %.3f\n",
+	    (double)srv->started_ms / 1000.0);
+}
+
+char *
+metrics_render(struct server *srv, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+
+	if (f == NULL)
+		abort();
+	metrics_connections(f, srv);
+	metrics_write(f, &srv->m, srv->db ? db_checkpoints(srv->db) : 0);
+	metrics_write_one(f, "chatd_hash_queue_jobs", "gauge",
+	    "Password hashing jobs queued or running.",
+	    srv->worker ? worker_jobs(srv->worker) : 0);
+	metrics_database(f, srv);
+	metrics_process(f, srv);
+	if (fclose(f) != 0)
+		abort();
+	return buf;
+}
