@@ -18,7 +18,7 @@
 #define CHAT_PAGE_DEFAULT 50 /* messages in a history page, by default */
 #define CHAT_PAGE_MAX 100    /* messages in a history page, at most */
 
-/* The members of a message object, in jsonl_message_json's order (storage/jsonl.c). */
+/* The members of a message object, in storage/jsonl.c's order. */
 static void
 chat_message_members(struct jsonw *w, const struct message *m)
 {
