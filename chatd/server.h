@@ -1,4 +1,4 @@
-/* chatd/server.h — the server: configuration, listener, shared state */
+/* chatd/server.h — the server: listener, signals, shared state */
 #ifndef CHATD_SERVER_H
 #define CHATD_SERVER_H
 
