@@ -279,13 +279,15 @@ ws_inflate(struct ws *ws, const uint8_t *p, size_t n)
 		}
 		got = room;
 		r = ws_inflate_step(ws->zi, &p, &n, out, &got);
-		if (r < 0)
-			return WS_E_INFLATE;
+		/* What came out before an error is judged first, as it
+		 * would be had the bad bytes arrived in a later feed. */
 		if (got > 0 && out == &probe)
 			return WS_E_TOO_BIG;
 		if (ws->msg_opcode == WS_OP_TEXT &&
 		    utf8_validate(&ws->utf8_state, out, got) < 0)
 			return WS_E_UTF8;
+		if (r < 0)
+			return WS_E_INFLATE;
 		ws->msg_len += got;
 		if (r == 1 || (n == 0 && got < room) || (got == 0 && n == had))
 			return 0;
@@ -294,12 +296,17 @@ ws_inflate(struct ws *ws, const uint8_t *p, size_t n)
 
 /* Ends a compressed message: inflates the 00 00 ff ff that the sender
  * took off (RFC 7692 7.2.2); the data must then end on a block
- * boundary, else it was cut short. */
+ * boundary, else it was cut short. No data at all is an empty message
+ * (zlib-based peers take it so). */
 static int
 ws_inflate_end(struct ws *ws)
 {
 	static const uint8_t trailer[4] = {0x00, 0x00, 0xff, 0xff};
-	int r = ws_inflate(ws, trailer, sizeof(trailer));
+	int r;
+
+	if (ws->msg_zlen == 0)
+		return 0;
+	r = ws_inflate(ws, trailer, sizeof(trailer));
 
 	if (r == 0 && !ws_inflate_at_boundary(ws->zi))
 		return WS_E_INFLATE;

@@ -273,13 +273,16 @@ ws_quoted(const char **p, char *out, size_t outlen, int *cut)
 	int c;
 
 	for (;;) {
-		c = (unsigned char)*(*p)++;
-		if (c == '\0')
-			return -1;
+		if ((c = (unsigned char)**p) == '\0')
+			return -1; /* *p stays on the NUL */
+		(*p)++;
 		if (c == '"')
 			break;
-		if (c == '\\' && (c = (unsigned char)*(*p)++) == '\0')
-			return -1;
+		if (c == '\\') {
+			if ((c = (unsigned char)**p) == '\0')
+				return -1;
+			(*p)++;
+		}
 		if (n + 1 < outlen)
 			out[n] = c;
 		else
