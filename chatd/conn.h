@@ -26,6 +26,9 @@ struct frame {
 	unsigned refs;
 	size_t len;
 	uint8_t *bytes; /* the len bytes: data, or inside a jsonw's buffer */
+	struct frame *z; /* compressed twin for permessage-deflate peers,
+	                    built on first need (one reference held here);
+	                    the frame itself when compressing did not pay */
 	uint8_t data[];
 };
 
@@ -100,6 +103,12 @@ size_t conn_output_len(struct conn *c);
 
 /* Switches c to WebSocket mode: writes the 101 response for accept. */
 void conn_upgrade(struct conn *c, const char *accept);
+/* conn_upgrade with permessage-deflate negotiated (ws_handshake_deflate):
+ * ext is the Sec-WebSocket-Extensions answer, wbits the client's window
+ * bits; ext "" and wbits 0 for none. Messages of at least
+ * WS_DEFLATE_MIN bytes are then sent compressed when that pays. */
+void conn_upgrade_ext(struct conn *c, const char *accept, const char *ext,
+    int wbits);
 /* While on, sends are queued and go out in one write when the loop
  * flushes (a burst such as hello plus resync); off sends directly again. */
 void conn_cork(struct conn *c, int on);

@@ -17,6 +17,7 @@
 
 #include "chatd/log.h"
 #include "chatd/server.h"
+#include "chatd/ws_deflate.h"
 #include "storage/storage.h"
 
 int64_t
@@ -334,4 +335,6 @@ server_free(struct server *srv)
 	if (srv->ssl != NULL)
 		SSL_CTX_free(srv->ssl);
 	db_close(srv->db);
+	ws_deflate_free(srv->deflate);
+	srv->deflate = NULL;
 }

@@ -16,6 +16,7 @@ struct db;
 struct chat;
 struct worker;
 struct limiter;
+struct ws_deflate;
 
 #define MAX_CLIENTS 20000   /* accept pauses above this many connections */
 
@@ -39,6 +40,11 @@ struct metrics {
 	int64_t commit_us;           /* metrics_now_us() after the commit */
 	struct histogram txn_time;   /* group commit: BEGIN to COMMIT done */
 	struct histogram delivery;   /* commit to frames queued */
+	uint64_t deflate_runs;       /* messages run through deflate */
+	uint64_t deflate_frames;     /* compressed frames sent */
+	uint64_t deflate_plain_bytes; /* to deflating peers: frames' bytes
+	                                 had all gone uncompressed */
+	uint64_t deflate_sent_bytes; /* ... and the bytes of what was sent */
 };
 
 struct server {
@@ -54,6 +60,7 @@ struct server {
 	struct limiter *login_user;  /* failed logins per username */
 	struct limiter *login_addr;  /* failed logins per address */
 	struct limiter *register_addr;
+	struct ws_deflate *deflate;  /* the one compressor, made on first use */
 	struct event *sig_term;
 	struct event *sig_int;
 	struct event *accept_timer;  /* re-enables accept after EMFILE */
