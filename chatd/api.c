@@ -684,11 +684,11 @@ api_metrics(struct conn *c, const struct http_request *req)
 static void
 api_ws(struct conn *c, const struct http_request *req)
 {
-	char accept[WS_ACCEPT_LEN + 1];
+	char accept[WS_ACCEPT_LEN + 1], ext[WS_EXT_LEN];
 	const char *token;
 	uint8_t hash[32];
 	struct user u;
-	int status;
+	int status, wbits;
 
 	status = ws_handshake_check(req, (c->flags & CONN_TLS) != 0,
 	    c->srv->cfg->origins, accept);
@@ -711,7 +711,10 @@ api_ws(struct conn *c, const struct http_request *req)
 		if (api_auth(c, req, &u, hash) != 0)
 			return;
 	}
-	conn_upgrade(c, accept);
+	ext[0] = '\0';
+	wbits = c->srv->cfg->ws_compression ? ws_handshake_deflate(req, ext)
+	                                    : 0;
+	conn_upgrade_ext(c, accept, ext, wbits);
 	if (token != NULL)
 		chat_ws_authenticated(c, &u, hash);
 }

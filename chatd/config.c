@@ -59,6 +59,8 @@ static const struct option_def options[] = {
 	{"ping-interval", "CHATD_PING_INTERVAL", "30",
 	    "seconds of WebSocket silence before a ping, and for its pong", 0,
 	    NULL},
+	{"ws-compression", "CHATD_WS_COMPRESSION", "on",
+	    "on or off: permessage-deflate when a client offers it", 0, NULL},
 	{"durability", "CHATD_DURABILITY", "normal",
 	    "normal (survives kill -9) or full (and power loss)", 0, NULL},
 	{"log-level", "CHATD_LOG_LEVEL", "info", "error, warn, info or debug",
@@ -185,6 +187,10 @@ config_set(struct config *cfg, const char *name, const char *val)
 		if (strcmp(val, "on") && strcmp(val, "off"))
 			goto bad;
 		cfg->rate_limits = strcmp(val, "on") == 0;
+	} else if (strcmp(name, "ws-compression") == 0) {
+		if (strcmp(val, "on") && strcmp(val, "off"))
+			goto bad;
+		cfg->ws_compression = strcmp(val, "on") == 0;
 	} else if (strcmp(name, "durability") == 0) {
 		if (strcmp(val, "normal") && strcmp(val, "full"))
 			goto bad;

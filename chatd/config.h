@@ -25,6 +25,7 @@ struct config {
 	int header_timeout;        /* s */
 	int idle_timeout;          /* s */
 	int ping_interval;         /* s of WebSocket silence before a ping */
+	int ws_compression;        /* negotiate permessage-deflate */
 	int log_level;
 	int log_json;
 	int slow_query_ms;         /* log statements slower; 0: off */

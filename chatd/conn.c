@@ -16,6 +16,7 @@
 #include "chatd/jsonw.h"
 #include "chatd/log.h"
 #include "chatd/metrics.h"
+#include "chatd/ws_deflate.h"
 #include "chatd/ws_handshake.h"
 #include "chatd/xmalloc.h"
 
@@ -386,8 +387,15 @@ conn_timer_cb(int fd, short what, void *arg)
 void
 conn_upgrade(struct conn *c, const char *accept)
 {
-	char head[256];
-	size_t n = ws_handshake_response(head, sizeof head, accept);
+	conn_upgrade_ext(c, accept, "", 0);
+}
+
+void
+conn_upgrade_ext(struct conn *c, const char *accept, const char *ext,
+    int wbits)
+{
+	char head[256 + WS_EXT_LEN];
+	size_t n = ws_handshake_response_ext(head, sizeof head, accept, ext);
 
 	conn_write(c, head, n);
 	c->mode = CONN_MODE_WS;
@@ -396,6 +404,8 @@ conn_upgrade(struct conn *c, const char *accept)
 	free(c->http);
 	c->http = NULL;
 	ws_init(&c->ws, c->env->ws_max_message, &conn_ws_callbacks, c);
+	if (wbits > 0)
+		ws_set_deflate(&c->ws, wbits);
 	c->env->m->ws_upgrades++;
 	conn_timer_set(c, c->app->ws_auth_timeout ? c->app->ws_auth_timeout :
 						    c->env->ping_interval);
@@ -482,21 +492,123 @@ conn_cork(struct conn *c, int on)
 		c->flags &= ~CONN_CORKED;
 }
 
-void
-conn_ws_send_op(struct conn *c, int opcode, const void *data, size_t len)
+/* 1 if c negotiated permessage-deflate. */
+static int
+conn_deflating(const struct conn *c)
 {
-	uint8_t hdr[WS_MAX_HEADER];
-	size_t n, sent;
+	return c->ws.wbits != 0;
+}
 
-	if (c->mode != CONN_MODE_WS || (c->flags & CONN_DEAD))
-		return;
-	n = ws_frame_header(hdr, 1, opcode, len);
-	sent = conn_send_now(c, hdr, n, data, len);
+/* The server's compressor, made when a peer first needs it. */
+static struct ws_deflate *
+conn_deflater(struct conn_env *env)
+{
+	if (env->deflate == NULL)
+		env->deflate = ws_deflate_new();
+	return env->deflate;
+}
+
+/* Counts a frame of plain bytes sent to a deflating peer as sent bytes. */
+static void
+conn_deflate_count(struct conn *c, size_t plain, size_t sent)
+{
+	c->env->m->deflate_plain_bytes += plain;
+	c->env->m->deflate_sent_bytes += sent;
+	if (sent != plain)
+		c->env->m->deflate_frames++;
+}
+
+/* Sends a header and a body: straight to the socket if it can, the rest
+ * queued (copied). */
+static void
+conn_send_copy(struct conn *c, const uint8_t *hdr, size_t n, const void *data,
+    size_t len)
+{
+	size_t sent = conn_send_now(c, hdr, n, data, len);
+
 	if (sent < n)
 		conn_write(c, hdr + sent, n - sent);
 	if (sent < n + len)
 		conn_write(c, (const uint8_t *)data + (sent > n ? sent - n : 0),
 		    len - (sent > n ? sent - n : 0));
+}
+
+/* For a deflating peer: sends data compressed, as one frame with RSV1,
+ * if that pays. Returns 1 if sent, 0 if the caller sends it plain. */
+static int
+conn_ws_send_deflated(struct conn *c, int opcode, const void *data,
+    size_t len)
+{
+	uint8_t hdr[WS_MAX_HEADER];
+	const uint8_t *z = NULL;
+	size_t zlen = 0, n, plain = ws_frame_header(hdr, 1, opcode, len) + len;
+
+	if (!conn_deflating(c))
+		return 0;
+	if (len >= WS_DEFLATE_MIN) {
+		c->env->m->deflate_runs++;
+		z = ws_deflate_compress(conn_deflater(c->env), data, len,
+		    &zlen);
+	}
+	if (z == NULL) {
+		conn_deflate_count(c, plain, plain);
+		return 0;
+	}
+	n = ws_frame_header(hdr, 1, opcode, zlen);
+	hdr[0] |= WS_FRAME_RSV1;
+	conn_deflate_count(c, plain, n + zlen);
+	conn_send_copy(c, hdr, n, z, zlen);
+	return 1;
+}
+
+/* The frame a deflating peer gets instead of f: f's compressed twin,
+ * made on first need, or f itself when compressing does not pay. The
+ * server deflates without context takeover, so one twin serves every
+ * deflating recipient. */
+static struct frame *
+conn_frame_deflated(struct conn *c, struct frame *f)
+{
+	uint8_t hdr[WS_MAX_HEADER];
+	const uint8_t *p = f->bytes, *z;
+	size_t h, len, zlen, n;
+	struct frame *t;
+
+	if (f->z != NULL)
+		return f->z;
+	f->z = f;
+	h = 2 + ((p[1] & 0x7f) == 126 ? 2 : (p[1] & 0x7f) == 127 ? 8 : 0);
+	len = f->len - h;
+	if (len < WS_DEFLATE_MIN)
+		return f;
+	c->env->m->deflate_runs++;
+	z = ws_deflate_compress(conn_deflater(c->env), p + h, len, &zlen);
+	if (z == NULL)
+		return f;
+	n = ws_frame_header(hdr, 1, p[0] & 0x0f, zlen);
+	hdr[0] |= WS_FRAME_RSV1;
+	t = xmalloc(sizeof *t + n + zlen);
+	t->refs = 1;
+	t->len = n + zlen;
+	t->bytes = t->data;
+	t->z = t;
+	memcpy(t->data, hdr, n);
+	memcpy(t->data + n, z, zlen);
+	f->z = t;
+	return t;
+}
+
+void
+conn_ws_send_op(struct conn *c, int opcode, const void *data, size_t len)
+{
+	uint8_t hdr[WS_MAX_HEADER];
+	size_t n;
+
+	if (c->mode != CONN_MODE_WS || (c->flags & CONN_DEAD))
+		return;
+	if (conn_ws_send_deflated(c, opcode, data, len))
+		return;
+	n = ws_frame_header(hdr, 1, opcode, len);
+	conn_send_copy(c, hdr, n, data, len);
 }
 
 void
@@ -512,6 +624,8 @@ conn_ws_send_jsonw(struct conn *c, struct jsonw *w)
 	size_t len = jsonw_len(w), n, sent;
 
 	if (c->mode != CONN_MODE_WS || (c->flags & CONN_DEAD))
+		return;
+	if (conn_ws_send_deflated(c, WS_OP_TEXT, jsonw_data(w), len))
 		return;
 	jsonw_reserve(w, 0); /* the spare bytes exist even for no JSON */
 	n = ws_frame_header(hdr, 1, WS_OP_TEXT, len);
@@ -551,6 +665,12 @@ conn_ws_send_frame(struct conn *c, struct frame *f)
 		evtimer_add(c->timer, &now);
 		return;
 	}
+	if (conn_deflating(c)) {
+		size_t plain = f->len;
+
+		f = conn_frame_deflated(c, f);
+		conn_deflate_count(c, plain, f->len);
+	}
 	sent = conn_send_now(c, f->bytes, f->len, NULL, 0);
 	if (sent == f->len)
 		return;
@@ -581,6 +701,7 @@ frame_new(const char *data, size_t len)
 	f->refs = 1;
 	f->len = n + len;
 	f->bytes = f->data;
+	f->z = NULL;
 	memcpy(f->data, hdr, n);
 	memcpy(f->data + n, data, len);
 	return f;
@@ -600,6 +721,7 @@ frame_from_jsonw(struct jsonw *w)
 	f = (struct frame *)(void *)jsonw_steal(w);
 	f->refs = 1;
 	f->len = n + len;
+	f->z = NULL;
 	f->bytes = (uint8_t *)f + head - n;
 	memcpy(f->bytes, hdr, n);
 	return f;
@@ -608,6 +730,9 @@ frame_from_jsonw(struct jsonw *w)
 void
 frame_unref(struct frame *f)
 {
-	if (f != NULL && --f->refs == 0)
-		free(f);
+	if (f == NULL || --f->refs > 0)
+		return;
+	if (f->z != NULL && f->z != f)
+		frame_unref(f->z);
+	free(f);
 }

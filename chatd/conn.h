@@ -24,6 +24,7 @@ struct jsonw;
 struct metrics;
 struct bufferevent;
 struct event;
+struct ws_deflate;
 struct event_base;
 struct ssl_ctx_st;
 
@@ -38,6 +39,9 @@ struct frame {
 	unsigned refs;
 	size_t len;
 	uint8_t *bytes; /* the len bytes: data, or inside a jsonw's buffer */
+	struct frame *z; /* compressed twin for permessage-deflate peers,
+	                    built on first need (one reference held here);
+	                    the frame itself when compressing did not pay */
 	uint8_t data[];
 };
 
@@ -106,6 +110,9 @@ struct conn_env {
 	int idle_timeout;              /* s an idle keep-alive conn lives */
 	int ping_interval;             /* s of WebSocket silence: a ping */
 	size_t ws_max_message;         /* 0: WS_MAX_MESSAGE */
+	struct ws_deflate *deflate;    /* the one compressor for every
+	                                  connection: made by conn on first
+	                                  use, freed by the owner */
 	/* Answers a request that could not be parsed or whose head timed
 	 * out (400, 408, 413, 431, 501, 505); conn closes after the write.
 	 * The server sets http_respond_error_status: http is above conn. */
@@ -141,6 +148,12 @@ size_t conn_output_len(struct conn *c);
 
 /* Switches c to WebSocket mode: writes the 101 response for accept. */
 void conn_upgrade(struct conn *c, const char *accept);
+/* conn_upgrade with permessage-deflate negotiated (ws_handshake_deflate):
+ * ext is the Sec-WebSocket-Extensions answer, wbits the client's window
+ * bits; ext "" and wbits 0 for none. Messages of at least
+ * WS_DEFLATE_MIN bytes are then sent compressed when that pays. */
+void conn_upgrade_ext(struct conn *c, const char *accept, const char *ext,
+    int wbits);
 /* While on, sends are queued and go out in one write when the loop
  * flushes (a burst such as hello plus resync); off sends directly again. */
 void conn_cork(struct conn *c, int on);

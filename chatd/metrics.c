@@ -192,6 +192,17 @@ metrics_write(FILE *f, const struct metrics *m,
 	metrics_write_one(f, "chatd_ws_messages_received_total", "counter",
 	    "WebSocket messages received.", m->ws_messages_in);
 	metrics_close_codes(f, m);
+	metrics_write_one(f, "chatd_ws_deflate_runs_total", "counter",
+	    "Messages compressed for permessage-deflate peers (once per "
+	    "message, not per recipient).", m->deflate_runs);
+	metrics_write_one(f, "chatd_ws_deflate_frames_total", "counter",
+	    "Compressed frames sent.", m->deflate_frames);
+	metrics_write_one(f, "chatd_ws_deflate_plain_bytes_total", "counter",
+	    "Bytes of the frames sent to permessage-deflate peers, had none "
+	    "been compressed.", m->deflate_plain_bytes);
+	metrics_write_one(f, "chatd_ws_deflate_sent_bytes_total", "counter",
+	    "Bytes of the frames sent to permessage-deflate peers.",
+	    m->deflate_sent_bytes);
 	metrics_write_one(f, "chatd_messages_stored_total", "counter",
 	    "New messages committed.", m->messages_stored);
 	metrics_write_one(f, "chatd_deliveries_total", "counter",

@@ -18,6 +18,7 @@
 #include "chatd/http.h"
 #include "chatd/log.h"
 #include "chatd/server.h"
+#include "chatd/ws_deflate.h"
 #include "storage/storage.h"
 
 int64_t
@@ -343,4 +344,6 @@ server_free(struct server *srv)
 	if (srv->ssl != NULL)
 		SSL_CTX_free(srv->ssl);
 	db_close(srv->db);
+	ws_deflate_free(srv->env.deflate);
+	srv->env.deflate = NULL;
 }

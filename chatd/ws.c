@@ -5,6 +5,7 @@
 #include "chatd/log.h"
 #include "chatd/utf8.h"
 #include "chatd/ws.h"
+#include "chatd/ws_deflate.h"
 #include "chatd/xmalloc.h"
 
 #define WS_MSG_MIN 256   /* first allocation of the reassembly buffer */
@@ -19,6 +20,13 @@ ws_init(struct ws *ws, size_t max_message, const struct ws_callbacks *cb,
 	ws->arg = arg;
 	ws->max_message = max_message ? max_message : WS_MAX_MESSAGE;
 	ws_frame_parser_init(&ws->fp, 0);
+}
+
+void
+ws_set_deflate(struct ws *ws, int wbits)
+{
+	ws->wbits = wbits < 8 ? 8 : wbits > 15 ? 15 : wbits;
+	ws->fp.rsv1_ok = 1;
 }
 
 /* Frees the control frame buffer once its frame is handled. */
@@ -39,19 +47,29 @@ ws_msg_free(struct ws *ws)
 	ws->msg_len = ws->msg_cap = 0;
 }
 
+/* Frees the inflater. */
+static void
+ws_zi_free(struct ws *ws)
+{
+	ws_inflate_free(ws->zi);
+	ws->zi = NULL;
+}
+
 void
 ws_free(struct ws *ws)
 {
 	ws_ctl_free(ws);
 	ws_msg_free(ws);
+	ws_zi_free(ws);
 }
 
 void
 ws_shrink(struct ws *ws)
 {
-	if (ws->msg_opcode != 0 || ws->msg == NULL)
+	if (ws->msg_opcode != 0)
 		return;
 	ws_msg_free(ws);
+	ws_zi_free(ws);
 }
 
 int
@@ -61,6 +79,7 @@ ws_error_close_code(int err)
 	case WS_E_PROTOCOL:
 		return 1002;
 	case WS_E_UTF8:
+	case WS_E_INFLATE:
 		return 1007;
 	case WS_E_TOO_BIG:
 		return 1009;
@@ -171,6 +190,10 @@ ws_deliver(struct ws *ws, uint8_t *data, size_t len)
 	ws->msg_opcode = 0;
 	ws->msg_len = 0;
 	ws->utf8_state = UTF8_ACCEPT;
+	if (ws->msg_deflated) {
+		ws->msg_deflated = 0;
+		ws_inflate_reset(ws->zi); /* kept for this feed's next one */
+	}
 	if (!(ws->flags & WS_CLOSE_SENT))
 		r = ws->cb->message(ws->arg, binary,
 		                    data ? data : (uint8_t *)"", len);
@@ -195,13 +218,22 @@ ws_frame_begin(struct ws *ws)
 		return WS_E_PROTOCOL; /* continuation of nothing */
 	if (fp->opcode != WS_OP_CONT && ws->msg_opcode != 0)
 		return WS_E_PROTOCOL; /* new message inside a fragmented one */
-	if (fp->len > ws->max_message - ws->msg_len)
-		return WS_E_TOO_BIG;
 	if (fp->opcode != WS_OP_CONT) {
 		ws->msg_opcode = fp->opcode;
-		ws->msg_len = 0;
+		ws->msg_len = ws->msg_zlen = 0;
 		ws->utf8_state = UTF8_ACCEPT;
+		ws->msg_deflated = fp->rsv1;
+		if (fp->rsv1 && ws->zi == NULL)
+			ws->zi = ws_inflate_new(ws->wbits);
 	}
+	if (!ws->msg_deflated)
+		return fp->len > ws->max_message - ws->msg_len ? WS_E_TOO_BIG
+		                                               : 0;
+	/* The inflated size is checked as it grows; the compressed one
+	 * only against what a real deflater could send. */
+	if (fp->len > ws->max_message + WS_DEFLATE_SLACK - ws->msg_zlen)
+		return WS_E_TOO_BIG;
+	ws->msg_zlen += fp->len;
 	return 0;
 }
 
@@ -222,6 +254,65 @@ ws_reserve(struct ws *ws, size_t n)
 	ws->msg_cap = cap;
 }
 
+/*
+ * Inflates n compressed bytes into the reassembly buffer. The cap holds
+ * for the inflated size: once the buffer is full, one more byte of
+ * output is too big, so a small frame cannot inflate into a large
+ * allocation. Text is validated as it inflates.
+ */
+static int
+ws_inflate(struct ws *ws, const uint8_t *p, size_t n)
+{
+	size_t room, got, had;
+	uint8_t probe, *out;
+	int r;
+
+	for (;;) {
+		had = n;
+		if (ws->msg_len == ws->max_message) {
+			out = &probe;
+			room = 1;
+		} else {
+			ws_reserve(ws, 1);
+			out = ws->msg + ws->msg_len;
+			room = ws->msg_cap - ws->msg_len;
+		}
+		got = room;
+		r = ws_inflate_step(ws->zi, &p, &n, out, &got);
+		/* What came out before an error is judged first, as it
+		 * would be had the bad bytes arrived in a later feed. */
+		if (got > 0 && out == &probe)
+			return WS_E_TOO_BIG;
+		if (ws->msg_opcode == WS_OP_TEXT &&
+		    utf8_validate(&ws->utf8_state, out, got) < 0)
+			return WS_E_UTF8;
+		if (r < 0)
+			return WS_E_INFLATE;
+		ws->msg_len += got;
+		if (r == 1 || (n == 0 && got < room) || (got == 0 && n == had))
+			return 0;
+	}
+}
+
+/* Ends a compressed message: inflates the 00 00 ff ff that the sender
+ * took off (RFC 7692 7.2.2); the data must then end on a block
+ * boundary, else it was cut short. No data at all is an empty message
+ * (zlib-based peers take it so). */
+static int
+ws_inflate_end(struct ws *ws)
+{
+	static const uint8_t trailer[4] = {0x00, 0x00, 0xff, 0xff};
+	int r;
+
+	if (ws->msg_zlen == 0)
+		return 0;
+	r = ws_inflate(ws, trailer, sizeof(trailer));
+
+	if (r == 0 && !ws_inflate_at_boundary(ws->zi))
+		return WS_E_INFLATE;
+	return r;
+}
+
 /* Takes n payload bytes of the current frame: unmask, check, store. */
 static int
 ws_payload(struct ws *ws, uint8_t *p, size_t n)
@@ -235,6 +326,8 @@ ws_payload(struct ws *ws, uint8_t *p, size_t n)
 		ws->ctl_len += n;
 		return 0;
 	}
+	if (ws->msg_deflated)
+		return n > 0 ? ws_inflate(ws, p, n) : 0;
 	if (ws->msg_opcode == WS_OP_TEXT &&
 	    utf8_validate(&ws->utf8_state, p, n) < 0)
 		return WS_E_UTF8;
@@ -272,6 +365,8 @@ ws_frame_end(struct ws *ws)
 	default:
 		if (!fp->fin)
 			return 0;
+		if (ws->msg_deflated && (r = ws_inflate_end(ws)) < 0)
+			return r;
 		if (ws->msg_opcode == WS_OP_TEXT &&
 		    !utf8_complete(ws->utf8_state))
 			return WS_E_UTF8;
@@ -294,15 +389,14 @@ ws_frame_direct(struct ws *ws, uint8_t *p)
 	return ws_deliver(ws, p, n);
 }
 
-ssize_t
-ws_feed(struct ws *ws, uint8_t *buf, size_t len)
+/* ws_feed's loop over the frames in buf. */
+static ssize_t
+ws_feed_frames(struct ws *ws, uint8_t *buf, size_t len)
 {
 	struct ws_frame_parser *fp = &ws->fp;
 	size_t off = 0, n;
 	ssize_t r;
 
-	if (ws->err)
-		return ws->err;
 	while (off < len) {
 		if (ws->flags & WS_CLOSE_RECEIVED)
 			return ws_fail(ws, WS_E_CLOSED);
@@ -316,7 +410,7 @@ ws_feed(struct ws *ws, uint8_t *buf, size_t len)
 			if ((r = ws_frame_begin(ws)) < 0)
 				return ws_fail(ws, r);
 			if (fp->fin && fp->opcode != WS_OP_CONT &&
-			    !WS_OP_IS_CONTROL(fp->opcode) &&
+			    !WS_OP_IS_CONTROL(fp->opcode) && !fp->rsv1 &&
 			    fp->len <= len - off) {
 				n = fp->len;
 				if ((r = ws_frame_direct(ws, buf + off)) < 0)
@@ -334,4 +428,20 @@ ws_feed(struct ws *ws, uint8_t *buf, size_t len)
 			return ws_fail(ws, r);
 	}
 	return (ssize_t)len;
+}
+
+ssize_t
+ws_feed(struct ws *ws, uint8_t *buf, size_t len)
+{
+	ssize_t r;
+
+	if (ws->err)
+		return ws->err;
+	r = ws_feed_frames(ws, buf, len);
+	/* The inflater lives while compressed messages arrive: kept for
+	 * the next message of a burst, freed once a feed ends between
+	 * messages (an idle connection holds none). */
+	if (ws->zi != NULL && ws->msg_opcode == 0)
+		ws_zi_free(ws);
+	return r;
 }

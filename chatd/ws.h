@@ -8,7 +8,12 @@
 
 #include "chatd/ws_frame.h"
 
+struct ws_inflate;
+
 #define WS_MAX_MESSAGE 65536 /* default cap on a reassembled message */
+/* How much a compressed message may exceed the cap before inflating it
+ * (stored blocks add 5 bytes per 64 KiB; more is no real deflater). */
+#define WS_DEFLATE_SLACK 1024
 
 /* Negative results of ws_feed. */
 enum ws_error {
@@ -17,11 +22,13 @@ enum ws_error {
 	WS_E_TOO_BIG = -3,  /* close 1009 */
 	WS_E_CLOSED = -4,   /* data after the peer's close frame: drop */
 	WS_E_ABORT = -5,    /* a callback returned -1 */
+	WS_E_INFLATE = -6,  /* close 1007: invalid deflate data */
 };
 
 /* What the engine tells its glue. Every callback is required. */
 struct ws_callbacks {
-	/* A complete message: text already validated as UTF-8. data is the
+	/* A complete message (inflated if it came compressed): text already
+	 * validated as UTF-8. data is the
 	 * engine's buffer, writable, valid until the callback returns.
 	 * Return 0, or -1 to stop feeding (ws_feed returns WS_E_ABORT). */
 	int (*message)(void *arg, int binary, uint8_t *data, size_t len);
@@ -45,7 +52,14 @@ struct ws {
 	uint8_t *msg;                /* reassembled data message */
 	size_t msg_len;
 	size_t msg_cap;
-	int msg_opcode;              /* 0 when no data message is open */
+	size_t msg_zlen;             /* compressed bytes of the open message */
+	struct ws_inflate *zi;       /* inflater, only while compressed
+	                                messages arrive (the peer has no
+	                                context takeover): NULL when idle */
+	uint8_t msg_opcode;          /* 0 when no data message is open */
+	uint8_t msg_deflated;        /* the open message is compressed */
+	uint8_t wbits;               /* the peer's deflate window bits, 0
+	                                without permessage-deflate */
 	uint32_t utf8_state;         /* incremental validation of msg */
 	uint8_t *ctl;                /* current control frame payload (125
 	                                bytes, only while one arrives: an
@@ -63,6 +77,10 @@ void ws_init(struct ws *ws, size_t max_message, const struct ws_callbacks *cb,
     void *arg);
 /* Frees the engine's buffers. */
 void ws_free(struct ws *ws);
+/* permessage-deflate was negotiated: data messages with RSV1 set are
+ * inflated, the peer deflating with window bits wbits (8-15) and no
+ * context takeover (a fresh stream per message). Call before ws_feed. */
+void ws_set_deflate(struct ws *ws, int wbits);
 /*
  * Feeds bytes from the peer; unmasks in place (buf is modified). Calls
  * the callbacks as frames complete. Returns len, or a negative enum
@@ -76,7 +94,8 @@ int ws_error_close_code(int err);
 /* Starts a server-initiated close: writes a close frame with code and
  * reason (may be NULL) once; later calls do nothing. */
 void ws_close(struct ws *ws, int code, const char *reason);
-/* Frees the reassembly buffer if it grew past small (idle memory). */
+/* Frees the reassembly buffer and the inflater unless a message is
+ * open (idle memory). */
 void ws_shrink(struct ws *ws);
 
 #endif

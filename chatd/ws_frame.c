@@ -35,10 +35,16 @@ ws_frame_check_start(struct ws_frame_parser *fp)
 	int len7 = b1 & 0x7f;
 
 	fp->fin = b0 >> 7;
+	fp->rsv1 = (b0 & WS_FRAME_RSV1) != 0;
 	fp->opcode = b0 & 0x0f;
 	fp->masked = b1 >> 7;
-	if (b0 & 0x70)
-		return WS_FRAME_E_PROTOCOL; /* RSV1-3 without an extension */
+	if (b0 & 0x30)
+		return WS_FRAME_E_PROTOCOL; /* RSV2-3: no extension uses them */
+	/* RSV1 marks a compressed message on its first frame (RFC 7692 6);
+	 * never on a control frame or a continuation. */
+	if (fp->rsv1 && (!fp->rsv1_ok || WS_OP_IS_CONTROL(fp->opcode) ||
+	                 fp->opcode == WS_OP_CONT))
+		return WS_FRAME_E_PROTOCOL;
 	if (!ws_frame_opcode_known(fp->opcode))
 		return WS_FRAME_E_PROTOCOL;
 	if (fp->masked == fp->client)

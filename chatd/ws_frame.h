@@ -8,6 +8,7 @@
 
 #define WS_MAX_HEADER 14   /* 2 + 8 (64-bit length) + 4 (mask) */
 #define WS_MAX_CONTROL 125 /* control frame payload limit */
+#define WS_FRAME_RSV1 0x40 /* first header byte: compressed (RFC 7692) */
 
 enum ws_opcode {
 	WS_OP_CONT = 0,
@@ -33,10 +34,12 @@ enum ws_frame_state {
 struct ws_frame_parser {
 	uint8_t state;     /* enum ws_frame_state */
 	uint8_t client;    /* parsing as a client: frames must be unmasked */
+	uint8_t rsv1_ok;   /* permessage-deflate negotiated: RSV1 allowed */
 	uint8_t head_len;  /* header bytes collected */
 	uint8_t head_need; /* header size, known after its 2nd byte */
 	uint8_t head[WS_MAX_HEADER];
 	uint8_t fin;
+	uint8_t rsv1;   /* compressed message (only with rsv1_ok) */
 	uint8_t opcode; /* enum ws_opcode */
 	uint8_t masked;
 	uint8_t mask[4];
@@ -54,8 +57,9 @@ void ws_frame_parser_init(struct ws_frame_parser *fp, int client);
  * Consumes header bytes of the next frame. Returns the number of bytes
  * used (state becomes WS_FRAME_BODY once the header is complete, and no
  * byte past the header is used), or WS_FRAME_E_PROTOCOL at the first
- * violation of RFC 6455 5.2/5.5: RSV bits (no extension is negotiated),
- * an unknown opcode, the wrong masking, a fragmented or >125-byte control
+ * violation of RFC 6455 5.2/5.5: RSV bits (RSV1 is allowed with rsv1_ok,
+ * on the first frame of a data message only: RFC 7692 6), an unknown
+ * opcode, the wrong masking, a fragmented or >125-byte control
  * frame, a 64-bit length with its top bit set. Non-minimal length
  * encodings are accepted.
  */

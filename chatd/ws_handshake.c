@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 
 #include "chatd/log.h"
+#include "chatd/ws_deflate.h"
 #include "chatd/ws_handshake.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -192,15 +193,274 @@ ws_handshake_check(const struct http_request *req, int tls,
 size_t
 ws_handshake_response(char *out, size_t outlen, const char *accept)
 {
+	return ws_handshake_response_ext(out, outlen, accept, NULL);
+}
+
+size_t
+ws_handshake_response_ext(char *out, size_t outlen, const char *accept,
+                          const char *ext)
+{
+	int has = ext != NULL && *ext != '\0';
 	int n = snprintf(out, outlen,
 	                 "HTTP/1.1 101 Switching Protocols\r\n"
 	                 "Upgrade: websocket\r\n"
 	                 "Connection: Upgrade\r\n"
 	                 "Sec-WebSocket-Accept: %s\r\n"
+	                 "%s%s%s"
 	                 "\r\n",
-	                 accept);
+	                 accept, has ? "Sec-WebSocket-Extensions: " : "",
+	                 has ? ext : "", has ? "\r\n" : "");
 
 	if (n < 0 || (size_t)n >= outlen)
 		return 0;
 	return (size_t)n;
+}
+
+/* One permessage-deflate offer, as parsed. */
+struct ws_pmd_offer {
+	int deflate;      /* the extension is permessage-deflate */
+	int bad;          /* unknown, repeated or invalid parameter */
+	int server_nct;   /* server_no_context_takeover */
+	int client_nct;   /* client_no_context_takeover */
+	int server_wbits; /* server_max_window_bits, 0 if absent */
+	int client_wbits; /* client_max_window_bits: 0 absent, -1 no
+	                     value, else the value */
+};
+
+/* 1 if c may appear in an HTTP token (RFC 7230 3.2.6). */
+static int
+ws_is_tchar(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* Skips spaces and tabs. */
+static const char *
+ws_ows(const char *p)
+{
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return p;
+}
+
+/* Reads a token at *p into out (cut to outlen - 1 bytes, *cut set if it
+ * was longer). Returns its length, 0 if there is none. */
+static size_t
+ws_token(const char **p, char *out, size_t outlen, int *cut)
+{
+	size_t n = 0;
+
+	while (ws_is_tchar((unsigned char)**p)) {
+		if (n + 1 < outlen)
+			out[n] = **p;
+		else
+			*cut = 1;
+		n++;
+		(*p)++;
+	}
+	out[n < outlen ? n : outlen - 1] = '\0';
+	return n;
+}
+
+/* Reads a quoted-string at *p (after its '"') into out, unescaped, as
+ * ws_token does. Returns its length, or -1 if it is not closed. */
+static ssize_t
+ws_quoted(const char **p, char *out, size_t outlen, int *cut)
+{
+	size_t n = 0;
+	int c;
+
+	for (;;) {
+		if ((c = (unsigned char)**p) == '\0')
+			return -1; /* *p stays on the NUL */
+		(*p)++;
+		if (c == '"')
+			break;
+		if (c == '\\') {
+			if ((c = (unsigned char)**p) == '\0')
+				return -1;
+			(*p)++;
+		}
+		if (n + 1 < outlen)
+			out[n] = c;
+		else
+			*cut = 1;
+		n++;
+	}
+	out[n < outlen ? n : outlen - 1] = '\0';
+	return (ssize_t)n;
+}
+
+/* A window bits value (RFC 7692 7.1.2.1: 8-15, no leading zero), or -1. */
+static int
+ws_wbits(const char *v)
+{
+	if (v[0] >= '8' && v[0] <= '9' && v[1] == '\0')
+		return v[0] - '0';
+	if (v[0] == '1' && v[1] >= '0' && v[1] <= '5' && v[2] == '\0')
+		return 10 + v[1] - '0';
+	return -1;
+}
+
+/* Applies one parameter (value NULL if it had none) to an offer. */
+static void
+ws_pmd_param(struct ws_pmd_offer *o, const char *name, const char *value)
+{
+	int *flag = NULL, w = value != NULL ? ws_wbits(value) : 0;
+
+	if (strcasecmp(name, "server_no_context_takeover") == 0)
+		flag = &o->server_nct;
+	else if (strcasecmp(name, "client_no_context_takeover") == 0)
+		flag = &o->client_nct;
+	if (flag != NULL) {
+		if (*flag || value != NULL)
+			o->bad = 1;
+		*flag = 1;
+	} else if (strcasecmp(name, "server_max_window_bits") == 0) {
+		if (o->server_wbits || value == NULL || w < 0)
+			o->bad = 1;
+		o->server_wbits = w;
+	} else if (strcasecmp(name, "client_max_window_bits") == 0) {
+		if (o->client_wbits || w < 0)
+			o->bad = 1;
+		o->client_wbits = value != NULL ? w : -1;
+	} else {
+		o->bad = 1; /* unknown: RFC 7692 5.1 declines the offer */
+	}
+}
+
+/* Parses one parameter after its ';' (RFC 6455 9.1: a token, maybe "="
+ * and a token or a quoted-string whose content is a token). Returns 0,
+ * or -1 on a syntax error. */
+static int
+ws_ext_param(const char **p, struct ws_pmd_offer *o)
+{
+	char name[32], value[16];
+	int cut = 0, has_value = 0;
+	ssize_t n;
+
+	*p = ws_ows(*p);
+	if (ws_token(p, name, sizeof(name), &cut) == 0)
+		return -1;
+	*p = ws_ows(*p);
+	if (**p == '=') {
+		*p = ws_ows(*p + 1);
+		has_value = 1;
+		if (**p == '"') {
+			(*p)++;
+			n = ws_quoted(p, value, sizeof(value), &cut);
+			if (n <= 0)
+				return -1; /* unclosed, or "": not a token */
+			for (const char *v = value; *v; v++)
+				if (!ws_is_tchar((unsigned char)*v))
+					return -1;
+		} else if (ws_token(p, value, sizeof(value), &cut) == 0) {
+			return -1;
+		}
+	}
+	if (o->deflate)
+		ws_pmd_param(o, cut ? "" : name, has_value ? value : NULL);
+	return 0;
+}
+
+/* Parses one extension of a list, up to its ',' or the end. Returns 0,
+ * or -1 on a syntax error (*p is then somewhere inside it). */
+static int
+ws_ext_parse(const char **p, struct ws_pmd_offer *o)
+{
+	char name[32];
+	int cut = 0;
+
+	memset(o, 0, sizeof(*o));
+	if (ws_token(p, name, sizeof(name), &cut) == 0)
+		return -1;
+	o->deflate = !cut && strcasecmp(name, "permessage-deflate") == 0;
+	for (;;) {
+		*p = ws_ows(*p);
+		if (**p == ',' || **p == '\0')
+			return 0;
+		if (**p != ';')
+			return -1;
+		(*p)++;
+		if (ws_ext_param(p, o) < 0)
+			return -1;
+	}
+}
+
+/* Skips to the ',' ending a malformed extension (outside quotes). */
+static const char *
+ws_ext_skip(const char *p)
+{
+	int quoted = 0;
+
+	for (; *p != '\0'; p++) {
+		if (quoted && *p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == '"')
+			quoted = !quoted;
+		else if (*p == ',' && !quoted)
+			break;
+	}
+	return p;
+}
+
+/* 1 if the server accepts an offer it parsed without fault. */
+static int
+ws_pmd_acceptable(const struct ws_pmd_offer *o)
+{
+	/* One server stream deflates for everyone with a 2^15 window: a
+	 * client that wants a smaller one is served by its next offer. */
+	return o->deflate && !o->bad &&
+	       (o->server_wbits == 0 || o->server_wbits >= WS_DEFLATE_WBITS);
+}
+
+/* Writes the answer to an accepted offer; returns the client's window. */
+static int
+ws_pmd_answer(const struct ws_pmd_offer *o, char ext[WS_EXT_LEN])
+{
+	int n = snprintf(ext, WS_EXT_LEN,
+	                 "permessage-deflate; server_no_context_takeover; "
+	                 "client_no_context_takeover");
+
+	if (o->server_wbits > 0)
+		n += snprintf(ext + n, WS_EXT_LEN - n,
+		              "; server_max_window_bits=%d", o->server_wbits);
+	if (o->client_wbits > 0)
+		snprintf(ext + n, WS_EXT_LEN - n, "; client_max_window_bits=%d",
+		         o->client_wbits);
+	return o->client_wbits > 0 ? o->client_wbits : 15;
+}
+
+int
+ws_handshake_deflate(const struct http_request *req, char ext[WS_EXT_LEN])
+{
+	struct ws_pmd_offer o;
+	const char *p;
+	size_t i;
+
+	ext[0] = '\0';
+	for (i = 0; i < req->nheaders; i++) {
+		if (strcasecmp(req->headers[i].name,
+		               "Sec-WebSocket-Extensions") != 0)
+			continue;
+		p = req->headers[i].value;
+		while (*p != '\0') {
+			p = ws_ows(p);
+			if (*p == ',') { /* empty list elements are allowed */
+				p++;
+				continue;
+			}
+			if (*p == '\0')
+				break;
+			if (ws_ext_parse(&p, &o) < 0) {
+				p = ws_ext_skip(p);
+				continue;
+			}
+			if (ws_pmd_acceptable(&o))
+				return ws_pmd_answer(&o, ext);
+		}
+	}
+	return 0;
 }

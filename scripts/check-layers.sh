@@ -18,7 +18,7 @@ layers=(
 	   chatd/fairq.[ch]"
 	# Sans-IO: protocol state machines, and the counters they feed.
 	"2 engine chatd/http_parser.[ch] chatd/ws_frame.[ch] chatd/ws.[ch]
-	   chatd/ws_handshake.[ch] chatd/metrics.[ch]"
+	   chatd/ws_handshake.[ch] chatd/ws_deflate.[ch] chatd/metrics.[ch]"
 	"3 storage storage/*.[ch]"
 	# The socket, TLS, and the HTTP and WebSocket modes of a connection.
 	"4 conn chatd/conn.[ch]"

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libevent-dev libssl-dev libsqlite3-dev
-	libjansson-dev libargon2-dev)
+	libjansson-dev libargon2-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev chromium openssl sqlite3 clang libclang-rt-14-dev)
 
 pkgs=("${build_pkgs[@]}")

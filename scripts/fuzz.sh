@@ -24,7 +24,7 @@ case $seconds in '' | *[!0-9]*) usage ;; esac
 cd "$(dirname "$0")/.." || exit 2
 out=build-fuzz
 cc=${FUZZ_CC:-clang}
-pkgs="libevent libevent_openssl jansson openssl sqlite3 libargon2"
+pkgs="libevent libevent_openssl jansson openssl sqlite3 libargon2 zlib"
 pkgflags=$(pkg-config --cflags --libs $pkgs 2>/dev/null ||
 	pkg-config --cflags --libs openssl jansson sqlite3 2>/dev/null)
 mkdir -p "$out"

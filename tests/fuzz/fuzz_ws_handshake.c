@@ -12,6 +12,10 @@
  * that become the request's headers (built by hand, so the HTTP parser's
  * own rules do not filter what reaches the handshake). The check must
  * return 0 with a 28-character accept value, or one of its statuses.
+ * permessage-deflate negotiation over the same headers (several
+ * Sec-WebSocket-Extensions lines are several headers) must decline, or
+ * answer with a well-formed extension whose window bits are 8-15; the
+ * answer must fit the response head.
  */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -19,8 +23,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const allowed[] = {
 	    "https://chat.example.org", "http://localhost:3000", "null", NULL};
 	struct http_request req;
-	char *text, *line, *next, *colon, accept[WS_ACCEPT_LEN + 1], out[256];
-	int r;
+	char *text, *line, *next, *colon, accept[WS_ACCEPT_LEN + 1], out[512];
+	char ext[WS_EXT_LEN];
+	int r, w;
 
 	if (size < 2)
 		return 0;
@@ -54,6 +59,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (r != 400 && r != 403 && r != 426) {
 		abort();
 	}
+	w = ws_handshake_deflate(&req, ext);
+	if (w == 0 ? ext[0] != '\0'
+	           : w < 8 || w > 15 ||
+	                 strncmp(ext, "permessage-deflate; ", 20) != 0 ||
+	                 strlen(ext) >= WS_EXT_LEN)
+		abort();
+	if (ws_handshake_response_ext(out, sizeof(out),
+	                              "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+	                              ext) == 0)
+		abort();
 	free(text);
 	return 0;
 }

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "chatd/ws.h"
+#include "chatd/ws_deflate.h"
 
 /*
  * Each case builds the bytes a client sends, then feeds them to a fresh
@@ -193,6 +195,7 @@ struct opts {
 	size_t max_message;
 	int abort_on_message;
 	int close_on_binary;
+	int wbits; /* permessage-deflate with the client's window, 0: off */
 };
 
 /* Feeds in[0..n) cut at the given points (sorted, ncuts of them);
@@ -205,7 +208,7 @@ run(const struct opts *o, const uint8_t *in, size_t n, const size_t *cuts,
 	struct rec r;
 	uint8_t *copy = malloc(n ? n : 1);
 	size_t start = 0, end, i;
-	ssize_t res;
+	ssize_t res = 0;
 
 	assert_non_null(copy);
 	memcpy(copy, in, n);
@@ -214,6 +217,8 @@ run(const struct opts *o, const uint8_t *in, size_t n, const size_t *cuts,
 	r.abort_on_message = o->abort_on_message;
 	r.close_on_binary = o->close_on_binary;
 	ws_init(&ws, o->max_message, &rec_cb, &r);
+	if (o->wbits)
+		ws_set_deflate(&ws, o->wbits);
 	for (i = 0; i <= ncuts && start < n; i++, start = end) {
 		end = i < ncuts ? cuts[i] : n;
 		if (end <= start)
@@ -231,6 +236,8 @@ run(const struct opts *o, const uint8_t *in, size_t n, const size_t *cuts,
 		if (shrink)
 			ws_shrink(&ws);
 	}
+	if (ws.msg_opcode == 0 && res >= 0)
+		assert_null(ws.zi); /* freed between messages */
 	ws_free(&ws);
 	free(copy);
 	if (r.log.p == NULL)
@@ -303,7 +310,7 @@ check_opts(const struct opts *o, const struct buf *in, const char *want)
 static void
 check(const struct buf *in, const char *want)
 {
-	struct opts o = {0, 0, 0};
+	struct opts o = {0, 0, 0, 0};
 
 	check_opts(&o, in, want);
 }
@@ -938,7 +945,7 @@ test_ws_7_9_invalid_close_codes_fail(void **state)
 static void
 test_ws_9_1_message_at_cap_is_delivered(void **state)
 {
-	struct opts o = {10, 0, 0};
+	struct opts o = {10, 0, 0, 0};
 	struct buf in = {0};
 
 	(void)state;
@@ -957,7 +964,7 @@ static void
 test_ws_9_x_message_over_cap_fails_from_header(void **state)
 {
 	uint8_t head[WS_MAX_HEADER], mask[4] = {1, 2, 3, 4};
-	struct opts o = {10, 0, 0};
+	struct opts o = {10, 0, 0, 0};
 	struct buf in = {0};
 	size_t h;
 
@@ -1077,7 +1084,7 @@ test_ws_length_encodings(void **state)
 static void
 test_ws_close_from_callback_drops_later_messages(void **state)
 {
-	struct opts o = {0, 0, 1};
+	struct opts o = {0, 0, 1, 0};
 	struct buf in = {0};
 
 	(void)state;
@@ -1093,7 +1100,7 @@ test_ws_close_from_callback_drops_later_messages(void **state)
 static void
 test_ws_message_callback_abort_stops_feed(void **state)
 {
-	struct opts o = {0, 1, 0};
+	struct opts o = {0, 1, 0, 0};
 	struct buf in = {0};
 
 	(void)state;
@@ -1235,6 +1242,456 @@ test_ws_idle_engine_holds_no_big_buffer(void **state)
 	free(p);
 }
 
+/* permessage-deflate (RFC 7692), Autobahn sections 12 and 13. */
+
+/* A client's compressor: raw deflate with window wbits (zlib makes 8
+ * into 9, as browsers' zlib does), a fresh context per message. */
+static void
+zclient_init(z_stream *z, int wbits, int level)
+{
+	memset(z, 0, sizeof(*z));
+	assert_int_equal(deflateInit2(z, level, Z_DEFLATED,
+	                              -(wbits < 9 ? 9 : wbits), 8,
+	                              Z_DEFAULT_STRATEGY),
+	                 Z_OK);
+}
+
+/* Compresses p[0..n) as one message into out (RFC 7692 7.2.1: sync
+ * flush, 00 00 ff ff taken off); final sets BFINAL on the last block
+ * instead (7.2.3.3). */
+static void
+zclient_message(z_stream *z, const void *p, size_t n, struct buf *out,
+                int final)
+{
+	uint8_t tmp[4096];
+	int r;
+
+	z->next_in = (Bytef *)p;
+	z->avail_in = (uInt)n;
+	do {
+		z->next_out = tmp;
+		z->avail_out = sizeof(tmp);
+		r = deflate(z, final ? Z_FINISH : Z_SYNC_FLUSH);
+		assert_true(r == Z_OK || r == Z_STREAM_END);
+		buf_add(out, tmp, sizeof(tmp) - z->avail_out);
+	} while (z->avail_out == 0);
+	if (!final) {
+		assert_true(out->len >= 4);
+		assert_memory_equal(out->p + out->len - 4, "\0\0\xff\xff", 4);
+		out->len -= 4;
+	}
+	deflateReset(z);
+}
+
+/* Appends message p[0..n), compressed by z, as frames of at most frag
+ * compressed bytes each (0: one frame); RSV1 on the first only. */
+static void
+zframes(struct buf *in, z_stream *z, int binary, const void *p, size_t n,
+        size_t frag)
+{
+	struct buf c = {0};
+	size_t off = 0, k;
+	int op = binary ? WS_OP_BINARY : WS_OP_TEXT;
+
+	zclient_message(z, p, n, &c, 0);
+	do {
+		k = frag == 0 || c.len - off < frag ? c.len - off : frag;
+		frame(in, off + k == c.len,
+		      off ? WS_OP_CONT : op | WS_FRAME_RSV1, c.p + off, k);
+		off += k;
+	} while (off < c.len);
+	buf_free(&c);
+}
+
+/* The engine with deflate negotiated (client window 15). */
+static const struct opts zopts = {0, 0, 0, 15};
+
+/* RFC 7692 7.2.3's sample payloads of "Hello". */
+static void
+test_ws_deflate_rfc7692_samples(void **state)
+{
+	static const struct {
+		const char *bytes;
+		size_t n;
+	} one[] = {
+	    {"\xf2\x48\xcd\xc9\xc9\x07\x00", 7},                  /* 7.2.3.1 */
+	    {"\x00\x05\x00\xfa\xff\x48\x65\x6c\x6c\x6f\x00", 11}, /* 7.2.3.2 */
+	    {"\xf3\x48\xcd\xc9\xc9\x07\x00", 7}, /* 7.2.3.3 BFINAL */
+	    {"\xf2\x48\x05\x00\x00\x00\xff\xff\xca\xc9\xc9\x07\x00",
+	     13},                                    /* 7.2.3.4: two blocks */
+	    {"\xf3\x48\xcd\xc9\xc9\x07\x00\x00", 8}, /* BFINAL, then junk */
+	};
+	struct buf in = {0};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+		frame(&in, 1, WS_OP_TEXT | WS_FRAME_RSV1, one[i].bytes,
+		      one[i].n);
+		check_opts(&zopts, &in, "T(Hello)\n");
+		buf_free(&in);
+	}
+	/* 7.2.3.1, fragmented: RSV1 only on the first frame. */
+	frame(&in, 0, WS_OP_TEXT | WS_FRAME_RSV1, "\xf2\x48\xcd", 3);
+	frame(&in, 1, WS_OP_CONT, "\xc9\xc9\x07\x00", 4);
+	check_opts(&zopts, &in, "T(Hello)\n");
+	buf_free(&in);
+	/* An empty message: as no bytes at all (taken, as zlib-based peers
+	 * do), as an empty fixed block, as 7.2.3.6's empty fragment. */
+	frame(&in, 1, WS_OP_TEXT | WS_FRAME_RSV1, NULL, 0);
+	frame(&in, 1, WS_OP_BINARY | WS_FRAME_RSV1, "\x02\x00", 2);
+	frame(&in, 1, WS_OP_TEXT | WS_FRAME_RSV1, "\x00", 1);
+	check_opts(&zopts, &in, "T()\nB()\nT()\n");
+	buf_free(&in);
+}
+
+/* Compressed and uncompressed messages mix on a compressing connection;
+ * control frames arrive between compressed fragments. */
+static void
+test_ws_deflate_mixed_and_interleaved(void **state)
+{
+	const char *text = "{\"type\":\"send\",\"room\":\"general\","
+	                   "\"text\":\"hello hello hello hello\"}";
+	struct buf in = {0}, c = {0}, want = {0};
+	z_stream z;
+
+	(void)state;
+	zclient_init(&z, 15, 6);
+	zframes(&in, &z, 0, text, strlen(text), 0);
+	ev_msg(&want, 0, text, strlen(text));
+	frame_s(&in, 1, WS_OP_TEXT, "plain");
+	ev_msg(&want, 0, "plain", 5);
+	zclient_message(&z, text, strlen(text), &c, 0);
+	frame(&in, 0, WS_OP_BINARY | WS_FRAME_RSV1, c.p, 3);
+	frame_s(&in, 1, WS_OP_PING, "p1");
+	ev_pong(&want, "p1", 2);
+	frame(&in, 0, WS_OP_CONT, c.p + 3, 0);
+	frame(&in, 0, WS_OP_CONT, c.p + 3, c.len - 10);
+	frame_s(&in, 1, WS_OP_PONG, "x");
+	buf_printf(&want, "PONGED\n");
+	frame_s(&in, 1, WS_OP_PING, "p2");
+	ev_pong(&want, "p2", 2);
+	frame(&in, 1, WS_OP_CONT, c.p + c.len - 7, 7);
+	ev_msg(&want, 1, text, strlen(text));
+	frame_s(&in, 0, WS_OP_BINARY, "unc");
+	frame_s(&in, 1, WS_OP_CONT, "ompressed");
+	ev_msg(&want, 1, "uncompressed", 12);
+	frame_close(&in, 1000, NULL, 0);
+	buf_printf(&want, "CLOSE 1000()\nCLOSED 1000\n");
+	check_opts(&zopts, &in, (char *)want.p);
+	deflateEnd(&z);
+	buf_free(&in);
+	buf_free(&c);
+	buf_free(&want);
+}
+
+/* RSV1 anywhere but a first data frame, or without negotiation, is a
+ * protocol error (1002); so are RSV2 and RSV3 still. */
+static void
+test_ws_deflate_rsv1_misuse_is_protocol_error(void **state)
+{
+	static const int ops[] = {WS_OP_PING, WS_OP_PONG, WS_OP_CLOSE};
+	struct buf in = {0};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		frame(&in, 1, ops[i] | WS_FRAME_RSV1, NULL, 0);
+		check_opts(&zopts, &in, "ERR -1\n");
+		buf_free(&in);
+	}
+	/* On a continuation: of a compressed message or of a plain one. */
+	frame(&in, 0, WS_OP_TEXT | WS_FRAME_RSV1, "\xf2\x48\xcd", 3);
+	frame(&in, 1, WS_OP_CONT | WS_FRAME_RSV1, "\xc9\xc9\x07\x00", 4);
+	check_opts(&zopts, &in, "ERR -1\n");
+	buf_free(&in);
+	frame_s(&in, 0, WS_OP_TEXT, "He");
+	frame(&in, 1, WS_OP_CONT | WS_FRAME_RSV1, "llo", 3);
+	check_opts(&zopts, &in, "ERR -1\n");
+	buf_free(&in);
+	/* Not negotiated. */
+	frame(&in, 1, WS_OP_TEXT | WS_FRAME_RSV1,
+	      "\xf2\x48\xcd\xc9\xc9\x07\x00", 7);
+	check(&in, "ERR -1\n");
+	buf_free(&in);
+	frame(&in, 1, WS_OP_TEXT | 0x20, "x", 1);
+	check_opts(&zopts, &in, "ERR -1\n");
+	buf_free(&in);
+	frame(&in, 1, WS_OP_TEXT | 0x10 | WS_FRAME_RSV1, "x", 1);
+	check_opts(&zopts, &in, "ERR -1\n");
+	buf_free(&in);
+}
+
+/* Data that is not deflate, or is cut short, fails with 1007; so does
+ * a back-reference into a previous message: the server asked for no
+ * context takeover. */
+static void
+test_ws_deflate_invalid_data_is_1007(void **state)
+{
+	const char *text = "abcabcabcabcabcabcabcabcabcabcabc abcabcabc";
+	struct buf in = {0}, c = {0}, want = {0};
+	z_stream z;
+
+	(void)state;
+	assert_int_equal(ws_error_close_code(WS_E_INFLATE), 1007);
+	/* BTYPE 11 is reserved. */
+	frame(&in, 1, WS_OP_TEXT | WS_FRAME_RSV1, "\xff\xff\xff", 3);
+	check_opts(&zopts, &in, "ERR -6\n");
+	buf_free(&in);
+	/* Stored block whose LEN and NLEN disagree. */
+	frame(&in, 1, WS_OP_BINARY | WS_FRAME_RSV1, "\x00\x05\x00\x00\x00", 5);
+	check_opts(&zopts, &in, "ERR -6\n");
+	buf_free(&in);
+	/* A valid message cut in the middle of its block. */
+	zclient_init(&z, 15, 6);
+	zclient_message(&z, text, strlen(text), &c, 0);
+	frame(&in, 1, WS_OP_TEXT | WS_FRAME_RSV1, c.p, c.len - 3);
+	check_opts(&zopts, &in, "ERR -6\n");
+	buf_free(&in);
+	/* The second message refers back into the first. */
+	buf_free(&c);
+	zclient_message(&z, text, strlen(text), &c, 0);
+	deflateEnd(&z);
+	zclient_init(&z, 15, 6);
+	frame(&in, 1, WS_OP_TEXT | WS_FRAME_RSV1, c.p, c.len);
+	ev_msg(&want, 0, text, strlen(text));
+	buf_free(&c);
+	z.next_in = (Bytef *)text;
+	z.avail_in = (uInt)strlen(text);
+	{
+		uint8_t tmp[256];
+
+		z.next_out = tmp;
+		z.avail_out = sizeof(tmp);
+		assert_int_equal(deflate(&z, Z_SYNC_FLUSH), Z_OK);
+		/* No reset: context taken over. */
+		z.next_in = (Bytef *)text;
+		z.avail_in = (uInt)strlen(text);
+		z.next_out = tmp;
+		z.avail_out = sizeof(tmp);
+		assert_int_equal(deflate(&z, Z_SYNC_FLUSH), Z_OK);
+		frame(&in, 1, WS_OP_TEXT | WS_FRAME_RSV1, tmp,
+		      sizeof(tmp) - z.avail_out - 4);
+	}
+	buf_printf(&want, "ERR -6\n");
+	check_opts(&zopts, &in, (char *)want.p);
+	deflateEnd(&z);
+	buf_free(&in);
+	buf_free(&want);
+}
+
+/* Invalid UTF-8 inside compressed text is 1007 too (WS_E_UTF8). */
+static void
+test_ws_deflate_text_is_validated_after_inflating(void **state)
+{
+	struct buf in = {0};
+	z_stream z;
+
+	(void)state;
+	zclient_init(&z, 15, 6);
+	zframes(&in, &z, 0, "caf\xc3\xa9 \xce\xba\xe1\xbd\xb9", 11, 4);
+	zframes(&in, &z, 0, "ok \xc0\xaf bad", 9, 0);
+	check_opts(&zopts, &in,
+	           "T(caf\\xc3\\xa9 \\xce\\xba\\xe1\\xbd\\xb9)\n"
+	           "ERR -2\n");
+	buf_free(&in);
+	/* Cut inside a sequence at the message's end. */
+	zframes(&in, &z, 0, "caf\xc3", 4, 0);
+	check_opts(&zopts, &in, "ERR -2\n");
+	buf_free(&in);
+	deflateEnd(&z);
+}
+
+/* The cap holds for the inflated size: a few hundred bytes that inflate
+ * past it fail with 1009 and never allocate more than the cap. */
+static void
+test_ws_deflate_inflation_past_cap_is_1009(void **state)
+{
+	uint8_t *zeros = calloc(1, 1 << 20);
+	struct buf in = {0}, want = {0};
+	struct opts small = {1000, 0, 0, 15};
+	struct ws ws;
+	struct rec r;
+	z_stream z;
+
+	(void)state;
+	assert_non_null(zeros);
+	zclient_init(&z, 15, 9);
+	zframes(&in, &z, 1, zeros, 1 << 20, 0);
+	assert_true(in.len < 2048);
+	check_opts(&zopts, &in, "ERR -3\n");
+	memset(&r, 0, sizeof(r));
+	r.ws = &ws;
+	ws_init(&ws, 0, &rec_cb, &r);
+	ws_set_deflate(&ws, 15);
+	assert_int_equal(ws_feed(&ws, in.p, in.len), WS_E_TOO_BIG);
+	assert_true(ws.msg_cap <= WS_MAX_MESSAGE);
+	ws_free(&ws);
+	buf_free(&r.log);
+	buf_free(&in);
+	/* Exactly at the cap passes; one byte more fails, fragmented too. */
+	zframes(&in, &z, 1, zeros, 1000, 0);
+	ev_msg(&want, 1, zeros, 1000);
+	zframes(&in, &z, 1, zeros, 1001, 2);
+	buf_printf(&want, "ERR -3\n");
+	check_opts(&small, &in, (char *)want.p);
+	buf_free(&in);
+	buf_free(&want);
+	/* A compressed payload much bigger than the cap fails from its
+	 * header (no real deflater makes it). */
+	{
+		uint8_t head[WS_MAX_HEADER], mask[4] = {1, 2, 3, 4};
+		size_t h = ws_frame_client_header(
+		    head, 1, WS_OP_BINARY, 1000 + WS_DEFLATE_SLACK + 1, mask);
+
+		head[0] |= WS_FRAME_RSV1;
+		buf_add(&in, head, h);
+		check_opts(&small, &in, "ERR -3\n");
+		buf_free(&in);
+	}
+	deflateEnd(&z);
+	free(zeros);
+}
+
+/* The inflater exists only while compressed messages arrive. */
+static void
+test_ws_deflate_idle_engine_holds_no_inflater(void **state)
+{
+	struct buf in = {0};
+	struct ws ws;
+	struct rec r;
+	z_stream z;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.ws = &ws;
+	ws_init(&ws, 0, &rec_cb, &r);
+	ws_set_deflate(&ws, 15);
+	zclient_init(&z, 15, 6);
+	zframes(&in, &z, 0, "hello, hello, hello", 19, 3);
+	assert_int_equal(ws_feed(&ws, in.p, in.len - 2), in.len - 2);
+	assert_non_null(ws.zi); /* mid-message */
+	ws_shrink(&ws);
+	assert_non_null(ws.zi);
+	assert_int_equal(ws_feed(&ws, in.p + in.len - 2, 2), 2);
+	assert_null(ws.zi);
+	assert_string_equal((char *)r.log.p, "T(hello, hello, hello)\n");
+	ws_free(&ws);
+	deflateEnd(&z);
+	buf_free(&r.log);
+	buf_free(&in);
+}
+
+/* 12.x: messages of 16 bytes to 64 KiB, compressible text and random
+ * binary, auto-fragmented at several sizes (0: one frame). */
+static void
+test_ws_deflate_12_x_sizes_and_fragments(void **state)
+{
+	static const size_t sizes[] = {16, 64, 256, 1024, 4096, 65536};
+	static const size_t frags[] = {0, 256, 1024, 4096};
+	uint32_t seed = 12345;
+	size_t i, j, k;
+	int binary;
+	z_stream z;
+
+	(void)state;
+	zclient_init(&z, 15, 6);
+	for (binary = 0; binary <= 1; binary++) {
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			uint8_t *p = blob(sizes[i], 0);
+
+			if (binary)
+				for (k = 0; k < sizes[i]; k++)
+					p[k] = (uint8_t)rnd(&seed);
+			for (j = 0; j < sizeof(frags) / sizeof(frags[0]); j++) {
+				struct buf in = {0}, want = {0};
+
+				for (k = 0; k < 3; k++) {
+					zframes(&in, &z, binary, p, sizes[i],
+					        frags[j]);
+					ev_msg(&want, binary, p, sizes[i]);
+				}
+				check_opts(&zopts, &in, (char *)want.p);
+				buf_free(&in);
+				buf_free(&want);
+			}
+			free(p);
+		}
+	}
+	deflateEnd(&z);
+}
+
+/* 13.x: the client deflates with the window it negotiated (8-15; zlib's
+ * 8 is 9), with BFINAL messages too; the engine inflates each. */
+static void
+test_ws_deflate_13_x_client_windows(void **state)
+{
+	static const int windows[] = {8, 9, 10, 12, 15};
+	uint8_t *p = blob(8192, 0);
+	size_t i, k;
+	z_stream z;
+
+	(void)state;
+	for (k = 0; k < 8192; k++)
+		p[k] = "abcdefgh ijk"[(k * k / 7) % 12];
+	for (i = 0; i < sizeof(windows) / sizeof(windows[0]); i++) {
+		struct opts o = {0, 0, 0, windows[i]};
+		struct buf in = {0}, want = {0}, c = {0};
+
+		zclient_init(&z, windows[i], 6);
+		zframes(&in, &z, 0, p, 8192, 0);
+		ev_msg(&want, 0, p, 8192);
+		zframes(&in, &z, 0, p, 300, 100);
+		ev_msg(&want, 0, p, 300);
+		zclient_message(&z, p, 5000, &c, 1);
+		frame(&in, 1, WS_OP_BINARY | WS_FRAME_RSV1, c.p, c.len);
+		ev_msg(&want, 1, p, 5000);
+		check_opts(&o, &in, (char *)want.p);
+		deflateEnd(&z);
+		buf_free(&in);
+		buf_free(&want);
+		buf_free(&c);
+	}
+	free(p);
+}
+
+/* The server's compressor: small or incompressible messages are not
+ * worth it; the rest inflate back, each on its own. */
+static void
+test_ws_deflate_server_compressor(void **state)
+{
+	struct ws_deflate *d = ws_deflate_new();
+	uint8_t *text = blob(4000, 0), *noise = blob(4000, 1);
+	struct buf in = {0}, want = {0};
+	const uint8_t *out;
+	uint32_t seed = 7;
+	size_t n, k;
+
+	(void)state;
+	for (k = 0; k < 4000; k++)
+		noise[k] = (uint8_t)rnd(&seed);
+	assert_null(ws_deflate_compress(d, text, WS_DEFLATE_MIN - 1, &n));
+	assert_int_equal(n, 0);
+	assert_null(ws_deflate_compress(d, noise, 4000, &n));
+	out = ws_deflate_compress(d, text, 4000, &n);
+	assert_non_null(out);
+	assert_true(n < 200);
+	/* What the server sends, fed back to an engine as a client would
+	 * send it: the same bytes inflate to the message. */
+	frame(&in, 1, WS_OP_TEXT | WS_FRAME_RSV1, out, n);
+	ev_msg(&want, 0, text, 4000);
+	out = ws_deflate_compress(d, text, WS_DEFLATE_MIN, &n);
+	assert_non_null(out);
+	frame(&in, 1, WS_OP_TEXT | WS_FRAME_RSV1, out, n);
+	ev_msg(&want, 0, text, WS_DEFLATE_MIN);
+	check_opts(&zopts, &in, (char *)want.p);
+	buf_free(&in);
+	buf_free(&want);
+	ws_deflate_free(d);
+	free(text);
+	free(noise);
+}
+
 int
 main(void)
 {
@@ -1286,6 +1743,16 @@ main(void)
 	    cmocka_unit_test(test_ws_close_sends_once_with_truncated_reason),
 	    cmocka_unit_test(test_ws_single_frame_is_delivered_without_copy),
 	    cmocka_unit_test(test_ws_idle_engine_holds_no_big_buffer),
+	    cmocka_unit_test(test_ws_deflate_rfc7692_samples),
+	    cmocka_unit_test(test_ws_deflate_mixed_and_interleaved),
+	    cmocka_unit_test(test_ws_deflate_rsv1_misuse_is_protocol_error),
+	    cmocka_unit_test(test_ws_deflate_invalid_data_is_1007),
+	    cmocka_unit_test(test_ws_deflate_text_is_validated_after_inflating),
+	    cmocka_unit_test(test_ws_deflate_inflation_past_cap_is_1009),
+	    cmocka_unit_test(test_ws_deflate_idle_engine_holds_no_inflater),
+	    cmocka_unit_test(test_ws_deflate_12_x_sizes_and_fragments),
+	    cmocka_unit_test(test_ws_deflate_13_x_client_windows),
+	    cmocka_unit_test(test_ws_deflate_server_compressor),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

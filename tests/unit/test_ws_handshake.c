@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <cmocka.h>
@@ -285,6 +286,278 @@ test_ws_handshake_response_head(void **state)
 	    ws_handshake_response(out, strlen(want), SAMPLE_ACCEPT), 0);
 }
 
+/* The answer to a request whose Sec-WebSocket-Extensions headers are
+ * values[0..n) (in order); returns the window bits, answer in ext. */
+static int
+deflate_n(const char *const *values, size_t n, char ext[WS_EXT_LEN])
+{
+	struct http_request req;
+	size_t i;
+
+	req_init(&req);
+	for (i = 0; i < n; i++)
+		req.headers[req.nheaders++] =
+		    (struct http_header){"Sec-WebSocket-Extensions", values[i]};
+	memset(ext, 'x', WS_EXT_LEN);
+	return ws_handshake_deflate(&req, ext);
+}
+
+/* Checks that the single header value gets answer want (NULL: declined)
+ * with window bits wbits. */
+static void
+check_offer(const char *value, const char *want, int wbits)
+{
+	char ext[WS_EXT_LEN];
+	int r = deflate_n(&value, 1, ext);
+
+	if (want == NULL) {
+		if (r != 0 || ext[0] != '\0')
+			fail_msg("%s: accepted as \"%s\"", value, ext);
+		return;
+	}
+	if (strcmp(ext, want) != 0)
+		fail_msg("%s:\n got \"%s\"\nwant \"%s\"", value, ext, want);
+	assert_int_equal(r, wbits);
+}
+
+#define ANSWER                                                                 \
+	"permessage-deflate; server_no_context_takeover; "                     \
+	"client_no_context_takeover"
+
+/* No header, or no permessage-deflate in it: nothing is negotiated. */
+static void
+test_ws_deflate_no_offer_declines(void **state)
+{
+	char ext[WS_EXT_LEN];
+
+	(void)state;
+	assert_int_equal(deflate_n(NULL, 0, ext), 0);
+	assert_string_equal(ext, "");
+	check_offer("", NULL, 0);
+	check_offer("x-webkit-deflate-frame", NULL, 0);
+	check_offer("deflate-frame; max_window_bits=10", NULL, 0);
+	check_offer("permessage-deflate2", NULL, 0);
+}
+
+/* The browsers' offer; the answer asks for no context takeover both ways
+ * (RFC 7692 7.1.1: the server may add both unasked). */
+static void
+test_ws_deflate_browser_offer(void **state)
+{
+	(void)state;
+	check_offer("permessage-deflate", ANSWER, 15);
+	check_offer("permessage-deflate; client_max_window_bits", ANSWER, 15);
+	check_offer("PerMessage-Deflate; Client_Max_Window_Bits", ANSWER, 15);
+	check_offer("  permessage-deflate ;client_max_window_bits  ", ANSWER,
+	            15);
+}
+
+/* Each parameter alone, and all four at once. */
+static void
+test_ws_deflate_each_parameter(void **state)
+{
+	(void)state;
+	check_offer("permessage-deflate; server_no_context_takeover", ANSWER,
+	            15);
+	check_offer("permessage-deflate; client_no_context_takeover", ANSWER,
+	            15);
+	check_offer("permessage-deflate; server_max_window_bits=15",
+	            ANSWER "; server_max_window_bits=15", 15);
+	check_offer("permessage-deflate; client_max_window_bits=10",
+	            ANSWER "; client_max_window_bits=10", 10);
+	check_offer("permessage-deflate; client_max_window_bits=8",
+	            ANSWER "; client_max_window_bits=8", 8);
+	check_offer("permessage-deflate; client_max_window_bits=15",
+	            ANSWER "; client_max_window_bits=15", 15);
+	check_offer("permessage-deflate; server_no_context_takeover; "
+	            "client_no_context_takeover; server_max_window_bits=15; "
+	            "client_max_window_bits=9",
+	            ANSWER "; server_max_window_bits=15; "
+	                   "client_max_window_bits=9",
+	            9);
+}
+
+/* The server deflates with a 2^15 window for everyone: an offer asking
+ * for less is declined (RFC 7692 7.1.2.1 lets it), the next one taken. */
+static void
+test_ws_deflate_small_server_window_is_declined(void **state)
+{
+	int w;
+	char v[64];
+
+	(void)state;
+	for (w = 8; w < 15; w++) {
+		snprintf(v, sizeof(v),
+		         "permessage-deflate; server_max_window_bits=%d", w);
+		check_offer(v, NULL, 0);
+	}
+	/* Autobahn 13.7's list: (True, 8), (True, 0), (False, 0). */
+	check_offer("permessage-deflate; client_no_context_takeover; "
+	            "server_max_window_bits=8; client_max_window_bits=8, "
+	            "permessage-deflate; client_no_context_takeover; "
+	            "client_max_window_bits, permessage-deflate; "
+	            "client_max_window_bits",
+	            ANSWER, 15);
+}
+
+/* Unknown parameters, duplicates, missing, extra and bad values: that
+ * offer is declined, never the handshake. */
+static void
+test_ws_deflate_bad_parameters_decline(void **state)
+{
+	static const char *const bad[] = {
+	    "permessage-deflate; foo",
+	    "permessage-deflate; foo=1",
+	    "permessage-deflate; max_window_bits=10",
+	    "permessage-deflate; server_no_context_takeover; "
+	    "server_no_context_takeover",
+	    "permessage-deflate; client_no_context_takeover; "
+	    "client_no_context_takeover",
+	    "permessage-deflate; client_max_window_bits; "
+	    "client_max_window_bits=10",
+	    "permessage-deflate; client_max_window_bits=10; "
+	    "client_max_window_bits=10",
+	    "permessage-deflate; server_max_window_bits=15; "
+	    "server_max_window_bits=15",
+	    "permessage-deflate; server_max_window_bits",
+	    "permessage-deflate; server_no_context_takeover=1",
+	    "permessage-deflate; client_no_context_takeover=true",
+	    "permessage-deflate; client_max_window_bits=7",
+	    "permessage-deflate; client_max_window_bits=16",
+	    "permessage-deflate; client_max_window_bits=0",
+	    "permessage-deflate; client_max_window_bits=-1",
+	    "permessage-deflate; client_max_window_bits=08",
+	    "permessage-deflate; client_max_window_bits=010",
+	    "permessage-deflate; client_max_window_bits=1.5",
+	    "permessage-deflate; client_max_window_bits=abc",
+	    "permessage-deflate; client_max_window_bits=99999999999999999999",
+	    "permessage-deflate; server_max_window_bits=16",
+	    "permessage-deflate; server_max_window_bits=\"\"",
+	    "permessage-deflate; client_max_window_bits=\"1 0\"",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		check_offer(bad[i], NULL, 0);
+}
+
+/* A quoted value counts as its token (RFC 6455 9.1), escapes too. */
+static void
+test_ws_deflate_quoted_values(void **state)
+{
+	(void)state;
+	check_offer("permessage-deflate; client_max_window_bits=\"10\"",
+	            ANSWER "; client_max_window_bits=10", 10);
+	check_offer("permessage-deflate; client_max_window_bits=\"\\1\\2\"",
+	            ANSWER "; client_max_window_bits=12", 12);
+	check_offer("permessage-deflate; server_max_window_bits=\"15\"",
+	            ANSWER "; server_max_window_bits=15", 15);
+	check_offer("permessage-deflate; client_max_window_bits = \"11\" ",
+	            ANSWER "; client_max_window_bits=11", 11);
+	/* A quoted comma or semicolon does not end anything. */
+	check_offer("foo; a=\"x, permessage-deflate\", permessage-deflate; "
+	            "client_max_window_bits=13",
+	            ANSWER "; client_max_window_bits=13", 13);
+	check_offer("foo; a=\"x;b\\\"c,\"; permessage-deflate", NULL, 0);
+}
+
+/* Malformed syntax declines the malformed offer; a later well-formed one
+ * is still taken. */
+static void
+test_ws_deflate_malformed_offers(void **state)
+{
+	static const char *const bad[] = {
+	    "permessage-deflate;",
+	    "permessage-deflate; ;",
+	    "permessage-deflate; =10",
+	    "permessage-deflate; client_max_window_bits=",
+	    "permessage-deflate client_max_window_bits",
+	    "permessage-deflate; client_max_window_bits 10",
+	    "permessage-deflate; client_max_window_bits=10 11",
+	    "; permessage-deflate",
+	    "=permessage-deflate",
+	    "\"permessage-deflate\"",
+	    "permessage-deflate; client_max_window_bits=\"10\"x",
+	    "permessage-deflate; client_max_window_bits=(10)",
+	};
+	char v[160];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		check_offer(bad[i], NULL, 0);
+		snprintf(v, sizeof(v), "%s, permessage-deflate", bad[i]);
+		check_offer(v, ANSWER, 15);
+	}
+	/* An unclosed quote runs to the end: nothing after it counts. */
+	check_offer("permessage-deflate; client_max_window_bits=\"10, "
+	            "permessage-deflate",
+	            NULL, 0);
+}
+
+/* Several offers in one header: the first acceptable one wins. */
+static void
+test_ws_deflate_first_acceptable_offer_wins(void **state)
+{
+	(void)state;
+	check_offer("permessage-deflate; client_max_window_bits=9, "
+	            "permessage-deflate; client_max_window_bits=12",
+	            ANSWER "; client_max_window_bits=9", 9);
+	check_offer("permessage-deflate; foo, "
+	            "permessage-deflate; client_max_window_bits=12",
+	            ANSWER "; client_max_window_bits=12", 12);
+	check_offer("x-webkit-deflate-frame, , permessage-deflate; "
+	            "server_max_window_bits=10, permessage-deflate; "
+	            "client_max_window_bits=11",
+	            ANSWER "; client_max_window_bits=11", 11);
+	check_offer(",,permessage-deflate,", ANSWER, 15);
+}
+
+/* Offers may come in several headers, taken in order. */
+static void
+test_ws_deflate_offers_across_headers(void **state)
+{
+	static const char *const two[] = {
+	    "x-foo, permessage-deflate; bogus",
+	    "permessage-deflate; client_max_window_bits=14"};
+	static const char *const first[] = {
+	    "permessage-deflate; client_max_window_bits=10",
+	    "permessage-deflate; client_max_window_bits=14"};
+	char ext[WS_EXT_LEN];
+
+	(void)state;
+	assert_int_equal(deflate_n(two, 2, ext), 14);
+	assert_string_equal(ext, ANSWER "; client_max_window_bits=14");
+	assert_int_equal(deflate_n(first, 2, ext), 10);
+	assert_string_equal(ext, ANSWER "; client_max_window_bits=10");
+}
+
+/* The answer goes into the 101 as Sec-WebSocket-Extensions. */
+static void
+test_ws_handshake_response_with_extensions(void **state)
+{
+	const char *want = "HTTP/1.1 101 Switching Protocols\r\n"
+	                   "Upgrade: websocket\r\n"
+	                   "Connection: Upgrade\r\n"
+	                   "Sec-WebSocket-Accept: " SAMPLE_ACCEPT "\r\n"
+	                   "Sec-WebSocket-Extensions: " ANSWER "\r\n"
+	                   "\r\n";
+	char out[512];
+
+	(void)state;
+	assert_int_equal(
+	    ws_handshake_response_ext(out, sizeof(out), SAMPLE_ACCEPT, ANSWER),
+	    strlen(want));
+	assert_string_equal(out, want);
+	assert_int_equal(
+	    ws_handshake_response_ext(out, strlen(want), SAMPLE_ACCEPT, ANSWER),
+	    0);
+	assert_int_equal(
+	    ws_handshake_response_ext(out, sizeof(out), SAMPLE_ACCEPT, ""),
+	    ws_handshake_response(out, sizeof(out), SAMPLE_ACCEPT));
+}
+
 int
 main(void)
 {
@@ -300,6 +573,16 @@ main(void)
 	    cmocka_unit_test(test_ws_handshake_origin_mismatch_is_403),
 	    cmocka_unit_test(test_ws_handshake_allowed_origins_list),
 	    cmocka_unit_test(test_ws_handshake_response_head),
+	    cmocka_unit_test(test_ws_deflate_no_offer_declines),
+	    cmocka_unit_test(test_ws_deflate_browser_offer),
+	    cmocka_unit_test(test_ws_deflate_each_parameter),
+	    cmocka_unit_test(test_ws_deflate_small_server_window_is_declined),
+	    cmocka_unit_test(test_ws_deflate_bad_parameters_decline),
+	    cmocka_unit_test(test_ws_deflate_quoted_values),
+	    cmocka_unit_test(test_ws_deflate_malformed_offers),
+	    cmocka_unit_test(test_ws_deflate_first_acceptable_offer_wins),
+	    cmocka_unit_test(test_ws_deflate_offers_across_headers),
+	    cmocka_unit_test(test_ws_handshake_response_with_extensions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
+import zlib from 'node:zlib';
 import WebSocket from 'ws';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -526,15 +527,17 @@ export class Client {
 }
 
 /**
- * Opens a WebSocket. opts: token (Authorization header), origin, headers.
+ * Opens a WebSocket. opts: token (Authorization header), origin, headers,
+ * deflate (ws's perMessageDeflate option: false by default, true or an
+ * object such as { threshold: 0 } to offer compression).
  * Resolves to a Client once open; rejects with err.status set when the
  * server answers the upgrade with an HTTP status instead.
  */
-export function wsConnect(wsUrl, { token, origin, headers = {}, ms = WAIT_MS } = {}) {
+export function wsConnect(wsUrl, { token, origin, headers = {}, ms = WAIT_MS, deflate = false } = {}) {
 	if (typeof wsUrl === 'object' && wsUrl.wsUrl) wsUrl = wsUrl.wsUrl;
 	const h = { ...headers };
 	if (token) h.Authorization = `Bearer ${token}`;
-	const wopts = { headers: h, rejectUnauthorized: false, handshakeTimeout: ms, maxPayload: 0, perMessageDeflate: false };
+	const wopts = { headers: h, rejectUnauthorized: false, handshakeTimeout: ms, maxPayload: 0, perMessageDeflate: deflate };
 	if (origin !== undefined) wopts.origin = origin;
 	const ws = new WebSocket(wsUrl, wopts);
 	const client = new Client(ws);
@@ -784,11 +787,14 @@ export function encodeFrame({ opcode = 1, payload = Buffer.alloc(0), fin = true,
 	return Buffer.concat([head, key, masked]);
 }
 
-/** Parses one server frame at the start of buf: {fin, opcode, payload, size}
- * or null if incomplete. */
+/** Parses one server frame at the start of buf: {fin, rsv, opcode, payload,
+ * size, json} or null if incomplete. payload is as it came; a compressed
+ * whole message (RSV1, permessage-deflate) has its inflated bytes in
+ * .inflated and .json parsed from those. */
 export function parseFrame(buf) {
 	if (buf.length < 2) return null;
 	const fin = !!(buf[0] & 0x80);
+	const rsv = (buf[0] >> 4) & 7;
 	const opcode = buf[0] & 0x0f;
 	const masked = !!(buf[1] & 0x80);
 	let len = buf[1] & 0x7f;
@@ -811,15 +817,35 @@ export function parseFrame(buf) {
 	if (buf.length < p + len) return null;
 	let payload = Buffer.from(buf.subarray(p, p + len));
 	if (masked) for (let i = 0; i < len; i++) payload[i] ^= key[i & 3];
-	const f = { fin, opcode, masked, payload, size: p + len };
+	const f = { fin, rsv, opcode, masked, payload, size: p + len };
 	if (opcode === 8) {
 		f.code = len >= 2 ? payload.readUInt16BE(0) : 1005;
 		f.reason = len > 2 ? payload.subarray(2).toString('utf8') : '';
 	}
-	if (opcode === 1) {
-		try { f.json = JSON.parse(payload.toString('utf8')); } catch { /* not JSON */ }
+	const data = (rsv & 4) && fin ? inflateMessage(payload) : payload;
+	if (rsv & 4) f.inflated = data;
+	if (opcode === 1 && data) {
+		try { f.json = JSON.parse(data.toString('utf8')); } catch { /* not JSON */ }
 	}
 	return f;
+}
+
+/** Inflates a permessage-deflate message (RFC 7692 7.2.2: the 00 00 ff ff
+ * trailer put back); null if it is not valid deflate data. */
+export function inflateMessage(payload) {
+	try {
+		return zlib.inflateRawSync(Buffer.concat([payload, Buffer.from([0, 0, 0xff, 0xff])]),
+			{ finishFlush: zlib.constants.Z_SYNC_FLUSH });
+	} catch {
+		return null;
+	}
+}
+
+/** Deflates a message as a permessage-deflate client sends it (sync flush,
+ * the trailer taken off). */
+export function deflateMessage(data) {
+	const out = zlib.deflateRawSync(Buffer.from(data), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+	return out.subarray(0, out.length - 4);
 }
 
 /** A raw WebSocket connection: the handshake done by hand over Raw. */
