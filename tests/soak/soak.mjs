@@ -451,11 +451,13 @@ async function slowReader(k) {
 	const name = users.slow[k % users.slow.length];
 	const room = roomName(k);
 	const s = new Sock(`${name}.${k}`);
+	let paused = false;
 	try {
 		await s.open(tokens.get(name));
 		await join(s, room);
 		cur.slowStarted++;
 		s.ws._socket.pause(); // from here on nothing is read
+		paused = true;
 		const until = Date.now() + 20000 + Math.random() * 40000;
 		while (!stopping && !s.closed && Date.now() < until) {
 			s.send({ type: 'history', room, limit: 100, ref: `${s.label}.h` });
@@ -468,7 +470,7 @@ async function slowReader(k) {
 		}
 	} catch (e) {
 		if (stopping) return;
-		if (s.closed && cur.slowStarted) cur.slowDropped++;
+		if (s.closed && paused) cur.slowDropped++;
 		else err('slow');
 		if (process.env.SOAK_VERBOSE) console.error(e.message);
 		if (s.ws && !s.closed) await s.terminate();
