@@ -10,6 +10,7 @@
 #   SOAK_RSS_GROWTH_KB=N   the RSS bound after warm-up (default 16384)
 #   SOAK_FD_SLACK=N        fds allowed above the idle count after the drain (2)
 #   SOAK_VERBOSE=1         print each driver error's message
+#   SOAK_MINUTE_MS=N       length of a "minute" in ms (to try the harness quickly)
 set -euo pipefail
 
 MINUTES=${1:-30}
