@@ -218,8 +218,12 @@ ws_frame_begin(struct ws *ws)
 		return WS_E_PROTOCOL; /* continuation of nothing */
 	if (fp->opcode != WS_OP_CONT && ws->msg_opcode != 0)
 		return WS_E_PROTOCOL; /* new message inside a fragmented one */
+	if (fp->opcode == WS_OP_CONT &&
+	    ++ws->msg_frames > WS_MAX_FRAGMENTS)
+		return WS_E_TOO_BIG;
 	if (fp->opcode != WS_OP_CONT) {
 		ws->msg_opcode = fp->opcode;
+		ws->msg_frames = 1;
 		ws->msg_len = ws->msg_zlen = 0;
 		ws->utf8_state = UTF8_ACCEPT;
 		ws->msg_deflated = fp->rsv1;

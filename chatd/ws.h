@@ -11,6 +11,10 @@
 struct ws_inflate;
 
 #define WS_MAX_MESSAGE 65536 /* default cap on a reassembled message */
+/* Frames one data message may take, continuations included: empty
+ * fragments would otherwise hold a message open for ever at no cost in
+ * bytes. 64 KiB in 16-byte fragments still fits. Past it: 1009. */
+#define WS_MAX_FRAGMENTS 4096
 /* How much a compressed message may exceed the cap before inflating it
  * (stored blocks add 5 bytes per 64 KiB; more is no real deflater). */
 #define WS_DEFLATE_SLACK 1024
@@ -66,7 +70,8 @@ struct ws {
 	                                idle connection holds no buffer) */
 	size_t ctl_len;
 	int err;                     /* sticky ws_feed error, 0 if none */
-	int flags;
+	uint16_t msg_frames;         /* frames of the open data message */
+	uint16_t flags;
 #define WS_CLOSE_SENT 0x1
 #define WS_CLOSE_RECEIVED 0x2
 };

@@ -1031,6 +1031,25 @@ test_ws_9_3_fragmented_64k_in_many_fragment_sizes(void **state)
 	}
 }
 
+/* A message may take WS_MAX_FRAGMENTS frames, empty continuations
+ * included; one more fails with 1009 like too many bytes would. */
+static void
+test_ws_fragment_count_is_capped(void **state)
+{
+	struct buf in = {0};
+	int extra, i;
+
+	(void)state;
+	for (extra = 0; extra <= 1; extra++) {
+		frame_s(&in, 0, WS_OP_TEXT, "a");
+		for (i = 2; i < WS_MAX_FRAGMENTS + extra; i++)
+			frame_s(&in, 0, WS_OP_CONT, "");
+		frame_s(&in, 1, WS_OP_CONT, "b");
+		check(&in, extra ? "ERR -3\n" : "T(ab)\n");
+		buf_free(&in);
+	}
+}
+
 /* 9.7.x: many small messages in one stream. */
 static void
 test_ws_9_7_many_small_messages(void **state)
@@ -1735,6 +1754,7 @@ main(void)
 	    cmocka_unit_test(test_ws_9_1_message_at_cap_is_delivered),
 	    cmocka_unit_test(test_ws_9_x_message_over_cap_fails_from_header),
 	    cmocka_unit_test(test_ws_9_3_fragmented_64k_in_many_fragment_sizes),
+	    cmocka_unit_test(test_ws_fragment_count_is_capped),
 	    cmocka_unit_test(test_ws_9_7_many_small_messages),
 	    cmocka_unit_test(test_ws_unmasked_client_frame_is_protocol_error),
 	    cmocka_unit_test(test_ws_length_encodings),
