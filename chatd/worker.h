@@ -1,4 +1,5 @@
-/* chatd/worker.h — slow CPU work (password hashing) off the event loop */
+/* chatd/worker.h — slow work off the event loop: password hashing, and the
+ * reader threads of chatd/reader.c (a context per thread) */
 #ifndef CHATD_WORKER_H
 #define CHATD_WORKER_H
 
