@@ -66,7 +66,7 @@ async function metric(name) {
 /** Waits until n searches are queued or running on the reader threads. */
 function searchesHeld(n) {
 	return until(async () => (await metric('chatd_search_queue_jobs')) === n,
-		{ tries: 200, interval: 10, what: `${n} searches held` });
+		{ tries: 1000, interval: 10, what: `${n} searches held` });
 }
 
 describe('search on reader threads', () => {
