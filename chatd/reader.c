@@ -51,8 +51,8 @@ reader_nice(void)
 	if (done)
 		return;
 	done = 1;
-	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
-		READER_NICE) != 0)
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), READER_NICE) !=
+	    0)
 		log_debug("%s: setpriority: %s", __func__, strerror(errno));
 }
 
@@ -88,8 +88,7 @@ reader_done_cb(void *arg)
 }
 
 struct reader *
-reader_new(struct event_base *base, struct db *db, int nthreads,
-    int budget_ms)
+reader_new(struct event_base *base, struct db *db, int nthreads, int budget_ms)
 {
 	struct reader *r = xcalloc(1, sizeof *r);
 
@@ -102,7 +101,7 @@ reader_new(struct event_base *base, struct db *db, int nthreads,
 		if (db_open_reader(db, &r->rdbs[r->n]) != 0)
 			goto fail;
 	r->w = worker_new_ctx(base, r->n, READER_QUEUE_MAX,
-	    READER_QUEUE_PER_KEY, (void *const *)r->rdbs);
+	                      READER_QUEUE_PER_KEY, (void *const *)r->rdbs);
 	if (r->w == NULL)
 		goto fail;
 	return r;
@@ -135,8 +134,8 @@ reader_free(struct reader *r)
 }
 
 int
-reader_submit(struct reader *r, const char *key, reader_fn fn,
-    reader_done done, void *arg)
+reader_submit(struct reader *r, const char *key, reader_fn fn, reader_done done,
+              void *arg)
 {
 	struct reader_job *j = xcalloc(1, sizeof *j);
 	int rc;

@@ -7,7 +7,7 @@ struct db;
 struct event_base;
 struct reader;
 
-#define READER_THREADS 2     /* threads, each with its own connection */
+#define READER_THREADS 2 /* threads, each with its own connection */
 /* Jobs held at once (queued or running), and per key (a user): past them
  * reader_submit refuses and the caller answers 503 busy. Keys are served
  * in turn (chatd/fairq.c). */
@@ -17,9 +17,9 @@ struct reader;
 
 /* How a job ended, as its done callback sees it. */
 enum reader_result {
-	READER_OK = 0,        /* fn returned 0 */
-	READER_ERROR = -1,    /* fn returned -1: a database error (logged) */
-	READER_TIMEOUT = -2,  /* a statement ran out of the budget */
+	READER_OK = 0,         /* fn returned 0 */
+	READER_ERROR = -1,     /* fn returned -1: a database error (logged) */
+	READER_TIMEOUT = -2,   /* a statement ran out of the budget */
 	READER_CANCELLED = -3, /* stopped by reader_cancel (shutdown) */
 };
 
@@ -38,8 +38,8 @@ typedef void (*reader_done)(void *arg, int result);
 /* Opens nthreads read-only connections to db's file and starts a thread
  * on each; results come back on base. Every job's statements get at most
  * budget_ms of wall time (<= 0: no limit). NULL on failure (logged). */
-struct reader *reader_new(struct event_base *base, struct db *db,
-    int nthreads, int budget_ms);
+struct reader *reader_new(struct event_base *base, struct db *db, int nthreads,
+                          int budget_ms);
 /* Cancels what runs and what is queued (reader_cancel), waits for the
  * threads, runs the done callbacks and closes the connections. NULL is
  * a no-op. */
@@ -51,7 +51,7 @@ void reader_cancel(struct reader *r);
  * loop, as a job of key (fairly shared): 0, or a negative reader_error
  * (nothing queued, done will not run). */
 int reader_submit(struct reader *r, const char *key, reader_fn fn,
-    reader_done done, void *arg);
+                  reader_done done, void *arg);
 /* Jobs held now (queued or running, done not yet run). */
 unsigned reader_jobs(const struct reader *r);
 

@@ -18,9 +18,9 @@
 #include "storage/storage.h"
 #include "tests/unit/tmpdb.h"
 
-#define SLOW_ROWS 60     /* messages of SLOW_LEN 'a's */
+#define SLOW_ROWS 60 /* messages of SLOW_LEN 'a's */
 #define SLOW_LEN 4000
-#define SLOW_QUERY 1000  /* a query of that many 'a's: ~10 ms a row */
+#define SLOW_QUERY 1000 /* a query of that many 'a's: ~10 ms a row */
 
 struct fixture {
 	char dir[64];
@@ -58,10 +58,10 @@ setup(void **state)
 	assert_int_equal(db_set_durability(f->db, DB_DURABILITY_NORMAL), 0);
 	assert_int_equal(user_create(f->db, "ann", "h", 1, &f->ann), 0);
 	assert_int_equal(user_create(f->db, "bob", "h", 1, &f->bob), 0);
-	assert_int_equal(
-	    room_create(f->db, "lobby", ROOM_PUBLIC, 1, &f->lobby), 0);
-	assert_int_equal(
-	    room_create(f->db, "other", ROOM_PUBLIC, 1, &f->other), 0);
+	assert_int_equal(room_create(f->db, "lobby", ROOM_PUBLIC, 1, &f->lobby),
+	                 0);
+	assert_int_equal(room_create(f->db, "other", ROOM_PUBLIC, 1, &f->other),
+	                 0);
 	assert_int_equal(member_add(f->db, f->lobby.id, f->ann, 0, 1), 0);
 	assert_int_equal(member_add(f->db, f->other.id, f->bob, 0, 1), 0);
 	f->base = event_base_new();
@@ -155,7 +155,7 @@ tjob_run(struct db *rdb, void *arg)
 
 	atomic_store(&j->started, 1);
 	return message_search(rdb, j->user_id, j->room_id, j->q, 16, collect,
-	    j);
+	                      j);
 }
 
 /* On the loop. */
@@ -299,8 +299,8 @@ test_reader_queue_is_bounded(void **state)
 	assert_int_equal(submit(f, &jobs[n], "k0"), READER_KEY_FULL);
 	for (int k = 1; n < READER_QUEUE_MAX; k++) {
 		snprintf(key, sizeof key, "k%d", k);
-		for (int i = 0; i < READER_QUEUE_PER_KEY &&
-		     n < READER_QUEUE_MAX; i++) {
+		for (int i = 0;
+		     i < READER_QUEUE_PER_KEY && n < READER_QUEUE_MAX; i++) {
 			jobs[n].q = "x";
 			assert_int_equal(submit(f, &jobs[n++], key), 0);
 		}
