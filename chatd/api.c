@@ -12,6 +12,7 @@
 #include "chatd/limiter.h"
 #include "chatd/log.h"
 #include "chatd/metrics_render.h"
+#include "chatd/reader.h"
 #include "chatd/server.h"
 #include "chatd/static.h"
 #include "chatd/url.h"
@@ -609,17 +610,126 @@ api_messages(struct conn *c, const struct http_request *req)
 	api_respond_jsonw(c, req, &w);
 }
 
-/* GET /api/search?q=&room=&limit= */
+/* A search running on a reader thread. */
+struct api_search_job {
+	struct conn *c;
+	const struct http_request *req; /* stays parsed while c is held */
+	int64_t user_id, room_id;
+	int limit;
+	char q[1024];
+	struct jsonw w; /* the 200 body, written on the reader thread */
+	int64_t start_us;
+};
+
+/* Timeouts of searches: a warning at most this often. */
+#define API_SEARCH_LOG_MS 10000
+/* Retry-After of a 503 from search: a reader is free within a budget. */
+#define API_SEARCH_RETRY_S 1
+
+/* On a reader thread: the query, into j->w. 0 or -1. */
+static int
+api_search_run(struct db *rdb, void *arg)
+{
+	struct api_search_job *j = arg;
+	int rc;
+
+	jsonw_object_open(&j->w);
+	jsonw_key(&j->w, "results");
+	jsonw_array_open(&j->w);
+	rc = message_search(rdb, j->user_id, j->room_id, j->q, j->limit,
+	    chat_message_cb, &j->w);
+	jsonw_array_close(&j->w);
+	jsonw_object_close(&j->w);
+	return rc;
+}
+
+/* Counts and logs a search stopped by --query-timeout-ms: at debug each
+ * time, as a warning at most every 10 s. */
+static void
+api_search_timed_out(struct server *srv, const struct api_search_job *j)
+{
+	static int64_t logged_ms;
+	static uint64_t logged;
+	int64_t now = now_ms();
+
+	srv->m.search_timeouts++;
+	log_debug("%s: search of user %lld (%zu bytes) stopped after %lld ms",
+	    __func__, (long long)j->user_id, strlen(j->q),
+	    (long long)((metrics_now_us() - j->start_us) / 1000));
+	if (now - logged_ms >= API_SEARCH_LOG_MS) {
+		log_warn("%s: %llu searches stopped by --query-timeout-ms (%d "
+			 "ms) since the last warning (latest: user %lld, %zu "
+			 "bytes of query)",
+		    __func__,
+		    (unsigned long long)(srv->m.search_timeouts - logged),
+		    srv->cfg->query_timeout_ms, (long long)j->user_id,
+		    strlen(j->q));
+		logged_ms = now;
+		logged = srv->m.search_timeouts;
+	}
+}
+
+/* Back on the loop: the answer, if the client is still there. */
+static void
+api_search_done(void *arg, int result)
+{
+	struct api_search_job *j = arg;
+	struct conn *c = j->c;
+	char extra[64];
+
+	if (result == READER_TIMEOUT)
+		api_search_timed_out(c->srv, j);
+	snprintf(extra, sizeof extra, "Retry-After: %d\r\n",
+	    API_SEARCH_RETRY_S);
+	if (c->flags & CONN_DEAD)
+		;
+	else if (result == READER_OK)
+		http_respond(c, j->req, 200, "application/json",
+		    jsonw_data(&j->w), jsonw_len(&j->w), NULL);
+	else if (result == READER_TIMEOUT)
+		api_respond_static(c, j->req, 503, "timeout",
+		    "the search took too long; try more specific terms",
+		    extra);
+	else if (result == READER_CANCELLED)
+		api_respond_static(c, j->req, 503, "unavailable",
+		    "the server is shutting down", extra);
+	else
+		http_respond_error(c, j->req, 500, "internal",
+		    "database error");
+	conn_release(c);
+	jsonw_free(&j->w);
+	free(j);
+}
+
+/* Answers 503 busy: the search queue, or this user's share, is full. */
+static void
+api_search_busy(struct conn *c, const struct http_request *req, int why)
+{
+	char extra[64];
+
+	c->srv->m.search_busy++;
+	log_debug("%s: search queue %s, 503 to %s", __func__,
+	    why == READER_FULL ? "full" : "share used up", c->addr);
+	snprintf(extra, sizeof extra, "Retry-After: %d\r\n",
+	    API_SEARCH_RETRY_S);
+	api_respond_static(c, req, 503, "busy",
+	    "too many searches at once; try again shortly", extra);
+}
+
+/* GET /api/search?q=&room=&limit=: checked here, run on a reader thread
+ * (its cost depends on q and on the data), answered by
+ * api_search_done. */
 static void
 api_search(struct conn *c, const struct http_request *req)
 {
-	char q[1024], raw[256];
+	char q[1024], raw[256], key[32];
 	int64_t limit;
 	uint8_t hash[32];
 	struct user u;
 	struct room r = {0};
-	struct jsonw w;
+	struct api_search_job *j;
 	long n;
+	int rc;
 
 	if (api_auth(c, req, &u, hash) != 0)
 		return;
@@ -638,24 +748,35 @@ api_search(struct conn *c, const struct http_request *req)
 	}
 	if (n > 0 && api_readable_room(c, req, raw, &u, &r) != 0)
 		return;
-	/* Sends are indexed after their commit: catch up first. */
+	/* Sends are indexed after their commit: catch up first, here on
+	 * the writer's connection. Its commit is done before the job is
+	 * queued, so the reader's snapshot holds every acknowledged
+	 * message, indexed. */
 	if (chat_index(c->srv, INT64_MAX) < 0) {
 		http_respond_error(c, req, 500, "internal", "database error");
 		return;
 	}
-	jsonw_init(&w, 0);
-	jsonw_object_open(&w);
-	jsonw_key(&w, "results");
-	jsonw_array_open(&w);
-	if (message_search(c->srv->db, u.id, r.id, q,
-		limit < 0 ? 20 : (int)limit, chat_message_cb, &w) != 0) {
-		jsonw_free(&w);
-		http_respond_error(c, req, 500, "internal", "database error");
+	j = xcalloc(1, sizeof *j);
+	j->c = c;
+	j->req = req;
+	j->user_id = u.id;
+	j->room_id = r.id;
+	j->limit = limit < 0 ? 20 : (int)limit;
+	snprintf(j->q, sizeof j->q, "%s", q);
+	jsonw_init(&j->w, 0);
+	j->start_us = metrics_now_us();
+	/* Fair by user: one user's many searches wait behind one of each
+	 * other user's. */
+	snprintf(key, sizeof key, "u%lld", (long long)u.id);
+	rc = reader_submit(c->srv->reader, key, api_search_run,
+	    api_search_done, j);
+	if (rc != 0) {
+		jsonw_free(&j->w);
+		free(j);
+		api_search_busy(c, req, rc);
 		return;
 	}
-	jsonw_array_close(&w);
-	jsonw_object_close(&w);
-	api_respond_jsonw(c, req, &w);
+	conn_hold(c);
 }
 
 static void
@@ -785,12 +906,20 @@ api_request(struct conn *c, const struct http_request *req)
 	static_serve(c, req);
 }
 
+/* Shutdown: whatever is pending is committed and delivered first, and
+ * searches still running stop (their clients get 503 unavailable). */
+static void
+api_stop(struct server *srv)
+{
+	chat_flush(srv);
+	reader_cancel(srv->reader);
+}
+
 const struct conn_app api_app = {
 	.request = api_request,
 	.ws_open = chat_ws_open,
 	.ws_message = chat_ws_message,
 	.gone = chat_gone,
-	/* Shutdown: whatever is pending is committed and delivered first. */
-	.stop = chat_flush,
+	.stop = api_stop,
 	.ws_auth_timeout = CHAT_AUTH_TIMEOUT,
 };

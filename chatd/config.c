@@ -68,6 +68,9 @@ static const struct option_def options[] = {
 	{"log-format", "CHATD_LOG_FORMAT", "text", "text or json", 0, NULL},
 	{"slow-query-ms", "CHATD_SLOW_QUERY_MS", "200",
 	    "log database statements slower than this (0: off)", 0, NULL},
+	{"query-timeout-ms", "CHATD_QUERY_TIMEOUT_MS", "2000",
+	    "a search still running after this many ms answers 503 (0: no "
+	    "limit)", 0, NULL},
 	{"config", "CHATD_CONFIG", NULL,
 	    "config file of \"name = value\" lines (these options)", 0, NULL},
 	{"help", NULL, NULL, "show this help", 1, NULL},
@@ -221,6 +224,9 @@ config_set(struct config *cfg, const char *name, const char *val)
 			cfg->ping_interval = (int)num;
 		else if (strcmp(name, "slow-query-ms") == 0)
 			cfg->slow_query_ms = (int)num;
+		else if (strcmp(name, "query-timeout-ms") == 0 && num >= 0 &&
+		    num <= 3600000)
+			cfg->query_timeout_ms = (int)num;
 		else
 			goto bad;
 	}

@@ -228,4 +228,11 @@ metrics_write(FILE *f, const struct metrics *m,
 	    "Logins and registrations refused with 503 busy: the password "
 	    "hashing queue, or the address's share of it, was full.",
 	    m->hash_busy);
+	metrics_write_one(f, "chatd_search_timeouts_total", "counter",
+	    "Searches stopped by --query-timeout-ms (503 timeout).",
+	    m->search_timeouts);
+	metrics_write_one(f, "chatd_search_queue_rejected_total", "counter",
+	    "Searches refused with 503 busy: the reader queue, or the "
+	    "user's share of it, was full.",
+	    m->search_busy);
 }

@@ -9,6 +9,7 @@
 #include "chatd/hub.h"
 #include "chatd/metrics.h"
 #include "chatd/metrics_render.h"
+#include "chatd/reader.h"
 #include "chatd/server.h"
 #include "chatd/worker.h"
 #include "storage/storage.h"
@@ -112,6 +113,9 @@ metrics_render(struct server *srv, size_t *len)
 	metrics_write_one(f, "chatd_hash_queue_jobs", "gauge",
 	    "Password hashing jobs queued or running.",
 	    srv->worker ? worker_jobs(srv->worker) : 0);
+	metrics_write_one(f, "chatd_search_queue_jobs", "gauge",
+	    "Searches queued or running on the reader threads.",
+	    reader_jobs(srv->reader));
 	metrics_database(f, srv);
 	metrics_process(f, srv);
 	if (fclose(f) != 0)

@@ -9,6 +9,7 @@
 #include "chatd/chat.h"
 #include "chatd/config.h"
 #include "chatd/limiter.h"
+#include "chatd/reader.h"
 #include "chatd/serve.h"
 #include "chatd/server.h"
 #include "chatd/worker.h"
@@ -56,11 +57,22 @@ serve_run(struct config *cfg)
 			close(lock);
 		return 1;
 	}
+	if ((srv.reader = reader_new(srv.base, srv.db, READER_THREADS,
+		 cfg->query_timeout_ms)) == NULL) {
+		fprintf(stderr, "chatd: cannot start reader threads\n");
+		worker_free(srv.worker);
+		serve_teardown(&srv);
+		if (lock >= 0)
+			close(lock);
+		return 1;
+	}
 	srv.login_user = limiter_new(1.0 / 60, 5, 4096);
 	srv.login_addr = limiter_new(1.0 / 3, 20, 4096);
 	srv.register_addr = limiter_new(1.0 / 60, 5, 4096);
 	rc = server_run(&srv);
+	/* Their done callbacks release held connections: before those go. */
 	worker_free(srv.worker);
+	reader_free(srv.reader);
 	serve_teardown(&srv);
 	limiter_free(srv.login_user);
 	limiter_free(srv.login_addr);

@@ -21,6 +21,7 @@ struct ssl_ctx_st;
 struct db;
 struct chat;
 struct worker;
+struct reader;
 struct limiter;
 
 #define MAX_CLIENTS 20000   /* accept pauses above this many connections */
@@ -34,6 +35,7 @@ struct server {
 	struct db *db;
 	struct chat *chat;           /* rooms, sessions, group commit */
 	struct worker *worker;       /* password hashing threads */
+	struct reader *reader;       /* search threads (chatd/reader.c) */
 	struct limiter *login_user;  /* failed logins per username */
 	struct limiter *login_addr;  /* failed logins per address */
 	struct limiter *register_addr;

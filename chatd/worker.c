@@ -25,6 +25,16 @@ struct job {
 	char key[FAIRQ_KEY_MAX + 1];
 };
 
+/* A thread and the context its jobs see (worker_ctx). */
+struct worker_thread {
+	struct worker *w;
+	void *ctx;
+	pthread_t thread;
+};
+
+/* The calling worker thread's context (NULL off the pool). */
+static __thread void *worker_tls_ctx;
+
 /* Two queues under one mutex: to do (threads take), done (loop takes,
  * woken through a pipe). Jobs wait in the fair queue, on the loop, until
  * a thread is free: todo never holds more than nthreads. */
@@ -37,7 +47,7 @@ struct worker {
 	struct job *done, **done_tail;
 	int stopping;
 	int nthreads;
-	pthread_t threads[WORKER_MAX_THREADS];
+	struct worker_thread threads[WORKER_MAX_THREADS];
 	int pipe[2];
 	struct event *ev;
 };
@@ -46,10 +56,12 @@ struct worker {
 static void *
 worker_main(void *arg)
 {
-	struct worker *w = arg;
+	struct worker_thread *t = arg;
+	struct worker *w = t->w;
 	struct job *j;
 	char b = 1;
 
+	worker_tls_ctx = t->ctx;
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		while (w->todo == NULL && !w->stopping)
@@ -128,16 +140,24 @@ worker_event_cb(int fd, short what, void *arg)
 struct worker *
 worker_new(struct event_base *base, int nthreads)
 {
-	struct worker *w = xcalloc(1, sizeof *w);
-
-	if (nthreads > WORKER_MAX_THREADS)
-		nthreads = WORKER_MAX_THREADS;
 	/* Jobs allocate big scratch (Argon2id: 19 MiB a hash). A fixed mmap
 	 * threshold makes every such block an mmap given back on free; with
 	 * glibc's sliding threshold each thread's arena kept ~20 MiB
 	 * resident for good. */
 	mallopt(M_MMAP_THRESHOLD, WORKER_MMAP_THRESHOLD);
-	w->fq = fairq_new(WORKER_QUEUE_MAX, WORKER_QUEUE_PER_KEY);
+	return worker_new_ctx(base, nthreads, WORKER_QUEUE_MAX,
+	    WORKER_QUEUE_PER_KEY, NULL);
+}
+
+struct worker *
+worker_new_ctx(struct event_base *base, int nthreads, unsigned max,
+    unsigned per_key, void *const *ctx)
+{
+	struct worker *w = xcalloc(1, sizeof *w);
+
+	if (nthreads > WORKER_MAX_THREADS)
+		nthreads = WORKER_MAX_THREADS;
+	w->fq = fairq_new(max, per_key);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	w->todo_tail = &w->todo;
@@ -150,10 +170,14 @@ worker_new(struct event_base *base, int nthreads)
 	w->ev = event_new(base, w->pipe[0], EV_READ | EV_PERSIST,
 	    worker_event_cb, w);
 	event_add(w->ev, NULL);
-	for (w->nthreads = 0; w->nthreads < nthreads; w->nthreads++)
-		if (pthread_create(&w->threads[w->nthreads], NULL, worker_main,
-			w) != 0)
+	for (w->nthreads = 0; w->nthreads < nthreads; w->nthreads++) {
+		struct worker_thread *t = &w->threads[w->nthreads];
+
+		t->w = w;
+		t->ctx = ctx != NULL ? ctx[w->nthreads] : NULL;
+		if (pthread_create(&t->thread, NULL, worker_main, t) != 0)
 			break;
+	}
 	if (w->nthreads == 0) {
 		worker_free(w);
 		return NULL;
@@ -180,6 +204,12 @@ worker_submit(struct worker *w, const char *key, worker_fn fn,
 	return 0;
 }
 
+void *
+worker_ctx(void)
+{
+	return worker_tls_ctx;
+}
+
 unsigned
 worker_jobs(const struct worker *w)
 {
@@ -198,7 +228,7 @@ worker_free(struct worker *w)
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	for (int i = 0; i < w->nthreads; i++)
-		pthread_join(w->threads[i], NULL);
+		pthread_join(w->threads[i].thread, NULL);
 	worker_drain(w);
 	if (w->ev != NULL)
 		event_free(w->ev);

@@ -1,4 +1,5 @@
-/* chatd/worker.h — slow CPU work (password hashing) off the event loop */
+/* chatd/worker.h — slow work off the event loop: password hashing, and the
+ * reader threads of chatd/reader.c (a context per thread) */
 #ifndef CHATD_WORKER_H
 #define CHATD_WORKER_H
 
@@ -26,6 +27,14 @@ typedef void (*worker_done)(void *arg);
 /* Starts nthreads threads whose results come back on base. NULL on
  * failure. */
 struct worker *worker_new(struct event_base *base, int nthreads);
+/* A pool of nthreads threads (at most 8) whose queue holds max jobs,
+ * per_key of them per key, and whose thread i hands ctx[i] (ctx NULL:
+ * none) to its jobs through worker_ctx. NULL on failure. */
+struct worker *worker_new_ctx(struct event_base *base, int nthreads,
+    unsigned max, unsigned per_key, void *const *ctx);
+/* On a worker thread, inside a job: the thread's context; NULL
+ * elsewhere. */
+void *worker_ctx(void);
 /* Finishes queued jobs (their done callbacks run), then stops. */
 void worker_free(struct worker *w);
 /* Queues fn(arg) on a thread, then done(arg) on the loop, as a job of key

@@ -9,13 +9,13 @@
 # chatbench is built with:
 #   cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. \
 #     tests/bench/chatbench.c -o BUILD/chatbench \
-#     $(pkg-config --cflags --libs libevent openssl jansson) -lm
+#     $(pkg-config --cflags --libs libevent openssl jansson) -lm -lpthread
 set -euo pipefail
 
 BUILD=${1:-build}
 QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-2}
-ONLY=${BENCH_ONLY:-FMRISH} # the scenarios to run, e.g. BENCH_ONLY=MH
+ONLY=${BENCH_ONLY:-FMRISHQ} # the scenarios to run, e.g. BENCH_ONLY=MH
 PEER=${BENCH_PEER:-1}      # 0: chatd only
 # BENCH_KEEP=1 keeps the work directory (databases, tokens, logs)
 cd "$(dirname "$0")/.."
@@ -35,6 +35,7 @@ if [ "$QUICK" = 1 ]; then
 	I_CONNS=2000 I_ROOMS=50 I_USERS=100
 	R_CONNS=500 R_ROOMS=50 R_USERS=100
 	H_MSGS=100000 H_CONNS=4
+	Q_RATE=1000 Q_SEARCHERS=8
 else
 	DUR=4 WARM=1
 	F_CONNS=1000 F_USERS=100 F_RATES="30 60 90"
@@ -42,6 +43,7 @@ else
 	I_CONNS=10000 I_ROOMS=100 I_USERS=200
 	R_CONNS=1000 R_ROOMS=100 R_USERS=200
 	H_MSGS=1000000 H_CONNS=8
+	Q_RATE=2000 Q_SEARCHERS=8
 fi
 
 # Prints a progress line on stderr.
@@ -230,7 +232,7 @@ make -s BUILD="$BUILD" "$BUILD/chatd" >&2
 # shellcheck disable=SC2046
 cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. \
 	tests/bench/chatbench.c -o "$BUILD/chatbench" \
-	$(pkg-config --cflags --libs libevent openssl jansson) -lm
+	$(pkg-config --cflags --libs libevent openssl jansson) -lm -lpthread
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((I_CONNS + 100)) ]; then
 	say "open-file limit $(ulimit -n) is below $I_CONNS; I will fail"
@@ -250,7 +252,7 @@ run_many chatd
 want R && point chatd R "$R_CONNS clients" --mode reconnect --conns $R_CONNS \
 	--rooms $R_ROOMS --users $R_USERS --room-prefix m --resync-k 20
 run_idle chatd "chatd_start $DB"
-if want S || want H; then
+if want S || want H || want Q; then
 # the history room and its author (ha0) exist before the fill; the reader
 # (hr0) joins after it, so its hello has no unread backlog to count
 REPS=1 point chatd prep-H - --mode load --conns 1 --users 1 --rooms 1 \
@@ -268,6 +270,18 @@ done
 want H && point chatd H "pages of 50" --mode history --conns $H_CONNS \
 	--users 1 --rooms 1 --user-prefix hr --room-prefix h --duration $DUR \
 	--warmup $WARM
+# Q: M's layout at Q_RATE on this database, alone and with Q_SEARCHERS
+# users (in none of the rooms) searching for a word in every message of
+# h0 in a closed loop: each search walks the H_MSGS matches.
+if want Q; then
+	for n in 0 $Q_SEARCHERS; do
+		point chatd Q "M $Q_RATE msg/s, $n searching" --mode load \
+			--conns $M_CONNS --rooms $M_ROOMS --users $M_USERS \
+			--senders $M_CONNS --rate $Q_RATE --duration $DUR \
+			--warmup $WARM --room-prefix m --searchers "$n" \
+			--search-q benchmark
+	done
+fi
 fi
 server_stop
 
@@ -305,7 +319,7 @@ function figures(scen, rs) {
 	const lat = (q) => pick(rs, (r) => r.latency_ms && r.latency_ms[q]);
 	const o = { runs: rs.length,
 		failed_runs: rs.filter((r) => r.failed_run).length };
-	if (scen === 'F' || scen === 'M') Object.assign(o, {
+	if (scen === 'F' || scen === 'M' || scen === 'Q') Object.assign(o, {
 		value: pick(rs, (r) => r.deliveries_per_s), unit: 'deliv/s',
 		p50: lat('p50'), p99: lat('p99'), max: lat('max'),
 		lost: rs.reduce((a, r) => a + (r.lost || 0), 0),
@@ -314,6 +328,12 @@ function figures(scen, rs) {
 		cpu_us: pick(rs, (r) => r.server_cpu_us_per_delivery),
 		srv_cpu_pct: pick(rs, (r) => r.server_cpu_pct),
 		gen_cpu_pct: pick(rs, (r) => r.gen_cpu_pct) });
+	if (scen === 'Q') Object.assign(o, {
+		searches_per_s: pick(rs, (r) => r.searches_per_s),
+		search_timeouts: rs.reduce((a, r) => a + (r.search_timeouts || 0), 0),
+		search_busy: rs.reduce((a, r) => a + (r.search_busy || 0), 0),
+		search_p50: pick(rs, (r) => r.search_ms && r.search_ms.p50),
+		search_p99: pick(rs, (r) => r.search_ms && r.search_ms.p99) });
 	if (scen === 'I') Object.assign(o, {
 		value: pick(rs, (r) => r.rss_per_conn_kib), unit: 'KiB/conn',
 		ready: pick(rs, (r) => r.ready) });
@@ -350,6 +370,12 @@ for (const r of rows)
 		.join('  '));
 console.log('(mean of runs; lost summed over runs; µs CPU: server ' +
 	'user+sys per delivery, per query for H)');
+for (const p of points)
+	if (p.scenario === 'Q' && p.chatd && p.chatd.searches_per_s)
+		console.log(`Q ${p.point}: ${fmt(p.chatd.searches_per_s, 1)} ` +
+			`searches/s, p50 ${fmt(p.chatd.search_p50)} ms, p99 ` +
+			`${fmt(p.chatd.search_p99)} ms, ${p.chatd.search_timeouts} ` +
+			`timed out, ${p.chatd.search_busy} busy`);
 const doc = { date: new Date().toISOString(), quick: quick === '1',
 	elapsed_s: Number(elapsed),
 	machine: { cpus: os.cpus().length, model: os.cpus()[0].model,

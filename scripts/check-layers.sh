@@ -29,7 +29,7 @@ layers=(
 	# Listener, shared state; fills struct conn_env.
 	"7 server chatd/server.[ch]"
 	# The application, lowest first: chat may not include api.
-	"8 app chatd/static.[ch] chatd/hub.[ch]"
+	"8 app chatd/static.[ch] chatd/hub.[ch] chatd/reader.[ch]"
 	"9 chat chatd/chat.[ch] chatd/chat_*.[ch] chatd/metrics_render.[ch]"
 	"10 api chatd/api.[ch]"
 	"11 top chatd/main.c chatd/serve.[ch] chatd/admin.[ch] chatd/admin_*.[ch]"

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <stdio.h>
@@ -83,6 +84,7 @@ struct db {
 	struct db_ckpt *ckpt; /* NULL: SQLite checkpoints on commit */
 	int gated;            /* the loop is in the gate (db_gate_enter) */
 	int restart_frames;   /* for the next db_checkpointer_start; 0: default */
+	struct db_budget *budget; /* a reader connection's (db_open_reader) */
 };
 
 /* The schema version this chatd writes: the highest migration. */
@@ -247,6 +249,8 @@ db_step_timed(struct db_stmt *st)
 	return rc;
 }
 
+static int db_budget_spent(struct db *db, int rc);
+
 /* Runs the statement one step. */
 int
 db_step(struct db_stmt *st)
@@ -274,6 +278,10 @@ db_step(struct db_stmt *st)
 	default:
 		if ((rc & 0xff) == SQLITE_CONSTRAINT)
 			return DB_CONSTRAINT;
+		if (db_budget_spent(st->db, rc)) {
+			log_debug("%s: out of time: %s", st->func, st->sql);
+			return -1;
+		}
 		log_error("%s: %s", st->func, sqlite3_errmsg(st->db->h));
 		return -1;
 	}
@@ -1021,6 +1029,7 @@ db_close(struct db *db)
 	free(db->stmts);
 	if (db->h != NULL && sqlite3_close(db->h) != SQLITE_OK)
 		log_error("%s: %s", __func__, sqlite3_errmsg(db->h));
+	free(db->budget);
 	free(db);
 }
 
@@ -1178,4 +1187,107 @@ db_copy_file(const char *src, const char *dest, char *err, size_t errlen)
 		return -1;
 	}
 	return rc;
+}
+
+/* Reader connections: read-only, for threads other than the writer's, with
+ * a time budget per job (db_open_reader, db_budget_*). */
+
+/* How often (SQLite VM instructions) the budget is checked: ~tens of µs
+ * of work between two reads of the clock. */
+#define DB_BUDGET_STEPS 1000
+
+/* The deadline of a reader's current job and what stopped it. */
+struct db_budget {
+	int64_t deadline_ns;  /* CLOCK_MONOTONIC; 0: none */
+	int hit;              /* a statement was stopped since the start */
+	atomic_int cancelled; /* db_cancel: every statement stops, for good */
+};
+
+/* CLOCK_MONOTONIC in ns (not the coarse clock: budgets of 1 ms exist). */
+static int64_t
+db_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* sqlite3_progress_handler: non-zero stops the running statement with
+ * SQLITE_INTERRUPT once the job's deadline has passed or the connection
+ * is cancelled. */
+static int
+db_budget_progress(void *arg)
+{
+	struct db_budget *b = arg;
+
+	if (atomic_load_explicit(&b->cancelled, memory_order_relaxed) ||
+	    (b->deadline_ns != 0 && db_now_ns() >= b->deadline_ns)) {
+		b->hit = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* 1 if rc is a statement stopped by the budget (the failure is the
+ * caller's to report, not an error of the database). */
+static int
+db_budget_spent(struct db *db, int rc)
+{
+	return db->budget != NULL && db->budget->hit &&
+	       (rc & 0xff) == SQLITE_INTERRUPT;
+}
+
+int
+db_open_reader(struct db *db, struct db **out)
+{
+	const char *path = sqlite3_db_filename(db->h, "main");
+	struct db *r = xcalloc(1, sizeof *r);
+
+	*out = NULL;
+	/* Read-only and query_only: a bug that writes through it fails.
+	 * WAL: it reads the last commit's snapshot and never blocks the
+	 * writer. Same page cache size and no mmap, as db_configure says. */
+	if (sqlite3_open_v2(path, &r->h,
+	                    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK ||
+	    sqlite3_exec(r->h, "PRAGMA query_only = ON", NULL, NULL, NULL) !=
+	        SQLITE_OK) {
+		log_error("%s: %s: %s", __func__, path,
+		          r->h ? sqlite3_errmsg(r->h) : "out of memory");
+		db_close(r);
+		return -1;
+	}
+	sqlite3_extended_result_codes(r->h, 1);
+	sqlite3_busy_timeout(r->h, DB_BUSY_TIMEOUT_MS);
+	memcpy(r->epoch, db->epoch, sizeof r->epoch);
+	r->budget = xcalloc(1, sizeof *r->budget);
+	atomic_init(&r->budget->cancelled, 0);
+	sqlite3_progress_handler(r->h, DB_BUDGET_STEPS, db_budget_progress,
+	                         r->budget);
+	*out = r;
+	return 0;
+}
+
+void
+db_budget_start(struct db *db, int ms)
+{
+	if (db->budget == NULL)
+		return;
+	db->budget->hit = 0;
+	db->budget->deadline_ns =
+	    ms > 0 ? db_now_ns() + (int64_t)ms * 1000000 : 0;
+}
+
+int
+db_budget_exceeded(struct db *db)
+{
+	return db->budget != NULL && db->budget->hit;
+}
+
+void
+db_cancel(struct db *db)
+{
+	if (db->budget != NULL)
+		atomic_store(&db->budget->cancelled, 1);
 }

@@ -80,6 +80,26 @@ int db_copy_file(const char *src, const char *dest, char *err, size_t errlen);
 /* Statements (and commits) slower than ms are logged at warn; 0: off. */
 void db_set_slow_ms(int ms);
 
+/* Reader connections, for reads whose cost depends on the request or the
+ * data (search) on threads other than the writer's (chatd/reader.c). */
+
+/* Opens a read-only connection to db's file for one other thread: each
+ * statement on it reads the snapshot of the last commit when it starts
+ * (WAL: it never blocks db's writes, nor they it), with its own
+ * statement cache. Free with db_close. 0 or -1 (logged). */
+int db_open_reader(struct db *db, struct db **out);
+/* Starts a job's time budget on a reader connection: from now on, a
+ * statement still running ms later fails (its step returns -1, not
+ * logged as an error) and db_budget_exceeded turns 1. ms <= 0: none. A
+ * no-op on the writer's connection. */
+void db_budget_start(struct db *db, int ms);
+/* 1 if a statement was stopped by the budget (or db_cancel) since
+ * db_budget_start, else 0. */
+int db_budget_exceeded(struct db *db);
+/* From any thread: every statement running or started on the reader
+ * connection db from now on stops as if out of budget (shutdown). */
+void db_cancel(struct db *db);
+
 /* admin.c: counts for /metrics, checks for the running server. */
 
 /* Rooms by kind and live users. 0 or -1. */

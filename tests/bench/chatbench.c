@@ -4,7 +4,7 @@
  *
  * Build: cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. \
  *   tests/bench/chatbench.c -o build/chatbench \
- *   $(pkg-config --cflags --libs libevent openssl jansson) -lm
+ *   $(pkg-config --cflags --libs libevent openssl jansson) -lm -lpthread
  *
  * Modes (one measured point per run; see docs/PERFORMANCE.md):
  *   load       C connections in R rooms, S senders, open loop at --rate
@@ -13,6 +13,10 @@
  *   history    closed-loop `history` pages of 50 from one room
  *   reconnect  C clients drop and reconnect at once with auth + since
  *   healthz    polls /healthz; prints the wall clock when it answers
+ *
+ * With --searchers N, load mode also runs N threads that each search
+ * (GET /api/search?q=--search-q) in a closed loop as users qs0..qsN-1
+ * while the messages flow: chat latency under searches (scenario Q).
  *
  * Hot path: frames are parsed in place, and a `message` is classified
  * with memmem on its "type", "text" and "ref" fields, never a JSON parse.
@@ -24,7 +28,9 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +85,8 @@ struct opts {
 	const char *user_prefix;
 	const char *room_prefix;
 	const char *label;
+	int searchers;        /* search threads (load mode) */
+	const char *search_q; /* their query, URL-encoded */
 };
 
 /* Log-bucket latency histogram in nanoseconds (about 3 % resolution). */
@@ -130,6 +138,8 @@ static struct opts o = {
     .user_prefix = "bu",
     .room_prefix = "r",
     .label = "",
+    .searchers = 0,
+    .search_q = "benchmark",
 };
 static struct event_base *base;
 static struct conn *conns;
@@ -332,13 +342,15 @@ tcp_connect(int nonblock)
 	return fd;
 }
 
-/* One HTTP request; returns the status and the body in body (caller
- * frees), or -1. Connection: close keeps the reading trivial. */
+/* One HTTP request, with a bearer token if token is not NULL; returns
+ * the status and the body in body (caller frees), or -1. Connection:
+ * close keeps the reading trivial. */
 static int
-http_do(const char *method, const char *path, const char *json, char **body)
+http_do_auth(const char *method, const char *path, const char *json,
+             const char *token, char **body)
 {
-	struct timeval tv = {10, 0};
-	char req[1024], *resp = NULL, *p;
+	struct timeval tv = {30, 0};
+	char req[2048], auth[512] = "", *resp = NULL, *p;
 	size_t len = 0, cap = 0;
 	int fd, status = -1;
 	ssize_t n;
@@ -347,11 +359,14 @@ http_do(const char *method, const char *path, const char *json, char **body)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	if (token != NULL)
+		snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n",
+		         token);
 	n = snprintf(
 	    req, sizeof req,
-	    "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n"
+	    "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n%s"
 	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-	    method, path, o.host, o.port, json ? strlen(json) : 0,
+	    method, path, o.host, o.port, auth, json ? strlen(json) : 0,
 	    json ? json : "");
 	if (write(fd, req, (size_t)n) != n) {
 		close(fd);
@@ -378,16 +393,23 @@ http_do(const char *method, const char *path, const char *json, char **body)
 	return status;
 }
 
-/* Registers (409 is fine) and logs in user i; returns its token. */
+/* http_do_auth without a token. */
+static int
+http_do(const char *method, const char *path, const char *json, char **body)
+{
+	return http_do_auth(method, path, json, NULL, body);
+}
+
+/* Registers (409 is fine) and logs in user prefix+i; returns its token. */
 static char *
-user_login(int i)
+user_login_as(const char *prefix, int i)
 {
 	char req[256], *body = NULL, *tok = NULL;
 	json_t *j;
 	int st;
 
 	snprintf(req, sizeof req, "{\"username\":\"%s%d\",\"password\":\"%s\"}",
-	         o.user_prefix, i, PASSWORD);
+	         prefix, i, PASSWORD);
 	st = http_do("POST", "/api/register", req, &body);
 	free(body);
 	if (st != 201 && st != 409)
@@ -431,7 +453,7 @@ tokens_load(int nusers)
 	for (i = 0; i < nusers; i++) {
 		if (tokens[i] != NULL)
 			continue;
-		tokens[i] = user_login(i);
+		tokens[i] = user_login_as(o.user_prefix, i);
 		fresh++;
 		if (f != NULL)
 			fprintf(f, "%s%d %s\n", o.user_prefix, i, tokens[i]);
@@ -1043,6 +1065,106 @@ pace_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(pace_ev, &tv);
 }
 
+/* ---- searchers (scenario Q): blocking HTTP on threads of their own ---- */
+
+static void print_lat(const char *name, const struct hist *h);
+static void json_lat(json_t *j, const char *key, const struct hist *h);
+
+/* What one search thread counts (in the measured window only). */
+struct searcher {
+	pthread_t thread;
+	char *token;
+	struct hist lat;
+	uint64_t ok, timeout, busy, other;
+};
+static struct searcher *searchers;
+static atomic_int search_stop;
+
+/* A search thread: GET /api/search in a closed loop until told to stop;
+ * a search counts if it ends inside the measured window. */
+static void *
+searcher_main(void *arg)
+{
+	struct searcher *s = arg;
+	char path[1200], *body;
+	uint64_t t0, t1;
+	int st;
+
+	snprintf(path, sizeof path, "/api/search?q=%s&limit=20", o.search_q);
+	while (!atomic_load(&search_stop)) {
+		body = NULL;
+		t0 = now_ns();
+		st = http_do_auth("GET", path, NULL, s->token, &body);
+		t1 = now_ns();
+		if (t1 >= t_ws && t1 <= t_we) {
+			hist_add(&s->lat, t1 - t0);
+			if (st == 200)
+				s->ok++;
+			else if (st == 503 && body && strstr(body, "\"timeout\""))
+				s->timeout++;
+			else if (st == 503 && body && strstr(body, "\"busy\""))
+				s->busy++;
+			else
+				s->other++;
+		}
+		free(body);
+	}
+	return NULL;
+}
+
+/* Logs in the search users and starts their threads. */
+static void
+searchers_start(void)
+{
+	searchers = calloc((size_t)o.searchers, sizeof *searchers);
+	for (int i = 0; i < o.searchers; i++)
+		searchers[i].token = user_login_as("qs", i);
+	for (int i = 0; i < o.searchers; i++)
+		if (pthread_create(&searchers[i].thread, NULL, searcher_main,
+		                   &searchers[i]) != 0)
+			die("%s", "cannot start a search thread");
+}
+
+/* Stops the search threads and adds their counts to j (and prints them). */
+static void
+searchers_finish(json_t *j, double dur)
+{
+	struct hist all;
+	uint64_t ok = 0, to = 0, busy = 0, other = 0;
+
+	memset(&all, 0, sizeof all);
+	atomic_store(&search_stop, 1);
+	for (int i = 0; i < o.searchers; i++) {
+		struct searcher *s = &searchers[i];
+
+		pthread_join(s->thread, NULL);
+		ok += s->ok;
+		to += s->timeout;
+		busy += s->busy;
+		other += s->other;
+		for (int b = 0; b < HIST_BUCKETS; b++)
+			all.b[b] += s->lat.b[b];
+		all.n += s->lat.n;
+		if (s->lat.max > all.max)
+			all.max = s->lat.max;
+		free(s->token);
+	}
+	free(searchers);
+	printf("  %d searchers: %llu answered (%.1f/s), %llu timed out, "
+	       "%llu busy, %llu other\n",
+	       o.searchers, (unsigned long long)ok, ok / dur,
+	       (unsigned long long)to, (unsigned long long)busy,
+	       (unsigned long long)other);
+	print_lat("search", &all);
+	json_object_set_new(j, "searchers", json_integer(o.searchers));
+	json_object_set_new(j, "searches_ok", json_integer((json_int_t)ok));
+	json_object_set_new(j, "searches_per_s", json_real(ok / dur));
+	json_object_set_new(j, "search_timeouts", json_integer((json_int_t)to));
+	json_object_set_new(j, "search_busy", json_integer((json_int_t)busy));
+	json_object_set_new(j, "search_other", json_integer((json_int_t)other));
+	json_lat(j, "search_ms", &all);
+}
+
 /* Starts the measured phase: sending, history or the storm. */
 static void
 run_start(void)
@@ -1071,6 +1193,8 @@ run_start(void)
 				send_history(&conns[i]);
 		return;
 	}
+	if (o.searchers > 0)
+		searchers_start();
 	if (o.rate <= 0)
 		for (i = 0; i < nsenders; i++)
 			for (w = 0; w < o.window; w++)
@@ -1261,6 +1385,8 @@ run_finish(void)
 			json_object_set_new(
 			    j, "server_cpu_us_per_delivery",
 			    json_real(srv_cpu * 1e6 / deliv_window));
+		if (o.searchers > 0)
+			searchers_finish(j, dur);
 	} else if (o.mode == M_HISTORY) {
 		printf("  history pages of 50: %.0f queries/s\n",
 		       history_window / dur);
@@ -1339,7 +1465,8 @@ usage(void)
 	        "[--parallel N] [--pad BYTES]\n"
 	        "  [--tokens FILE] [--user-prefix P] [--room-prefix P] "
 	        "[--server-pid PID]\n"
-	        "  [--resync-k K] [--timeout S] [--label TEXT]\n");
+	        "  [--resync-k K] [--timeout S] [--label TEXT]\n"
+	        "  [--searchers N] [--search-q URL_ENCODED_QUERY]\n");
 	exit(2);
 }
 
@@ -1401,6 +1528,10 @@ parse_args(int argc, char **argv)
 			o.timeout = atof(v);
 		else if (strcmp(a, "--label") == 0)
 			o.label = v;
+		else if (strcmp(a, "--searchers") == 0)
+			o.searchers = atoi(v);
+		else if (strcmp(a, "--search-q") == 0)
+			o.search_q = v;
 		else
 			usage();
 	}
