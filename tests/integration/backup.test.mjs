@@ -314,6 +314,32 @@ test('import refuses hostile lines with the line number and stores nothing', asy
 	}
 });
 
+test('a database at the last seq (2^53-1) refuses new changes with internal and keeps serving', async (t) => {
+	const dir = tempDir(t);
+	const db = path.join(dir, 'chat.db');
+	const x = uniq('sx');
+	const last = 9007199254740991;
+	const line = JSON.stringify({ type: 'message', id: last, room: 'full', user: x, text: 'the last', ts: 1 });
+	const r = await chatd(['--db', db, 'import'], { input: `${line}\n` });
+	assert.equal(r.code, 0, r.stderr);
+	await chatdOk(['--db', db, 'user', 'passwd', x], { input: 'a-new-password\n' });
+	const srv = cleanupAfter(await startChatd({ dbPath: db }), t);
+	const tok = await login(srv, x, 'a-new-password');
+	const c = await wsAuth(srv.wsUrl, tok);
+	await join(c, 'full');
+	for (const req of [{ type: 'send', room: 'full', text: 'one more' }, { type: 'edit', room: 'full', id: last, text: 'x' }, { type: 'delete', room: 'full', id: last }]) {
+		const e = await c.request(req);
+		assert.equal(e.type, 'error', JSON.stringify(e));
+		assert.equal(e.code, 'internal');
+	}
+	assert.match(srv.logs(), /would pass 9007199254740991/);
+	// Still serving, and nothing past the last seq was stored.
+	const h = await api(srv, 'GET', '/api/rooms/full/messages', { token: tok });
+	assert.equal(h.status, 200);
+	assert.deepEqual(h.json.messages.map((m) => [m.id, m.seq, m.text]), [[last, last, 'the last']]);
+	await c.close();
+});
+
 test('import refuses a database that chatd is serving, even an empty one', async (t) => {
 	const srv = await useChatd(t);
 	const line = JSON.stringify({ type: 'message', id: 1, seq: 1, room: 'r', user: 'u', text: 'x', ts: 1 });
