@@ -335,7 +335,7 @@ jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	    (cid != NULL &&
 	     (!json_is_string(cid) || json_string_length(cid) > 64)))
 		return "bad message line";
-	if ((why = jsonl_ranges((int64_t[]){m.id, m.seq, -1}, NULL,
+	if ((why = jsonl_ranges((int64_t[]){m.id, -1}, (int64_t[]){m.seq, -1},
 	                        (int64_t[]){m.ts, m.edited_ts, -1})) != NULL)
 		return why;
 	/* A change takes a seq after the message's creation. */

@@ -296,7 +296,7 @@ test('import refuses hostile lines with the line number and stores nothing', asy
 	// Raw text: JSON.stringify would round 2^63-1 to a double.
 	for (const [bad, why] of [
 		['{"type":"message","id":9223372036854775807,"room":"r","user":"u","text":"x","ts":1}', /line 2: id out of range/],
-		['{"type":"message","id":2,"seq":9007199254740992,"room":"r","user":"u","text":"x","ts":1}', /line 2: id out of range/],
+		['{"type":"message","id":2,"seq":9007199254740992,"room":"r","user":"u","text":"x","ts":1}', /line 2: seq out of range/],
 		['{"type":"message","id":0,"room":"r","user":"u","text":"x","ts":1}', /line 2: id out of range/],
 		['{"type":"message","id":2,"room":"r","user":"u","text":"x","ts":4102444800001}', /line 2: time out of range/],
 		['{"type":"message","id":5,"seq":4,"room":"r","user":"u","text":"x","ts":1}', /line 2: seq below id/],

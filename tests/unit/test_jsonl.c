@@ -280,7 +280,7 @@ test_jsonl_import_refuses_hostile_lines_and_stores_nothing(void **state)
 	    {MSG("\"id\":9007199254740992,\"ts\":1"),
 	     "id out of range (1 to 2^53-1)"},
 	    {MSG("\"id\":2,\"seq\":9007199254740992,\"ts\":1"),
-	     "id out of range (1 to 2^53-1)"},
+	     "seq out of range (0 to 2^53-1)"},
 	    {MSG("\"id\":0,\"ts\":1"), "id out of range (1 to 2^53-1)"},
 	    {MSG("\"id\":-5,\"ts\":1"), "bad message line"},
 	    {MSG("\"id\":3,\"seq\":2,\"ts\":1"), "seq below id"},
