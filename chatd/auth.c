@@ -43,10 +43,13 @@ auth_hash_password(const char *password, size_t len, char *out, size_t outlen)
 static int
 auth_hash_num(const char **s, const char *key, char end, uint32_t *out)
 {
-	const char *p = *s + strlen(key);
+	const char *p;
 	uint64_t v = 0;
 
-	if (strncmp(*s, key, strlen(key)) != 0 || !isdigit((unsigned char)*p))
+	if (strncmp(*s, key, strlen(key)) != 0)
+		return -1;
+	p = *s + strlen(key);
+	if (!isdigit((unsigned char)*p))
 		return -1;
 	for (; isdigit((unsigned char)*p); p++)
 		if ((v = v * 10 + (uint64_t)(*p - '0')) > UINT32_MAX)
@@ -58,7 +61,7 @@ auth_hash_num(const char **s, const char *key, char end, uint32_t *out)
 	return 0;
 }
 
-/* 1 if s is n > 0 characters of unpadded base64, then the end. */
+/* 1 if the n > 0 characters at s are all unpadded base64. */
 static int
 auth_b64_run(const char *s, size_t n)
 {

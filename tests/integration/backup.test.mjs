@@ -129,6 +129,12 @@ test('backup, restore and export refuse the live database itself, by path, symli
 	assert.equal(e.status, 1);
 	assert.match(e.stderr.toString(), /standard output is the database of --db/);
 	assert.equal(fs.statSync(srv.dbPath).size, size);
+	// import < the database itself: named as such.
+	const ifd = fs.openSync(hard, 'r');
+	const i = spawnSync(CHATD_BIN, ['--db', srv.dbPath, 'import'], { stdio: [ifd, 'pipe', 'pipe'] });
+	fs.closeSync(ifd);
+	assert.equal(i.status, 1);
+	assert.match(i.stderr.toString(), /standard input is the database of --db/);
 	await c.close();
 	await srv.stop();
 	// restore from the database itself (its WAL would be deleted under
