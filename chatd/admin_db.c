@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chatd/admin.h"
@@ -15,11 +16,66 @@
 #include "storage/jsonl.h"
 #include "storage/storage.h"
 
+_Static_assert(AUTH_HASH_TOO_COSTLY == JSONL_HASH_TOO_COSTLY,
+               "import tells a costly hash from a malformed one");
+
+/* 1 if st is the file of db_path or of its -wal, -shm or -journal
+ * (compared by device and inode: a symlink or hard link to it is it). */
+static int
+admin_db_is_live(const char *db_path, const struct stat *st)
+{
+	static const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+	char p[4200];
+	struct stat live;
+
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(p, sizeof p, "%s%s", db_path, suffix[i]);
+		if (stat(p, &live) == 0 && live.st_dev == st->st_dev &&
+		    live.st_ino == st->st_ino)
+			return 1;
+	}
+	return 0;
+}
+
+/* 1 (after printing why) if path, when it exists, is the live database
+ * of --db or one of its journal files: what cmd must never write over,
+ * or read as a copy of it. */
+static int
+admin_db_refuse_live(struct config *cfg, const char *cmd, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0 || !admin_db_is_live(cfg->db_path, &st))
+		return 0;
+	fprintf(stderr,
+	        "chatd: %s: %s is the database of --db %s (or one of "
+	        "its journal files)\n",
+	        cmd, path, cfg->db_path);
+	return 1;
+}
+
+/* 1 (after printing why) if the standard stream fd is the live
+ * database of --db or one of its journal files. */
+static int
+admin_db_refuse_live_fd(struct config *cfg, const char *cmd, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    !admin_db_is_live(cfg->db_path, &st))
+		return 0;
+	fprintf(stderr,
+	        "chatd: %s: standard %s is the database of --db %s "
+	        "(or one of its journal files)\n",
+	        cmd, fd == STDIN_FILENO ? "input" : "output", cfg->db_path);
+	return 1;
+}
+
 /* chatd backup FILE: a consistent copy of the live database. */
 int
 admin_db_backup(struct config *cfg, int argc, char **argv)
 {
-	char err[512];
+	char err[512], tmp[4200];
 	struct db *db;
 	int64_t t0 = now_ms();
 	int rc;
@@ -28,6 +84,12 @@ admin_db_backup(struct config *cfg, int argc, char **argv)
 		config_usage(stderr);
 		return 2;
 	}
+	/* The copy is renamed over FILE: never over the database itself
+	 * (nor is FILE.tmp, which it writes first). */
+	snprintf(tmp, sizeof tmp, "%s.tmp", argv[0]);
+	if (admin_db_refuse_live(cfg, "backup", argv[0]) ||
+	    admin_db_refuse_live(cfg, "backup", tmp))
+		return 1;
 	if ((db = admin_open(cfg, 1)) == NULL)
 		return 1;
 	rc = db_backup(db, argv[0], err, sizeof err);
@@ -122,6 +184,9 @@ admin_db_restore(struct config *cfg, int argc, char **argv)
 		config_usage(stderr);
 		return 2;
 	}
+	/* Its WAL would be deleted under the copy of its main file. */
+	if (admin_db_refuse_live(cfg, "restore", argv[0]))
+		return 1;
 	snprintf(tmp, sizeof tmp, "%s.restore", cfg->db_path);
 	snprintf(wal, sizeof wal, "%s-wal", cfg->db_path);
 	snprintf(shm, sizeof shm, "%s-shm", cfg->db_path);
@@ -167,6 +232,8 @@ admin_db_export(struct config *cfg, int argc, char **argv)
 		config_usage(stderr);
 		return 2;
 	}
+	if (admin_db_refuse_live_fd(cfg, "export", STDOUT_FILENO))
+		return 1;
 	if (cfg->export_room != NULL) {
 		snprintf(name, sizeof name, "%s", cfg->export_room);
 		if (strlen(cfg->export_room) > ROOMNAME_MAX ||
@@ -202,8 +269,8 @@ out:
 int
 admin_db_import(struct config *cfg, int argc, char **argv)
 {
-	static const struct jsonl_names names = {auth_username_fold,
-	    auth_room_fold};
+	static const struct jsonl_names names = {
+	    auth_username_fold, auth_room_fold, auth_hash_check};
 	size_t n;
 	const char *why;
 	struct db *db;
@@ -214,6 +281,8 @@ admin_db_import(struct config *cfg, int argc, char **argv)
 		config_usage(stderr);
 		return 2;
 	}
+	if (admin_db_refuse_live_fd(cfg, "import", STDIN_FILENO))
+		return 1;
 	/* A serving chatd allocates seqs in memory: never import under it. */
 	if (access(cfg->db_path, F_OK) == 0 &&
 	    (lock = admin_db_lock(cfg->db_path, 1)) < 0) {

@@ -14,8 +14,17 @@
  * and a random 16-byte salt into out (encoded form). 0 or -1. */
 int auth_hash_password(const char *password, size_t len, char *out,
     size_t outlen);
-/* 1 if password matches the encoded hash, 0 if not (or bad hash). */
+/* 1 if password matches the encoded hash, 0 if not, or if the hash is
+ * not an Argon2id one (an empty or "!" hash: no password), or costs more
+ * than 4 times chatd's own (refused before Argon2 runs, logged). */
 int auth_verify_password(const char *hash, const char *password, size_t len);
+/* Checks a stored hash (chatd import): 0 if logins may verify against
+ * it, AUTH_HASH_MALFORMED if it is not an encoded Argon2id (v=19) hash
+ * shorter than AUTH_HASH_MAX, AUTH_HASH_TOO_COSTLY if its m, t, m*t or p
+ * are more than 4 times chatd's own (m=76 MiB, t=8, p=4 at most). */
+#define AUTH_HASH_MALFORMED (-1)
+#define AUTH_HASH_TOO_COSTLY (-2)
+int auth_hash_check(const char *hash);
 /* Makes a new token (256 random bits, base64url) and its SHA-256. 0/-1. */
 int auth_token_new(char token[AUTH_TOKEN_LEN + 1], uint8_t hash[32]);
 /* SHA-256 of a presented token, for lookup. */

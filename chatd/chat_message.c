@@ -11,6 +11,7 @@
 #include "chatd/conn.h"
 #include "chatd/hub.h"
 #include "chatd/jsonw.h"
+#include "chatd/log.h"
 #include "chatd/server.h"
 #include "chatd/utf8.h"
 #include "storage/storage.h"
@@ -209,12 +210,20 @@ chat_text_ok(struct session *s, json_t *ref, json_t *v)
 	return 0;
 }
 
-/* Allocates the next seq, opening the transaction. -1 after replying. */
+/* Allocates the next seq, opening the transaction. -1 after replying
+ * (also once the seqs are used up: SEQ_MAX, logged). */
 static int64_t
 chat_next_seq(struct session *s, json_t *ref)
 {
 	struct server *srv = s->conn->srv;
 
+	if (srv->chat->next_seq > SEQ_MAX) {
+		log_error("%s: seq %lld would pass %lld: change refused",
+		          __func__, (long long)srv->chat->next_seq,
+		          (long long)SEQ_MAX);
+		chat_send_error(s, ref, "internal", "no more seqs");
+		return -1;
+	}
 	if (chat_txn(srv->chat, srv) != 0) {
 		chat_send_error(s, ref, "internal", "database error");
 		return -1;
@@ -281,7 +290,8 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 		}
 	}
 	memset(&m, 0, sizeof m);
-	m.id = m.seq = chat_next_seq(s, ref);
+	if ((m.id = m.seq = chat_next_seq(s, ref)) < 0)
+		return;
 	m.room_id = room->id;
 	m.user_id = s->user->id;
 	snprintf(m.room, sizeof m.room, "%s", room->name);
@@ -389,7 +399,8 @@ chat_message_edit(struct session *s, json_t *req, json_t *ref)
 	if (chat_text_ok(s, ref, text) != 0 ||
 	    (id = chat_own_message(s, req, ref, &room)) < 0)
 		return;
-	seq = chat_next_seq(s, ref);
+	if ((seq = chat_next_seq(s, ref)) < 0)
+		return;
 	if (message_edit(srv->db, id, json_string_value(text),
 		json_string_length(text), seq, chat_now()) != 0) {
 		chat_send_error(s, ref, "internal", "database error");
@@ -408,7 +419,8 @@ chat_message_delete(struct session *s, json_t *req, json_t *ref)
 
 	if ((id = chat_own_message(s, req, ref, &room)) < 0)
 		return;
-	seq = chat_next_seq(s, ref);
+	if ((seq = chat_next_seq(s, ref)) < 0)
+		return;
 	if (message_delete(srv->db, id, seq) != 0) {
 		chat_send_error(s, ref, "internal", "database error");
 		return;

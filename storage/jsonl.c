@@ -156,20 +156,73 @@ jsonl_name_field(json_t *o, const char *key, int (*fold)(char *), size_t max,
 	return fold(out) < 0 ? -1 : 0;
 }
 
+/* Range errors, for jsonl_ranges. */
+#define JSONL_BAD_ID "id out of range (1 to 2^53-1)"
+#define JSONL_BAD_SEQ "seq out of range (0 to 2^53-1)"
+#define JSONL_BAD_TS "time out of range (0 to 2100-01-01, in ms)"
+
+/* Checks the ids (1..SEQ_MAX), seqs (0..SEQ_MAX) and times (0..TS_MAX)
+ * of a line; each list ends with -1 (what no field holds: negative
+ * values are refused by jsonl_int_field). NULL or why not. */
+static const char *
+jsonl_ranges(const int64_t *ids, const int64_t *seqs, const int64_t *times)
+{
+	for (; ids && *ids != -1; ids++)
+		if (*ids < 1 || *ids > SEQ_MAX)
+			return JSONL_BAD_ID;
+	for (; seqs && *seqs != -1; seqs++)
+		if (*seqs > SEQ_MAX)
+			return JSONL_BAD_SEQ;
+	for (; times && *times != -1; times++)
+		if (*times > TS_MAX)
+			return JSONL_BAD_TS;
+	return NULL;
+}
+
+/* 1 if user is one of the two users of the DM room name (folded, so
+ * "dm:<a>:<b>" with valid names), 0 if not or not a DM. */
+static int
+jsonl_dm_has(const char *room, const char *user)
+{
+	const char *a = room + 3, *colon;
+	size_t n = strlen(user);
+
+	if (strncmp(room, "dm:", 3) != 0 || (colon = strchr(a, ':')) == NULL)
+		return 0;
+	return ((size_t)(colon - a) == n && strncmp(a, user, n) == 0) ||
+	       strcmp(colon + 1, user) == 0;
+}
+
 /* One user line. */
 static const char *
 jsonl_user_in(struct db *db, json_t *o, const struct jsonl_names *names)
 {
 	struct export_user u = {0};
 	json_t *pw = json_object_get(o, "pwhash");
+	const char *why;
 
-	if (jsonl_int_field(o, "id", -1, &u.id) != 0 || u.id == 0 ||
+	if (jsonl_int_field(o, "id", -1, &u.id) != 0 ||
 	    jsonl_name_field(o, "username", names->user, USERNAME_MAX,
 	                     u.username, sizeof u.username) != 0 ||
 	    jsonl_int_field(o, "created_at", 0, &u.created_at) != 0 ||
 	    (pw != NULL && !json_is_string(pw)))
 		return "bad user line";
+	if ((why = jsonl_ranges((int64_t[]){u.id, -1}, NULL,
+	                        (int64_t[]){u.created_at, -1})) != NULL)
+		return why;
 	u.pwhash = json_string_value(pw);
+	/* "" is a deleted user's hash: nothing verifies against it. */
+	if (u.pwhash != NULL && u.pwhash[0] != '\0') {
+		switch (names->pwhash(u.pwhash)) {
+		case 0:
+			break;
+		case JSONL_HASH_TOO_COSTLY:
+			return "pwhash costs more than 4 times chatd's own "
+			       "Argon2id parameters";
+		default:
+			return "pwhash is not an Argon2id hash";
+		}
+	}
 	u.deleted = json_is_true(json_object_get(o, "deleted"));
 	switch (import_user(db, &u)) {
 	case 0:
@@ -187,6 +240,7 @@ jsonl_room_in(struct db *db, json_t *o, const struct jsonl_names *names)
 {
 	struct room r = {0};
 	const char *kind = json_string_value(json_object_get(o, "kind"));
+	const char *why;
 	int k;
 
 	if (jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, r.name,
@@ -194,6 +248,9 @@ jsonl_room_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	    jsonl_int_field(o, "created_at", 0, &r.created_at) != 0 ||
 	    jsonl_int_field(o, "last_seq", 0, &r.last_seq) != 0)
 		return "bad room line";
+	if ((why = jsonl_ranges(NULL, (int64_t[]){r.last_seq, -1},
+	                        (int64_t[]){r.created_at, -1})) != NULL)
+		return why;
 	k = strncmp(r.name, "dm:", 3) == 0 ? ROOM_DM : ROOM_PUBLIC;
 	if (kind != NULL && strcmp(kind, k == ROOM_DM ? "dm" : "public") != 0)
 		return "the room's kind does not match its name";
@@ -208,12 +265,32 @@ jsonl_room_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	}
 }
 
+/* Checks a member line against its room as imported so far: a DM's
+ * members are the two users of its name, and read_seq is at most the
+ * room's last_seq (0 for a room not defined yet). NULL or why not. */
+static const char *
+jsonl_member_fits(struct db *db, const char *room, const char *user,
+                  int64_t read_seq)
+{
+	struct room r = {0};
+	int rc;
+
+	if (strncmp(room, "dm:", 3) == 0 && !jsonl_dm_has(room, user))
+		return "a DM's members are the two users of its name";
+	if ((rc = room_by_name(db, room, &r)) < 0)
+		return "database error";
+	if (read_seq > (rc == 0 ? r.last_seq : 0))
+		return "read_seq above the room's last_seq";
+	return NULL;
+}
+
 /* One member line. */
 static const char *
 jsonl_member_in(struct db *db, json_t *o, const struct jsonl_names *names)
 {
 	char room[ROOMNAME_MAX + 1], user[USERNAME_MAX + 1];
 	int64_t read_seq, joined;
+	const char *why;
 
 	if (jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, room,
 	                     sizeof room) != 0 ||
@@ -222,6 +299,10 @@ jsonl_member_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	    jsonl_int_field(o, "read_seq", 0, &read_seq) != 0 ||
 	    jsonl_int_field(o, "joined_at", 0, &joined) != 0)
 		return "bad member line";
+	if ((why = jsonl_ranges(NULL, (int64_t[]){read_seq, -1},
+	                        (int64_t[]){joined, -1})) != NULL ||
+	    (why = jsonl_member_fits(db, room, user, read_seq)) != NULL)
+		return why;
 	switch (import_member(db, room, user, read_seq, joined)) {
 	case 0:
 		return NULL;
@@ -239,10 +320,11 @@ jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	struct message m = {0};
 	json_t *text = json_object_get(o, "text");
 	json_t *cid = json_object_get(o, "client_msg_id");
+	const char *why;
 
 	m.deleted = json_is_true(json_object_get(o, "deleted"));
-	if (jsonl_int_field(o, "id", -1, &m.id) != 0 || m.id == 0 ||
-	    jsonl_int_field(o, "seq", m.id, &m.seq) != 0 || m.seq < m.id ||
+	if (jsonl_int_field(o, "id", -1, &m.id) != 0 ||
+	    jsonl_int_field(o, "seq", m.id, &m.seq) != 0 ||
 	    jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, m.room,
 	                     sizeof m.room) != 0 ||
 	    jsonl_name_field(o, "user", names->user, USERNAME_MAX, m.username,
@@ -253,6 +335,14 @@ jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	    (cid != NULL &&
 	     (!json_is_string(cid) || json_string_length(cid) > 64)))
 		return "bad message line";
+	if ((why = jsonl_ranges((int64_t[]){m.id, -1}, (int64_t[]){m.seq, -1},
+	                        (int64_t[]){m.ts, m.edited_ts, -1})) != NULL)
+		return why;
+	/* A change takes a seq after the message's creation. */
+	if (m.seq < m.id)
+		return "seq below id";
+	if (strncmp(m.room, "dm:", 3) == 0 && !jsonl_dm_has(m.room, m.username))
+		return "a DM's messages are by the two users of its name";
 	if (!m.deleted) {
 		m.text = json_string_value(text);
 		m.text_len = json_string_length(text);
@@ -280,6 +370,8 @@ jsonl_header_in(struct db *db, json_t *o)
 	    (epoch != NULL && (strlen(epoch) != EPOCH_LEN ||
 	                       strspn(epoch, "0123456789abcdef") != EPOCH_LEN)))
 		return "bad header line";
+	if (floor > SEQ_MAX)
+		return JSONL_BAD_SEQ;
 	return import_meta(db, epoch, floor) == 0 ? NULL : "database error";
 }
 

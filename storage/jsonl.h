@@ -13,10 +13,15 @@ struct message;
 
 /* The name rules (PROTOCOL.md Names, chatd/auth.c), which storage does
  * not know: each checks a name and lower-cases it in place, and returns
- * a negative number if it is invalid. */
+ * a negative number if it is invalid. And the password hash rule: 0 if
+ * logins may verify against an imported hash, JSONL_HASH_TOO_COSTLY if
+ * its parameters would make a login too slow, another negative number if
+ * it is not a hash (auth_hash_check). */
+#define JSONL_HASH_TOO_COSTLY (-2)
 struct jsonl_names {
 	int (*user)(char *name);
 	int (*room)(char *name);
+	int (*pwhash)(const char *hash);
 };
 
 /* A message or tombstone as its PROTOCOL.md JSON object (what export
@@ -31,7 +36,12 @@ int jsonl_export(struct db *db, FILE *out, int64_t room_id, int64_t since,
                  int64_t until);
 /* Reads an export from in, line by line, into db (inside the caller's
  * transaction; empty lines are skipped). *lineno counts the lines read.
- * NULL, or why line *lineno failed ("read error" if reading did). */
+ * Refuses (docs/operations.md, Limits and abuse) ids outside
+ * 1..SEQ_MAX, seqs above SEQ_MAX or a message's seq below its id, times
+ * outside 0..TS_MAX, read_seq above its room's last_seq, DM members and
+ * authors other than the two users of the DM's name, and password hashes
+ * names->pwhash refuses. NULL, or why line *lineno failed ("read error"
+ * if reading did). */
 const char *jsonl_import(struct db *db, FILE *in,
                          const struct jsonl_names *names, size_t *lineno);
 

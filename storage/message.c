@@ -137,6 +137,19 @@ message_free(struct message *m)
 	free(m);
 }
 
+/* 1 if seq may be stored: 1..SEQ_MAX. A seq past SEQ_MAX means the
+ * database already holds the highest one (a hand-edited file): refuse
+ * rather than wrap or lose precision in clients. Logs a refusal. */
+static int
+message_seq_ok(const char *func, int64_t seq)
+{
+	if (seq >= 1 && seq <= SEQ_MAX)
+		return 1;
+	log_error("%s: seq %lld outside 1..%lld: not stored", func,
+	          (long long)seq, (long long)SEQ_MAX);
+	return 0;
+}
+
 /* Raises a room's last_seq to seq (the caller holds a savepoint). */
 static int
 message_bump_room(struct db *db, int64_t room_id, int64_t seq)
@@ -176,6 +189,8 @@ message_insert(struct db *db, const struct message *m,
 		log_error("%s: message without text", __func__);
 		return -1;
 	}
+	if (!message_seq_ok(__func__, m->id))
+		return -1;
 	if (db_savepoint(db) == -1)
 		return -1;
 	db_bind_int64(st, ":id", m->id);
@@ -283,7 +298,7 @@ message_edit(struct db *db, int64_t id, const char *text, size_t len,
 	int64_t room_id = 0;
 	int rc;
 
-	if (st == NULL || text == NULL)
+	if (st == NULL || text == NULL || !message_seq_ok(__func__, seq))
 		return -1;
 	if (db_savepoint(db) == -1)
 		return -1;
@@ -311,7 +326,7 @@ message_delete(struct db *db, int64_t id, int64_t seq)
 	int64_t room_id = 0;
 	int rc;
 
-	if (st == NULL)
+	if (st == NULL || !message_seq_ok(__func__, seq))
 		return -1;
 	if (db_savepoint(db) == -1)
 		return -1;

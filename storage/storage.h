@@ -20,6 +20,13 @@ struct db;
 #define ROOMNAME_MAX 80 /* "dm:" + two usernames + ':' */
 #define EPOCH_LEN 32    /* hex characters */
 
+/* Ids and seqs are 1..SEQ_MAX (2^53 - 1), so that they stay exact as
+ * JavaScript numbers in clients; no seq above it is ever stored. */
+#define SEQ_MAX ((INT64_C(1) << 53) - 1)
+/* Times are ms since the Unix epoch, 0..TS_MAX (2100-01-01T00:00Z):
+ * what import accepts. */
+#define TS_MAX INT64_C(4102444800000)
+
 /* db.c: open, migrate, transactions. */
 
 /* Opens (creating if needed) the database at path in WAL mode and applies
@@ -62,7 +69,9 @@ int db_begin_read(struct db *db);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);
 /* The highest seq stored anywhere (0 for none): seq allocation resumes
- * from it at start-up. */
+ * from it at start-up. At most SEQ_MAX: a database holding a higher one
+ * (only a hand-edited file) gets SEQ_MAX, logged, and stores no more
+ * changes (message_insert/edit/delete refuse seqs above it). */
 int64_t db_max_seq(struct db *db);
 /* A number that changes when another process (the admin CLI) commits to
  * the database; this connection's own commits leave it. -1 on error. */
@@ -228,7 +237,8 @@ void message_free(struct message *m);
 
 /* Stores a new message whose id and seq are m->id (allocated by the
  * caller), and sets the room's last_seq. client_msg_id may be NULL.
- * 0, 1 if (user, client_msg_id) exists already (nothing stored), -1. */
+ * 0, 1 if (user, client_msg_id) exists already (nothing stored), -1
+ * (also, logged, for an id outside 1..SEQ_MAX). */
 int message_insert(struct db *db, const struct message *m,
     const char *client_msg_id);
 /* The message a user sent with client_msg_id, through cb. 0, 1 if none,
@@ -238,11 +248,13 @@ int message_by_client_id(struct db *db, int64_t user_id,
 /* One message by id, through cb. 0, 1 if none, -1. */
 int message_get(struct db *db, int64_t id, message_cb cb, void *arg);
 /* Replaces the text of a live message and gives it seq and edited_ts;
- * sets the room's last_seq. 0, 1 if missing or deleted, -1. */
+ * sets the room's last_seq. 0, 1 if missing or deleted, -1 (also,
+ * logged, for a seq outside 1..SEQ_MAX). */
 int message_edit(struct db *db, int64_t id, const char *text, size_t len,
     int64_t seq, int64_t ts);
 /* Turns a live message into a tombstone (text dropped, also from the
- * search index) with the given seq; sets the room's last_seq. 0, 1, -1. */
+ * search index) with the given seq; sets the room's last_seq. 0, 1, -1
+ * (also, logged, for a seq outside 1..SEQ_MAX). */
 int message_delete(struct db *db, int64_t id, int64_t seq);
 /* A page of a room's history (PROTOCOL.md "Paging"): before > 0 gives
  * the limit newest with id < before; after >= 0 (before 0) the limit

@@ -2,11 +2,11 @@
 // consistent database with a new epoch), and export → import round trips.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-	useChatd, startChatd, cleanupAfter, tempDir, api, newUser, login, wsAuth, join, send, uniq,
+	useChatd, startChatd, cleanupAfter, tempDir, api, newUser, login, wsAuth, join, send, uniq, CHATD_BIN,
 } from './lib/chatd.mjs';
 import { chatd, chatdOk, jsonLines } from './lib/ops.mjs';
 
@@ -97,6 +97,57 @@ test('restore refuses what is not a chatd database; backup refuses a missing dat
 	const b = await chatd(['--db', path.join(dir, 'missing.db'), 'backup', path.join(dir, 'b.db')]);
 	assert.equal(b.code, 1);
 	assert.ok(!fs.existsSync(path.join(dir, 'missing.db')), 'backup does not create the database');
+});
+
+test('backup, restore and export refuse the live database itself, by path, symlink or hard link', async (t) => {
+	const srv = await useChatd(t);
+	const u = await newUser(srv, 'lv');
+	const c = await wsAuth(srv.wsUrl, u.token);
+	const room = uniq('lv');
+	await join(c, room);
+	await send(c, room, 'before');
+	const dir = tempDir(t);
+	const sym = path.join(dir, 'sym.db');
+	const hard = path.join(dir, 'hard.db');
+	fs.symlinkSync(srv.dbPath, sym);
+	fs.linkSync(srv.dbPath, hard);
+	const refused = /is the database of --db/;
+	for (const target of [srv.dbPath, sym, hard, `${srv.dbPath}-wal`, path.join(path.dirname(srv.dbPath), '.', path.basename(srv.dbPath))]) {
+		const r = await chatd(['--db', srv.dbPath, 'backup', target]);
+		assert.equal(r.code, 1, target);
+		assert.match(r.stderr, refused);
+	}
+	assert.ok(fs.lstatSync(sym).isSymbolicLink(), 'the symlink is left alone');
+	// The server never noticed: it still stores and serves.
+	await send(c, room, 'after');
+	assert.deepEqual((await exportMessages(srv.dbPath)).map((m) => m.text), ['before', 'after']);
+	// export >> the database itself: refused before a byte is written.
+	const size = fs.statSync(srv.dbPath).size;
+	const fd = fs.openSync(sym, 'a');
+	const e = spawnSync(CHATD_BIN, ['--db', srv.dbPath, 'export'], { stdio: ['ignore', fd, 'pipe'] });
+	fs.closeSync(fd);
+	assert.equal(e.status, 1);
+	assert.match(e.stderr.toString(), /standard output is the database of --db/);
+	assert.equal(fs.statSync(srv.dbPath).size, size);
+	// import < the database itself: named as such.
+	const ifd = fs.openSync(hard, 'r');
+	const i = spawnSync(CHATD_BIN, ['--db', srv.dbPath, 'import'], { stdio: [ifd, 'pipe', 'pipe'] });
+	fs.closeSync(ifd);
+	assert.equal(i.status, 1);
+	assert.match(i.stderr.toString(), /standard input is the database of --db/);
+	await c.close();
+	await srv.stop();
+	// restore from the database itself (its WAL would be deleted under
+	// the copy): refused, and the database keeps its history.
+	for (const source of [srv.dbPath, sym, hard]) {
+		const r = await chatd(['--db', srv.dbPath, 'restore', source]);
+		assert.equal(r.code, 1, source);
+		assert.match(r.stderr, refused);
+	}
+	assert.deepEqual((await exportMessages(srv.dbPath)).map((m) => m.text), ['before', 'after']);
+	// A real backup next to it still works.
+	await chatdOk(['--db', srv.dbPath, 'backup', path.join(dir, 'ok.db')]);
+	assert.deepEqual((await exportMessages(path.join(dir, 'ok.db'))).map((m) => m.text), ['before', 'after']);
 });
 
 /** Builds a database with public rooms, a DM, edits, deletes, read
@@ -241,6 +292,58 @@ test('import rejects a malformed stream with the line number and stores nothing'
 		assert.match(r.stderr, why);
 		assert.deepEqual(await exportMessages(db), [], 'all or nothing');
 	}
+});
+
+test('import refuses hostile lines with the line number and stores nothing', async (t) => {
+	const dir = tempDir(t);
+	const db = path.join(dir, 'chat.db');
+	const good = JSON.stringify({ type: 'message', id: 1, seq: 1, room: 'r', user: 'u', text: 'ok', ts: 1 });
+	const salt = '$YW5uc2FsdGFubnNhbHQ$aGFzaC1vZi1hbm4taGFzaC1vZi1hbm4';
+	// Raw text: JSON.stringify would round 2^63-1 to a double.
+	for (const [bad, why] of [
+		['{"type":"message","id":9223372036854775807,"room":"r","user":"u","text":"x","ts":1}', /line 2: id out of range/],
+		['{"type":"message","id":2,"seq":9007199254740992,"room":"r","user":"u","text":"x","ts":1}', /line 2: seq out of range/],
+		['{"type":"message","id":0,"room":"r","user":"u","text":"x","ts":1}', /line 2: id out of range/],
+		['{"type":"message","id":2,"room":"r","user":"u","text":"x","ts":4102444800001}', /line 2: time out of range/],
+		['{"type":"message","id":5,"seq":4,"room":"r","user":"u","text":"x","ts":1}', /line 2: seq below id/],
+		['{"type":"member","room":"dm:alice:bob","user":"carol"}', /line 2: a DM's members are the two users of its name/],
+		['{"type":"message","id":2,"room":"dm:alice:bob","user":"carol","text":"x","ts":1}', /line 2: a DM's messages are by the two users/],
+		['{"type":"member","room":"r","user":"u","read_seq":99}', /line 2: read_seq above the room's last_seq/],
+		[JSON.stringify({ type: 'user', id: 7, username: 'mallory', pwhash: `$argon2id$v=19$m=1048576,t=8,p=1${salt}` }), /line 2: pwhash costs more than 4 times/],
+		[JSON.stringify({ type: 'user', id: 7, username: 'mallory', pwhash: 'plaintext' }), /line 2: pwhash is not an Argon2id hash/],
+	]) {
+		const r = await chatd(['--db', db, 'import'], { input: `${good}\n${bad}\n` });
+		assert.equal(r.code, 1, bad);
+		assert.match(r.stderr, why);
+		assert.deepEqual(await exportMessages(db), [], 'all or nothing');
+		assert.equal(await chatdOk(['--db', db, 'user', 'list']), '', 'no user stored');
+	}
+});
+
+test('a database at the last seq (2^53-1) refuses new changes with internal and keeps serving', async (t) => {
+	const dir = tempDir(t);
+	const db = path.join(dir, 'chat.db');
+	const x = uniq('sx');
+	const last = 9007199254740991;
+	const line = JSON.stringify({ type: 'message', id: last, room: 'full', user: x, text: 'the last', ts: 1 });
+	const r = await chatd(['--db', db, 'import'], { input: `${line}\n` });
+	assert.equal(r.code, 0, r.stderr);
+	await chatdOk(['--db', db, 'user', 'passwd', x], { input: 'a-new-password\n' });
+	const srv = cleanupAfter(await startChatd({ dbPath: db }), t);
+	const tok = await login(srv, x, 'a-new-password');
+	const c = await wsAuth(srv.wsUrl, tok);
+	await join(c, 'full');
+	for (const req of [{ type: 'send', room: 'full', text: 'one more' }, { type: 'edit', room: 'full', id: last, text: 'x' }, { type: 'delete', room: 'full', id: last }]) {
+		const e = await c.request(req);
+		assert.equal(e.type, 'error', JSON.stringify(e));
+		assert.equal(e.code, 'internal');
+	}
+	assert.match(srv.logs(), /would pass 9007199254740991/);
+	// Still serving, and nothing past the last seq was stored.
+	const h = await api(srv, 'GET', '/api/rooms/full/messages', { token: tok });
+	assert.equal(h.status, 200);
+	assert.deepEqual(h.json.messages.map((m) => [m.id, m.seq, m.text]), [[last, last, 'the last']]);
+	await c.close();
 });
 
 test('import refuses a database that chatd is serving, even an empty one', async (t) => {

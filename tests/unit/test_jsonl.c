@@ -16,7 +16,8 @@
 #include "storage/storage.h"
 
 /* The name rules chatd import gives the importer. */
-static const struct jsonl_names names = {auth_username_fold, auth_room_fold};
+static const struct jsonl_names names = {auth_username_fold, auth_room_fold,
+                                         auth_hash_check};
 
 struct fixture {
 	char dir[64];
@@ -57,6 +58,15 @@ teardown(void **state)
 	return 0;
 }
 
+/* Stored hashes in chatd's encoding and at its parameters (import
+ * checks them; nothing here verifies a password against them). */
+#define HASH_A                                                                 \
+	"$argon2id$v=19$m=19456,t=2,p=1$YW5uc2FsdGFubnNhbHQ$"                  \
+	"aGFzaC1vZi1hbm4taGFzaC1vZi1hbm4taGFzaC1vZi0"
+#define HASH_B                                                                 \
+	"$argon2id$v=19$m=19456,t=2,p=1$Ym9ic2FsdGJvYnNhbHQ$"                  \
+	"aGFzaC1vZi1ib2ItaGFzaC1vZi1ib2ItaGFzaC1vZi0"
+
 /* ann and bob, the room lobby with ann in it, two messages (the second
  * deleted after an edit), and a deleted user cy (whose hash is gone). */
 static void
@@ -66,8 +76,8 @@ fill(struct db *db)
 	struct room lobby;
 	int64_t ann, bob, cy;
 
-	assert_int_equal(user_create(db, "ann", "hash-a", 1, &ann), 0);
-	assert_int_equal(user_create(db, "bob", "hash-b", 2, &bob), 0);
+	assert_int_equal(user_create(db, "ann", HASH_A, 1, &ann), 0);
+	assert_int_equal(user_create(db, "bob", HASH_B, 2, &bob), 0);
 	assert_int_equal(user_create(db, "cy", "hash-c", 3, &cy), 0);
 	assert_int_equal(user_delete(db, cy), 0);
 	assert_int_equal(room_create(db, "lobby", ROOM_PUBLIC, 4, &lobby), 0);
@@ -134,9 +144,9 @@ test_jsonl_export_writes_header_users_rooms_members_messages(void **state)
 	         "{\"type\":\"chatd_export\",\"version\":1,\"epoch\":\"%s\","
 	         "\"seq_floor\":0}\n"
 	         "{\"type\":\"user\",\"id\":1,\"username\":\"ann\","
-	         "\"created_at\":1,\"pwhash\":\"hash-a\"}\n"
+	         "\"created_at\":1,\"pwhash\":\"" HASH_A "\"}\n"
 	         "{\"type\":\"user\",\"id\":2,\"username\":\"bob\","
-	         "\"created_at\":2,\"pwhash\":\"hash-b\"}\n"
+	         "\"created_at\":2,\"pwhash\":\"" HASH_B "\"}\n"
 	         "{\"type\":\"user\",\"id\":3,\"username\":\"cy\","
 	         "\"created_at\":3,\"pwhash\":\"\",\"deleted\":true}\n"
 	         "{\"type\":\"room\",\"room\":\"lobby\",\"kind\":\"public\","
@@ -222,7 +232,7 @@ test_jsonl_import_names_the_line_and_why(void **state)
 	    {"{\"type\":\"member\",\"room\":\"lobby\"}", 1, "bad member line"},
 	    {"{\"type\":\"message\",\"id\":2,\"seq\":1,\"room\":\"lobby\","
 	     "\"user\":\"ann\",\"text\":\"x\",\"ts\":1}",
-	     1, "bad message line"},
+	     1, "seq below id"},
 	    {"{\"type\":\"chatd_export\",\"version\":2}", 1,
 	     "unsupported export version"},
 	    {"{\"type\":\"chatd_export\",\"version\":1,\"epoch\":\"x\"}", 1,
@@ -241,6 +251,158 @@ test_jsonl_import_names_the_line_and_why(void **state)
 	}
 }
 
+/* A message line in lobby by ann with these id, seq and ts fields. */
+#define MSG(fields)                                                            \
+	"{\"type\":\"message\",\"room\":\"lobby\",\"user\":\"ann\","           \
+	"\"text\":\"x\"," fields "}\n"
+/* A user line for ann with this pwhash. */
+#define USER_PW(hash)                                                          \
+	"{\"type\":\"user\",\"id\":1,\"username\":\"ann\",\"created_at\":1,"   \
+	"\"pwhash\":\"" hash "\"}\n"
+#define SALT_HASH "$YW5uc2FsdGFubnNhbHQ$aGFzaC1vZi1hbm4taGFzaC1vZi1hbm4"
+
+/* Lines that would break chatd once stored: each stops the import at
+ * its line with a reason, and nothing is stored. */
+static void
+test_jsonl_import_refuses_hostile_lines_and_stores_nothing(void **state)
+{
+	struct fixture *f = *state;
+	/* Line 1 is a valid message, so each bad line is line 2. */
+	static const char ok[] = MSG("\"id\":1,\"seq\":1,\"ts\":1");
+	static const struct {
+		const char *text;
+		const char *why;
+	} bad[] = {
+	    /* Ids and seqs: 1..2^53-1 (the next seq must not overflow, and
+	     * JavaScript clients must see them exactly). */
+	    {MSG("\"id\":9223372036854775807,\"ts\":1"),
+	     "id out of range (1 to 2^53-1)"},
+	    {MSG("\"id\":9007199254740992,\"ts\":1"),
+	     "id out of range (1 to 2^53-1)"},
+	    {MSG("\"id\":2,\"seq\":9007199254740992,\"ts\":1"),
+	     "seq out of range (0 to 2^53-1)"},
+	    {MSG("\"id\":0,\"ts\":1"), "id out of range (1 to 2^53-1)"},
+	    {MSG("\"id\":-5,\"ts\":1"), "bad message line"},
+	    {MSG("\"id\":3,\"seq\":2,\"ts\":1"), "seq below id"},
+	    {"{\"type\":\"user\",\"id\":0,\"username\":\"bob\"}\n",
+	     "id out of range (1 to 2^53-1)"},
+	    {"{\"type\":\"user\",\"id\":9223372036854775807,"
+	     "\"username\":\"bob\"}\n",
+	     "id out of range (1 to 2^53-1)"},
+	    {"{\"type\":\"room\",\"room\":\"big\","
+	     "\"last_seq\":9007199254740992}\n",
+	     "seq out of range (0 to 2^53-1)"},
+	    {"{\"type\":\"chatd_export\",\"version\":1,"
+	     "\"seq_floor\":9223372036854775807}\n",
+	     "seq out of range (0 to 2^53-1)"},
+	    /* Times: 0..2100-01-01 in ms. */
+	    {MSG("\"id\":2,\"ts\":4102444800001"),
+	     "time out of range (0 to 2100-01-01, in ms)"},
+	    {MSG("\"id\":2,\"ts\":1,\"edited_ts\":9223372036854775807"),
+	     "time out of range (0 to 2100-01-01, in ms)"},
+	    {"{\"type\":\"user\",\"id\":2,\"username\":\"bob\","
+	     "\"created_at\":4102444800001}\n",
+	     "time out of range (0 to 2100-01-01, in ms)"},
+	    {"{\"type\":\"room\",\"room\":\"r\",\"created_at\":5000000000000}"
+	     "\n",
+	     "time out of range (0 to 2100-01-01, in ms)"},
+	    {"{\"type\":\"member\",\"room\":\"lobby\",\"user\":\"ann\","
+	     "\"joined_at\":5000000000000}\n",
+	     "time out of range (0 to 2100-01-01, in ms)"},
+	    /* Read positions: at most the room's last_seq (1 here). */
+	    {"{\"type\":\"member\",\"room\":\"lobby\",\"user\":\"ann\","
+	     "\"read_seq\":2}\n",
+	     "read_seq above the room's last_seq"},
+	    {"{\"type\":\"member\",\"room\":\"new\",\"user\":\"ann\","
+	     "\"read_seq\":1}\n",
+	     "read_seq above the room's last_seq"},
+	    /* A DM is its two users' only. */
+	    {"{\"type\":\"member\",\"room\":\"dm:alice:bob\","
+	     "\"user\":\"carol\"}\n",
+	     "a DM's members are the two users of its name"},
+	    {"{\"type\":\"member\",\"room\":\"dm:alice:bob\","
+	     "\"user\":\"alic\"}\n",
+	     "a DM's members are the two users of its name"},
+	    {"{\"type\":\"message\",\"id\":2,\"room\":\"dm:alice:bob\","
+	     "\"user\":\"carol\",\"text\":\"hi\",\"ts\":1}\n",
+	     "a DM's messages are by the two users of its name"},
+	    /* Hashes: Argon2id at most 4 times chatd's cost. */
+	    {USER_PW("$argon2id$v=19$m=1048576,t=8,p=1" SALT_HASH),
+	     "pwhash costs more than 4 times chatd's own Argon2id "
+	     "parameters"},
+	    {USER_PW("$argon2id$v=19$m=77825,t=1,p=1" SALT_HASH),
+	     "pwhash costs more than 4 times chatd's own Argon2id "
+	     "parameters"},
+	    {USER_PW("$argon2id$v=19$m=19456,t=9,p=1" SALT_HASH),
+	     "pwhash costs more than 4 times chatd's own Argon2id "
+	     "parameters"},
+	    {USER_PW("$argon2id$v=19$m=77824,t=3,p=1" SALT_HASH),
+	     "pwhash costs more than 4 times chatd's own Argon2id "
+	     "parameters"},
+	    {USER_PW("$argon2id$v=19$m=19456,t=2,p=5" SALT_HASH),
+	     "pwhash costs more than 4 times chatd's own Argon2id "
+	     "parameters"},
+	    {USER_PW("hash-a"), "pwhash is not an Argon2id hash"},
+	    {USER_PW("$argon2i$v=19$m=19456,t=2,p=1" SALT_HASH),
+	     "pwhash is not an Argon2id hash"},
+	    {USER_PW("$argon2id$m=19456,t=2,p=1" SALT_HASH),
+	     "pwhash is not an Argon2id hash"},
+	    {USER_PW("$argon2id$v=19$m=99999999999,t=2,p=1" SALT_HASH),
+	     "pwhash is not an Argon2id hash"},
+	    {USER_PW("$argon2id$v=19$m=19456,t=2,p=1$$"),
+	     "pwhash is not an Argon2id hash"},
+	    {USER_PW("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$a\\\"b"),
+	     "pwhash is not an Argon2id hash"},
+	    {USER_PW("!"), "pwhash is not an Argon2id hash"},
+	};
+	char text[512];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text, "%s%s", ok, bad[i].text);
+		assert_string_equal(import_text(f->db2, text, &n), bad[i].why);
+		assert_int_equal(n, 2);
+		assert_int_equal(import_is_empty(f->db2), 1);
+	}
+}
+
+/* The edges of those limits import. */
+static void
+test_jsonl_import_accepts_the_limits_themselves(void **state)
+{
+	struct fixture *f = *state;
+	struct user u;
+	struct room r;
+	size_t n;
+
+	assert_null(import_text(
+	    f->db2,
+	    "{\"type\":\"chatd_export\",\"version\":1,"
+	    "\"seq_floor\":9007199254740991}\n"
+	    "{\"type\":\"user\",\"id\":9007199254740991,\"username\":\"ann\","
+	    "\"created_at\":4102444800000,"
+	    "\"pwhash\":\"$argon2id$v=19$m=77824,t=2,p=1" SALT_HASH "\"}\n"
+	    "{\"type\":\"user\",\"id\":2,\"username\":\"alice\","
+	    "\"pwhash\":\"$argon2id$v=19$m=19456,t=8,p=4" SALT_HASH "\"}\n"
+	    "{\"type\":\"user\",\"id\":3,\"username\":\"bob\","
+	    "\"pwhash\":\"\",\"deleted\":true}\n"
+	    "{\"type\":\"room\",\"room\":\"dm:alice:bob\",\"last_seq\":3}\n"
+	    "{\"type\":\"member\",\"room\":\"dm:alice:bob\",\"user\":\"alice\","
+	    "\"read_seq\":3}\n"
+	    "{\"type\":\"member\",\"room\":\"dm:alice:bob\",\"user\":\"bob\"}\n"
+	    "{\"type\":\"message\",\"id\":3,\"room\":\"dm:alice:bob\","
+	    "\"user\":\"bob\",\"text\":\"hi\",\"ts\":0}\n" MSG(
+	        "\"id\":9007199254740990,\"seq\":9007199254740991,"
+	        "\"ts\":4102444800000,\"edited_ts\":4102444800000"),
+	    &n));
+	assert_int_equal(n, 9);
+	assert_int_equal(user_by_name(f->db2, "ann", &u, NULL, 0), 0);
+	assert_int_equal(u.id, SEQ_MAX);
+	assert_int_equal(room_by_name(f->db2, "lobby", &r), 0);
+	assert_int_equal(r.last_seq, SEQ_MAX);
+	assert_int_equal(db_max_seq(f->db2), SEQ_MAX);
+}
+
 int
 main(void)
 {
@@ -256,6 +418,12 @@ main(void)
 	        teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_jsonl_import_names_the_line_and_why, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_jsonl_import_refuses_hostile_lines_and_stores_nothing,
+	        setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_jsonl_import_accepts_the_limits_themselves, setup,
+	        teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

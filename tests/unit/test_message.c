@@ -767,6 +767,63 @@ test_message_copy_owns_text(void **state)
 	seen_free(&s);
 }
 
+/* --- seq limits --- */
+
+static void
+test_message_refuses_seqs_outside_1_to_seq_max(void **state)
+{
+	struct fixture *f = *state;
+	struct message m = {0};
+	int64_t id = post(f, f->lobby.id, f->ann, "x");
+	struct room r;
+
+	m.room_id = f->lobby.id;
+	m.user_id = f->ann;
+	m.text = "y";
+	m.text_len = 1;
+	m.ts = 1;
+	m.id = SEQ_MAX + 1;
+	assert_int_equal(message_insert(f->db, &m, NULL), -1);
+	m.id = INT64_MAX;
+	assert_int_equal(message_insert(f->db, &m, NULL), -1);
+	m.id = -1;
+	assert_int_equal(message_insert(f->db, &m, NULL), -1);
+	assert_int_equal(message_edit(f->db, id, "z", 1, SEQ_MAX + 1, 2), -1);
+	assert_int_equal(message_delete(f->db, id, SEQ_MAX + 1), -1);
+	assert_int_equal(message_delete(f->db, id, 0), -1);
+	assert_int_equal(db_max_seq(f->db), id);
+	assert_int_equal(room_by_name(f->db, "lobby", &r), 0);
+	assert_int_equal(r.last_seq, id);
+	/* SEQ_MAX itself is the last seq stored. */
+	m.id = SEQ_MAX;
+	assert_int_equal(message_insert(f->db, &m, NULL), 0);
+	assert_int_equal(db_max_seq(f->db), SEQ_MAX);
+}
+
+static void
+test_message_db_max_seq_never_lets_the_next_seq_overflow(void **state)
+{
+	struct fixture *f = *state;
+	struct message m = {0};
+
+	/* A hand-edited database holding the highest int64 seq (import
+	 * writes rows as given; jsonl_import is what refuses them). */
+	m.id = m.seq = INT64_MAX;
+	snprintf(m.room, sizeof m.room, "lobby");
+	snprintf(m.username, sizeof m.username, "ann");
+	m.text = "last";
+	m.text_len = 4;
+	m.ts = 1;
+	assert_int_equal(import_message(f->db, &m, NULL), 0);
+	/* chat_start allocates from db_max_seq + 1: no signed overflow,
+	 * and that seq is refused. */
+	assert_int_equal(db_max_seq(f->db), SEQ_MAX);
+	m.room_id = f->lobby.id;
+	m.user_id = f->ann;
+	m.id = m.seq = db_max_seq(f->db) + 1;
+	assert_int_equal(message_insert(f->db, &m, NULL), -1);
+}
+
 int
 main(void)
 {
@@ -803,6 +860,8 @@ main(void)
 	    T(test_message_search_scoped_to_member_rooms_or_room),
 	    T(test_message_search_ignores_accents_for_short_words),
 	    T(test_message_copy_owns_text),
+	    T(test_message_refuses_seqs_outside_1_to_seq_max),
+	    T(test_message_db_max_seq_never_lets_the_next_seq_overflow),
 #undef T
 	};
 
