@@ -713,7 +713,7 @@ api_search_busy(struct conn *c, const struct http_request *req, int why)
 
 	c->srv->m.search_busy++;
 	log_debug("%s: search queue %s, 503 to %s", __func__,
-	    why == READER_FULL ? "full" : "share used up", c->addr);
+	    why == READER_FULL ? "full" : "share used up", c->client);
 	snprintf(extra, sizeof extra, "Retry-After: %d\r\n",
 	    API_SEARCH_RETRY_S);
 	api_respond_static(c, req, 503, "busy",
