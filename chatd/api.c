@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chatd/api.h"
 #include "chatd/auth.h"
@@ -12,6 +13,7 @@
 #include "chatd/limiter.h"
 #include "chatd/log.h"
 #include "chatd/metrics_render.h"
+#include "chatd/proxy.h"
 #include "chatd/reader.h"
 #include "chatd/server.h"
 #include "chatd/static.h"
@@ -119,7 +121,8 @@ struct api_job {
 	struct conn *c;
 	const struct http_request *req; /* stays parsed while c is held */
 	int registering;
-	int reserved; /* took failed-login tokens (name, c->addr) */
+	int reserved; /* took failed-login tokens (name, client) */
+	char client[sizeof ((struct conn *)0)->client]; /* c->client */
 	char name[USERNAME_MAX + 1];
 	char pass[PASSWORD_MAX + 1];
 	size_t passlen;
@@ -168,7 +171,7 @@ api_job_done(void *arg)
 		 * even if the client has gone. */
 		if (j->ok && j->reserved) {
 			limiter_refund(srv->login_user, j->name, now);
-			limiter_refund(srv->login_addr, c->addr, now);
+			limiter_refund(srv->login_addr, j->client, now);
 		}
 	}
 	if (!(c->flags & CONN_DEAD)) {
@@ -196,13 +199,13 @@ api_busy(struct conn *c, const struct http_request *req, int why)
 
 	srv->m.hash_busy++;
 	log_debug("%s: hashing queue %s, 503 to %s", __func__,
-	    why == WORKER_FULL ? "full" : "share used up", c->addr);
+	    why == WORKER_FULL ? "full" : "share used up", c->client);
 	if (now - logged_ms >= API_BUSY_LOG_MS) {
 		log_warn("%s: password hashing queue: %llu requests refused "
 			 "with 503 since the last warning (latest from %s: "
 			 "%s)",
 		    __func__, (unsigned long long)(srv->m.hash_busy - logged),
-		    c->addr,
+		    c->client,
 		    why == WORKER_FULL ? "queue full" : "its share used up");
 		logged_ms = now;
 		logged = srv->m.hash_busy;
@@ -220,14 +223,15 @@ api_job_start(struct conn *c, struct api_job *j)
 	int rc;
 
 	j->c = c;
-	rc = worker_submit(c->srv->worker, c->addr, api_job_run, api_job_done,
+	snprintf(j->client, sizeof j->client, "%s", c->client);
+	rc = worker_submit(c->srv->worker, c->client, api_job_run, api_job_done,
 	    j);
 	if (rc != 0) {
 		api_busy(c, j->req, rc);
 		return -1;
 	}
 	log_debug("%s: %s of '%s' from %s queued (%u jobs)", __func__,
-	    j->registering ? "registration" : "login", j->name, c->addr,
+	    j->registering ? "registration" : "login", j->name, c->client,
 	    worker_jobs(c->srv->worker));
 	conn_hold(c);
 	return 0;
@@ -307,10 +311,10 @@ api_register(struct conn *c, const struct http_request *req)
 		goto out;
 	}
 	if (srv->cfg->rate_limits &&
-	    !limiter_check(srv->register_addr, c->addr, now)) {
+	    !limiter_check(srv->register_addr, c->client, now)) {
 		api_rate_limited(c, req,
 		    "too many registrations; try again later",
-		    limiter_wait_ms(srv->register_addr, c->addr, now));
+		    limiter_wait_ms(srv->register_addr, c->client, now));
 		goto out;
 	}
 	j = xcalloc(1, sizeof *j);
@@ -326,7 +330,7 @@ api_register(struct conn *c, const struct http_request *req)
 	}
 	/* Queued: the token is spent (checked above, nothing ran since). */
 	if (srv->cfg->rate_limits)
-		limiter_take(srv->register_addr, c->addr, now);
+		limiter_take(srv->register_addr, c->client, now);
 out:
 	json_decref(body);
 }
@@ -343,7 +347,7 @@ api_login_finish(struct conn *c, struct api_job *j)
 		/* Its failed-login tokens were taken in api_login. */
 		srv->m.auth_failures++;
 		log_info("%s: failed login for '%s' from %s", __func__,
-		    j->name, c->addr);
+		    j->name, c->client);
 		http_respond_error(c, j->req, 401, "bad_credentials",
 		    "wrong username or password");
 		return;
@@ -355,7 +359,7 @@ api_login_finish(struct conn *c, struct api_job *j)
 		    "database error");
 		return;
 	}
-	log_debug("%s: login of '%s' from %s", __func__, j->name, c->addr);
+	log_debug("%s: login of '%s' from %s", __func__, j->name, c->client);
 	http_respond_json(c, j->req, 200,
 	    json_pack("{s:s,s:I,s:o}", "token", token, "expires_at",
 		(json_int_t)expires, "user", api_user_json(&j->u)));
@@ -399,7 +403,7 @@ api_login(struct conn *c, const struct http_request *req)
 	    passlen > PASSWORD_MAX)
 		name[0] = '\0';
 	if (srv->cfg->rate_limits &&
-	    !api_login_allowed(srv, name, c->addr, now, &wait_ms)) {
+	    !api_login_allowed(srv, name, c->client, now, &wait_ms)) {
 		api_rate_limited(c, req,
 		    "too many failed logins; try again later", wait_ms);
 		goto out;
@@ -431,7 +435,7 @@ api_login(struct conn *c, const struct http_request *req)
 	 * ran since; j's done callback runs on a later loop turn). */
 	if (srv->cfg->rate_limits) {
 		limiter_take(srv->login_user, name, now);
-		limiter_take(srv->login_addr, c->addr, now);
+		limiter_take(srv->login_addr, c->client, now);
 	}
 out:
 	json_decref(body);
@@ -709,7 +713,7 @@ api_search_busy(struct conn *c, const struct http_request *req, int why)
 
 	c->srv->m.search_busy++;
 	log_debug("%s: search queue %s, 503 to %s", __func__,
-	    why == READER_FULL ? "full" : "share used up", c->addr);
+	    why == READER_FULL ? "full" : "share used up", c->client);
 	snprintf(extra, sizeof extra, "Retry-After: %d\r\n",
 	    API_SEARCH_RETRY_S);
 	api_respond_static(c, req, 503, "busy",
@@ -868,11 +872,40 @@ api_match(const char *pattern, const char *path)
 	return strcmp(pattern, path) == 0;
 }
 
+/* Sets c->client for this request: the peer, or, from a trusted proxy
+ * (--trusted-proxy), the client its X-Forwarded-For or Forwarded names.
+ * Per request: a proxy's keep-alive connection carries many clients. */
+static void
+api_client(struct conn *c, const struct http_request *req)
+{
+	const struct proxy_list *l = &c->srv->cfg->trusted_proxies;
+	const char *xff[HTTP_MAX_HEADERS], *fwd[HTTP_MAX_HEADERS];
+	size_t nxff = 0, nfwd = 0;
+	enum proxy_from from;
+
+	if (l->n == 0)
+		return; /* c->client is the peer, from conn_accept */
+	for (size_t i = 0; i < req->nheaders; i++) {
+		if (strcasecmp(req->headers[i].name, "X-Forwarded-For") == 0)
+			xff[nxff++] = req->headers[i].value;
+		else if (strcasecmp(req->headers[i].name, "Forwarded") == 0)
+			fwd[nfwd++] = req->headers[i].value;
+	}
+	from = proxy_client(l, c->addr, xff, nxff, fwd, nfwd, c->client,
+	    sizeof c->client);
+	if (from == PROXY_PEER_BAD)
+		log_debug("%s: #%llu: malformed %s from proxy %s: its address "
+			  "counts",
+		    __func__, (unsigned long long)c->id,
+		    nxff > 0 ? "X-Forwarded-For" : "Forwarded", c->addr);
+}
+
 void
 api_request(struct conn *c, const struct http_request *req)
 {
 	enum http_method m = req->method == HTTP_HEAD ? HTTP_GET : req->method;
 
+	api_client(c, req);
 	if (req->method == HTTP_UNKNOWN) {
 		http_respond_error(c, req, 501, "not_implemented",
 		    "unknown method");

@@ -187,7 +187,7 @@ void
 chat_session_auth_fail(struct session *s, json_t *ref, const char *why)
 {
 	s->conn->srv->m.auth_failures++;
-	log_info("%s: %s: %s", __func__, s->conn->addr, why);
+	log_info("%s: %s: %s", __func__, s->conn->client, why);
 	chat_send_error(s, ref, "unauthorized", why);
 	conn_ws_close(s->conn, 1008, why);
 }

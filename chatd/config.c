@@ -48,6 +48,10 @@ static const struct option_def options[] = {
 	{"origin", "CHATD_ORIGIN", NULL,
 	    "extra allowed WebSocket Origin (repeatable; env: comma list)", 0,
 	    NULL},
+	{"trusted-proxy", "CHATD_TRUSTED_PROXY", NULL,
+	    "reverse proxies (CIDR[,CIDR]) whose X-Forwarded-For or "
+	    "Forwarded names the client",
+	    0, NULL},
 	{"token-days", "CHATD_TOKEN_DAYS", "30", "login token lifetime", 0,
 	    NULL},
 	{"max-clients", "CHATD_MAX_CLIENTS", "20000",
@@ -182,6 +186,16 @@ config_set(struct config *cfg, const char *name, const char *val)
 		if (cfg->norigins == MAX_ORIGINS)
 			goto bad;
 		cfg->origins[cfg->norigins++] = val;
+	} else if (strcmp(name, "trusted-proxy") == 0) {
+		char why[128];
+
+		if (proxy_list_parse(&cfg->trusted_proxies, val, why,
+			sizeof why) != 0) {
+			fprintf(stderr,
+			    "chatd: invalid value for --trusted-proxy: %s\n",
+			    why);
+			return -1;
+		}
 	} else if (strcmp(name, "registration") == 0) {
 		if (strcmp(val, "open") && strcmp(val, "closed"))
 			goto bad;

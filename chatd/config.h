@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "chatd/proxy.h"
+
 #define CHATD_VERSION "0.1.0"
 #define MAX_ORIGINS 16
 
@@ -16,6 +18,9 @@ struct config {
 	const char *tls_key;
 	const char *origins[MAX_ORIGINS + 1]; /* extra allowed WS origins */
 	int norigins;
+	/* Peers whose X-Forwarded-For / Forwarded name the client
+	 * (--trusted-proxy); empty: none, the headers are never read. */
+	struct proxy_list trusted_proxies;
 	int registration_open;
 	int rate_limits;           /* 0: every limit off */
 	double msg_rate;           /* WebSocket requests/s per connection */

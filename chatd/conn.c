@@ -65,6 +65,7 @@ conn_accept(struct conn_env *env, int fd, const char *addr)
 	c->app = env->app;
 	c->id = ++env->next_conn_id;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
+	snprintf(c->client, sizeof c->client, "%s", addr);
 	if (env->ssl != NULL) {
 		if ((ssl = SSL_new(env->ssl)) == NULL) {
 			close(fd);

@@ -89,7 +89,12 @@ struct conn {
 	struct http_parser *http;  /* HTTP mode only */
 	struct ws ws;              /* WebSocket mode only */
 	struct event *timer;       /* header/idle/auth/ping/close deadlines */
-	char addr[48];             /* peer address, for logs and rate limits */
+	char addr[48];             /* peer address (maybe a proxy's) */
+	/* The client of the current request, for logs and per-address
+	 * limits: the peer, or behind a trusted proxy the address it
+	 * forwards. The application sets it per request (and it stays as
+	 * it was at the upgrade for a WebSocket); conn only starts it. */
+	char client[48];
 	void *app_data;            /* the application's per-connection state */
 	uint64_t id;
 	unsigned holds;            /* conn_hold count: free only at zero */

@@ -78,13 +78,18 @@ server_parse_listen(const char *spec, struct sockaddr_storage *ss,
 	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
 }
 
-/* Formats a peer address for logs and per-address limits. */
+/* Formats a peer address for logs and per-address limits. A dual-stack
+ * listener's IPv4 peers (::ffff:a.b.c.d) are written as IPv4: one key
+ * per client, as --trusted-proxy and X-Forwarded-For write them. */
 static void
 server_addr_string(const struct sockaddr *sa, char *out, size_t outlen)
 {
-	if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr,
-		    out, outlen);
+	const struct in6_addr *a6 = &((struct sockaddr_in6 *)sa)->sin6_addr;
+
+	if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(a6))
+		inet_ntop(AF_INET, &a6->s6_addr[12], out, outlen);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, a6, out, outlen);
 	else if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, out,
 		    outlen);
