@@ -687,8 +687,9 @@ chat_free(struct server *srv)
 	if (ch == NULL)
 		return;
 	chat_flush(srv);
-	/* Sessions are gone (chat_gone unparked their requests). */
+	/* Normally empty: chat_gone unparked each session's requests. */
 	while ((p = TAILQ_FIRST(&ch->parked)) != NULL) {
+		p->sess = NULL; /* gone: not touched */
 		chat_unpark(ch, p);
 		chat_parked_free(p);
 	}
