@@ -43,6 +43,28 @@ api_respond_static(struct conn *c, const struct http_request *req, int status,
 	json_decref(o);
 }
 
+/* Retry-After of a 503 for a database lock another process holds. */
+#define API_LOCKED_RETRY_S 1
+
+/* Answers a failed database call: 503 busy (with Retry-After) when
+ * another process held a lock it needed (the loop never waits for one),
+ * else 500 internal. */
+static void
+api_db_error(struct conn *c, const struct http_request *req)
+{
+	char extra[64];
+
+	if (!db_busy(c->srv->db)) {
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
+	snprintf(extra, sizeof extra, "Retry-After: %d\r\n",
+	    API_LOCKED_RETRY_S);
+	api_respond_static(c, req, 503, "busy",
+	    "the database is locked by another process; try again shortly",
+	    extra);
+}
+
 /* The JSON object body of a request, or NULL after answering 400. */
 static json_t *
 api_body(struct conn *c, const struct http_request *req)
@@ -106,8 +128,7 @@ api_auth(struct conn *c, const struct http_request *req, struct user *u,
 		if (rc == 0)
 			return 0;
 		if (rc < 0) {
-			http_respond_error(c, req, 500, "internal",
-			    "database error");
+			api_db_error(c, req);
 			return -1;
 		}
 	}
@@ -265,8 +286,7 @@ api_register_finish(struct conn *c, struct api_job *j)
 		http_respond_error(c, j->req, 409, "username_taken",
 		    "that username is taken");
 	} else if (rc < 0) {
-		http_respond_error(c, j->req, 500, "internal",
-		    "database error");
+		api_db_error(c, j->req);
 	} else {
 		snprintf(j->u.username, sizeof j->u.username, "%s", j->name);
 		log_info("%s: new user %s", __func__, j->name);
@@ -355,8 +375,7 @@ api_login_finish(struct conn *c, struct api_job *j)
 	expires = now + srv->cfg->token_ttl_ms;
 	if (auth_token_new(token, thash) != 0 ||
 	    session_create(srv->db, thash, j->u.id, now, expires) != 0) {
-		http_respond_error(c, j->req, 500, "internal",
-		    "database error");
+		api_db_error(c, j->req);
 		return;
 	}
 	log_debug("%s: login of '%s' from %s", __func__, j->name, c->client);
@@ -413,7 +432,7 @@ api_login(struct conn *c, const struct http_request *req)
 			   sizeof j->hash) : 1;
 	if (rc < 0) {
 		free(j);
-		http_respond_error(c, req, 500, "internal", "database error");
+		api_db_error(c, req);
 		goto out;
 	}
 	/* An unknown user costs the same hash as a wrong password. */
@@ -450,7 +469,7 @@ api_logout(struct conn *c, const struct http_request *req)
 	if (api_auth(c, req, &u, hash) != 0)
 		return;
 	if (session_delete(c->srv->db, hash) < 0) {
-		http_respond_error(c, req, 500, "internal", "database error");
+		api_db_error(c, req);
 		return;
 	}
 	chat_logout(c->srv, u.id, hash);
@@ -467,7 +486,7 @@ api_me(struct conn *c, const struct http_request *req)
 	if (api_auth(c, req, &u, hash) != 0)
 		return;
 	if ((rooms = chat_room_states(c->srv, u.id)) == NULL) {
-		http_respond_error(c, req, 500, "internal", "database error");
+		api_db_error(c, req);
 		return;
 	}
 	http_respond_json(c, req, 200,
@@ -496,7 +515,7 @@ api_rooms(struct conn *c, const struct http_request *req)
 	rooms = json_array();
 	if (room_list_public(c->srv->db, api_room_cb, rooms) != 0) {
 		json_decref(rooms);
-		http_respond_error(c, req, 500, "internal", "database error");
+		api_db_error(c, req);
 		return;
 	}
 	http_respond_json(c, req, 200, json_pack("{s:o}", "rooms", rooms));
@@ -564,7 +583,7 @@ api_readable_room(struct conn *c, const struct http_request *req,
 		return -1;
 	}
 	if (rc < 0) {
-		http_respond_error(c, req, 500, "internal", "database error");
+		api_db_error(c, req);
 		return -1;
 	}
 	return 0;
@@ -607,7 +626,7 @@ api_messages(struct conn *c, const struct http_request *req)
 	jsonw_string(&w, r.name);
 	if (chat_message_page(c->srv, r.id, before, after, limit, &w) != 0) {
 		jsonw_free(&w);
-		http_respond_error(c, req, 500, "internal", "database error");
+		api_db_error(c, req);
 		return;
 	}
 	jsonw_object_close(&w);
@@ -757,7 +776,7 @@ api_search(struct conn *c, const struct http_request *req)
 	 * queued, so the reader's snapshot holds every acknowledged
 	 * message, indexed. */
 	if (chat_index(c->srv, INT64_MAX) < 0) {
-		http_respond_error(c, req, 500, "internal", "database error");
+		api_db_error(c, req);
 		return;
 	}
 	j = xcalloc(1, sizeof *j);
@@ -783,15 +802,35 @@ api_search(struct conn *c, const struct http_request *req)
 	conn_hold(c);
 }
 
+/* 200 ok while the database answers and changes are not held up; 503
+ * unavailable if it does not answer, 503 stalled while changes have
+ * waited for a write lock another process holds (chat_stalled). */
 static void
 api_healthz(struct conn *c, const struct http_request *req)
 {
-	if (db_check(c->srv->db) != 0)
+	struct server *srv = c->srv;
+	json_t *o;
+	char *s;
+
+	if (db_check(srv->db) != 0) {
 		http_respond_error(c, req, 503, "unavailable",
 		    "the database is not usable");
-	else
+	} else if (srv->chat != NULL && chat_stalled(srv)) {
+		o = json_pack("{s:s,s:I,s:I,s:{s:s,s:s}}", "status", "stalled",
+		    "waiting", (json_int_t)chat_lock_waiting(srv), "waited_ms",
+		    (json_int_t)chat_lock_wait_ms(srv), "error", "code",
+		    "unavailable", "message",
+		    "changes are waiting for a database lock another process "
+		    "holds");
+		s = json_dumps(o, JSON_COMPACT);
+		http_respond(c, req, 503, "application/json", s, strlen(s),
+		    "Retry-After: 1\r\n");
+		free(s);
+		json_decref(o);
+	} else {
 		http_respond_json(c, req, 200,
 		    json_pack("{s:s}", "status", "ok"));
+	}
 }
 
 static void

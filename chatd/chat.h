@@ -31,8 +31,17 @@ void chat_free(struct server *srv);
  * it held. Called before anything reads what clients may see. */
 void chat_flush(struct server *srv);
 /* Flushes, then adds up to max stored messages to the search indexes in
- * a transaction of its own. Returns how many ids it covered, or -1. */
+ * a transaction of its own. Returns how many ids it covered, -1, or
+ * DB_BUSY (another process holds the write lock). */
 int64_t chat_index(struct server *srv, int64_t max);
+/* How long (ms) the oldest change waiting for the database's write lock
+ * has waited; 0 if none waits. */
+int64_t chat_lock_wait_ms(struct server *srv);
+/* Changes waiting for the write lock. */
+unsigned chat_lock_waiting(struct server *srv);
+/* 1 if changes have waited for the write lock long enough that /healthz
+ * reports the server stalled: min(1 s, half of --db-wait-ms). */
+int chat_stalled(struct server *srv);
 /* An upgraded connection that authenticated with a header: hello. */
 void chat_ws_authenticated(struct conn *c, const struct user *u,
     const uint8_t hash[32]);

@@ -46,6 +46,22 @@ struct action {
 };
 TAILQ_HEAD(action_list, action);
 
+/* A request handler: validated fields are read from req. */
+typedef void (*chat_handler)(struct session *s, json_t *req, json_t *ref);
+
+/* A request that waits for the database's write lock, which another
+ * process holds (chat_park): run in arrival order once it is free. */
+struct parked {
+	struct session *sess;
+	json_t *req;          /* owned; ref points into it */
+	json_t *ref;
+	chat_handler fn;
+	int write;            /* a change: needs the write transaction */
+	int64_t since;        /* chat_now() at arrival */
+	TAILQ_ENTRY(parked) link;
+};
+TAILQ_HEAD(parked_list, parked);
+
 /* The chat server's state (srv->chat). */
 struct chat {
 	struct hub *hub;
@@ -57,6 +73,10 @@ struct chat {
 	struct timeval dv_checked; /* the loop pass (cached time) of it */
 	struct event *commit_ev;
 	struct event *index_ev; /* search indexing, after commits */
+	struct parked_list parked; /* waiting for the write lock, in order */
+	unsigned nparked;
+	struct event *park_ev;  /* retries BEGIN while requests are parked */
+	int park_backoff_ms;    /* the retry's current delay */
 	struct jsonw out;       /* replies are encoded here, then sent */
 };
 
@@ -81,7 +101,8 @@ struct jsonw *chat_out(struct server *srv);
  * and lets a buffer that a big reply grew go. */
 void chat_out_send(struct session *s, struct jsonw *w);
 /* Opens the group-commit transaction if needed; the commit runs once the
- * loop has handled everything that arrived in this pass. 0 or -1. */
+ * loop has handled everything that arrived in this pass. 0, -1, or
+ * DB_BUSY (another process holds the write lock: nothing is open). */
 int chat_txn(struct chat *ch, struct server *srv);
 /* Queues what happens after the commit. Takes event (may be NULL). */
 struct action *chat_action(struct chat *ch, enum action_type type,

@@ -235,6 +235,13 @@ chat_session_auth(struct session *s, json_t *req, json_t *ref)
 	chat_flush(srv);
 	auth_token_hash(token, strlen(token), hash);
 	rc = session_lookup(srv->db, hash, chat_now(), &u);
+	if (rc < 0) {
+		/* Not the token's fault (a lock another process holds, say):
+		 * the client must not drop it. */
+		chat_send_error(s, ref, "internal", "database error");
+		conn_ws_close(s->conn, 1011, "database error");
+		return;
+	}
 	if (rc != 0) {
 		chat_session_auth_fail(s, ref, "invalid or expired token");
 		return;

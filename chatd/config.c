@@ -75,6 +75,9 @@ static const struct option_def options[] = {
 	{"query-timeout-ms", "CHATD_QUERY_TIMEOUT_MS", "2000",
 	    "a search still running after this many ms answers 503 (0: no "
 	    "limit)", 0, NULL},
+	{"db-wait-ms", "CHATD_DB_WAIT_MS", "5000",
+	    "ms a change waits for a database lock another process holds", 0,
+	    NULL},
 	{"config", "CHATD_CONFIG", NULL,
 	    "config file of \"name = value\" lines (these options)", 0, NULL},
 	{"help", NULL, NULL, "show this help", 1, NULL},
@@ -241,6 +244,9 @@ config_set(struct config *cfg, const char *name, const char *val)
 		else if (strcmp(name, "query-timeout-ms") == 0 && num >= 0 &&
 		    num <= 3600000)
 			cfg->query_timeout_ms = (int)num;
+		else if (strcmp(name, "db-wait-ms") == 0 && num >= 0 &&
+		    num <= 3600000)
+			cfg->db_wait_ms = (int)num;
 		else
 			goto bad;
 	}

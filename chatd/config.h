@@ -35,6 +35,7 @@ struct config {
 	int log_json;
 	int slow_query_ms;         /* log statements slower; 0: off */
 	int query_timeout_ms;      /* a search's budget; 0: none */
+	int db_wait_ms;            /* a change waits this long for the lock */
 	int durability_full;       /* --durability full: fsync every commit */
 	const char *config_file;   /* --config, or NULL */
 	const char *export_room;   /* chatd export --room */

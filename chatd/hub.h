@@ -53,6 +53,7 @@ struct session {
 	struct sub_list subs;
 	struct bucket rate;
 	unsigned pending;      /* batch actions that still point here */
+	unsigned parked;       /* requests waiting for the write lock */
 	LIST_ENTRY(session) user_link;
 };
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "chatd/chat.h"
 #include "chatd/conn.h"
 #include "chatd/hub.h"
 #include "chatd/metrics.h"
@@ -49,6 +50,26 @@ metrics_connections(FILE *f, struct server *srv)
 	    http, ws_auth, ws_unauth, closing);
 	metrics_write_one(f, "chatd_users_online", "gauge",
 	    "Users with at least one authenticated WebSocket.", users);
+}
+
+/* Changes held up by a write lock another process holds (chat.c). */
+static void
+metrics_lock(FILE *f, struct server *srv)
+{
+	metrics_write_one(f, "chatd_db_busy_retries_total", "counter",
+	    "Write transactions that found the database locked by another "
+	    "process (each retry counts).",
+	    (unsigned long long)srv->m.db_busy);
+	metrics_write_one(f, "chatd_db_lock_timeouts_total", "counter",
+	    "Changes that failed with internal after waiting --db-wait-ms "
+	    "for the lock.",
+	    (unsigned long long)srv->m.db_lock_timeouts);
+	metrics_write_one(f, "chatd_db_lock_waiting", "gauge",
+	    "Requests waiting for the database's write lock.",
+	    chat_lock_waiting(srv));
+	metrics_write_one(f, "chatd_db_lock_wait_ms", "gauge",
+	    "How long the oldest waiting request has waited (ms).",
+	    (unsigned long long)chat_lock_wait_ms(srv));
 }
 
 /* Rooms and users in the database. */
@@ -116,6 +137,7 @@ metrics_render(struct server *srv, size_t *len)
 	metrics_write_one(f, "chatd_search_queue_jobs", "gauge",
 	    "Searches queued or running on the reader threads.",
 	    reader_jobs(srv->reader));
+	metrics_lock(f, srv);
 	metrics_database(f, srv);
 	metrics_process(f, srv);
 	if (fclose(f) != 0)

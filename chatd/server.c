@@ -292,6 +292,10 @@ server_start(struct server *srv, struct config *cfg,
 		    cfg->db_path);
 		return -1;
 	}
+	/* The loop never sleeps in SQLite: a lock another process holds
+	 * fails at once, and changes are retried from a timer (chat.c). */
+	if (srv->db != NULL)
+		db_set_busy_timeout(srv->db, 0);
 	if (cfg->tls_cert != NULL && server_tls_setup(srv) != 0)
 		return -1;
 	srv->base = event_base_new();

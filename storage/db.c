@@ -19,8 +19,10 @@
 #include "storage/db.h"
 #include "storage/storage.h"
 
-/* How long a writer waits for another process (the admin CLI) to let go
- * of the database before giving up with SQLITE_BUSY. */
+/* How long a statement of the admin CLI waits for another process (the
+ * server, another command) to let go of a lock before giving up with
+ * SQLITE_BUSY. The server's loop waits for nothing (db_set_busy_timeout
+ * 0): it retries from a timer instead (chatd/chat.c). */
 #define DB_BUSY_TIMEOUT_MS 5000
 
 /* Statements slower than this many ms are logged (db_set_slow_ms). */
@@ -83,6 +85,7 @@ struct db {
 	char epoch[EPOCH_LEN + 1];
 	struct db_ckpt *ckpt; /* NULL: SQLite checkpoints on commit */
 	int gated;            /* the loop is in the gate (db_gate_enter) */
+	int busy;             /* the last failure was SQLITE_BUSY/LOCKED */
 	int restart_frames;   /* for the next db_checkpointer_start; 0: default */
 	struct db_budget *budget; /* a reader connection's (db_open_reader) */
 };
@@ -99,20 +102,29 @@ db_schema_version(void)
 	return v;
 }
 
+/* 1 if rc says another connection holds a lock the statement needs: a
+ * retry later may succeed. */
+static int
+db_rc_busy(int rc)
+{
+	return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
 /* Looks up or compiles the statement for the literal sql. */
 struct db_stmt *
 db_prepare_at(struct db *db, const char *sql, const char *func)
 {
 	struct db_stmt *st;
 	sqlite3_stmt *stmt;
-	int n;
+	int n, rc;
 
 	for (size_t i = 0; i < db->nstmts; i++)
 		if (db->stmts[i]->sql == sql)
 			return db->stmts[i];
 
-	if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
-	                       NULL) != SQLITE_OK) {
+	if ((rc = sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	                             &stmt, NULL)) != SQLITE_OK) {
+		db->busy = db_rc_busy(rc);
 		log_error("%s: prepare: %s: %s", func, sqlite3_errmsg(db->h),
 		          sql);
 		return NULL;
@@ -258,6 +270,8 @@ db_step(struct db_stmt *st)
 	int rc;
 
 	if (!st->running) {
+		if (st->bind_err || st->bound != st->all)
+			st->db->busy = 0; /* a failure of ours, not a lock */
 		if (st->bind_err)
 			return -1;
 		if (st->bound != st->all) {
@@ -282,7 +296,13 @@ db_step(struct db_stmt *st)
 			log_debug("%s: out of time: %s", st->func, st->sql);
 			return -1;
 		}
-		log_error("%s: %s", st->func, sqlite3_errmsg(st->db->h));
+		st->db->busy = db_rc_busy(rc);
+		if (st->db->busy)
+			log_warn("%s: %s (another process holds it)", st->func,
+			         sqlite3_errmsg(st->db->h));
+		else
+			log_error("%s: %s", st->func,
+			          sqlite3_errmsg(st->db->h));
 		return -1;
 	}
 }
@@ -421,20 +441,48 @@ db_gate_leave(struct db *db)
 	}
 }
 
-/* Starts the server's write transaction; IMMEDIATE so that it waits for
- * (rather than deadlocks with) another writer such as the admin CLI. */
+/* Starts the server's write transaction; IMMEDIATE so that it takes the
+ * write lock up front (and never deadlocks with another writer such as
+ * the admin CLI). Busy is not an error here: it is not logged, the
+ * caller retries. */
 int
 db_begin(struct db *db)
 {
-	int rc;
+	struct db_stmt *st;
+	int rc, ret = 0;
 
 	if (db->ckpt != NULL && !db->gated) {
 		db_gate_enter(db->ckpt, 0);
 		db->gated = 1;
 	}
-	rc = db_run(db, "BEGIN IMMEDIATE", __func__);
+	if ((st = db_prepare(db, "BEGIN IMMEDIATE")) == NULL) {
+		ret = db->busy ? DB_BUSY : -1;
+	} else {
+		rc = sqlite3_step(st->stmt);
+		if (rc != SQLITE_DONE) {
+			db->busy = db_rc_busy(rc);
+			ret = db->busy ? DB_BUSY : -1;
+			if (!db->busy)
+				log_error("%s: %s", __func__,
+				          sqlite3_errmsg(db->h));
+		}
+		db_reset(st);
+	}
+	/* Busy or not, a failed BEGIN lets go of the gate. */
 	db_gate_leave(db);
-	return rc;
+	return ret;
+}
+
+void
+db_set_busy_timeout(struct db *db, int ms)
+{
+	sqlite3_busy_timeout(db->h, ms);
+}
+
+int
+db_busy(struct db *db)
+{
+	return db->busy;
 }
 
 /* A read transaction: one snapshot for everything read until

@@ -63,7 +63,19 @@ const char *db_epoch(struct db *db);
 int db_new_epoch(struct db *db);
 /* The schema version this chatd writes (the highest migration). */
 int db_schema_version(void);
+/* Begins the server's write transaction (BEGIN IMMEDIATE: takes the
+ * write lock). 0, -1 on error, or DB_BUSY when another connection holds
+ * the write lock (after the busy timeout): nothing is open, try again. */
+#define DB_BUSY (-2)
 int db_begin(struct db *db);
+/* How long a statement on db waits for a lock another connection holds
+ * before it fails busy (db_open: 5000 ms, what the admin CLI keeps; the
+ * server's loop sets 0 and never waits). */
+void db_set_busy_timeout(struct db *db, int ms);
+/* 1 if the last statement that failed on db failed because another
+ * connection held a lock (SQLITE_BUSY or SQLITE_LOCKED): retrying later
+ * may succeed. */
+int db_busy(struct db *db);
 /* A read-only transaction (one snapshot until db_rollback). 0 or -1. */
 int db_begin_read(struct db *db);
 int db_commit(struct db *db);

@@ -550,6 +550,79 @@ test_db_crash_image_during_checkpoints_has_every_commit(void **state)
 	unlink(copy_wal);
 }
 
+/* Milliseconds on the monotonic clock. */
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+test_db_begin_is_busy_at_once_while_another_connection_writes(void **state)
+{
+	struct fixture *f = *state;
+	struct db *other;
+	char err[256];
+	int64_t t0, id;
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	assert_int_equal(db_checkpointer_start(f->db), 0);
+	db_set_busy_timeout(f->db, 0);
+	assert_int_equal(db_open(&other, f->path, err, sizeof err), 0);
+	assert_int_equal(db_begin(other), 0);
+	assert_int_equal(user_create(other, "ann", "h", 1, &id), 0);
+
+	/* No wait for the 5 s of db_open's busy timeout: busy at once. */
+	t0 = mono_ms();
+	assert_int_equal(db_begin(f->db), DB_BUSY);
+	assert_true(mono_ms() - t0 < 1000);
+	assert_int_equal(db_busy(f->db), 1);
+	/* Nothing is open: a second try is busy again, not "within a
+	 * transaction"; reads go on (WAL), seeing the last commit. */
+	assert_int_equal(db_begin(f->db), DB_BUSY);
+	assert_int_equal(db_check(f->db), 0);
+	assert_int_equal(user_by_name(f->db, "ann", NULL, NULL, 0), 1);
+
+	assert_int_equal(db_commit(other), 0);
+	assert_int_equal(db_begin(f->db), 0);
+	assert_int_equal(user_create(f->db, "bob", "h", 1, &id), 0);
+	assert_int_equal(db_commit(f->db), 0);
+	assert_int_equal(user_by_name(f->db, "ann", NULL, NULL, 0), 0);
+	db_close(other);
+}
+
+static void
+test_db_busy_tells_a_held_lock_from_other_failures(void **state)
+{
+	struct fixture *f = *state;
+	struct db *other;
+	struct db_stmt *st;
+	char err[256];
+	int64_t id;
+
+	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
+	db_set_busy_timeout(f->db, 0);
+	assert_int_equal(db_open(&other, f->path, err, sizeof err), 0);
+	assert_int_equal(db_begin(other), 0);
+
+	/* A write outside a transaction (what the HTTP API does). */
+	assert_int_equal(user_create(f->db, "ann", "h", 1, &id), -1);
+	assert_int_equal(db_busy(f->db), 1);
+	/* A failure of our own is not busy. */
+	st = db_prepare(f->db, "SELECT :x");
+	assert_non_null(st);
+	assert_int_equal(db_step(st), -1);
+	db_reset(st);
+	assert_int_equal(db_busy(f->db), 0);
+
+	assert_int_equal(db_rollback(other), 0);
+	assert_int_equal(user_create(f->db, "ann", "h", 1, &id), 0);
+	db_close(other);
+}
+
 static void
 test_db_close_null_is_noop(void **state)
 {
@@ -582,6 +655,8 @@ main(void)
 	    T(test_db_checkpointer_copies_wal_into_database),
 	    T(test_db_checkpointer_restarts_wal_under_steady_writes),
 	    T(test_db_crash_image_during_checkpoints_has_every_commit),
+	    T(test_db_begin_is_busy_at_once_while_another_connection_writes),
+	    T(test_db_busy_tells_a_held_lock_from_other_failures),
 	    T(test_db_close_null_is_noop),
 #undef T
 	};
