@@ -64,3 +64,24 @@ test('a client that sends history requests and never reads is paused, then dropp
 	const h = await b.request({ type: 'history', room, limit: 1 });
 	assert.equal(h.messages[0].text, 'after the drop');
 });
+
+test('a resync replay that would not fit in half of CONN_OUTPUT_HIGH is truncated; smaller rooms replay', async (t) => {
+	const srv = await useChatd(t);
+	const u = await newUser(srv);
+	const c = await wsAuth(srv.wsUrl, u.token);
+	t.after(() => c.close());
+	const big = uniq('big');
+	const small = uniq('small');
+	await join(c, big);
+	await join(c, small);
+	const text = 'é'.repeat(3000); // 6000 bytes: 700 events are over 4 MiB
+	for (let i = 0; i < 700; i += 50)
+		await Promise.all(Array.from({ length: 50 }, () => send(c, big, text)));
+	for (let i = 0; i < 3; i++) await send(c, small, `small ${i}`);
+	const r = await wsAuth(srv.wsUrl, u.token, { since: { [big]: 0, [small]: 0 } });
+	t.after(() => r.close());
+	assert.deepEqual(await r.next((e) => e.type === 'truncated'), { type: 'truncated', room: big });
+	for (let i = 0; i < 3; i++) assert.equal((await r.next((e) => e.type === 'message' && e.room === small)).text, `small ${i}`);
+	await r.none((e) => e.type === 'message' && e.room === big, 'a replay of the big room');
+	assert.equal(r.isClosed, false);
+});
