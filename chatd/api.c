@@ -74,7 +74,7 @@ api_body(struct conn *c, const struct http_request *req)
 
 	if (req->body != NULL)
 		body = json_loadb((const char *)req->body, req->body_len,
-		    JSON_ALLOW_NUL, &err);
+		    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
 	if (body == NULL || !json_is_object(body)) {
 		json_decref(body);
 		http_respond_error(c, req, 400, "bad_request",

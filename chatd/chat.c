@@ -259,11 +259,17 @@ chat_commit_cb(int fd, short what, void *arg)
 	chat_flush(arg);
 }
 
-/* A string field, or NULL if absent or not a string. */
+/* A string field, or NULL if absent, not a string, or holding a NUL
+ * (read as a C string it would be cut there: "send\u0000x" is no type). */
 const char *
 chat_str(json_t *req, const char *key)
 {
-	return json_string_value(json_object_get(req, key));
+	json_t *v = json_object_get(req, key);
+	const char *str = json_string_value(v);
+
+	if (str == NULL || strlen(str) != json_string_length(v))
+		return NULL;
+	return str;
 }
 
 /* Reads "ref": 0 and *ref (borrowed, may be NULL), or -1 if invalid. */
@@ -657,6 +663,8 @@ chat_gone(struct conn *c)
 	if (s->user != NULL && s->user->nsessions == 1)
 		chat_session_presence(srv, s->user, "offline");
 	hub_user_detach(srv->chat->hub, s);
+	if (s->expiry != NULL)
+		event_free(s->expiry);
 	free(s);
 	c->app_data = NULL;
 }

@@ -107,7 +107,7 @@ int chat_txn(struct chat *ch, struct server *srv);
 /* Queues what happens after the commit. Takes event (may be NULL). */
 struct action *chat_action(struct chat *ch, enum action_type type,
     struct session *s, json_t *ref, struct hub_room *room, json_t *event);
-/* A string field, or NULL if absent or not a string. */
+/* A string field, or NULL if absent, not a string, or holding a NUL. */
 const char *chat_str(json_t *req, const char *key);
 
 /* chat_room.c: rooms and membership. */

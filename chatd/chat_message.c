@@ -300,7 +300,12 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 	m.text_len = json_string_length(text);
 	m.ts = chat_now();
 	if (message_insert(srv->db, &m, cmid) != 0) {
-		chat_send_error(s, ref, "internal", "database error");
+		/* chatd room del may commit between the loop pass's check
+		 * (chat_external_changes) and this insert. */
+		if (hub_room_gone(ch->hub, srv->db, room))
+			chat_send_error(s, ref, "no_such_room", "no such room");
+		else
+			chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
 	room->pending_seq = m.seq;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "chatd/auth.h"
 #include "chatd/chat.h"
 #include "chatd/chat_int.h"
@@ -16,6 +18,10 @@
 #include "storage/storage.h"
 
 #define CHAT_RESYNC_MAX 1000 /* changes replayed before "truncated" */
+/* A replay that would leave more than this queued for the connection is
+ * "truncated" instead: hello and its resync must fit under
+ * CONN_OUTPUT_HIGH, and the client pages the rest in as it reads. */
+#define CHAT_RESYNC_BYTES (CONN_OUTPUT_HIGH / 2)
 
 /* The resync events of one room, encoded back to back. */
 struct chat_replay {
@@ -66,7 +72,8 @@ chat_replay(struct session *s, struct hub_room *room, int64_t since)
 	/* Nothing commits in between (one thread, flushed): the rows are
 	 * the n just counted. More would be a bug; treat it as a failure. */
 	if (message_changed(srv->db, room->id, since, chat_replay_cb, &r) != 0 ||
-	    r.n != r.max || r.over) {
+	    r.n != r.max || r.over ||
+	    conn_output_len(s->conn) + jsonw_len(r.w) > CHAT_RESYNC_BYTES) {
 		free(r.ends);
 		chat_out_send(NULL, r.w);
 		chat_reply(s, json_pack("{s:s,s:s}", "type", "truncated",
@@ -114,6 +121,42 @@ chat_presence_snapshot(struct session *s)
 	json_decref(seen);
 }
 
+/* The session's token expired: close 4001, as for a logout. */
+static void
+chat_session_expired(int fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)what;
+	conn_ws_close(s->conn, 4001, "token expired");
+}
+
+/*
+ * Closes s with 4001 when its token expires: one libevent timer per
+ * session (a heap: nothing scans the connections). 0, or -1 if the token
+ * is gone already or on a database error.
+ */
+static int
+chat_session_expiry(struct session *s, const uint8_t hash[32])
+{
+	struct server *srv = s->conn->srv;
+	int64_t expires, left;
+	struct timeval tv;
+
+	if (session_expires(srv->db, hash, &expires) != 0)
+		return -1;
+	left = expires - chat_now();
+	if (left < 0)
+		left = 0;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
+	if (s->expiry == NULL)
+		s->expiry = evtimer_new(srv->base, chat_session_expired, s);
+	evtimer_add(s->expiry, &tv);
+	return 0;
+}
+
 /* Signs a session in: hello, subscriptions, resync, presence. */
 static void
 chat_authenticate(struct session *s, const struct user *u,
@@ -130,6 +173,11 @@ chat_authenticate(struct session *s, const struct user *u,
 	if ((rooms = chat_room_states(srv, u->id)) == NULL) {
 		chat_send_error(s, ref, "internal", "database error");
 		conn_ws_close(s->conn, 1011, "database error");
+		return;
+	}
+	if (chat_session_expiry(s, hash) != 0) {
+		json_decref(rooms);
+		chat_session_auth_fail(s, ref, "invalid or expired token");
 		return;
 	}
 	memcpy(s->token_hash, hash, 32);

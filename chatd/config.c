@@ -229,7 +229,7 @@ config_set(struct config *cfg, const char *name, const char *val)
 			cfg->msg_rate = num;
 		else if (strcmp(name, "msg-burst") == 0)
 			cfg->msg_burst = num < 1 ? 1 : num;
-		else if (strcmp(name, "token-days") == 0 && num >= 1)
+		else if (strcmp(name, "token-days") == 0 && num > 0)
 			cfg->token_ttl_ms = (int64_t)(num * 86400000.0);
 		else if (strcmp(name, "max-clients") == 0 && num >= 1)
 			cfg->max_clients = (int)num;

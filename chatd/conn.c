@@ -25,6 +25,17 @@ static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_timer_cb(int fd, short what, void *arg);
 static void conn_free(struct conn *c);
+static void conn_resume_cb(int fd, short what, void *arg);
+
+/* A WebSocket message read while input was paused: delivered, in order,
+ * once the output drains (conn_resume). Only what one read brought can
+ * wait here: reading stops at the pause. */
+struct conn_msg {
+	struct conn_msg *next;
+	int binary;
+	size_t len;
+	uint8_t data[];
+};
 
 static int conn_ws_message(void *arg, int binary, uint8_t *data, size_t len);
 static void conn_ws_write(void *arg, const uint8_t *data, size_t len);
@@ -74,7 +85,7 @@ conn_accept(struct conn_env *env, int fd, const char *addr)
 		}
 		c->bev = bufferevent_openssl_socket_new(env->base, fd, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-		c->flags |= CONN_TLS;
+		c->flags |= CONN_TLS | CONN_HANDSHAKE;
 	} else {
 		c->bev = bufferevent_socket_new(env->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE);
@@ -89,13 +100,16 @@ conn_accept(struct conn_env *env, int fd, const char *addr)
 	c->http = xmalloc(sizeof *c->http);
 	http_parser_init(c->http, HTTP_MAX_HEAD, HTTP_MAX_BODY);
 	c->timer = evtimer_new(env->base, conn_timer_cb, c);
+	c->pending_tail = &c->pending;
 	TAILQ_INSERT_TAIL(&env->conns, c, link);
 	env->nconns++;
 	env->m->conns_accepted++;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	    c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	conn_timer_set(c, env->idle_timeout);
+	/* A TLS handshake is part of the request head: it gets as long. */
+	conn_timer_set(c, c->flags & CONN_HANDSHAKE ? env->header_timeout :
+						      env->idle_timeout);
 	return 0;
 }
 
@@ -117,7 +131,8 @@ void
 conn_hold(struct conn *c)
 {
 	c->holds++;
-	evtimer_del(c->timer);
+	if (!(c->flags & CONN_OVERFLOW)) /* that timer drops it */
+		evtimer_del(c->timer);
 }
 
 int
@@ -139,6 +154,19 @@ conn_release(struct conn *c)
 	return 0;
 }
 
+/* Forgets the WebSocket messages waiting for the output to drain. */
+static void
+conn_pending_free(struct conn *c)
+{
+	struct conn_msg *m;
+
+	while ((m = c->pending) != NULL) {
+		c->pending = m->next;
+		free(m);
+	}
+	c->pending_tail = &c->pending;
+}
+
 /* Releases every member; only conn_close leads here. */
 static void
 conn_free(struct conn *c)
@@ -149,6 +177,8 @@ conn_free(struct conn *c)
 	env->nconns--;
 	if (c->timer != NULL)
 		event_free(c->timer);
+	if (c->resume != NULL)
+		event_free(c->resume);
 	if (c->bev != NULL) {
 		if (c->flags & CONN_TLS)
 			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
@@ -160,17 +190,96 @@ conn_free(struct conn *c)
 	}
 	if (c->mode != CONN_MODE_HTTP)
 		ws_free(&c->ws);
+	conn_pending_free(c);
 	free(c);
 	if (env->gone != NULL)
 		env->gone(env);
 }
 
+/* Stops reading c's input: its output is over CONN_OUTPUT_LOW. The write
+ * callback runs once the output drains to the mark (conn_resume). A
+ * closing WebSocket is not paused: it must still read the peer's close,
+ * and nothing it reads is answered but that. */
+static void
+conn_pause(struct conn *c)
+{
+	if (c->flags & (CONN_READ_PAUSED | CONN_DEAD | CONN_FLUSH_CLOSE) ||
+	    c->mode == CONN_MODE_CLOSING)
+		return;
+	c->flags |= CONN_READ_PAUSED;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_OUTPUT_LOW, 0);
+	if (c->resume == NULL)
+		c->resume = event_new(c->env->base, -1, 0, conn_resume_cb, c);
+}
+
+/* Drops c: its output is over CONN_OUTPUT_HIGH and it still gets more.
+ * Not closed here: the caller may be walking lists (fan-out) that
+ * conn_close would change. The timer, at zero delay, closes it. */
+static void
+conn_overflow(struct conn *c)
+{
+	struct timeval now = {0, 0};
+
+	c->flags |= CONN_OVERFLOW;
+	c->env->m->output_overflows++;
+	log_info("connection #%llu from %s: output backlog over %u bytes: "
+	    "dropped", (unsigned long long)c->id, c->addr, CONN_OUTPUT_HIGH);
+	bufferevent_disable(c->bev, EV_READ);
+	evtimer_add(c->timer, &now);
+}
+
+static size_t conn_send_now(struct conn *c, const void *head, size_t hlen,
+    const void *body, size_t blen);
+static void conn_frame_done(const void *data, size_t len, void *arg);
+
+/*
+ * The one path by which bytes are queued for a peer (head, then body;
+ * with f, head is f's bytes, queued by reference). A connection whose
+ * output is already over CONN_OUTPUT_HIGH is dropped instead; what fits
+ * goes straight to the socket when nothing waits before it; over
+ * CONN_OUTPUT_LOW afterwards, input pauses. 0, or -1 if nothing was
+ * queued (closed, or dropped).
+ */
+static int
+conn_queue(struct conn *c, const void *head, size_t hlen, const void *body,
+    size_t blen, struct frame *f)
+{
+	struct evbuffer *out;
+	size_t sent;
+
+	if (c->flags & (CONN_DEAD | CONN_OVERFLOW))
+		return -1;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) > CONN_OUTPUT_HIGH) {
+		conn_overflow(c);
+		return -1;
+	}
+	sent = conn_send_now(c, head, hlen, body, blen);
+	if (f != NULL && sent < hlen) {
+		f->refs++;
+		if (evbuffer_add_reference(out, (const uint8_t *)head + sent,
+			hlen - sent, conn_frame_done, f) != 0)
+			frame_unref(f);
+	} else if (sent < hlen) {
+		bufferevent_write(c->bev, (const uint8_t *)head + sent,
+		    hlen - sent);
+	}
+	if (sent < hlen + blen) {
+		size_t skip = sent > hlen ? sent - hlen : 0;
+
+		bufferevent_write(c->bev, (const uint8_t *)body + skip,
+		    blen - skip);
+	}
+	if (evbuffer_get_length(out) > CONN_OUTPUT_LOW)
+		conn_pause(c);
+	return 0;
+}
+
 void
 conn_write(struct conn *c, const void *data, size_t len)
 {
-	if (c->flags & CONN_DEAD)
-		return;
-	bufferevent_write(c->bev, data, len);
+	conn_queue(c, data, len, NULL, 0, NULL);
 }
 
 size_t
@@ -188,6 +297,7 @@ conn_flush_close(struct conn *c, const char *reason)
 	    reason);
 	c->flags |= CONN_FLUSH_CLOSE;
 	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	if (conn_output_len(c) == 0)
 		conn_close(c, reason);
 	else
@@ -203,7 +313,8 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 	ssize_t n;
 
 	while (c->mode == CONN_MODE_HTTP && c->holds == 0 &&
-	    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE)) &&
+	    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE | CONN_READ_PAUSED |
+		CONN_OVERFLOW)) &&
 	    evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
 		if (!(c->flags & CONN_IN_HEAD)) {
 			c->flags |= CONN_IN_HEAD;
@@ -236,14 +347,8 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 		if (c->mode == CONN_MODE_HTTP && c->http != NULL)
 			http_parser_reset(c->http);
 		if (c->mode == CONN_MODE_HTTP &&
-		    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE))) {
+		    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE)))
 			conn_timer_set(c, c->env->idle_timeout);
-			if (conn_output_len(c) > CONN_HTTP_OUTPUT_HIGH) {
-				c->flags |= CONN_READ_PAUSED;
-				bufferevent_disable(c->bev, EV_READ);
-				return;
-			}
-		}
 	}
 }
 
@@ -256,7 +361,8 @@ conn_read_ws(struct conn *c, struct evbuffer *in)
 	int code;
 
 	while ((c->mode == CONN_MODE_WS || c->mode == CONN_MODE_CLOSING) &&
-	    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE)) &&
+	    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE | CONN_READ_PAUSED |
+		CONN_OVERFLOW)) &&
 	    evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
 		n = ws_feed(&c->ws, v.iov_base, v.iov_len);
 		if (n < 0) {
@@ -301,6 +407,46 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		conn_free(c);
 }
 
+/* The output drained to CONN_OUTPUT_LOW: delivers the messages that
+ * waited, one at a time while the output stays under the mark, then reads
+ * again. An event of its own, never the write callback itself: that can
+ * run inside a write (TLS), in the middle of the application's code. */
+static void
+conn_resume_cb(int fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct conn_msg *m;
+
+	(void)fd;
+	(void)what;
+	if (!(c->flags & CONN_READ_PAUSED) ||
+	    conn_output_len(c) > CONN_OUTPUT_LOW)
+		return; /* resumed already, or more came: the mark calls again */
+	c->flags &= ~CONN_READ_PAUSED;
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	c->flags |= CONN_IN_CALLBACK;
+	while ((m = c->pending) != NULL &&
+	    !(c->flags & (CONN_READ_PAUSED | CONN_DEAD | CONN_OVERFLOW))) {
+		if ((c->pending = m->next) == NULL)
+			c->pending_tail = &c->pending;
+		if (c->mode == CONN_MODE_WS) {
+			c->env->m->ws_messages_in++;
+			c->app->ws_message(c, m->binary, m->data, m->len);
+		}
+		free(m);
+	}
+	c->flags &= ~CONN_IN_CALLBACK;
+	if ((c->flags & CONN_DEAD) && c->holds == 0) {
+		conn_free(c);
+		return;
+	}
+	if (c->flags & (CONN_READ_PAUSED | CONN_DEAD | CONN_OVERFLOW |
+		CONN_FLUSH_CLOSE) || c->env->stopping)
+		return;
+	bufferevent_enable(c->bev, EV_READ);
+	conn_read_cb(c->bev, c); /* input may already be buffered */
+}
+
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -308,14 +454,16 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (c->flags & CONN_FLUSH_CLOSE) {
+		/* A paused connection's mark may call back early. */
+		if (conn_output_len(c) > 0) {
+			bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+			return;
+		}
 		conn_close(c, "flushed");
 		return;
 	}
-	if (c->flags & CONN_READ_PAUSED) {
-		c->flags &= ~CONN_READ_PAUSED;
-		bufferevent_enable(c->bev, EV_READ);
-		conn_read_cb(c->bev, c); /* input may already be buffered */
-	}
+	if (c->flags & CONN_READ_PAUSED)
+		event_active(c->resume, EV_TIMEOUT, 0);
 }
 
 static void
@@ -324,7 +472,13 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 
 	(void)bev;
-	if (what & BEV_EVENT_EOF) {
+	if (what & BEV_EVENT_CONNECTED) {
+		/* The TLS handshake is done: from here on, the HTTP deadlines
+		 * (a head already started keeps the header timeout). */
+		c->flags &= ~CONN_HANDSHAKE;
+		if (c->mode == CONN_MODE_HTTP && !(c->flags & CONN_IN_HEAD))
+			conn_timer_set(c, c->env->idle_timeout);
+	} else if (what & BEV_EVENT_EOF) {
 		conn_close(c, "peer closed");
 	} else if (what & BEV_EVENT_ERROR) {
 		unsigned long tls = (c->flags & CONN_TLS) ?
@@ -354,6 +508,8 @@ conn_timer_cb(int fd, short what, void *arg)
 	c->flags |= CONN_IN_CALLBACK;
 	if (c->flags & CONN_OVERFLOW) {
 		conn_close(c, "output backlog over CONN_OUTPUT_HIGH");
+	} else if (c->flags & CONN_HANDSHAKE) {
+		conn_close(c, "TLS handshake timeout");
 	} else if (c->flags & CONN_FLUSH_CLOSE || c->mode == CONN_MODE_CLOSING) {
 		conn_close(c, "close timeout");
 	} else if (c->mode == CONN_MODE_HTTP) {
@@ -421,6 +577,18 @@ conn_ws_message(void *arg, int binary, uint8_t *data, size_t len)
 
 	if (c->mode != CONN_MODE_WS)
 		return 0; /* we sent close: data from the peer is ignored */
+	if (c->flags & CONN_READ_PAUSED || c->pending != NULL) {
+		/* The rest of what was read waits for the output to drain. */
+		struct conn_msg *m = xmalloc(sizeof *m + len);
+
+		m->next = NULL;
+		m->binary = binary;
+		m->len = len;
+		memcpy(m->data, data, len);
+		*c->pending_tail = m;
+		c->pending_tail = &m->next;
+		return 0;
+	}
 	c->env->m->ws_messages_in++;
 	/* After an application close the engine keeps parsing, so the
 	 * peer's close frame is still recognised. */
@@ -519,19 +687,12 @@ conn_deflate_count(struct conn *c, size_t plain, size_t sent)
 		c->env->m->deflate_frames++;
 }
 
-/* Sends a header and a body: straight to the socket if it can, the rest
- * queued (copied). */
+/* Sends a header and a body through conn_queue (the rest copied). */
 static void
 conn_send_copy(struct conn *c, const uint8_t *hdr, size_t n, const void *data,
     size_t len)
 {
-	size_t sent = conn_send_now(c, hdr, n, data, len);
-
-	if (sent < n)
-		conn_write(c, hdr + sent, n - sent);
-	if (sent < n + len)
-		conn_write(c, (const uint8_t *)data + (sent > n ? sent - n : 0),
-		    len - (sent > n ? sent - n : 0));
+	conn_queue(c, hdr, n, data, len, NULL);
 }
 
 /* For a deflating peer: sends data compressed, as one frame with RSV1,
@@ -622,7 +783,7 @@ void
 conn_ws_send_jsonw(struct conn *c, struct jsonw *w)
 {
 	uint8_t hdr[WS_MAX_HEADER], *p;
-	size_t len = jsonw_len(w), n, sent;
+	size_t len = jsonw_len(w), n;
 
 	if (c->mode != CONN_MODE_WS || (c->flags & CONN_DEAD))
 		return;
@@ -632,9 +793,7 @@ conn_ws_send_jsonw(struct conn *c, struct jsonw *w)
 	n = ws_frame_header(hdr, 1, WS_OP_TEXT, len);
 	p = (uint8_t *)jsonw_data(w) - n;
 	memcpy(p, hdr, n);
-	sent = conn_send_now(c, p, n + len, NULL, 0);
-	if (sent < n + len)
-		conn_write(c, p + sent, n + len - sent);
+	conn_queue(c, p, n + len, NULL, 0, NULL);
 }
 
 /* evbuffer cleanup: one recipient has sent its reference. */
@@ -649,36 +808,17 @@ conn_frame_done(const void *data, size_t len, void *arg)
 void
 conn_ws_send_frame(struct conn *c, struct frame *f)
 {
-	struct evbuffer *out;
-	size_t sent;
-
 	if (c->mode != CONN_MODE_WS || (c->flags & CONN_DEAD))
 		return;
-	out = bufferevent_get_output(c->bev);
 	if (c->flags & CONN_OVERFLOW)
 		return;
-	if (evbuffer_get_length(out) > CONN_OUTPUT_HIGH) {
-		/* Not closed here: the caller may be walking lists that
-		 * conn_close would change. The timer drops it at once. */
-		struct timeval now = {0, 0};
-
-		c->flags |= CONN_OVERFLOW;
-		evtimer_add(c->timer, &now);
-		return;
-	}
 	if (conn_deflating(c)) {
 		size_t plain = f->len;
 
 		f = conn_frame_deflated(c, f);
 		conn_deflate_count(c, plain, f->len);
 	}
-	sent = conn_send_now(c, f->bytes, f->len, NULL, 0);
-	if (sent == f->len)
-		return;
-	f->refs++;
-	if (evbuffer_add_reference(out, f->bytes + sent, f->len - sent,
-		conn_frame_done, f) != 0)
-		frame_unref(f);
+	conn_queue(c, f->bytes, f->len, NULL, 0, f);
 }
 
 void
@@ -690,6 +830,14 @@ conn_ws_close(struct conn *c, int code, const char *reason)
 	ws_close(&c->ws, code, reason);
 	c->mode = CONN_MODE_CLOSING;
 	conn_timer_set(c, CONN_CLOSE_WAIT);
+	/* Nothing more is answered: only the peer's close is read. */
+	conn_pending_free(c);
+	if (c->flags & CONN_READ_PAUSED) {
+		c->flags &= ~CONN_READ_PAUSED;
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+		if (!(c->flags & (CONN_FLUSH_CLOSE | CONN_OVERFLOW)))
+			bufferevent_enable(c->bev, EV_READ);
+	}
 }
 
 struct frame *

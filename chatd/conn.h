@@ -20,6 +20,7 @@
 struct server;
 struct conn;
 struct conn_env;
+struct conn_msg;
 struct jsonw;
 struct metrics;
 struct bufferevent;
@@ -28,8 +29,19 @@ struct ws_deflate;
 struct event_base;
 struct ssl_ctx_st;
 
-#define CONN_OUTPUT_HIGH (4u * 1024 * 1024) /* WS backlog that drops a peer */
-#define CONN_HTTP_OUTPUT_HIGH (256u * 1024) /* stop reading pipelined input */
+/*
+ * Output marks, in bytes queued in chatd for one connection (what the
+ * kernel's socket buffer holds, which a reading peer drains, is not
+ * counted). Every byte goes through one path (conn_queue in conn.c):
+ * above CONN_OUTPUT_LOW the connection's input is not read (HTTP requests
+ * and WebSocket messages alike) until the output drains to it; a write
+ * that finds the output already above CONN_OUTPUT_HIGH drops the
+ * connection instead. One write may overshoot HIGH by its own size (an
+ * HTTP response, a history page, hello and its resync), but nothing more
+ * is queued after it, and a paused peer's requests produce nothing.
+ */
+#define CONN_OUTPUT_LOW (256u * 1024)        /* pause input above this */
+#define CONN_OUTPUT_HIGH (8u * 1024 * 1024)  /* drop the peer above this */
 #define CONN_HEADER_TIMEOUT 10 /* s to send a whole request head */
 #define CONN_IDLE_TIMEOUT 60   /* s an idle keep-alive connection lives */
 #define CONN_CLOSE_WAIT 5      /* s to wait for the peer's close frame */
@@ -86,9 +98,13 @@ struct conn {
 #define CONN_IN_HEAD 0x80      /* a request head has started arriving */
 #define CONN_OVERFLOW 0x100    /* output backlog too big: being dropped */
 #define CONN_CORKED 0x200      /* queue sends: one write for a burst */
+#define CONN_HANDSHAKE 0x400   /* TLS handshake not finished */
+	struct conn_msg *pending;  /* WebSocket messages read while paused */
+	struct conn_msg **pending_tail;
 	struct http_parser *http;  /* HTTP mode only */
 	struct ws ws;              /* WebSocket mode only */
 	struct event *timer;       /* header/idle/auth/ping/close deadlines */
+	struct event *resume;      /* output drained: read again (lazy) */
 	char addr[48];             /* peer address (maybe a proxy's) */
 	/* The client of the current request, for logs and per-address
 	 * limits: the peer, or behind a trusted proxy the address it
@@ -138,7 +154,7 @@ void conn_env_init(struct conn_env *env);
 int conn_accept(struct conn_env *env, int fd, const char *addr);
 /* The one way out: logs reason and frees c (deferred inside callbacks). */
 void conn_close(struct conn *c, const char *reason);
-/* Queues bytes for the peer. */
+/* Queues bytes for the peer (CONN_OUTPUT_LOW/HIGH apply: see above). */
 void conn_write(struct conn *c, const void *data, size_t len);
 /* The application will answer the current HTTP request later (after a
  * worker job): input waits, and c is not freed, until conn_release. */
@@ -171,8 +187,8 @@ void conn_ws_send_jsonw(struct conn *c, struct jsonw *w);
 /* Sends a message with the given opcode (WS_OP_TEXT, WS_OP_BINARY). */
 void conn_ws_send_op(struct conn *c, int opcode, const void *data,
     size_t len);
-/* Sends a shared frame (fan-out: no copy per recipient). A peer whose
- * backlog is over CONN_OUTPUT_HIGH is dropped instead. */
+/* Sends a shared frame (fan-out: no copy per recipient). Like every
+ * send, a peer whose backlog is over CONN_OUTPUT_HIGH is dropped. */
 void conn_ws_send_frame(struct conn *c, struct frame *f);
 /* Starts the WebSocket closing handshake with code and reason. */
 void conn_ws_close(struct conn *c, int code, const char *reason);

@@ -109,6 +109,15 @@ hub_rooms_check(struct hub *h, struct db *db)
 		}
 }
 
+int
+hub_room_gone(struct hub *h, struct db *db, struct hub_room *room)
+{
+	if (admin_room_gone(db, room->id) != 1)
+		return 0;
+	hub_room_forget(h, room);
+	return 1;
+}
+
 struct hub_room *
 hub_room_get(struct hub *h, struct db *db, const char *name, int *err)
 {

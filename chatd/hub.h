@@ -54,6 +54,7 @@ struct session {
 	struct bucket rate;
 	unsigned pending;      /* batch actions that still point here */
 	unsigned parked;       /* requests waiting for the write lock */
+	struct event *expiry;  /* the token's end: close 4001 (authed) */
 	LIST_ENTRY(session) user_link;
 };
 
@@ -66,6 +67,9 @@ void hub_free(struct hub *h);
  * it does not exist (or on a database error: *err set). */
 struct hub_room *hub_room_get(struct hub *h, struct db *db, const char *name,
     int *err);
+/* 1 if room was deleted meanwhile (chatd room del): then forgotten like
+ * hub_rooms_check does; 0 if it exists or on a database error. */
+int hub_room_gone(struct hub *h, struct db *db, struct hub_room *room);
 /* Adds a room just created (or loaded) to the hub. */
 struct hub_room *hub_room_add(struct hub *h, const struct room *r);
 /* Forgets the cached rooms that are no longer in the database (deleted by

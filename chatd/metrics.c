@@ -235,4 +235,8 @@ metrics_write(FILE *f, const struct metrics *m,
 	    "Searches refused with 503 busy: the reader queue, or the "
 	    "user's share of it, was full.",
 	    m->search_busy);
+	metrics_write_one(f, "chatd_output_overflow_drops_total", "counter",
+	    "Connections dropped because their unsent output was over "
+	    "CONN_OUTPUT_HIGH (a peer that does not read).",
+	    m->output_overflows);
 }

@@ -68,6 +68,7 @@ struct metrics {
 	uint64_t search_busy;        /* 503 busy: reader queue full */
 	uint64_t db_busy;            /* BEGINs that found the write lock held */
 	uint64_t db_lock_timeouts;   /* changes failed after --db-wait-ms */
+	uint64_t output_overflows;   /* peers dropped: CONN_OUTPUT_HIGH */
 	uint64_t http_route[ROUTE_COUNT][6]; /* by route and status class */
 	int64_t txn_start_us;        /* metrics_now_us() at db_begin */
 	int64_t commit_us;           /* metrics_now_us() after the commit */

@@ -61,6 +61,27 @@ session_lookup(struct db *db, const uint8_t hash[32], int64_t now,
 }
 
 int
+session_expires(struct db *db, const uint8_t hash[32], int64_t *expires_at)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT expires_at FROM sessions WHERE token_hash = :hash");
+	int rc, ret = -1;
+
+	if (st == NULL)
+		return -1;
+	db_bind_blob(st, ":hash", hash, 32);
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		*expires_at = db_column_int64(st, 0);
+		ret = 0;
+	} else if (rc == DB_DONE) {
+		ret = 1;
+	}
+	db_reset(st);
+	return ret;
+}
+
+int
 session_delete(struct db *db, const uint8_t hash[32])
 {
 	struct db_stmt *st =

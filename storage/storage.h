@@ -167,6 +167,10 @@ int session_create(struct db *db, const uint8_t hash[32], int64_t user_id,
  * expired, -1. */
 int session_lookup(struct db *db, const uint8_t hash[32], int64_t now,
     struct user *out);
+/* When a token stops working: 0 and *expires_at (ms since the epoch),
+ * 1 if there is no such session, -1. */
+int session_expires(struct db *db, const uint8_t hash[32],
+    int64_t *expires_at);
 /* Revokes one token. 0, 1 if it did not exist, -1. */
 int session_delete(struct db *db, const uint8_t hash[32]);
 /* Removes expired sessions. 0 or -1. */

@@ -21,8 +21,9 @@
 //               dropping TCP) and come back with auth + since
 //   slow        up to 3 at once: auth, join, pause the TCP socket, send
 //               history (limit 100, ~35 KB a page) 8 times a second for
-//               20–60 s, then vanish (TCP reset); chatd drops most of them
-//               first (output backlog over 4 MiB), which is counted, not
+//               20–60 s, then vanish (TCP reset); chatd stops reading them
+//               above 256 KiB of output and drops them over 8 MiB (when
+//               room events or pings keep coming), which is counted, not
 //               an error
 //   search      3 loops of GET /api/search
 //   paging      2 loops walking GET /api/rooms/{room}/messages backwards

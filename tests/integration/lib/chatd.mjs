@@ -295,6 +295,15 @@ export async function useChatd(t, opts = {}) {
 	return cleanupAfter(srv, t);
 }
 
+/** The resident set size of a running chatd in KiB (VmRSS in
+ * /proc/<pid>/status; Linux). */
+export function rssKiB(srv) {
+	const status = fs.readFileSync(`/proc/${srv.proc.pid}/status`, 'utf8');
+	const m = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+	if (!m) throw new Error(`no VmRSS for chatd pid ${srv.proc.pid}`);
+	return Number(m[1]);
+}
+
 /** A fresh temp dir removed after test t (or at process exit). */
 export function tempDir(t, prefix = 'chatd-it-') {
 	const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
