@@ -4,19 +4,25 @@
 # (tests/bench/peer-ws), prints one table with both and writes
 # tests/artifacts/bench.json. BENCH_QUICK=1: a ~1-minute smoke run.
 # See docs/PERFORMANCE.md for what each scenario measures.
+# BENCH_DEFLATE=1: every chatbench client offers permessage-deflate (the
+# peer, which does not, is then skipped); BENCH_TEXT=N: message texts of
+# about N bytes of words in F, M and U (chatd compresses events of 256
+# bytes and more).
 #
 # Server on core 0 (taskset -c 0), generator on core 1 (taskset -c 1).
 # chatbench is built with:
 #   cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. \
 #     tests/bench/chatbench.c -o BUILD/chatbench \
-#     $(pkg-config --cflags --libs libevent openssl jansson) -lm -lpthread
+#     $(pkg-config --cflags --libs libevent openssl jansson zlib) -lm -lpthread
 set -euo pipefail
 
 BUILD=${1:-build}
 QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-2}
-ONLY=${BENCH_ONLY:-FMRISHQ} # the scenarios to run, e.g. BENCH_ONLY=MH
-PEER=${BENCH_PEER:-1}      # 0: chatd only
+ONLY=${BENCH_ONLY:-FMRIUSHQ} # the scenarios to run, e.g. BENCH_ONLY=MH
+PEER=${BENCH_PEER:-1}        # 0: chatd only
+DEFLATE=${BENCH_DEFLATE:-0}  # 1: offer permessage-deflate
+TEXT=${BENCH_TEXT:-0}        # text bytes of F, M, U messages (0: ~20)
 # BENCH_KEEP=1 keeps the work directory (databases, tokens, logs)
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,6 +38,7 @@ if [ "$QUICK" = 1 ]; then
 	DUR=1.5 WARM=0.5
 	F_CONNS=1000 F_USERS=50 F_RATES="30"
 	M_CONNS=500 M_ROOMS=50 M_USERS=100 M_RATES="1000 2000"
+	U_RATE=1000
 	I_CONNS=2000 I_ROOMS=50 I_USERS=100
 	R_CONNS=500 R_ROOMS=50 R_USERS=100
 	H_MSGS=100000 H_CONNS=4
@@ -40,6 +47,7 @@ else
 	DUR=4 WARM=1
 	F_CONNS=1000 F_USERS=100 F_RATES="30 60 90"
 	M_CONNS=1000 M_ROOMS=100 M_USERS=200 M_RATES="2000 6000 10000 14000"
+	U_RATE=2000
 	I_CONNS=10000 I_ROOMS=100 I_USERS=200
 	R_CONNS=1000 R_ROOMS=100 R_USERS=200
 	H_MSGS=1000000 H_CONNS=8
@@ -134,7 +142,7 @@ point() {
 		say "$server $scen $pt (run $rep of $REPS)"
 		line=$(taskset -c $GEN_CORE "$BUILD/chatbench" --port "$PORT" \
 			--server-pid "$SRV_PID" --tokens "$WORK/tokens-$server" \
-			--label "$server $scen $pt" "$@" |
+			--label "$server $scen $pt" --deflate "$DEFLATE" "$@" |
 			tee -a "$WORK/chatbench.log" | tail -n 1) || true
 		case $line in
 		"{"*) ;;
@@ -163,11 +171,12 @@ run_common() {
 	want F || return 0
 	point "$s" F closed --mode load --conns $F_CONNS --rooms 1 \
 		--users $F_USERS --senders 1 --rate 0 --duration $DUR \
-		--warmup $WARM --room-prefix f
+		--warmup $WARM --room-prefix f --text-bytes "$TEXT"
 	for r in $F_RATES; do
 		point "$s" F "open $r msg/s" --mode load --conns $F_CONNS \
 			--rooms 1 --users $F_USERS --senders 1 --rate "$r" \
-			--duration $DUR --warmup $WARM --room-prefix f
+			--duration $DUR --warmup $WARM --room-prefix f \
+			--text-bytes "$TEXT"
 	done
 }
 
@@ -177,7 +186,24 @@ run_many() {
 	for r in $M_RATES; do
 		point "$s" M "$r msg/s" --mode load --conns $M_CONNS \
 			--rooms $M_ROOMS --users $M_USERS --senders $M_CONNS \
-			--rate "$r" --duration $DUR --warmup $WARM --room-prefix m
+			--rate "$r" --duration $DUR --warmup $WARM --room-prefix m \
+			--text-bytes "$TEXT"
+	done
+}
+
+# U: M's layout at U_RATE on a freshly started server, whose VmRSS growth
+# per connection is the memory a connection costs under load; $1 server,
+# $2 restart command.
+run_loaded() {
+	local s=$1 rep
+	want U || return 0
+	for rep in $(seq 1 "$REPS"); do
+		server_stop
+		$2
+		REPS=1 point "$s" U "$M_CONNS conns, $U_RATE msg/s" --mode load \
+			--conns $M_CONNS --rooms $M_ROOMS --users $M_USERS \
+			--senders $M_CONNS --rate $U_RATE --duration $DUR \
+			--warmup $WARM --room-prefix m --text-bytes "$TEXT"
 	done
 }
 
@@ -232,7 +258,7 @@ make -s BUILD="$BUILD" "$BUILD/chatd" >&2
 # shellcheck disable=SC2046
 cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. \
 	tests/bench/chatbench.c -o "$BUILD/chatbench" \
-	$(pkg-config --cflags --libs libevent openssl jansson) -lm -lpthread
+	$(pkg-config --cflags --libs libevent openssl jansson zlib) -lm -lpthread
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((I_CONNS + 100)) ]; then
 	say "open-file limit $(ulimit -n) is below $I_CONNS; I will fail"
@@ -252,6 +278,7 @@ run_many chatd
 want R && point chatd R "$R_CONNS clients" --mode reconnect --conns $R_CONNS \
 	--rooms $R_ROOMS --users $R_USERS --room-prefix m --resync-k 20
 run_idle chatd "chatd_start $DB"
+run_loaded chatd "chatd_start $DB"
 if want S || want H || want Q; then
 # the history room and its author (ha0) exist before the fill; the reader
 # (hr0) joins after it, so its hello has no unread backlog to count
@@ -285,22 +312,27 @@ fi
 fi
 server_stop
 
-# ---- the peer: F, M, I ----
-if [ "$PEER" = 1 ] && { want F || want M || want I; }; then
+# ---- the peer: F, M, I, U ----
+if [ "$PEER" = 1 ] && [ "$DEFLATE" = 1 ]; then
+	say "the peer does not negotiate permessage-deflate: skipped"
+	PEER=0
+fi
+if [ "$PEER" = 1 ] && { want F || want M || want I || want U; }; then
 	peer_start
 	say "peer on port $PORT (pid $SRV_PID)"
 	run_common peer
 	run_many peer
 	run_idle peer peer_start
+	run_loaded peer peer_start
 	server_stop
 fi
 
 # ---- table and JSON ----
 ELAPSED=$(($(date +%s) - T_START))
-node - "$RESULTS" "$OUT" "$QUICK" "$ELAPSED" <<'EOF'
+node - "$RESULTS" "$OUT" "$QUICK" "$ELAPSED" "$DEFLATE" "$TEXT" <<'EOF'
 const fs = require('fs');
 const os = require('os');
-const [results, out, quick, elapsed] = process.argv.slice(2);
+const [results, out, quick, elapsed, deflate, text] = process.argv.slice(2);
 const runs = fs.readFileSync(results, 'utf8').trim().split('\n')
 	.map((l) => JSON.parse(l)).filter((r) => r.scenario !== 'prep-H');
 const groups = new Map();
@@ -326,6 +358,8 @@ function figures(scen, rs) {
 		dup: rs.reduce((a, r) => a + (r.duplicates || 0), 0),
 		ooo: rs.reduce((a, r) => a + (r.out_of_order || 0), 0),
 		cpu_us: pick(rs, (r) => r.server_cpu_us_per_delivery),
+		wire_b: pick(rs, (r) => r.wire_bytes_per_unit),
+		plain_b: pick(rs, (r) => r.plain_bytes_per_unit),
 		srv_cpu_pct: pick(rs, (r) => r.server_cpu_pct),
 		gen_cpu_pct: pick(rs, (r) => r.gen_cpu_pct) });
 	if (scen === 'Q') Object.assign(o, {
@@ -334,6 +368,13 @@ function figures(scen, rs) {
 		search_busy: rs.reduce((a, r) => a + (r.search_busy || 0), 0),
 		search_p50: pick(rs, (r) => r.search_ms && r.search_ms.p50),
 		search_p99: pick(rs, (r) => r.search_ms && r.search_ms.p99) });
+	if (scen === 'U') Object.assign(o, {
+		value: pick(rs, (r) => r.rss_per_conn_kib), unit: 'KiB/conn',
+		p50: lat('p50'), p99: lat('p99'),
+		lost: rs.reduce((a, r) => a + (r.lost || 0), 0),
+		cpu_us: pick(rs, (r) => r.server_cpu_us_per_delivery),
+		wire_b: pick(rs, (r) => r.wire_bytes_per_unit),
+		plain_b: pick(rs, (r) => r.plain_bytes_per_unit) });
 	if (scen === 'I') Object.assign(o, {
 		value: pick(rs, (r) => r.rss_per_conn_kib), unit: 'KiB/conn',
 		ready: pick(rs, (r) => r.ready) });
@@ -345,7 +386,9 @@ function figures(scen, rs) {
 	if (scen === 'H') Object.assign(o, {
 		value: pick(rs, (r) => r.queries_per_s), unit: 'queries/s',
 		p50: lat('p50'), p99: lat('p99'),
-		cpu_us: pick(rs, (r) => r.server_cpu_us_per_query) });
+		cpu_us: pick(rs, (r) => r.server_cpu_us_per_query),
+		wire_b: pick(rs, (r) => r.wire_bytes_per_unit),
+		plain_b: pick(rs, (r) => r.plain_bytes_per_unit) });
 	if (scen === 'S') Object.assign(o, {
 		value: pick(rs, (r) => r.startup_ms), unit: 'ms' });
 	return o;
@@ -354,13 +397,14 @@ const fmt = (v, d = 0) => v === null || v === undefined ? '-'
 	: Number(v).toFixed(d);
 const points = [];
 const rows = [['scen', 'point', 'chatd', 'p50 ms', 'p99 ms', 'lost',
-	'µs CPU', 'peer', 'p50 ms', 'p99 ms', 'lost', 'µs CPU', 'chatd/peer']];
+	'µs CPU', 'wire B', 'peer', 'p50 ms', 'p99 ms', 'lost', 'µs CPU',
+	'wire B', 'chatd/peer']];
 for (const g of groups.values()) {
 	const c = figures(g.scenario, g.chatd), p = figures(g.scenario, g.peer);
 	points.push({ scenario: g.scenario, point: g.point, chatd: c, peer: p });
 	const cell = (f) => f ? [`${fmt(f.value, f.value < 10 ? 2 : 0)} ${f.unit}`,
-		fmt(f.p50, 2), fmt(f.p99, 2), fmt(f.lost), fmt(f.cpu_us, 1)]
-		: ['-', '-', '-', '-', '-'];
+		fmt(f.p50, 2), fmt(f.p99, 2), fmt(f.lost), fmt(f.cpu_us, 1),
+		fmt(f.wire_b)] : ['-', '-', '-', '-', '-', '-'];
 	const ratio = c && p && p.value ? (c.value / p.value).toFixed(2) : '-';
 	rows.push([g.scenario, g.point, ...cell(c), ...cell(p), ratio]);
 }
@@ -369,14 +413,18 @@ for (const r of rows)
 	console.log(r.map((c, i) => i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))
 		.join('  '));
 console.log('(mean of runs; lost summed over runs; µs CPU: server ' +
-	'user+sys per delivery, per query for H)');
+	'user+sys per delivery, per query for H; wire B: bytes read from ' +
+	'the socket per delivery or query)');
 for (const p of points)
 	if (p.scenario === 'Q' && p.chatd && p.chatd.searches_per_s)
 		console.log(`Q ${p.point}: ${fmt(p.chatd.searches_per_s, 1)} ` +
 			`searches/s, p50 ${fmt(p.chatd.search_p50)} ms, p99 ` +
 			`${fmt(p.chatd.search_p99)} ms, ${p.chatd.search_timeouts} ` +
 			`timed out, ${p.chatd.search_busy} busy`);
+console.log(`permessage-deflate ${deflate === '1' ? 'offered' : 'not ' +
+	'offered'}; message texts ${text > 0 ? `of ${text} bytes` : 'short'}`);
 const doc = { date: new Date().toISOString(), quick: quick === '1',
+	deflate: deflate === '1', text_bytes: Number(text),
 	elapsed_s: Number(elapsed),
 	machine: { cpus: os.cpus().length, model: os.cpus()[0].model,
 		kernel: os.release(), loadavg: os.loadavg() },

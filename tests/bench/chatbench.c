@@ -4,7 +4,7 @@
  *
  * Build: cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. \
  *   tests/bench/chatbench.c -o build/chatbench \
- *   $(pkg-config --cflags --libs libevent openssl jansson) -lm -lpthread
+ *   $(pkg-config --cflags --libs libevent openssl jansson zlib) -lm -lpthread
  *
  * Modes (one measured point per run; see docs/PERFORMANCE.md):
  *   load       C connections in R rooms, S senders, open loop at --rate
@@ -21,7 +21,15 @@
  * Hot path: frames are parsed in place, and a `message` is classified
  * with memmem on its "type", "text" and "ref" fields, never a JSON parse.
  * The text of a bench message is "b SENDER N T_NS": the room-local sender
- * index, that sender's message number and the monotonic send time. */
+ * index, that sender's message number and the monotonic send time,
+ * then --pad bytes of 'x' or, with --text-bytes N, words up to N bytes.
+ *
+ * --deflate: every client offers permessage-deflate (RFC 7692), requires
+ * the server to answer with server_no_context_takeover, and inflates the
+ * RSV1 frames it receives with one shared zlib stream (each message is
+ * whole in one frame and independent). Its own frames go out plain. The
+ * summary counts the bytes read from the sockets in the measured window
+ * and what they would have been as plain frames. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +51,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <jansson.h>
+#include <zlib.h>
 
 #define HIST_SUB 32 /* half the sub-buckets per power of two */
 #define HIST_BUCKETS (48 * HIST_SUB)
@@ -78,6 +87,8 @@ struct opts {
 	double drain;    /* seconds to wait for stragglers */
 	int parallel;    /* connections being set up at once */
 	int text_pad;    /* extra text bytes */
+	int text_bytes;  /* text of about this size, words (0: --pad) */
+	int deflate;     /* offer permessage-deflate */
 	int server_pid;
 	int resync_k;   /* reconnect: messages to replay per room */
 	double timeout; /* set-up limit in seconds */
@@ -99,6 +110,7 @@ struct hist {
 struct conn {
 	int fd, idx, room, local, user, sender; /* sender: room-local or -1 */
 	enum cstate state;
+	int deflate; /* permessage-deflate agreed for this socket */
 	struct event rev, wev;
 	char *in;
 	size_t in_len, in_cap;
@@ -162,6 +174,16 @@ static uint64_t rng = 88172645463325252ull;
 static char scratch[READ_CHUNK];
 static int resynced, truncated_n;
 static uint64_t replayed;
+static uint64_t read_now;     /* when the current read returned */
+static uint64_t wire_window;  /* socket bytes read in the window */
+static uint64_t plain_window; /* the same frames, uncompressed */
+static uint64_t frames_window, zframes_window; /* frames; compressed */
+static z_stream zin;                           /* shared inflater */
+static int zin_ready;
+static uint8_t *zbuf; /* inflated message */
+static size_t zbuf_cap;
+static char *filler; /* words for --text-bytes */
+static size_t filler_len;
 
 static void conn_start(struct conn *c);
 static void conn_close(struct conn *c, const char *why);
@@ -547,21 +569,64 @@ ws_text(struct conn *c, const char *s)
 	ws_send(c, 1, s, strlen(s));
 }
 
+/* Fills filler with 64 KiB of words drawn at random from a small
+ * vocabulary: chat-like text that deflates to about half, where --pad's
+ * 'x's shrink to almost nothing. */
+static void
+filler_init(void)
+{
+	static const char *words[] = {
+	    "the",     "a",      "to",       "and",     "of",     "in",
+	    "is",      "it",     "you",      "that",    "we",     "for",
+	    "on",      "this",   "with",     "be",      "are",    "have",
+	    "not",     "but",    "can",      "will",    "if",     "so",
+	    "just",    "what",   "when",     "about",   "there",  "think",
+	    "server",  "build",  "release",  "test",    "merge",  "branch",
+	    "deploy",  "review", "tomorrow", "meeting", "lunch",  "coffee",
+	    "latency", "bug",    "fixed",    "broken",  "again",  "please",
+	    "thanks",  "sure",   "maybe",    "later",   "today",  "week",
+	    "room",    "chat",   "message",  "client",  "socket", "database",
+	    "looks",   "good",   "weird",    "check",   "logs",   "config",
+	    "issue",   "update", "version",  "works",   "fails",  "slow",
+	    "fast",    "should", "would",    "could",   "need",   "want",
+	    "know",    "see",    "try",      "run",     "again",  "now",
+	};
+	size_t nw = sizeof words / sizeof *words, cap = 65536, len;
+	const char *w;
+
+	filler = xrealloc(NULL, cap + 32);
+	filler_len = 0;
+	while (filler_len < cap) {
+		w = words[rnd() % nw];
+		len = strlen(w);
+		memcpy(filler + filler_len, w, len);
+		filler_len += len;
+		filler[filler_len++] = rnd() % 12 == 0 ? '.' : ' ';
+	}
+}
+
 /* Sends the next bench message from sender connection c, stamped t. */
 static void
 send_message(struct conn *c, uint64_t t)
 {
 	static char pad[4097];
-	char buf[4400];
-	int n;
+	const char *fill = pad;
+	char buf[4400], head[64];
+	int n, hn, fl = o.text_pad;
 
 	if (pad[0] == '\0')
 		memset(pad, 'x', sizeof pad - 1);
+	hn = snprintf(head, sizeof head, "b %d %u %llu ", c->sender, c->next_n,
+	              (unsigned long long)t);
+	if (o.text_bytes > 0) {
+		/* a different stretch of words each time */
+		fl = o.text_bytes > hn ? o.text_bytes - hn : 0;
+		fill = filler + rnd() % (filler_len - (size_t)fl);
+	}
 	n = snprintf(buf, sizeof buf,
 	             "{\"type\":\"send\",\"room\":\"%s%d\",\"ref\":\"%u\","
-	             "\"text\":\"b %d %u %llu %.*s\"}",
-	             o.room_prefix, c->room, c->next_n, c->sender, c->next_n,
-	             (unsigned long long)t, o.text_pad, pad);
+	             "\"text\":\"%s%.*s\"}",
+	             o.room_prefix, c->room, c->next_n, head, fl, fill);
 	c->next_n++;
 	c->inflight++;
 	sent_total++;
@@ -801,12 +866,36 @@ on_text(struct conn *c, const char *p, size_t n)
 	}
 }
 
+/* The value of the Sec-WebSocket-Extensions line in the response head
+ * [p, p+n) copied to ext (size cap), lower-cased; 0 if there is none. */
+static int
+upgrade_extensions(const char *p, size_t n, char *ext, size_t cap)
+{
+	static const char name[] = "\r\nsec-websocket-extensions:";
+	size_t i, k, len = sizeof name - 1;
+
+	for (i = 0; i + len <= n; i++) {
+		if (strncasecmp(p + i, name, len) != 0)
+			continue;
+		for (i += len, k = 0; i < n && p[i] != '\r' && k + 1 < cap; i++)
+			ext[k++] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32
+			                                             : p[i]);
+		ext[k] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
 /* Handles a complete upgrade response head in c->in; returns bytes used
- * or 0 if incomplete. */
+ * or 0 if incomplete. With --deflate the server must have agreed to
+ * permessage-deflate without context takeover on its side; without it,
+ * it must not have answered with an extension. */
 static size_t
 on_upgrade(struct conn *c, const char *p, size_t n)
 {
 	const char *e = find(p, n, "\r\n\r\n");
+	char ext[256];
+	int has;
 
 	if (e == NULL)
 		return 0;
@@ -814,9 +903,74 @@ on_upgrade(struct conn *c, const char *p, size_t n)
 		conn_close(c, "upgrade refused");
 		return n;
 	}
+	has = upgrade_extensions(p, (size_t)(e + 2 - p), ext, sizeof ext);
+	c->deflate = has && strstr(ext, "permessage-deflate") != NULL;
+	if (o.deflate && !c->deflate) {
+		conn_close(c, "permessage-deflate not agreed");
+		return n;
+	}
+	if (has && !o.deflate) {
+		conn_close(c, "an extension that was not offered");
+		return n;
+	}
+	if (c->deflate && strstr(ext, "server_no_context_takeover") == NULL) {
+		conn_close(c, "server context takeover (not supported)");
+		return n;
+	}
 	c->state = CS_AUTH;
 	send_auth(c);
 	return (size_t)(e + 4 - p);
+}
+
+/* Inflates one compressed message [in, in+len) (RFC 7692 7.2.2: the
+ * payload plus 00 00 ff ff) into zbuf; returns its length or -1. The
+ * server takes no context over, so the stream restarts every time. */
+static ssize_t
+inflate_msg(const uint8_t *in, size_t len)
+{
+	static const uint8_t tail[4] = {0, 0, 0xff, 0xff};
+	size_t used = 0;
+	int part, r = Z_OK;
+
+	if (!zin_ready) {
+		if (inflateInit2(&zin, -15) != Z_OK)
+			die("%s", "inflateInit2 failed");
+		zin_ready = 1;
+	} else {
+		inflateReset(&zin);
+	}
+	for (part = 0; part < 2 && r != Z_STREAM_END; part++) {
+		zin.next_in = (Bytef *)(part ? tail : in);
+		zin.avail_in = part ? 4 : (uInt)len;
+		while (zin.avail_in > 0 && r != Z_STREAM_END) {
+			if (zbuf_cap - used < 4096) {
+				if (zbuf_cap > 4 * MAX_FRAME)
+					return -1;
+				zbuf_cap = zbuf_cap * 2 + 65536;
+				zbuf = xrealloc(zbuf, zbuf_cap);
+			}
+			zin.next_out = zbuf + used;
+			zin.avail_out = (uInt)(zbuf_cap - used);
+			r = inflate(&zin, Z_SYNC_FLUSH);
+			used = zbuf_cap - zin.avail_out;
+			if (r != Z_OK && r != Z_STREAM_END)
+				return -1; /* Z_BUF_ERROR: no progress */
+		}
+	}
+	return (ssize_t)used;
+}
+
+/* Counts one received frame in the window: plain, its payload
+ * uncompressed; deflated, whether it came compressed. */
+static void
+count_frame(size_t plain, int deflated)
+{
+	if (read_now < t_ws || read_now >= t_we)
+		return;
+	frames_window++;
+	zframes_window += (uint64_t)deflated;
+	plain_window +=
+	    plain + 2 + (plain >= 126 ? 2 : 0) + (plain >= 65536 ? 6 : 0);
 }
 
 /* Parses whole frames in [p, p+n); returns bytes consumed. */
@@ -824,6 +978,7 @@ static size_t
 parse_frames(struct conn *c, char *p, size_t n)
 {
 	size_t used = 0, h, len;
+	ssize_t zn;
 	uint8_t *b;
 
 	if (c->state == CS_UPGRADE) {
@@ -855,9 +1010,24 @@ parse_frames(struct conn *c, char *p, size_t n)
 		}
 		if (n - used < h + len)
 			break;
+		if ((b[0] & 0x40) &&
+		    (!c->deflate || (b[0] & 0x0f) != 1 || !(b[0] & 0x80))) {
+			conn_close(c, "RSV1 on a frame that cannot have it");
+			return n;
+		}
 		switch (b[0] & 0x0f) {
 		case 1:
-			on_text(c, (char *)b + h, len);
+			if (!(b[0] & 0x40)) {
+				count_frame(len, 0);
+				on_text(c, (char *)b + h, len);
+				break;
+			}
+			if ((zn = inflate_msg(b + h, len)) < 0) {
+				conn_close(c, "bad compressed message");
+				return n;
+			}
+			count_frame((size_t)zn, 1);
+			on_text(c, (char *)zbuf, (size_t)zn);
 			break;
 		case 8:
 			conn_close(c, "closed by server");
@@ -871,6 +1041,15 @@ parse_frames(struct conn *c, char *p, size_t n)
 		used += h + len;
 	}
 	return used;
+}
+
+/* Counts n bytes read from a socket now. */
+static void
+count_read(size_t n)
+{
+	read_now = now_ns();
+	if (read_now >= t_ws && read_now < t_we)
+		wire_window += n;
 }
 
 /* Read callback: pulls bytes and parses frames. */
@@ -888,6 +1067,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			n = read(fd, scratch, sizeof scratch);
 			if (n <= 0)
 				goto eof;
+			count_read((size_t)n);
 			used = parse_frames(c, scratch, (size_t)n);
 			if (used < (size_t)n && c->state != CS_DEAD) {
 				c->in_cap = (size_t)n - used + 16384;
@@ -903,6 +1083,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
 			if (n <= 0)
 				goto eof;
+			count_read((size_t)n);
 			c->in_len += (size_t)n;
 			used = parse_frames(c, c->in, c->in_len);
 			if (c->state == CS_DEAD)
@@ -945,8 +1126,11 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		    "GET /ws HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
 		    "Connection: Upgrade\r\n"
 		    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-		    "Sec-WebSocket-Version: 13\r\n\r\n",
-		    o.host, o.port);
+		    "Sec-WebSocket-Version: 13\r\n%s\r\n",
+		    o.host, o.port,
+		    o.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+		                "client_max_window_bits\r\n"
+		              : "");
 		conn_write(c, req, (size_t)n);
 		return;
 	}
@@ -1276,7 +1460,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (phase == PH_RUN && now >= t_end) {
 		getrusage(RUSAGE_SELF, &ru_we);
 		srv_cpu_we = proc_cpu(o.server_pid);
-		if (o.mode == M_IDLE)
+		if (o.mode == M_IDLE || o.mode == M_LOAD)
 			rss_after = proc_rss(o.server_pid);
 		if (o.mode == M_RECONNECT) {
 			storm_start();
@@ -1319,6 +1503,53 @@ json_lat(json_t *j, const char *key, const struct hist *h)
 	              "p90", hist_q(h, 0.9) / 1e6, "p99", hist_q(h, 0.99) / 1e6,
 	              "p999", hist_q(h, 0.999) / 1e6, "max", h->max / 1e6, "n",
 	              (json_int_t)h->n));
+}
+
+/* Prints and adds to j the bytes read in the window, per unit (n of
+ * them): as they came, and as plain frames. */
+static void
+summary_bytes(json_t *j, uint64_t n, const char *unit)
+{
+	double d = n ? (double)n : 1;
+
+	printf("  socket bytes %llu (%.1f per %s), as plain frames %llu "
+	       "(%.1f): %.1f %%; %llu of %llu frames compressed\n",
+	       (unsigned long long)wire_window, wire_window / d, unit,
+	       (unsigned long long)plain_window, plain_window / d,
+	       plain_window ? 100.0 * wire_window / plain_window : 0,
+	       (unsigned long long)zframes_window,
+	       (unsigned long long)frames_window);
+	json_object_set_new(j, "deflate", json_boolean(o.deflate));
+	json_object_set_new(j, "text_bytes", json_integer(o.text_bytes));
+	json_object_set_new(j, "wire_bytes",
+	                    json_integer((json_int_t)wire_window));
+	json_object_set_new(j, "plain_bytes",
+	                    json_integer((json_int_t)plain_window));
+	json_object_set_new(j, "frames",
+	                    json_integer((json_int_t)frames_window));
+	json_object_set_new(j, "deflated_frames",
+	                    json_integer((json_int_t)zframes_window));
+	if (n > 0) {
+		json_object_set_new(j, "wire_bytes_per_unit",
+		                    json_real(wire_window / d));
+		json_object_set_new(j, "plain_bytes_per_unit",
+		                    json_real(plain_window / d));
+	}
+}
+
+/* Prints and adds to j the server's VmRSS growth per connection. */
+static void
+summary_rss(json_t *j, const char *note)
+{
+	double per = (rss_after - rss_before) / (double)(nready ? nready : 1);
+
+	if (rss_before < 0 || rss_after < 0)
+		return;
+	printf("  server RSS %ld KiB -> %ld KiB: %.2f KiB per connection %s\n",
+	       rss_before, rss_after, per, note);
+	json_object_set_new(j, "rss_before_kib", json_integer(rss_before));
+	json_object_set_new(j, "rss_after_kib", json_integer(rss_after));
+	json_object_set_new(j, "rss_per_conn_kib", json_real(per));
 }
 
 /* Prints the human summary and the JSON line, then stops the loop. */
@@ -1387,6 +1618,10 @@ run_finish(void)
 			    json_real(srv_cpu * 1e6 / deliv_window));
 		if (o.searchers > 0)
 			searchers_finish(j, dur);
+		summary_bytes(j, deliv_window, "delivery");
+		summary_rss(j, "(the server's growth since before the "
+		               "connections; on a fresh server: per "
+		               "connection under load)");
 	} else if (o.mode == M_HISTORY) {
 		printf("  history pages of 50: %.0f queries/s\n",
 		       history_window / dur);
@@ -1398,18 +1633,9 @@ run_finish(void)
 			json_object_set_new(
 			    j, "server_cpu_us_per_query",
 			    json_real(srv_cpu * 1e6 / history_window));
+		summary_bytes(j, history_window, "query");
 	} else if (o.mode == M_IDLE) {
-		double per =
-		    (rss_after - rss_before) / (double)(nready ? nready : 1);
-
-		printf("  server RSS %ld KiB -> %ld KiB: %.2f KiB per "
-		       "connection\n",
-		       rss_before, rss_after, per);
-		json_object_set_new(j, "rss_before_kib",
-		                    json_integer(rss_before));
-		json_object_set_new(j, "rss_after_kib",
-		                    json_integer(rss_after));
-		json_object_set_new(j, "rss_per_conn_kib", json_real(per));
+		summary_rss(j, "");
 		json_object_set_new(
 		    j, "connects_per_s",
 		    json_real(setup_s > 0 ? nready / setup_s : 0));
@@ -1463,6 +1689,7 @@ usage(void)
 	        "MSG_PER_S (0: closed loop)]\n"
 	        "  [--window W] [--duration S] [--warmup S] [--drain S] "
 	        "[--parallel N] [--pad BYTES]\n"
+	        "  [--text-bytes N] [--deflate 0|1]\n"
 	        "  [--tokens FILE] [--user-prefix P] [--room-prefix P] "
 	        "[--server-pid PID]\n"
 	        "  [--resync-k K] [--timeout S] [--label TEXT]\n"
@@ -1514,6 +1741,10 @@ parse_args(int argc, char **argv)
 			o.parallel = atoi(v);
 		else if (strcmp(a, "--pad") == 0)
 			o.text_pad = atoi(v);
+		else if (strcmp(a, "--text-bytes") == 0)
+			o.text_bytes = atoi(v);
+		else if (strcmp(a, "--deflate") == 0)
+			o.deflate = atoi(v);
 		else if (strcmp(a, "--tokens") == 0)
 			o.tokens = v;
 		else if (strcmp(a, "--user-prefix") == 0)
@@ -1536,8 +1767,11 @@ parse_args(int argc, char **argv)
 			usage();
 	}
 	if (o.conns < 1 || o.rooms < 1 || o.rooms > 100000 ||
-	    o.conns % o.rooms != 0 || o.text_pad < 0 || o.text_pad > 4000)
+	    o.conns % o.rooms != 0)
 		die("%s", "--conns must be a multiple of --rooms (<= 100000)");
+	if (o.text_pad < 0 || o.text_pad > 4000 || o.text_bytes < 0 ||
+	    o.text_bytes > 4000)
+		die("%s", "--pad and --text-bytes must be 0..4000");
 	if (o.users <= 0)
 		o.users = o.rooms;
 	if (o.users % o.rooms != 0 || o.users / o.rooms > o.conns / o.rooms)
@@ -1578,8 +1812,10 @@ main(int argc, char **argv)
 	cpr = o.conns / o.rooms;
 	upr = o.users / o.rooms;
 	spr = o.senders >= o.rooms ? o.senders / o.rooms : 1;
-	if (o.mode == M_IDLE)
+	if (o.mode == M_IDLE || o.mode == M_LOAD)
 		rss_before = proc_rss(o.server_pid);
+	if (o.text_bytes > 0)
+		filler_init();
 	tokens_load(o.users);
 	{
 		struct event_config *cfg = event_config_new();
