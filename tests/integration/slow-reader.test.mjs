@@ -68,7 +68,7 @@ test('a client that sends history requests and never reads is paused, then dropp
 	assert.equal(h.messages[0].text, 'after the drop');
 });
 
-test('a resync replay that would not fit in half of CONN_OUTPUT_HIGH is truncated; smaller rooms replay', async (t) => {
+test('a resync replay that would not fit in 7/8 of CONN_OUTPUT_HIGH is truncated; smaller rooms replay', async (t) => {
 	const srv = await useChatd(t);
 	const u = await newUser(srv);
 	const c = await wsAuth(srv.wsUrl, u.token);
@@ -77,8 +77,8 @@ test('a resync replay that would not fit in half of CONN_OUTPUT_HIGH is truncate
 	const small = uniq('small');
 	await join(c, big);
 	await join(c, small);
-	const text = 'é'.repeat(3000); // 6000 bytes: 700 events are over 4 MiB
-	for (let i = 0; i < 700; i += 50)
+	const text = 'é'.repeat(4000); // 8000 bytes: 1000 events are over 7 MiB
+	for (let i = 0; i < 1000; i += 50)
 		await Promise.all(Array.from({ length: 50 }, () => send(c, big, text)));
 	for (let i = 0; i < 3; i++) await send(c, small, `small ${i}`);
 	const r = await wsAuth(srv.wsUrl, u.token, { since: { [big]: 0, [small]: 0 } });
@@ -86,5 +86,28 @@ test('a resync replay that would not fit in half of CONN_OUTPUT_HIGH is truncate
 	assert.deepEqual(await r.next((e) => e.type === 'truncated'), { type: 'truncated', room: big });
 	for (let i = 0; i < 3; i++) assert.equal((await r.next((e) => e.type === 'message' && e.room === small)).text, `small ${i}`);
 	await r.none((e) => e.type === 'message' && e.room === big, 'a replay of the big room');
+	assert.equal(r.isClosed, false);
+});
+
+test('one room\'s replay of 1000 changes of 4000 ASCII characters is sent in full, as the contract says', async (t) => {
+	const srv = await useChatd(t);
+	const u = await newUser(srv);
+	const c = await wsAuth(srv.wsUrl, u.token);
+	t.after(() => c.close());
+	const room = uniq('full');
+	await join(c, room);
+	const text = 'a'.repeat(4000);
+	for (let i = 0; i < 1000; i += 50)
+		await Promise.all(Array.from({ length: 50 }, () => send(c, room, text)));
+	const r = await wsAuth(srv.wsUrl, u.token, { since: { [room]: 0 } });
+	t.after(() => r.close());
+	let last = 0;
+	for (let i = 0; i < 1000; i++) {
+		const e = await r.next((x) => x.room === room && (x.type === 'message' || x.type === 'truncated'));
+		assert.equal(e.type, 'message', `event ${i} is a message, not ${e.type}`);
+		assert.ok(e.seq > last, 'ascending seq');
+		last = e.seq;
+		assert.equal(e.text.length, 4000);
+	}
 	assert.equal(r.isClosed, false);
 });
