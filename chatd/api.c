@@ -490,7 +490,7 @@ api_rooms(struct conn *c, const struct http_request *req)
 	if (api_auth(c, req, &u, hash) != 0)
 		return;
 	rooms = json_array();
-	if (room_list_public(c->srv->db, api_room_cb, rooms) != 0) {
+	if (room_list_public(c->srv->db, NULL, -1, api_room_cb, rooms) != 0) {
 		json_decref(rooms);
 		http_respond_error(c, req, 500, "internal", "database error");
 		return;
