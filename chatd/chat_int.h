@@ -109,6 +109,11 @@ void chat_room_join(struct session *s, json_t *req, json_t *ref);
 void chat_room_leave(struct session *s, json_t *req, json_t *ref);
 void chat_room_dm(struct session *s, json_t *req, json_t *ref);
 void chat_room_read(struct session *s, json_t *req, json_t *ref);
+/* chat_room_states (chat.h) that also caches each room in the hub and
+ * returns them in *rooms (n of them; free the array), in the states'
+ * order, for hello's subscriptions. NULL on a database error. */
+json_t *chat_room_states_cached(struct server *srv, int64_t user_id,
+    struct hub_room ***rooms, size_t *n);
 
 /* chat_message.c: messages. */
 

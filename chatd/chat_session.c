@@ -121,13 +121,14 @@ chat_authenticate(struct session *s, const struct user *u,
 {
 	struct server *srv = s->conn->srv;
 	struct chat *ch = srv->chat;
+	struct hub_room **subs = NULL;
 	json_t *rooms, *hello, *v;
 	const char *key;
-	size_t i;
+	size_t i, n = 0;
 	int first;
 
 	chat_flush(srv);
-	if ((rooms = chat_room_states(srv, u->id)) == NULL) {
+	if ((rooms = chat_room_states_cached(srv, u->id, &subs, &n)) == NULL) {
 		chat_send_error(s, ref, "internal", "database error");
 		conn_ws_close(s->conn, 1011, "database error");
 		return;
@@ -137,19 +138,11 @@ chat_authenticate(struct session *s, const struct user *u,
 	/* hello, the replay and the presence snapshot: one write. */
 	conn_cork(s->conn, 1);
 	first = hub_user_attach(ch->hub, s, u->id, u->username);
-	for (i = 0; i < json_array_size(rooms); i++) {
-		json_t *st = json_array_get(rooms, i);
-		struct hub_room *room;
-		int err;
-
-		room = hub_room_get(ch->hub, srv->db,
-		    json_string_value(json_object_get(st, "name")), &err);
-		if (room == NULL)
-			continue;
-		hub_subscribe(s, room, room->last_seq);
-		json_object_set_new(st, "last_seq",
-		    json_integer(room->last_seq));
-	}
+	/* The states carry each cached room's last_seq: subscribing from
+	 * it, the live events follow hello without a gap. */
+	for (i = 0; i < n; i++)
+		hub_subscribe(s, subs[i], subs[i]->last_seq);
+	free(subs);
 	hello = json_pack("{s:s,s:{s:I,s:s},s:s,s:o,s:{s:i,s:i}}", "type",
 	    "hello", "user", "id", (json_int_t)u->id, "username", u->username,
 	    "epoch", db_epoch(srv->db), "rooms", rooms, "limits",
