@@ -454,23 +454,6 @@ api_logout(struct conn *c, const struct http_request *req)
 	http_respond(c, req, 204, NULL, NULL, 0, NULL);
 }
 
-static void
-api_me(struct conn *c, const struct http_request *req)
-{
-	uint8_t hash[32];
-	struct user u;
-	json_t *rooms;
-
-	if (api_auth(c, req, &u, hash) != 0)
-		return;
-	if ((rooms = chat_room_states(c->srv, u.id)) == NULL) {
-		http_respond_error(c, req, 500, "internal", "database error");
-		return;
-	}
-	http_respond_json(c, req, 200,
-	    json_pack("{s:o,s:o}", "user", api_user_json(&u), "rooms", rooms));
-}
-
 /* A 200 with the JSON in w as its body; frees w. */
 static void
 api_respond_jsonw(struct conn *c, const struct http_request *req,
@@ -479,6 +462,34 @@ api_respond_jsonw(struct conn *c, const struct http_request *req,
 	http_respond(c, req, 200, "application/json", jsonw_data(w),
 	    jsonw_len(w), NULL);
 	jsonw_free(w);
+}
+
+static void
+api_me(struct conn *c, const struct http_request *req)
+{
+	uint8_t hash[32];
+	struct user u;
+	struct jsonw w;
+
+	if (api_auth(c, req, &u, hash) != 0)
+		return;
+	jsonw_init(&w, 0);
+	jsonw_object_open(&w);
+	JSONW_KEY(&w, "user");
+	jsonw_object_open(&w);
+	JSONW_KEY(&w, "id");
+	jsonw_int(&w, u.id);
+	JSONW_KEY(&w, "username");
+	jsonw_string(&w, u.username);
+	jsonw_object_close(&w);
+	JSONW_KEY(&w, "rooms");
+	if (chat_room_states(c->srv, u.id, &w) != 0) {
+		jsonw_free(&w);
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
+	jsonw_object_close(&w);
+	api_respond_jsonw(c, req, &w);
 }
 
 /* Parses an optional non-negative integer query parameter: 0 (absent:

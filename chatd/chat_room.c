@@ -430,13 +430,13 @@ chat_room_read(struct session *s, json_t *req, json_t *ref)
 /* What chat_room_states collects. */
 struct chat_states {
 	struct hub *hub;         /* NULL: JSON only */
-	json_t *json;
+	struct jsonw *w;
 	struct hub_room **rooms; /* with hub: the rooms, cached in it */
 	size_t n, cap;
 };
 
-/* member_rooms callback: one room state appended to a JSON array, and
- * the room cached in the hub from the same row (no second query). */
+/* member_rooms callback: one room state written into the array, and the
+ * room cached in the hub from the same row (no second query). */
 static int
 chat_room_state_cb(void *arg, const struct room_state *st)
 {
@@ -453,36 +453,44 @@ chat_room_state_cb(void *arg, const struct room_state *st)
 		c->rooms[c->n++] = room;
 		last = room->last_seq;
 	}
-	json_array_append_new(c->json,
-	    json_pack("{s:s,s:s,s:I,s:I,s:I}", "name", st->room.name, "kind",
-		st->room.kind == ROOM_DM ? "dm" : "public", "last_seq",
-		(json_int_t)last, "read_seq", (json_int_t)st->read_seq,
-		"unread", (json_int_t)st->unread));
+	jsonw_object_open(c->w);
+	JSONW_KEY(c->w, "name");
+	jsonw_string(c->w, st->room.name);
+	JSONW_KEY(c->w, "kind");
+	jsonw_string(c->w, st->room.kind == ROOM_DM ? "dm" : "public");
+	JSONW_KEY(c->w, "last_seq");
+	jsonw_int(c->w, last);
+	JSONW_KEY(c->w, "read_seq");
+	jsonw_int(c->w, st->read_seq);
+	JSONW_KEY(c->w, "unread");
+	jsonw_int(c->w, st->unread);
+	jsonw_object_close(c->w);
 	return 0;
 }
 
-json_t *
-chat_room_states_cached(struct server *srv, int64_t user_id,
+int
+chat_room_states_cached(struct server *srv, int64_t user_id, struct jsonw *w,
     struct hub_room ***rooms, size_t *n)
 {
 	struct chat_states c = {0};
 
 	c.hub = rooms != NULL ? srv->chat->hub : NULL;
-	c.json = json_array();
+	c.w = w;
+	jsonw_array_open(w);
 	if (member_rooms(srv->db, user_id, chat_room_state_cb, &c) != 0) {
-		json_decref(c.json);
 		free(c.rooms);
-		return NULL;
+		return -1;
 	}
+	jsonw_array_close(w);
 	if (rooms != NULL) {
 		*rooms = c.rooms;
 		*n = c.n;
 	}
-	return c.json;
+	return 0;
 }
 
-json_t *
-chat_room_states(struct server *srv, int64_t user_id)
+int
+chat_room_states(struct server *srv, int64_t user_id, struct jsonw *w)
 {
-	return chat_room_states_cached(srv, user_id, NULL, NULL);
+	return chat_room_states_cached(srv, user_id, w, NULL, NULL);
 }
