@@ -22,6 +22,7 @@
 #include "storage/storage.h"
 
 #define API_MAX_LIMIT 100
+#define API_ROOMS_MAX_LIMIT 1000 /* rooms in a page of GET /api/rooms */
 
 /* A route: an exact path (or a prefix ending in '*'), the one method it
  * takes (GET also answers HEAD) and its handler. */
@@ -453,51 +454,6 @@ api_logout(struct conn *c, const struct http_request *req)
 	http_respond(c, req, 204, NULL, NULL, 0, NULL);
 }
 
-static void
-api_me(struct conn *c, const struct http_request *req)
-{
-	uint8_t hash[32];
-	struct user u;
-	json_t *rooms;
-
-	if (api_auth(c, req, &u, hash) != 0)
-		return;
-	if ((rooms = chat_room_states(c->srv, u.id)) == NULL) {
-		http_respond_error(c, req, 500, "internal", "database error");
-		return;
-	}
-	http_respond_json(c, req, 200,
-	    json_pack("{s:o,s:o}", "user", api_user_json(&u), "rooms", rooms));
-}
-
-static int
-api_room_cb(void *arg, const struct room *r)
-{
-	json_array_append_new(arg,
-	    json_pack("{s:s,s:I,s:I,s:I}", "name", r->name, "members",
-		(json_int_t)r->members, "last_seq", (json_int_t)r->last_seq,
-		"created_at", (json_int_t)r->created_at));
-	return 0;
-}
-
-static void
-api_rooms(struct conn *c, const struct http_request *req)
-{
-	uint8_t hash[32];
-	struct user u;
-	json_t *rooms;
-
-	if (api_auth(c, req, &u, hash) != 0)
-		return;
-	rooms = json_array();
-	if (room_list_public(c->srv->db, api_room_cb, rooms) != 0) {
-		json_decref(rooms);
-		http_respond_error(c, req, 500, "internal", "database error");
-		return;
-	}
-	http_respond_json(c, req, 200, json_pack("{s:o}", "rooms", rooms));
-}
-
 /* A 200 with the JSON in w as its body; frees w. */
 static void
 api_respond_jsonw(struct conn *c, const struct http_request *req,
@@ -506,6 +462,34 @@ api_respond_jsonw(struct conn *c, const struct http_request *req,
 	http_respond(c, req, 200, "application/json", jsonw_data(w),
 	    jsonw_len(w), NULL);
 	jsonw_free(w);
+}
+
+static void
+api_me(struct conn *c, const struct http_request *req)
+{
+	uint8_t hash[32];
+	struct user u;
+	struct jsonw w;
+
+	if (api_auth(c, req, &u, hash) != 0)
+		return;
+	jsonw_init(&w, 0);
+	jsonw_object_open(&w);
+	JSONW_KEY(&w, "user");
+	jsonw_object_open(&w);
+	JSONW_KEY(&w, "id");
+	jsonw_int(&w, u.id);
+	JSONW_KEY(&w, "username");
+	jsonw_string(&w, u.username);
+	jsonw_object_close(&w);
+	JSONW_KEY(&w, "rooms");
+	if (chat_room_states(c->srv, u.id, &w) != 0) {
+		jsonw_free(&w);
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
+	jsonw_object_close(&w);
+	api_respond_jsonw(c, req, &w);
 }
 
 /* Parses an optional non-negative integer query parameter: 0 (absent:
@@ -529,6 +513,81 @@ api_query_uint(const struct http_request *req, const char *name,
 		return -1;
 	*out = v;
 	return 1;
+}
+
+/* A page of GET /api/rooms being written. */
+struct api_rooms {
+	struct jsonw *w;
+	int64_t limit; /* -1: every room */
+	int64_t n;
+	int more;      /* a room past the limit exists */
+};
+
+/* room_list_public callback: one room of GET /api/rooms. */
+static int
+api_room_cb(void *arg, const struct room *r)
+{
+	struct api_rooms *p = arg;
+
+	if (p->limit >= 0 && p->n == p->limit) {
+		p->more = 1;
+		return 1;
+	}
+	p->n++;
+	jsonw_object_open(p->w);
+	jsonw_key(p->w, "name");
+	jsonw_string(p->w, r->name);
+	jsonw_key(p->w, "members");
+	jsonw_int(p->w, r->members);
+	jsonw_key(p->w, "last_seq");
+	jsonw_int(p->w, r->last_seq);
+	jsonw_key(p->w, "created_at");
+	jsonw_int(p->w, r->created_at);
+	jsonw_object_close(p->w);
+	return 0;
+}
+
+/* GET /api/rooms?limit=&after=: every public room, or a page of them in
+ * name order after the name after (docs/protocol.md). */
+static void
+api_rooms(struct conn *c, const struct http_request *req)
+{
+	char after[ROOMNAME_MAX + 1] = "";
+	uint8_t hash[32];
+	struct user u;
+	struct api_rooms p = {0};
+	struct jsonw w;
+	long n = -1;
+
+	if (api_auth(c, req, &u, hash) != 0)
+		return;
+	if (req->query != NULL)
+		n = url_query_get(req->query, "after", after, sizeof after);
+	if (n == -2 || api_query_uint(req, "limit", &p.limit) < 0 ||
+	    p.limit == 0 || p.limit > API_ROOMS_MAX_LIMIT) {
+		http_respond_error(c, req, 400, "bad_request",
+		    "limit is 1-1000; after is a room name");
+		return;
+	}
+	jsonw_init(&w, 0);
+	p.w = &w;
+	jsonw_object_open(&w);
+	jsonw_key(&w, "rooms");
+	jsonw_array_open(&w);
+	if (room_list_public(c->srv->db, after,
+		p.limit < 0 ? -1 : p.limit + 1, api_room_cb, &p) != 0) {
+		jsonw_free(&w);
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
+	jsonw_array_close(&w);
+	/* Paged (limit or after given): has_more, as history's. */
+	if (p.limit >= 0 || n >= 0) {
+		jsonw_key(&w, "has_more");
+		jsonw_bool(&w, p.more);
+	}
+	jsonw_object_close(&w);
+	api_respond_jsonw(c, req, &w);
 }
 
 /* Checks a room name from a URL and finds the room the user may read;

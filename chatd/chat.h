@@ -38,13 +38,15 @@ void chat_ws_authenticated(struct conn *c, const struct user *u,
     const uint8_t hash[32]);
 /* Closes every WebSocket opened with the token hash (logout): 4001. */
 void chat_logout(struct server *srv, int64_t user_id, const uint8_t hash[32]);
-/* The user's rooms as PROTOCOL.md room states (hello, /api/me); NULL on
- * a database error. */
-json_t *chat_room_states(struct server *srv, int64_t user_id);
+struct jsonw;
+/* Writes the user's rooms as a JSON array of PROTOCOL.md room states
+ * into w (hello, /api/me): two row reads a room, no message read (the
+ * unread counts are counters). 0, or -1 on a database error (w then
+ * holds part of the array). */
+int chat_room_states(struct server *srv, int64_t user_id, struct jsonw *w);
 struct message;
 /* The same object, the same bytes as json_dumps(JSON_COMPACT) of it,
  * written by w (history, search, events). */
-struct jsonw;
 void chat_message_write(struct jsonw *w, const struct message *m);
 /* A stored event: {"type": type, ...the message's members, "ref"?}; ref
  * NULL for none. */

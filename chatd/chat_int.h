@@ -109,9 +109,17 @@ void chat_room_join(struct session *s, json_t *req, json_t *ref);
 void chat_room_leave(struct session *s, json_t *req, json_t *ref);
 void chat_room_dm(struct session *s, json_t *req, json_t *ref);
 void chat_room_read(struct session *s, json_t *req, json_t *ref);
+/* chat_room_states (chat.h) that also caches each room in the hub and
+ * returns them in *rooms (n of them; free the array), in the states'
+ * order, for hello's subscriptions. 0, or -1 on a database error (w
+ * then holds part of the array). */
+int chat_room_states_cached(struct server *srv, int64_t user_id,
+    struct jsonw *w, struct hub_room ***rooms, size_t *n);
 
 /* chat_message.c: messages. */
 
+/* Writes a request's ref as the "ref" member of the object open in w. */
+void chat_ref_write(struct jsonw *w, json_t *ref);
 /* Carries out a committed ACT_SEND, ACT_CHANGE or ACT_REPLY. */
 void chat_message_run(struct server *srv, struct action *a);
 /* Request handlers (PROTOCOL.md): send, edit, delete, history. */

@@ -58,7 +58,7 @@ chat_message_write(struct jsonw *w, const struct message *m)
 /* Writes a request's ref as the "ref" member. chat_ref (chat.c) admits
  * only strings; anything else is dumped by jansson, so it is echoed all
  * the same. */
-static void
+void
 chat_ref_write(struct jsonw *w, json_t *ref)
 {
 	char *text;

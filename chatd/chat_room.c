@@ -2,6 +2,7 @@
  * join, leave, dm, read positions, what a committed membership change
  * delivers, and a user's room states (hello, /api/me). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chatd/auth.h"
@@ -9,7 +10,9 @@
 #include "chatd/chat_int.h"
 #include "chatd/conn.h"
 #include "chatd/hub.h"
+#include "chatd/limiter.h"
 #include "chatd/server.h"
+#include "chatd/xmalloc.h"
 #include "storage/storage.h"
 
 /* Reads and folds the "room" field into name; replies with the error and
@@ -190,6 +193,47 @@ chat_room_run(struct server *srv, struct action *a)
 	}
 }
 
+/* 0 if user may be a member of one more room, else -1 after replying
+ * forbidden (who names the user when it is not the requester). The cap
+ * bounds what every hello and /api/me of the user costs. */
+static int
+chat_room_cap(struct session *s, json_t *ref, int64_t user_id,
+    const char *who)
+{
+	struct server *srv = s->conn->srv;
+	int64_t max = srv->cfg->max_rooms_per_user, n = 0;
+	char msg[128];
+
+	if (max <= 0)
+		return 0;
+	if (member_count(srv->db, user_id, max, &n) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return -1;
+	}
+	if (n < max)
+		return 0;
+	snprintf(msg, sizeof msg, "%s in too many rooms (at most %lld)",
+	    who != NULL ? who : "you are", (long long)max);
+	chat_send_error(s, ref, "forbidden", msg);
+	return -1;
+}
+
+/* 0 if the user may create one more room now (taking the token), else
+ * -1 after replying rate_limited. */
+static int
+chat_room_create_ok(struct session *s, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+
+	if (srv->room_create == NULL ||
+	    limiter_take(srv->room_create, s->user->username, chat_now()))
+		return 0;
+	srv->m.rate_limited++;
+	chat_send_error(s, ref, "rate_limited",
+	    "too many new rooms; try again later");
+	return -1;
+}
+
 /* join: a public room (created on first join), or a DM room again. */
 void
 chat_room_join(struct session *s, json_t *req, json_t *ref)
@@ -223,7 +267,19 @@ chat_room_join(struct session *s, json_t *req, json_t *ref)
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
+	/* Over a cap, nothing is stored (a join already a member is not
+	 * one more room). */
+	if (room == NULL || (rc = member_get(srv->db, room->id, s->user->id,
+				 NULL)) == 1) {
+		if (chat_room_cap(s, ref, s->user->id, NULL) != 0)
+			return;
+	} else if (rc < 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
 	if (room == NULL) {
+		if (chat_room_create_ok(s, ref) != 0)
+			return;
 		if (room_create(srv->db, name, ROOM_PUBLIC, chat_now(), &r) < 0) {
 			chat_send_error(s, ref, "internal", "database error");
 			return;
@@ -315,6 +371,14 @@ chat_room_dm(struct session *s, json_t *req, json_t *ref)
 		return;
 	}
 	if (room == NULL) {
+		char who[USERNAME_MAX + 16];
+
+		snprintf(who, sizeof who, "%s is", peer.username);
+		if (chat_room_cap(s, ref, s->user->id, NULL) != 0 ||
+		    (peer.id != s->user->id &&
+			chat_room_cap(s, ref, peer.id, who) != 0) ||
+		    chat_room_create_ok(s, ref) != 0)
+			return;
 		if (room_create(srv->db, name, ROOM_DM, chat_now(), &r) < 0 ||
 		    member_add(srv->db, r.id, s->user->id, 0, chat_now()) < 0 ||
 		    member_add(srv->db, r.id, peer.id, 0, chat_now()) < 0) {
@@ -363,26 +427,70 @@ chat_room_read(struct session *s, json_t *req, json_t *ref)
 	    ->fresh = moved;
 }
 
-/* member_rooms callback: one room state appended to a JSON array. */
+/* What chat_room_states collects. */
+struct chat_states {
+	struct hub *hub;         /* NULL: JSON only */
+	struct jsonw *w;
+	struct hub_room **rooms; /* with hub: the rooms, cached in it */
+	size_t n, cap;
+};
+
+/* member_rooms callback: one room state written into the array, and the
+ * room cached in the hub from the same row (no second query). */
 static int
 chat_room_state_cb(void *arg, const struct room_state *st)
 {
-	json_array_append_new(arg,
-	    json_pack("{s:s,s:s,s:I,s:I,s:I}", "name", st->room.name, "kind",
-		st->room.kind == ROOM_DM ? "dm" : "public", "last_seq",
-		(json_int_t)st->room.last_seq, "read_seq",
-		(json_int_t)st->read_seq, "unread", (json_int_t)st->unread));
+	struct chat_states *c = arg;
+	int64_t last = st->room.last_seq;
+
+	if (c->hub != NULL) {
+		struct hub_room *room = hub_room_cache(c->hub, &st->room);
+
+		if (c->n == c->cap) {
+			c->cap = c->cap ? c->cap * 2 : 16;
+			c->rooms = xrealloc(c->rooms, c->cap * sizeof *c->rooms);
+		}
+		c->rooms[c->n++] = room;
+		last = room->last_seq;
+	}
+	jsonw_object_open(c->w);
+	JSONW_KEY(c->w, "name");
+	jsonw_string(c->w, st->room.name);
+	JSONW_KEY(c->w, "kind");
+	jsonw_string(c->w, st->room.kind == ROOM_DM ? "dm" : "public");
+	JSONW_KEY(c->w, "last_seq");
+	jsonw_int(c->w, last);
+	JSONW_KEY(c->w, "read_seq");
+	jsonw_int(c->w, st->read_seq);
+	JSONW_KEY(c->w, "unread");
+	jsonw_int(c->w, st->unread);
+	jsonw_object_close(c->w);
 	return 0;
 }
 
-json_t *
-chat_room_states(struct server *srv, int64_t user_id)
+int
+chat_room_states_cached(struct server *srv, int64_t user_id, struct jsonw *w,
+    struct hub_room ***rooms, size_t *n)
 {
-	json_t *rooms = json_array();
+	struct chat_states c = {0};
 
-	if (member_rooms(srv->db, user_id, chat_room_state_cb, rooms) != 0) {
-		json_decref(rooms);
-		return NULL;
+	c.hub = rooms != NULL ? srv->chat->hub : NULL;
+	c.w = w;
+	jsonw_array_open(w);
+	if (member_rooms(srv->db, user_id, chat_room_state_cb, &c) != 0) {
+		free(c.rooms);
+		return -1;
 	}
-	return rooms;
+	jsonw_array_close(w);
+	if (rooms != NULL) {
+		*rooms = c.rooms;
+		*n = c.n;
+	}
+	return 0;
+}
+
+int
+chat_room_states(struct server *srv, int64_t user_id, struct jsonw *w)
+{
+	return chat_room_states_cached(srv, user_id, w, NULL, NULL);
 }

@@ -45,6 +45,10 @@ static const struct option_def options[] = {
 	    "WebSocket requests per second per connection", 0, NULL},
 	{"msg-burst", "CHATD_MSG_BURST", "20", "burst of WebSocket requests",
 	    0, NULL},
+	{"max-rooms-per-user", "CHATD_MAX_ROOMS_PER_USER", "1000",
+	    "rooms a user may be a member of (always on)", 0, NULL},
+	{"max-rooms-created-per-hour", "CHATD_MAX_ROOMS_CREATED_PER_HOUR",
+	    "100", "rooms a user may create an hour (0: no limit)", 0, NULL},
 	{"origin", "CHATD_ORIGIN", NULL,
 	    "extra allowed WebSocket Origin (repeatable; env: comma list)", 0,
 	    NULL},
@@ -214,6 +218,12 @@ config_set(struct config *cfg, const char *name, const char *val)
 			cfg->msg_burst = num < 1 ? 1 : num;
 		else if (strcmp(name, "token-days") == 0 && num >= 1)
 			cfg->token_ttl_ms = (int64_t)(num * 86400000.0);
+		else if (strcmp(name, "max-rooms-per-user") == 0 && num >= 1 &&
+		    num <= 1000000)
+			cfg->max_rooms_per_user = (int)num;
+		else if (strcmp(name, "max-rooms-created-per-hour") == 0 &&
+		    num <= 1000000)
+			cfg->max_rooms_per_hour = (int)num;
 		else if (strcmp(name, "max-clients") == 0 && num >= 1)
 			cfg->max_clients = (int)num;
 		else if (strcmp(name, "header-timeout") == 0 && num >= 1)

@@ -20,6 +20,8 @@ struct config {
 	int rate_limits;           /* 0: every limit off */
 	double msg_rate;           /* WebSocket requests/s per connection */
 	double msg_burst;
+	int max_rooms_per_user;    /* memberships; a resource bound, always */
+	int max_rooms_per_hour;    /* rooms a user creates; 0: no limit */
 	int max_clients;
 	int64_t token_ttl_ms;
 	int header_timeout;        /* s */

@@ -335,6 +335,10 @@ jsonl_import(struct db *db, FILE *in, const struct jsonl_names *names,
 	}
 	if (why == NULL && ferror(in))
 		why = "read error";
+	/* The unread counters follow from the lines, in whatever order
+	 * the members and messages came. */
+	if (why == NULL && room_counts_rebuild(db) != 0)
+		why = "database error";
 	free(line);
 	return why;
 }

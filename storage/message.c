@@ -137,13 +137,17 @@ message_free(struct message *m)
 	free(m);
 }
 
-/* Raises a room's last_seq to seq (the caller holds a savepoint). */
+/* Raises a room's last_seq to seq, and its msgs count for a new message
+ * (the caller holds a savepoint). */
 static int
-message_bump_room(struct db *db, int64_t room_id, int64_t seq)
+message_bump_room(struct db *db, int64_t room_id, int64_t seq, int new_msg)
 {
-	struct db_stmt *st = db_prepare(
-	    db,
-	    "UPDATE rooms SET last_seq = max(last_seq, :seq) WHERE id = :id");
+	struct db_stmt *st =
+	    new_msg ? db_prepare(db, "UPDATE rooms SET last_seq ="
+	                             " max(last_seq, :seq), msgs = msgs + 1"
+	                             " WHERE id = :id")
+	            : db_prepare(db, "UPDATE rooms SET last_seq ="
+	                             " max(last_seq, :seq) WHERE id = :id");
 	int rc;
 
 	if (st == NULL)
@@ -156,6 +160,26 @@ message_bump_room(struct db *db, int64_t room_id, int64_t seq)
 		return 0;
 	log_error("%s: no room %lld", __func__, (long long)room_id);
 	return -1;
+}
+
+/* Counts a new message as seen by its author, so that the room's msgs
+ * going up leaves the author's unread count (room.c) as it was: one
+ * members row, whatever the room's size. 0 or -1. */
+static int
+message_author_seen(struct db *db, int64_t room_id, int64_t user_id)
+{
+	struct db_stmt *st =
+	    db_prepare(db, "UPDATE members SET seen = seen + 1"
+	                   " WHERE room_id = :room_id AND user_id = :user_id");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":room_id", room_id);
+	db_bind_int64(st, ":user_id", user_id);
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_DONE ? 0 : -1;
 }
 
 int
@@ -197,7 +221,8 @@ message_insert(struct db *db, const struct message *m,
 		db_release(db);
 		return 1;
 	}
-	if (message_bump_room(db, m->room_id, m->id) == -1)
+	if (message_bump_room(db, m->room_id, m->id, 1) == -1 ||
+	    message_author_seen(db, m->room_id, m->user_id) == -1)
 		goto fail;
 	return db_release(db);
 fail:
@@ -239,20 +264,24 @@ message_get(struct db *db, int64_t id, message_cb cb, void *arg)
 	return n == 0 ? 1 : 0;
 }
 
-/* The room of a live message: 0, 1 if missing or deleted, -1. */
+/* The room and author of a live message: 0, 1 if missing or deleted,
+ * -1. */
 static int
-message_live_room(struct db *db, int64_t id, int64_t *room_id)
+message_live_room(struct db *db, int64_t id, int64_t *room_id, int64_t *user_id)
 {
-	struct db_stmt *st = db_prepare(
-	    db, "SELECT room_id FROM messages WHERE id = :id AND deleted = 0");
+	struct db_stmt *st =
+	    db_prepare(db, "SELECT room_id, user_id FROM messages"
+	                   " WHERE id = :id AND deleted = 0");
 	int rc;
 
 	if (st == NULL)
 		return -1;
 	db_bind_int64(st, ":id", id);
 	rc = db_step(st);
-	if (rc == DB_ROW)
+	if (rc == DB_ROW) {
 		*room_id = db_column_int64(st, 0);
+		*user_id = db_column_int64(st, 1);
+	}
 	db_reset(st);
 	return rc == DB_ROW ? 0 : rc == DB_DONE ? 1 : -1;
 }
@@ -266,11 +295,31 @@ message_change(struct db *db, struct db_stmt *st, int64_t room_id, int64_t seq)
 	int changed = rc == DB_DONE && db_changes(db) == 1;
 
 	db_reset(st);
-	if (!changed || message_bump_room(db, room_id, seq) == -1) {
+	if (!changed || message_bump_room(db, room_id, seq, 0) == -1) {
 		db_rollback_to(db);
 		return -1;
 	}
 	return db_release(db);
+}
+
+/* A message going away stops counting as unread for the members who had
+ * it unread: read_seq below it, not its author. 0 or -1. */
+static int
+message_unread_gone(struct db *db, int64_t room_id, int64_t user_id, int64_t id)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "UPDATE members SET seen = seen + 1 WHERE room_id = :room_id"
+	        " AND user_id <> :user_id AND read_seq < :id");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":room_id", room_id);
+	db_bind_int64(st, ":user_id", user_id);
+	db_bind_int64(st, ":id", id);
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_DONE ? 0 : -1;
 }
 
 int
@@ -280,14 +329,14 @@ message_edit(struct db *db, int64_t id, const char *text, size_t len,
 	struct db_stmt *st = db_prepare(
 	    db, "UPDATE messages SET text = :text, seq = :seq, edited_ts = :ts"
 	        " WHERE id = :id AND deleted = 0");
-	int64_t room_id = 0;
+	int64_t room_id = 0, user_id = 0;
 	int rc;
 
 	if (st == NULL || text == NULL)
 		return -1;
 	if (db_savepoint(db) == -1)
 		return -1;
-	if ((rc = message_live_room(db, id, &room_id)) != 0) {
+	if ((rc = message_live_room(db, id, &room_id, &user_id)) != 0) {
 		if (rc == 1)
 			db_release(db);
 		else
@@ -308,19 +357,23 @@ message_delete(struct db *db, int64_t id, int64_t seq)
 	struct db_stmt *st = db_prepare(
 	    db, "UPDATE messages SET text = NULL, deleted = 1, seq = :seq"
 	        " WHERE id = :id AND deleted = 0");
-	int64_t room_id = 0;
+	int64_t room_id = 0, user_id = 0;
 	int rc;
 
 	if (st == NULL)
 		return -1;
 	if (db_savepoint(db) == -1)
 		return -1;
-	if ((rc = message_live_room(db, id, &room_id)) != 0) {
+	if ((rc = message_live_room(db, id, &room_id, &user_id)) != 0) {
 		if (rc == 1)
 			db_release(db);
 		else
 			db_rollback_to(db);
 		return rc;
+	}
+	if (message_unread_gone(db, room_id, user_id, id) == -1) {
+		db_rollback_to(db);
+		return -1;
 	}
 	db_bind_int64(st, ":seq", seq);
 	db_bind_int64(st, ":id", id);

@@ -173,8 +173,11 @@ int room_create(struct db *db, const char *name, int kind, int64_t now,
 /* Deletes a room with its memberships and messages. 0, 1, -1. */
 int room_delete(struct db *db, int64_t room_id);
 typedef int (*room_cb)(void *arg, const struct room *r);
-/* Every public room in name order, with members counted. 0 or -1. */
-int room_list_public(struct db *db, room_cb cb, void *arg);
+/* The public rooms named after after ("" or NULL: from the first), at
+ * most limit of them (-1: all), in name order, with members counted.
+ * 0 or -1. */
+int room_list_public(struct db *db, const char *after, int64_t limit,
+                     room_cb cb, void *arg);
 /* Every room of every kind in name order (admin CLI). 0 or -1. */
 int room_list_all(struct db *db, room_cb cb, void *arg);
 
@@ -182,6 +185,9 @@ int room_list_all(struct db *db, room_cb cb, void *arg);
  * -1. */
 int member_add(struct db *db, int64_t room_id, int64_t user_id,
     int64_t read_seq, int64_t now);
+/* How many rooms a user is a member of, counting at most max + 1 (so
+ * the cost stays bounded by max): 0 and *count set, or -1. */
+int member_count(struct db *db, int64_t user_id, int64_t max, int64_t *count);
 /* 0 removed, 1 was not a member, -1. */
 int member_remove(struct db *db, int64_t room_id, int64_t user_id);
 /* 0 and *read_seq set (may be NULL) if a member, 1 if not, -1. */
@@ -196,13 +202,21 @@ struct room_state {
 	int64_t unread; /* messages with id > read_seq by others, not deleted */
 };
 typedef int (*room_state_cb)(void *arg, const struct room_state *s);
-/* The rooms a user is a member of, in name order, with read state. */
+/* The rooms a user is a member of, in name order, with read state. The
+ * unread counts are maintained counters (migration 004): no message is
+ * read, whatever the backlog. 0 or -1. */
 int member_rooms(struct db *db, int64_t user_id, room_state_cb cb, void *arg);
-/* Moves read_seq up to min(seq, room's last_seq), never down. Returns 0
+/* Moves read_seq up to min(seq, room's last_seq), never down, and the
+ * unread count with it (up to last_seq: no message is read; part way: a
+ * count over the shorter side of the new position). Returns 0
  * and the stored value in *stored, 1 if not a member, -1. *moved is set
  * to 1 if the stored value changed. */
 int member_set_read(struct db *db, int64_t room_id, int64_t user_id,
     int64_t seq, int64_t *stored, int *moved);
+
+/* Recomputes every room's msgs and every member's seen from the
+ * messages (the unread counters): after an import. 0 or -1. */
+int room_counts_rebuild(struct db *db);
 
 /* message.c: messages, edits, tombstones, paging, resync. */
 

@@ -183,6 +183,65 @@ test_jsonl_import_then_export_gives_the_same_bytes(void **state)
 	free(b);
 }
 
+/* member_rooms callback: adds up the unread counts. */
+static int
+sum_unread(void *arg, const struct room_state *s)
+{
+	*(int64_t *)arg += s->unread * 1000 + s->read_seq;
+	return 0;
+}
+
+/* The unread counts and read positions of username's rooms, folded. */
+static int64_t
+unread_of(struct db *db, const char *username)
+{
+	struct user u;
+	int64_t sum = 0;
+
+	assert_int_equal(user_by_name(db, username, &u, NULL, 0), 0);
+	assert_int_equal(member_rooms(db, u.id, sum_unread, &sum), 0);
+	return sum;
+}
+
+static void
+test_jsonl_import_rebuilds_unread_counts(void **state)
+{
+	struct fixture *f = *state;
+	struct message m = {0};
+	struct room lobby;
+	int64_t ann, bob, seq = 0;
+	char *a;
+	size_t n;
+
+	/* The export lists members before messages: the imported counts
+	 * must still take the messages into account. */
+	assert_int_equal(user_create(f->db, "ann", "h", 1, &ann), 0);
+	assert_int_equal(user_create(f->db, "bob", "h", 1, &bob), 0);
+	assert_int_equal(room_create(f->db, "lobby", ROOM_PUBLIC, 1, &lobby),
+	                 0);
+	assert_int_equal(member_add(f->db, lobby.id, ann, 0, 1), 0);
+	assert_int_equal(member_add(f->db, lobby.id, bob, 0, 1), 0);
+	m.room_id = lobby.id;
+	m.text = "x";
+	m.text_len = 1;
+	for (int i = 0; i < 10; i++) {
+		m.id = m.seq = ++seq;
+		m.user_id = i % 3 == 0 ? ann : bob;
+		assert_int_equal(message_insert(f->db, &m, NULL), 0);
+	}
+	assert_int_equal(message_delete(f->db, 5, ++seq), 0);
+	assert_int_equal(message_delete(f->db, 7, ++seq), 0);
+	assert_int_equal(member_set_read(f->db, lobby.id, ann, 3, NULL, NULL),
+	                 0);
+	assert_int_equal(unread_of(f->db, "ann"), 3 * 1000 + 3);
+	assert_int_equal(unread_of(f->db, "bob"), 3 * 1000);
+	a = export_text(f->db, 0, -1, -1);
+	assert_null(import_text(f->db2, a, &n));
+	assert_int_equal(unread_of(f->db2, "ann"), 3 * 1000 + 3);
+	assert_int_equal(unread_of(f->db2, "bob"), 3 * 1000);
+	free(a);
+}
+
 static void
 test_jsonl_import_folds_names_and_skips_empty_lines(void **state)
 {
@@ -256,6 +315,8 @@ main(void)
 	        teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_jsonl_import_names_the_line_and_why, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_jsonl_import_rebuilds_unread_counts, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
