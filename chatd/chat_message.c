@@ -35,6 +35,10 @@ chat_message_members(struct jsonw *w, const struct message *m)
 		jsonw_int(w, m->ts);
 		JSONW_KEY(w, "deleted");
 		jsonw_bool(w, 1);
+		if (m->deleted_by[0] != '\0') {
+			JSONW_KEY(w, "deleted_by");
+			jsonw_string(w, m->deleted_by);
+		}
 		return;
 	}
 	JSONW_KEY(w, "text");
@@ -409,7 +413,7 @@ chat_message_delete(struct session *s, json_t *req, json_t *ref)
 	if ((id = chat_own_message(s, req, ref, &room)) < 0)
 		return;
 	seq = chat_next_seq(s, ref);
-	if (message_delete(srv->db, id, seq) != 0) {
+	if (message_delete(srv->db, id, seq, 0) != 0) {
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}

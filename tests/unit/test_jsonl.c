@@ -86,7 +86,7 @@ fill(struct db *db)
 	m.ts = 1001;
 	assert_int_equal(message_insert(db, &m, NULL), 0);
 	assert_int_equal(message_edit(db, 2, "oops!", 5, 3, 1002), 0);
-	assert_int_equal(message_delete(db, 2, 4), 0);
+	assert_int_equal(message_delete(db, 2, 4, 0), 0);
 }
 
 /* The export of db (filtered as jsonl_export's arguments say), as a

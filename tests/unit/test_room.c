@@ -248,7 +248,7 @@ test_member_rooms_counts_unread_by_others_not_deleted(void **state)
 	post(f, a.id, f->bob, "two");
 	post(f, a.id, f->ann, "mine does not count");
 	post(f, a.id, f->bob, "three");
-	assert_int_equal(message_delete(f->db, m1, ++f->seq), 0);
+	assert_int_equal(message_delete(f->db, m1, ++f->seq, 0), 0);
 
 	assert_int_equal(member_rooms(f->db, f->ann, collect_state, &c), 0);
 	assert_int_equal(c.n, 2);
