@@ -56,6 +56,10 @@ const char *db_epoch(struct db *db);
 int db_new_epoch(struct db *db);
 /* The schema version this chatd writes (the highest migration). */
 int db_schema_version(void);
+/* Makes the next db_open calls migrate only up to version (0: all, the
+ * default): how the tests build a database of an older chatd to upgrade
+ * it. */
+void db_set_migrate_limit(int version);
 int db_begin(struct db *db);
 /* A read-only transaction (one snapshot until db_rollback). 0 or -1. */
 int db_begin_read(struct db *db);
