@@ -36,7 +36,7 @@ chat_role_may(int actor, enum chat_power what, int target)
 		/* Moderators kick members, owners moderators too; nobody
 		 * kicks an owner. */
 		return actor >= ROLE_MODERATOR && target != ROLE_OWNER &&
-		    (target == ROLE_MEMBER || actor == ROLE_OWNER);
+		       (target == ROLE_MEMBER || actor == ROLE_OWNER);
 	case CHAT_ROLE:
 		return actor == ROLE_OWNER;
 	}
@@ -70,17 +70,18 @@ chat_kind_name(int kind)
  * replying bad_request if it is not one of them. */
 static int
 chat_enum_field(struct session *s, json_t *req, json_t *ref, const char *key,
-    const char *const *names, int n)
+                const char *const *names, int n)
 {
 	const char *v = chat_str(req, key);
 
 	for (int i = 0; v != NULL && i < n; i++)
 		if (strcmp(v, names[i]) == 0)
 			return i;
-	chat_send_error(s, ref, "bad_request",
-	    strcmp(key, "role") == 0 ? "role: owner, moderator or member" :
-	    strcmp(key, "level") == 0 ? "level: all, mentions or none" :
-					"kind: public or private");
+	chat_send_error(
+	    s, ref, "bad_request",
+	    strcmp(key, "role") == 0    ? "role: owner, moderator or member"
+	    : strcmp(key, "level") == 0 ? "level: all, mentions or none"
+	                                : "kind: public or private");
 	return -1;
 }
 
@@ -94,13 +95,14 @@ chat_topic_ok(struct session *s, json_t *ref, json_t *v, const char **out)
 		return 0;
 	if (!json_is_string(v) ||
 	    strlen(json_string_value(v)) != json_string_length(v)) {
-		chat_send_error(s, ref, "bad_request", "topic must be a string");
+		chat_send_error(s, ref, "bad_request",
+		                "topic must be a string");
 		return -1;
 	}
 	if (utf8_codepoints((const uint8_t *)json_string_value(v),
-		json_string_length(v)) > ROOM_TOPIC_MAX) {
+	                    json_string_length(v)) > ROOM_TOPIC_MAX) {
 		chat_send_error(s, ref, "too_long",
-		    "the topic is over 250 characters");
+		                "the topic is over 250 characters");
 		return -1;
 	}
 	*out = json_string_value(v);
@@ -122,7 +124,7 @@ chat_mod_room(struct session *s, json_t *req, json_t *ref, int *role)
 		return NULL;
 	if (room->kind == ROOM_DM) {
 		chat_send_error(s, ref, "forbidden",
-		    "direct-message rooms have no roles");
+		                "direct-message rooms have no roles");
 		return NULL;
 	}
 	if ((*role = chat_role_of(srv, room, s->user->id)) == -2 ||
@@ -131,7 +133,8 @@ chat_mod_room(struct session *s, json_t *req, json_t *ref, int *role)
 		return NULL;
 	}
 	if (*role == CHAT_NO_ROLE) {
-		chat_send_error(s, ref, "not_member", "not a member of the room");
+		chat_send_error(s, ref, "not_member",
+		                "not a member of the room");
 		return NULL;
 	}
 	return room;
@@ -172,15 +175,15 @@ chat_mod_user(struct session *s, json_t *req, json_t *ref, struct user *out)
 /* Queues a moderation action against user t. */
 static struct action *
 chat_mod_action(struct session *s, json_t *ref, enum action_type type,
-    struct hub_room *room, const struct user *t, json_t *event)
+                struct hub_room *room, const struct user *t, json_t *event)
 {
-	struct action *a = chat_action(s->conn->srv->chat, type, s, ref, room,
-	    event);
+	struct action *a =
+	    chat_action(s->conn->srv->chat, type, s, ref, room, event);
 
 	if (t != NULL) {
 		a->other_id = t->id;
 		snprintf(a->other_name, sizeof a->other_name, "%s",
-		    t->username);
+		         t->username);
 	}
 	return a;
 }
@@ -201,14 +204,15 @@ chat_mod_create(struct session *s, json_t *req, json_t *ref)
 		return;
 	if (rc == ROOM_DM) {
 		chat_send_error(s, ref, "invalid_room",
-		    "direct-message rooms are created with dm");
+		                "direct-message rooms are created with dm");
 		return;
 	}
 	if (json_object_get(req, "kind") != NULL &&
 	    (kind = chat_enum_field(s, req, ref, "kind", chat_kinds, 3)) < 0)
 		return;
 	if (kind == ROOM_DM) {
-		chat_send_error(s, ref, "bad_request", "kind: public or private");
+		chat_send_error(s, ref, "bad_request",
+		                "kind: public or private");
 		return;
 	}
 	if (chat_topic_ok(s, ref, json_object_get(req, "topic"), &topic) != 0)
@@ -221,7 +225,7 @@ chat_mod_create(struct session *s, json_t *req, json_t *ref)
 	if (err || chat_txn(ch, srv) != 0 ||
 	    (rc = room_create(srv->db, name, kind, chat_now(), &r)) < 0 ||
 	    (rc == 0 && topic[0] != '\0' &&
-		room_set_topic(srv->db, r.id, topic) != 0)) {
+	     room_set_topic(srv->db, r.id, topic) != 0)) {
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
@@ -231,7 +235,7 @@ chat_mod_create(struct session *s, json_t *req, json_t *ref)
 	}
 	room = hub_room_add(ch->hub, &r);
 	if (member_add(srv->db, room->id, s->user->id, room->pending_seq,
-		chat_now()) != 0 ||
+	               chat_now()) != 0 ||
 	    member_set_role(srv->db, room->id, s->user->id, ROLE_OWNER) != 0) {
 		chat_send_error(s, ref, "internal", "database error");
 		return;
@@ -256,19 +260,19 @@ chat_mod_invite(struct session *s, json_t *req, json_t *ref)
 		return;
 	}
 	if (!chat_role_may(role, banned == 0 ? CHAT_LIFT_BAN : CHAT_INVITE,
-		ROLE_MEMBER)) {
+	                   ROLE_MEMBER)) {
 		chat_send_error(s, ref, "forbidden", "the user is banned");
 		return;
 	}
 	if ((banned == 0 && ban_remove(srv->db, room->id, t.id) < 0) ||
 	    (rc = member_add(srv->db, room->id, t.id, room->pending_seq,
-		 chat_now())) < 0) {
+	                     chat_now())) < 0) {
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
 	chat_mod_action(s, ref, ACT_INVITE, room, &t,
-	    json_pack("{s:s,s:s,s:s}", "type", "invited", "room", room->name,
-		"user", t.username))
+	                json_pack("{s:s,s:s,s:s}", "type", "invited", "room",
+	                          room->name, "user", t.username))
 	    ->fresh = rc == 0;
 }
 
@@ -283,7 +287,7 @@ chat_mod_unsubscribe(struct server *srv, struct hub_room *room, int64_t id)
 
 	if (u != NULL)
 		LIST_FOREACH(sess, &u->sessions, user_link)
-			hub_unsubscribe(sess, room);
+	hub_unsubscribe(sess, room);
 }
 
 /* kick: ends a membership, with "ban": true also bans (members or not). */
@@ -306,7 +310,7 @@ chat_mod_kick(struct session *s, json_t *req, json_t *ref)
 		return;
 	if (!chat_role_may(role, CHAT_KICK, ROLE_MEMBER)) {
 		chat_send_error(s, ref, "forbidden",
-		    "moderators and owners kick");
+		                "moderators and owners kick");
 		return;
 	}
 	if (chat_mod_user(s, req, ref, &t) != 0)
@@ -317,14 +321,16 @@ chat_mod_kick(struct session *s, json_t *req, json_t *ref)
 	}
 	if (t.id == s->user->id ||
 	    !chat_role_may(role, CHAT_KICK,
-		target == CHAT_NO_ROLE ? ROLE_MEMBER : target)) {
+	                   target == CHAT_NO_ROLE ? ROLE_MEMBER : target)) {
 		chat_send_error(s, ref, "forbidden",
-		    t.id == s->user->id ? "not yourself" :
-					  "beyond your role in the room");
+		                t.id == s->user->id
+		                    ? "not yourself"
+		                    : "beyond your role in the room");
 		return;
 	}
 	if (target == CHAT_NO_ROLE && !ban) {
-		chat_send_error(s, ref, "not_member", "not a member of the room");
+		chat_send_error(s, ref, "not_member",
+		                "not a member of the room");
 		return;
 	}
 	if ((rc = member_remove(srv->db, room->id, t.id)) < 0 ||
@@ -335,8 +341,9 @@ chat_mod_kick(struct session *s, json_t *req, json_t *ref)
 	if (rc == 0)
 		chat_mod_unsubscribe(srv, room, t.id);
 	a = chat_mod_action(s, ref, ACT_KICK, room, &t,
-	    json_pack("{s:s,s:s,s:s,s:b}", "type", "kicked", "room",
-		room->name, "user", t.username, "ban", ban));
+	                    json_pack("{s:s,s:s,s:s,s:b}", "type", "kicked",
+	                              "room", room->name, "user", t.username,
+	                              "ban", ban));
 	a->fresh = rc == 0;
 	a->ban = ban;
 }
@@ -354,7 +361,7 @@ chat_mod_unban(struct session *s, json_t *req, json_t *ref)
 		return;
 	if (!chat_role_may(role, CHAT_UNBAN, ROLE_MEMBER)) {
 		chat_send_error(s, ref, "forbidden",
-		    "moderators and owners unban");
+		                "moderators and owners unban");
 		return;
 	}
 	if (chat_mod_user(s, req, ref, &t) != 0)
@@ -368,8 +375,8 @@ chat_mod_unban(struct session *s, json_t *req, json_t *ref)
 		return;
 	}
 	chat_mod_action(s, ref, ACT_ANSWER, room, &t,
-	    json_pack("{s:s,s:s,s:s}", "type", "unbanned", "room", room->name,
-		"user", t.username));
+	                json_pack("{s:s,s:s,s:s}", "type", "unbanned", "room",
+	                          room->name, "user", t.username));
 }
 
 /* role: an owner gives a member a role (themselves included). */
@@ -396,13 +403,14 @@ chat_mod_role(struct session *s, json_t *req, json_t *ref)
 	}
 	if (rc == 1) {
 		chat_send_error(s, ref, "not_member",
-		    "the user is not a member of the room");
+		                "the user is not a member of the room");
 		return;
 	}
 	chat_mod_action(s, ref, ACT_EVENT, room, NULL,
-	    json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", "role", "room",
-		room->name, "user", t.username, "role", chat_roles[want], "by",
-		s->user->username));
+	                json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", "role",
+	                          "room", room->name, "user", t.username,
+	                          "role", chat_roles[want], "by",
+	                          s->user->username));
 }
 
 /* topic: moderators and owners set the room's topic. */
@@ -416,7 +424,8 @@ chat_mod_topic(struct session *s, json_t *req, json_t *ref)
 	int role;
 
 	if (v == NULL) {
-		chat_send_error(s, ref, "bad_request", "topic must be a string");
+		chat_send_error(s, ref, "bad_request",
+		                "topic must be a string");
 		return;
 	}
 	if (chat_topic_ok(s, ref, v, &topic) != 0 ||
@@ -424,7 +433,7 @@ chat_mod_topic(struct session *s, json_t *req, json_t *ref)
 		return;
 	if (!chat_role_may(role, CHAT_TOPIC, ROLE_MEMBER)) {
 		chat_send_error(s, ref, "forbidden",
-		    "moderators and owners set the topic");
+		                "moderators and owners set the topic");
 		return;
 	}
 	if (room_set_topic(srv->db, room->id, topic) != 0) {
@@ -432,8 +441,9 @@ chat_mod_topic(struct session *s, json_t *req, json_t *ref)
 		return;
 	}
 	chat_mod_action(s, ref, ACT_EVENT, room, NULL,
-	    json_pack("{s:s,s:s,s:s,s:s}", "type", "topic", "room", room->name,
-		"topic", topic, "by", s->user->username));
+	                json_pack("{s:s,s:s,s:s,s:s}", "type", "topic", "room",
+	                          room->name, "topic", topic, "by",
+	                          s->user->username));
 }
 
 /* notify: the user's notification level in a room (DM rooms too). */
@@ -446,34 +456,35 @@ chat_mod_notify(struct session *s, json_t *req, json_t *ref)
 	int level, rc;
 
 	if ((level = chat_enum_field(s, req, ref, "level", chat_levels, 3)) <
-		0 ||
+	        0 ||
 	    chat_room_name(s, req, ref, name) < 0 ||
 	    (room = chat_room_find(s, ref, name)) == NULL)
 		return;
 	if (chat_txn(srv->chat, srv) != 0 ||
 	    (rc = member_set_notify(srv->db, room->id, s->user->id, level)) <
-		0) {
+	        0) {
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
 	if (rc == 1) {
-		chat_send_error(s, ref, "not_member", "not a member of the room");
+		chat_send_error(s, ref, "not_member",
+		                "not a member of the room");
 		return;
 	}
 	chat_action(srv->chat, ACT_NOTIFY, s, ref, room,
-	    json_pack("{s:s,s:s,s:s}", "type", "notify", "room", room->name,
-		"level", chat_levels[level]));
+	            json_pack("{s:s,s:s,s:s}", "type", "notify", "room",
+	                      room->name, "level", chat_levels[level]));
 }
 
 /* A member event about a->other_name ("join" or "kick"), by the sender,
  * to the room's connections but the sender's and skip_user's. */
 static void
 chat_mod_member_event(struct action *a, const char *event,
-    struct hub_user *skip_user)
+                      struct hub_user *skip_user)
 {
-	struct frame *f = chat_frame(json_pack("{s:s,s:s,s:s,s:s,s:s}", "type",
-	    "member", "room", a->room->name, "user", a->other_name, "event",
-	    event, "by", a->username));
+	struct frame *f = chat_frame(json_pack(
+	    "{s:s,s:s,s:s,s:s,s:s}", "type", "member", "room", a->room->name,
+	    "user", a->other_name, "event", event, "by", a->username));
 
 	hub_broadcast(a->room, f, skip_user, a->sess);
 	frame_unref(f);
@@ -501,9 +512,9 @@ chat_mod_run(struct server *srv, struct action *a)
 	case ACT_KICK:
 		if (a->fresh) {
 			if (t != NULL) {
-				f = chat_frame(json_pack("{s:s,s:s,s:s}",
-				    "type", "left", "room", a->room->name,
-				    "by", a->username));
+				f = chat_frame(json_pack(
+				    "{s:s,s:s,s:s}", "type", "left", "room",
+				    a->room->name, "by", a->username));
 				hub_user_send(t, f, NULL);
 				frame_unref(f);
 			}

@@ -23,10 +23,10 @@ ban_run(struct db *db, struct db_stmt *st, int64_t room_id, int64_t user_id)
 int
 ban_add(struct db *db, int64_t room_id, int64_t user_id, int64_t now)
 {
-	struct db_stmt *st = db_prepare(
-	    db, "INSERT INTO bans (room_id, user_id, created_at)"
-	        " VALUES (:room_id, :user_id, :now)"
-	        " ON CONFLICT (room_id, user_id) DO NOTHING");
+	struct db_stmt *st =
+	    db_prepare(db, "INSERT INTO bans (room_id, user_id, created_at)"
+	                   " VALUES (:room_id, :user_id, :now)"
+	                   " ON CONFLICT (room_id, user_id) DO NOTHING");
 
 	if (st == NULL)
 		return -1;
@@ -38,17 +38,18 @@ int
 ban_remove(struct db *db, int64_t room_id, int64_t user_id)
 {
 	return ban_run(db,
-	               db_prepare(db, "DELETE FROM bans WHERE room_id = :room_id"
-	                              " AND user_id = :user_id"),
+	               db_prepare(db,
+	                          "DELETE FROM bans WHERE room_id = :room_id"
+	                          " AND user_id = :user_id"),
 	               room_id, user_id);
 }
 
 int
 ban_get(struct db *db, int64_t room_id, int64_t user_id)
 {
-	struct db_stmt *st = db_prepare(
-	    db, "SELECT 1 FROM bans WHERE room_id = :room_id"
-	        " AND user_id = :user_id");
+	struct db_stmt *st =
+	    db_prepare(db, "SELECT 1 FROM bans WHERE room_id = :room_id"
+	                   " AND user_id = :user_id");
 	int rc;
 
 	if (st == NULL)

@@ -9,9 +9,9 @@
 int
 member_role(struct db *db, int64_t room_id, int64_t user_id, int *role)
 {
-	struct db_stmt *st = db_prepare(
-	    db, "SELECT role FROM members WHERE room_id = :room_id"
-	        " AND user_id = :user_id");
+	struct db_stmt *st =
+	    db_prepare(db, "SELECT role FROM members WHERE room_id = :room_id"
+	                   " AND user_id = :user_id");
 	int rc, ret = -1;
 
 	if (st == NULL)

@@ -74,7 +74,7 @@ v1_room(struct db *db, const char *name, int kind)
 /* A message stored with the storage code, which v1 shares. */
 static void
 v1_message(struct db *db, int64_t room, int64_t user, int64_t id,
-    const char *text)
+           const char *text)
 {
 	struct message m = {0};
 
@@ -111,8 +111,7 @@ capture(void *arg, const struct message *m)
 }
 
 static void
-test_migrate_v1_database_keeps_messages_seqs_and_read_positions(
-    void **state)
+test_migrate_v1_database_keeps_messages_seqs_and_read_positions(void **state)
 {
 	struct fixture *f = *state;
 	char err[256];
@@ -139,11 +138,10 @@ test_migrate_v1_database_keeps_messages_seqs_and_read_positions(
 	v1_message(f->db, pub, bob, 4, "four");
 	assert_int_equal(message_edit(f->db, 1, "one!", 4, 5, 200), 0);
 	exec1(f->db, db_prepare(f->db, "UPDATE messages SET text = NULL,"
-	                                 " deleted = 1, seq = 6 WHERE id = 2"));
+	                               " deleted = 1, seq = 6 WHERE id = 2"));
 	exec1(f->db, db_prepare(f->db, "UPDATE rooms SET last_seq = 6"
-	                                 " WHERE id = 1"));
-	assert_int_equal(member_set_read(f->db, pub, bob, 4, &stored, NULL),
-	                 0);
+	                               " WHERE id = 1"));
+	assert_int_equal(member_set_read(f->db, pub, bob, 4, &stored, NULL), 0);
 	db_close(f->db);
 
 	/* This chatd opens it: migration 4 runs. */
