@@ -124,8 +124,9 @@ void chat_room_leave(struct session *s, json_t *req, json_t *ref);
 void chat_room_dm(struct session *s, json_t *req, json_t *ref);
 void chat_room_read(struct session *s, json_t *req, json_t *ref);
 
-/* chat_mod.c: roles and moderation (PROTOCOL.md v2 "Rooms, roles and
- * moderation"): create, invite, kick, unban, role, topic, notify. */
+/* chat_role.c (the role table) and chat_mod.c (create, invite, kick,
+ * unban, role, topic, notify): PROTOCOL.md v2 "Rooms, roles and
+ * moderation". */
 
 /* What a role may do to a room or to another member. */
 enum chat_power {

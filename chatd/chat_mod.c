@@ -1,7 +1,6 @@
-/* chatd/chat_mod.c — roles and moderation (PROTOCOL.md version 2, "Rooms,
- * roles and moderation"): the role table (chat_role_may, the one place it
- * is decided), create, invite, kick, unban, role, topic and notify, and
- * what each delivers once committed. */
+/* chatd/chat_mod.c — moderation (PROTOCOL.md version 2, "Rooms, roles
+ * and moderation"): create, invite, kick, unban, role, topic and notify,
+ * and what each delivers once committed. The role table is chat_role.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -14,57 +13,11 @@
 #include "chatd/utf8.h"
 #include "storage/storage.h"
 
-/* The names of enum room_role, enum room_kind and enum room_notify. */
+/* The names of enum room_role and enum room_notify. */
 static const char *const chat_roles[] = {"member", "moderator", "owner"};
-static const char *const chat_kinds[] = {"public", "dm", "private"};
 static const char *const chat_levels[] = {"all", "mentions", "none"};
-
-int
-chat_role_may(int actor, enum chat_power what, int target)
-{
-	if (actor < ROLE_MEMBER || actor > ROLE_OWNER)
-		return 0; /* no role: not a member, or a DM room */
-	switch (what) {
-	case CHAT_INVITE:
-		return 1;
-	case CHAT_LIFT_BAN:
-	case CHAT_UNBAN:
-	case CHAT_TOPIC:
-	case CHAT_DELETE_ANY:
-		return actor >= ROLE_MODERATOR;
-	case CHAT_KICK:
-		/* Moderators kick members, owners moderators too; nobody
-		 * kicks an owner. */
-		return actor >= ROLE_MODERATOR && target != ROLE_OWNER &&
-		       (target == ROLE_MEMBER || actor == ROLE_OWNER);
-	case CHAT_ROLE:
-		return actor == ROLE_OWNER;
-	}
-	return 0;
-}
-
-int
-chat_role_of(struct server *srv, struct hub_room *room, int64_t user_id)
-{
-	int role, rc;
-
-	if (room->kind == ROOM_DM)
-		return CHAT_NO_ROLE;
-	rc = member_role(srv->db, room->id, user_id, &role);
-	return rc < 0 ? -2 : rc == 1 ? CHAT_NO_ROLE : role;
-}
-
-const char *
-chat_role_name(int role)
-{
-	return chat_roles[role >= 0 && role <= 2 ? role : 0];
-}
-
-const char *
-chat_kind_name(int kind)
-{
-	return chat_kinds[kind >= 0 && kind <= 2 ? kind : 0];
-}
+/* create's kinds, by enum room_kind ("dm" is refused). */
+static const char *const chat_kinds[] = {"public", "dm", "private"};
 
 /* The index of the string field key of req in names[n]; -1 after
  * replying bad_request if it is not one of them. */
