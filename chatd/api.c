@@ -543,6 +543,8 @@ api_room_cb(void *arg, const struct room *r)
 	jsonw_int(p->w, r->last_seq);
 	jsonw_key(p->w, "created_at");
 	jsonw_int(p->w, r->created_at);
+	jsonw_key(p->w, "topic");
+	jsonw_string(p->w, r->topic);
 	jsonw_object_close(p->w);
 	return 0;
 }
@@ -590,18 +592,19 @@ api_rooms(struct conn *c, const struct http_request *req)
 	api_respond_jsonw(c, req, &w);
 }
 
-/* Checks a room name from a URL and finds the room the user may read;
- * 0, or -1 after answering 400/403/404. */
+/* Checks a room name from a URL and finds the room the user may read
+ * (chat_message_readable: not someone else's DM or private room, not
+ * banned); 0, or -1 after answering 400/403/404. */
 static int
 api_readable_room(struct conn *c, const struct http_request *req,
     const char *raw, const struct user *u, struct room *r)
 {
 	char name[ROOMNAME_MAX + 8];
-	int kind, rc;
+	int rc;
 
 	if (strlen(raw) > ROOMNAME_MAX ||
 	    url_path_decode(raw, name, sizeof name) < 0 ||
-	    (kind = auth_room_fold(name)) < 0) {
+	    auth_room_fold(name) < 0) {
 		http_respond_error(c, req, 400, "invalid_room",
 		    "invalid room name");
 		return -1;
@@ -611,11 +614,12 @@ api_readable_room(struct conn *c, const struct http_request *req,
 		http_respond_error(c, req, 404, "no_such_room", "no such room");
 		return -1;
 	}
-	if (rc == 0 && kind == ROOM_DM)
-		rc = member_get(c->srv->db, r->id, u->id, NULL);
-	if (rc == 1) {
+	if (rc == 0)
+		rc = chat_message_readable(c->srv, r->id, r->kind, u->id, 0) ==
+			1 ? 0 : 2;
+	if (rc == 2) {
 		http_respond_error(c, req, 403, "forbidden",
-		    "not your direct messages");
+		    "a private room, someone else's direct messages, or banned");
 		return -1;
 	}
 	if (rc < 0) {
@@ -838,6 +842,64 @@ api_search(struct conn *c, const struct http_request *req)
 	conn_hold(c);
 }
 
+/* user_prefix callback: {"username","online"} into a JSON array. */
+static int
+api_user_cb(void *arg, const struct user *u)
+{
+	struct conn *c = ((void **)arg)[0];
+
+	json_array_append_new(((void **)arg)[1],
+	    json_pack("{s:s,s:b}", "username", u->username, "online",
+		chat_user_online(c->srv, u->id)));
+	return 0;
+}
+
+/* GET /api/users?q=PREFIX&limit=N: users by name prefix, with presence. */
+static void
+api_users(struct conn *c, const struct http_request *req)
+{
+	char q[USERNAME_MAX + 2] = "";
+	int64_t limit;
+	uint8_t hash[32];
+	struct user u;
+	json_t *users;
+	void *arg[2];
+	long n;
+	int match = 1;
+
+	if (api_auth(c, req, &u, hash) != 0)
+		return;
+	if (api_query_uint(req, "limit", &limit) < 0 || limit == 0 ||
+	    limit > API_MAX_LIMIT) {
+		http_respond_error(c, req, 400, "bad_request",
+		    "limit is 1-100");
+		return;
+	}
+	n = req->query ? url_query_get(req->query, "q", q, sizeof q) : -1;
+	if (n < 0)
+		q[0] = '\0';
+	/* A prefix no username can start with matches nobody. */
+	if (n == -2 || n > USERNAME_MAX)
+		match = 0;
+	for (long i = 0; i < n && match; i++) {
+		q[i] = (char)(q[i] >= 'A' && q[i] <= 'Z' ? q[i] - 'A' + 'a'
+							 : q[i]);
+		match = (q[i] >= 'a' && q[i] <= 'z') ||
+		    (q[i] >= '0' && q[i] <= '9') || q[i] == '_' ||
+		    q[i] == '.' || q[i] == '-';
+	}
+	users = json_array();
+	arg[0] = c;
+	arg[1] = users;
+	if (match && user_prefix(c->srv->db, q, limit < 0 ? 20 : (int)limit,
+			 api_user_cb, arg) != 0) {
+		json_decref(users);
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
+	http_respond_json(c, req, 200, json_pack("{s:o}", "users", users));
+}
+
 static void
 api_healthz(struct conn *c, const struct http_request *req)
 {
@@ -911,6 +973,7 @@ static const struct {
 	{"/api/rooms", HTTP_GET, api_rooms},
 	{"/api/rooms/*", HTTP_GET, api_messages},
 	{"/api/search", HTTP_GET, api_search},
+	{"/api/users", HTTP_GET, api_users},
 	{"/healthz", HTTP_GET, api_healthz},
 	{"/metrics", HTTP_GET, api_metrics},
 	{"/ws", HTTP_GET, api_ws},

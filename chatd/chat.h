@@ -54,6 +54,13 @@ void chat_event_write(struct jsonw *w, const char *type,
     const struct message *m, json_t *ref);
 /* A message_cb writing each message into w, an open array. Always 0. */
 int chat_message_cb(void *w, const struct message *m);
+/* Whether user_id may read a room of kind (PROTOCOL.md v2): members
+ * always (member: known to be one); others public rooms they are not
+ * banned from. 1 may, 0 may not, -1 on a database error. */
+int chat_message_readable(struct server *srv, int64_t room_id, int kind,
+    int64_t user_id, int member);
+/* 1 if the user has an authenticated WebSocket (GET /api/users). */
+int chat_user_online(struct server *srv, int64_t user_id);
 /* The paging rules of a history request, as the bad_request message of
  * both the WebSocket and the HTTP history. */
 #define CHAT_PAGE_RULES                                                      \

@@ -35,6 +35,10 @@ chat_message_members(struct jsonw *w, const struct message *m)
 		jsonw_int(w, m->ts);
 		JSONW_KEY(w, "deleted");
 		jsonw_bool(w, 1);
+		if (m->deleted_by[0] != '\0') {
+			JSONW_KEY(w, "deleted_by");
+			jsonw_string(w, m->deleted_by);
+		}
 		return;
 	}
 	JSONW_KEY(w, "text");
@@ -320,11 +324,13 @@ chat_capture_target(void *arg, const struct message *m)
 	return 0;
 }
 
-/* Shared checks of edit and delete; the message id, or -1 after
- * replying. */
+/* Shared checks of edit and delete: the author's live message, or for
+ * a delete (any set) anyone's when the sender's role allows it
+ * (chat_role_may); *by gets the sender's id when not the author. The
+ * message id, or -1 after replying. */
 static int64_t
 chat_own_message(struct session *s, json_t *req, json_t *ref,
-    struct hub_room **roomp)
+    struct hub_room **roomp, int any, int64_t *by)
 {
 	struct server *srv = s->conn->srv;
 	json_t *idv = json_object_get(req, "id");
@@ -347,10 +353,16 @@ chat_own_message(struct session *s, json_t *req, json_t *ref,
 		chat_send_error(s, ref, "not_found", "no such message");
 		return -1;
 	}
+	*by = 0;
 	if (t.user_id != s->user->id) {
-		chat_send_error(s, ref, "forbidden",
-		    "only the author may change a message");
-		return -1;
+		if (!any || !chat_role_may(chat_role_of(srv, room,
+						s->user->id),
+				CHAT_DELETE_ANY, ROLE_MEMBER)) {
+			chat_send_error(s, ref, "forbidden",
+			    "only the author may change a message");
+			return -1;
+		}
+		*by = s->user->id;
 	}
 	*roomp = room;
 	return json_integer_value(idv);
@@ -384,10 +396,10 @@ chat_message_edit(struct session *s, json_t *req, json_t *ref)
 	struct server *srv = s->conn->srv;
 	json_t *text = json_object_get(req, "text");
 	struct hub_room *room;
-	int64_t id, seq;
+	int64_t id, seq, by;
 
 	if (chat_text_ok(s, ref, text) != 0 ||
-	    (id = chat_own_message(s, req, ref, &room)) < 0)
+	    (id = chat_own_message(s, req, ref, &room, 0, &by)) < 0)
 		return;
 	seq = chat_next_seq(s, ref);
 	if (message_edit(srv->db, id, json_string_value(text),
@@ -398,18 +410,19 @@ chat_message_edit(struct session *s, json_t *req, json_t *ref)
 	chat_changed(s, ref, room, id, seq, "edited");
 }
 
-/* delete: the author's message becomes a tombstone. */
+/* delete: the author's message (or a moderator's pick) becomes a
+ * tombstone. */
 void
 chat_message_delete(struct session *s, json_t *req, json_t *ref)
 {
 	struct server *srv = s->conn->srv;
 	struct hub_room *room;
-	int64_t id, seq;
+	int64_t id, seq, by;
 
-	if ((id = chat_own_message(s, req, ref, &room)) < 0)
+	if ((id = chat_own_message(s, req, ref, &room, 1, &by)) < 0)
 		return;
 	seq = chat_next_seq(s, ref);
-	if (message_delete(srv->db, id, seq) != 0) {
+	if (message_delete(srv->db, id, seq, by) != 0) {
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
@@ -430,6 +443,22 @@ chat_opt_uint(json_t *req, const char *key, int64_t *out)
 		return -1;
 	*out = json_integer_value(v);
 	return 0;
+}
+
+int
+chat_message_readable(struct server *srv, int64_t room_id, int kind,
+    int64_t user_id, int member)
+{
+	int rc;
+
+	if (member)
+		return 1; /* members are never banned */
+	if (kind == ROOM_DM || kind == ROOM_PRIVATE) {
+		rc = member_get(srv->db, room_id, user_id, NULL);
+		return rc < 0 ? -1 : rc == 0;
+	}
+	rc = ban_get(srv->db, room_id, user_id);
+	return rc < 0 ? -1 : rc == 1;
 }
 
 /* history: a page of a room's messages, encoded straight into the
@@ -456,9 +485,10 @@ chat_message_history(struct session *s, json_t *req, json_t *ref)
 	chat_flush(srv);
 	if ((room = chat_room_find(s, ref, name)) == NULL)
 		return;
-	if (kind == ROOM_DM && hub_sub_find(s, room) == NULL &&
-	    member_get(srv->db, room->id, s->user->id, NULL) != 0) {
-		chat_send_error(s, ref, "forbidden", "not your direct messages");
+	if (chat_message_readable(srv, room->id, room->kind, s->user->id,
+		hub_sub_find(s, room) != NULL) != 1) {
+		chat_send_error(s, ref, "forbidden",
+		    "a private room, someone else's direct messages, or banned");
 		return;
 	}
 	/* Encoded straight into the reply buffer, behind room for the

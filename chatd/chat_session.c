@@ -305,3 +305,10 @@ chat_session_check_user(void *arg, struct hub_user *u)
 		conn_ws_close(s->conn, 4001, "account deleted");
 	}
 }
+
+int
+chat_user_online(struct server *srv, int64_t user_id)
+{
+	return srv->chat != NULL &&
+	    hub_user_find(srv->chat->hub, user_id) != NULL;
+}

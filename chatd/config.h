@@ -37,6 +37,9 @@ struct config {
 	const char *export_room;   /* chatd export --room */
 	int64_t export_since;      /* chatd export --since (seq), -1: none */
 	int64_t export_until;      /* chatd export --until (ts), -1: none */
+	int room_private;          /* chatd room create --private */
+	const char *room_owner;    /* chatd room create --owner, or NULL */
+	const char *room_topic;    /* chatd room create --topic, or NULL */
 };
 
 /* Prints the commands and every option with its variable and default. */

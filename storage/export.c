@@ -7,7 +7,8 @@
 /* Rows a message export selects, in export_message_row's order. */
 #define EXPORT_MESSAGE_COLUMNS                                                 \
 	"SELECT m.id, m.seq, m.room_id, m.user_id, r.name, u.username,"        \
-	" m.text, m.ts, m.edited_ts, m.deleted, m.client_msg_id"               \
+	" m.text, m.ts, m.edited_ts, m.deleted, m.client_msg_id,"              \
+	" (SELECT d.username FROM users d WHERE d.id = m.deleted_by)"          \
 	" FROM messages m JOIN rooms r ON r.id = m.room_id"                    \
 	" JOIN users u ON u.id = m.user_id"
 
@@ -71,7 +72,8 @@ int
 export_members(struct db *db, export_member_cb cb, void *arg)
 {
 	struct db_stmt *st =
-	    db_prepare(db, "SELECT r.name, u.username, m.read_seq, m.joined_at"
+	    db_prepare(db, "SELECT r.name, u.username, m.read_seq, m.joined_at,"
+	                   " m.role, m.notify"
 	                   " FROM members m JOIN rooms r ON r.id = m.room_id"
 	                   " JOIN users u ON u.id = m.user_id"
 	                   " ORDER BY r.name, u.username");
@@ -85,7 +87,33 @@ export_members(struct db *db, export_member_cb cb, void *arg)
 		export_text(st, 1, m.username, USERNAME_MAX);
 		m.read_seq = db_column_int64(st, 2);
 		m.joined_at = db_column_int64(st, 3);
+		m.role = (int)db_column_int64(st, 4);
+		m.notify = (int)db_column_int64(st, 5);
 		if (cb(arg, &m) != 0)
+			break;
+	}
+	db_reset(st);
+	return rc == -1 ? -1 : 0;
+}
+
+int
+export_bans(struct db *db, export_ban_cb cb, void *arg)
+{
+	struct db_stmt *st =
+	    db_prepare(db, "SELECT r.name, u.username, b.created_at"
+	                   " FROM bans b JOIN rooms r ON r.id = b.room_id"
+	                   " JOIN users u ON u.id = b.user_id"
+	                   " ORDER BY r.name, u.username");
+	struct export_ban b;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = db_step(st)) == DB_ROW) {
+		export_text(st, 0, b.room, ROOMNAME_MAX);
+		export_text(st, 1, b.username, USERNAME_MAX);
+		b.created_at = db_column_int64(st, 2);
+		if (cb(arg, &b) != 0)
 			break;
 	}
 	db_reset(st);
@@ -111,6 +139,7 @@ export_message_rows(struct db_stmt *st, export_message_cb cb, void *arg)
 		m.ts = db_column_int64(st, 7);
 		m.edited_ts = db_column_int64(st, 8);
 		m.deleted = db_column_int64(st, 9) != 0;
+		export_text(st, 11, m.deleted_by, USERNAME_MAX);
 		if (cb(arg, &m, db_column_text(st, 10, NULL)) != 0)
 			break;
 	}

@@ -82,13 +82,17 @@ int
 import_room(struct db *db, const struct room *r)
 {
 	struct db_stmt *st = db_prepare(
-	    db, "INSERT INTO rooms (name, kind, created_at, last_seq)"
-	        " VALUES (:name, :kind, :created, :last_seq)");
+	    db, "INSERT INTO rooms (name, kind, private, topic, created_at,"
+	        " last_seq) VALUES (:name, :kind, :private, :topic, :created,"
+	        " :last_seq)");
 
 	if (st == NULL)
 		return -1;
 	db_bind_text(st, ":name", r->name, -1);
-	db_bind_int64(st, ":kind", r->kind);
+	db_bind_int64(st, ":kind",
+	              r->kind == ROOM_PRIVATE ? ROOM_PUBLIC : r->kind);
+	db_bind_int64(st, ":private", r->kind == ROOM_PRIVATE);
+	db_bind_text(st, ":topic", r->topic, -1);
 	db_bind_int64(st, ":created", r->created_at);
 	db_bind_int64(st, ":last_seq", r->last_seq);
 	return import_run(st);
@@ -153,22 +157,38 @@ import_room_get(struct db *db, const char *name, int64_t now, int64_t *id)
 }
 
 int
-import_member(struct db *db, const char *room, const char *user,
-              int64_t read_seq, int64_t joined_at)
+import_member(struct db *db, const struct export_member *m)
 {
 	struct db_stmt *st = db_prepare(
-	    db, "INSERT INTO members (room_id, user_id, read_seq, joined_at)"
-	        " VALUES (:room, :user, :read_seq, :joined)");
+	    db, "INSERT INTO members (room_id, user_id, read_seq, joined_at,"
+	        " role, notify) VALUES (:room, :user, :read_seq, :joined,"
+	        " :role, :notify)");
 	int64_t room_id, user_id;
 
-	if (st == NULL || import_room_get(db, room, joined_at, &room_id) ||
-	    import_user_get(db, user, joined_at, &user_id))
+	if (st == NULL ||
+	    import_room_get(db, m->room, m->joined_at, &room_id) ||
+	    import_user_get(db, m->username, m->joined_at, &user_id))
 		return -1;
 	db_bind_int64(st, ":room", room_id);
 	db_bind_int64(st, ":user", user_id);
-	db_bind_int64(st, ":read_seq", read_seq);
-	db_bind_int64(st, ":joined", joined_at);
+	db_bind_int64(st, ":read_seq", m->read_seq);
+	db_bind_int64(st, ":joined", m->joined_at);
+	db_bind_int64(st, ":role", m->role);
+	db_bind_int64(st, ":notify", m->notify);
 	return import_run(st);
+}
+
+int
+import_ban(struct db *db, const struct export_ban *b)
+{
+	int64_t room_id, user_id;
+	int rc;
+
+	if (import_room_get(db, b->room, b->created_at, &room_id) ||
+	    import_user_get(db, b->username, b->created_at, &user_id))
+		return -1;
+	rc = ban_add(db, room_id, user_id, b->created_at);
+	return rc;
 }
 
 int
@@ -177,18 +197,22 @@ import_message(struct db *db, const struct message *m,
 {
 	struct db_stmt *ins = db_prepare(
 	    db, "INSERT INTO messages (id, seq, room_id, user_id, text, ts,"
-	        " edited_ts, deleted, client_msg_id) VALUES (:id, :seq, :room,"
-	        " :user, :text, :ts, :edited, :deleted, :client)");
+	        " edited_ts, deleted, client_msg_id, deleted_by) VALUES (:id,"
+	        " :seq, :room, :user, :text, :ts, :edited, :deleted, :client,"
+	        " nullif(:by, 0))");
 	struct db_stmt *last =
 	    db_prepare(db, "UPDATE rooms SET last_seq = max(last_seq, :seq)"
 	                   " WHERE id = :room");
-	int64_t room_id, user_id;
+	int64_t room_id, user_id, by = 0;
 	int rc;
 
 	if (ins == NULL || last == NULL ||
 	    import_room_get(db, m->room, m->ts, &room_id) ||
-	    import_user_get(db, m->username, m->ts, &user_id))
+	    import_user_get(db, m->username, m->ts, &user_id) ||
+	    (m->deleted_by[0] != '\0' &&
+	     import_user_get(db, m->deleted_by, m->ts, &by)))
 		return -1;
+	db_bind_int64(ins, ":by", by);
 	db_bind_int64(ins, ":id", m->id);
 	db_bind_int64(ins, ":seq", m->seq);
 	db_bind_int64(ins, ":room", room_id);

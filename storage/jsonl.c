@@ -1,4 +1,5 @@
 /* storage/jsonl.c — the export format: JSON Lines, out and back in */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -16,6 +17,9 @@ jsonl_message_json(const struct message *m)
 	if (m->deleted) {
 		json_object_set_new(o, "ts", json_integer(m->ts));
 		json_object_set_new(o, "deleted", json_true());
+		if (m->deleted_by[0] != '\0')
+			json_object_set_new(o, "deleted_by",
+			                    json_string(m->deleted_by));
 		return o;
 	}
 	json_object_set_new(o, "text",
@@ -53,25 +57,62 @@ jsonl_user_out(void *arg, const struct export_user *u)
 	return jsonl_emit(arg, o);
 }
 
+/* The names of enum room_kind, enum room_role and enum room_notify. */
+static const char *const jsonl_kinds[] = {"public", "dm", "private"};
+static const char *const jsonl_roles[] = {"member", "moderator", "owner"};
+static const char *const jsonl_levels[] = {"all", "mentions", "none"};
+
+/* The index of name in names[n], or -1. */
+static int
+jsonl_enum(const char *name, const char *const *names, int n)
+{
+	for (int i = 0; name != NULL && i < n; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* A room line; "topic" only when the room has one (a version 1 room's
+ * line is as it was). */
 static int
 jsonl_room_out(void *arg, const struct room *r)
 {
-	return jsonl_emit(arg,
-	                  json_pack("{s:s,s:s,s:s,s:I,s:I}", "type", "room",
-	                            "room", r->name, "kind",
-	                            r->kind == ROOM_DM ? "dm" : "public",
-	                            "created_at", (json_int_t)r->created_at,
-	                            "last_seq", (json_int_t)r->last_seq));
+	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I}", "type", "room", "room",
+	                      r->name, "kind",
+	                      jsonl_kinds[r->kind >= 0 && r->kind <= 2 ? r->kind
+	                                                               : 0],
+	                      "created_at", (json_int_t)r->created_at,
+	                      "last_seq", (json_int_t)r->last_seq);
+
+	if (r->topic[0] != '\0')
+		json_object_set_new(o, "topic", json_string(r->topic));
+	return jsonl_emit(arg, o);
 }
 
+/* A member line; "role" and "notify" only when not the defaults. */
 static int
 jsonl_member_out(void *arg, const struct export_member *m)
 {
-	return jsonl_emit(arg,
-	                  json_pack("{s:s,s:s,s:s,s:I,s:I}", "type", "member",
-	                            "room", m->room, "user", m->username,
-	                            "read_seq", (json_int_t)m->read_seq,
-	                            "joined_at", (json_int_t)m->joined_at));
+	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I}", "type", "member",
+	                      "room", m->room, "user", m->username, "read_seq",
+	                      (json_int_t)m->read_seq, "joined_at",
+	                      (json_int_t)m->joined_at);
+
+	if (m->role > ROLE_MEMBER && m->role <= ROLE_OWNER)
+		json_object_set_new(o, "role", json_string(jsonl_roles[m->role]));
+	if (m->notify > NOTIFY_ALL && m->notify <= NOTIFY_NONE)
+		json_object_set_new(o, "notify",
+		                    json_string(jsonl_levels[m->notify]));
+	return jsonl_emit(arg, o);
+}
+
+static int
+jsonl_ban_out(void *arg, const struct export_ban *b)
+{
+	return jsonl_emit(arg, json_pack("{s:s,s:s,s:s,s:I}", "type", "ban",
+	                                 "room", b->room, "user", b->username,
+	                                 "created_at",
+	                                 (json_int_t)b->created_at));
 }
 
 /* A message line: {"type":"message"} and the PROTOCOL.md message object
@@ -106,7 +147,8 @@ jsonl_export_all(struct db *db, FILE *out)
 		return -1;
 	if (export_users(db, jsonl_user_out, out) != 0 ||
 	    room_list_all(db, jsonl_room_out, out) != 0 ||
-	    export_members(db, jsonl_member_out, out) != 0)
+	    export_members(db, jsonl_member_out, out) != 0 ||
+	    export_bans(db, jsonl_ban_out, out) != 0)
 		return -1;
 	return 0;
 }
@@ -186,18 +228,27 @@ static const char *
 jsonl_room_in(struct db *db, json_t *o, const struct jsonl_names *names)
 {
 	struct room r = {0};
-	const char *kind = json_string_value(json_object_get(o, "kind"));
-	int k;
+	json_t *kind = json_object_get(o, "kind");
+	json_t *topic = json_object_get(o, "topic");
+	int dm, k;
 
 	if (jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, r.name,
 	                     sizeof r.name) != 0 ||
 	    jsonl_int_field(o, "created_at", 0, &r.created_at) != 0 ||
-	    jsonl_int_field(o, "last_seq", 0, &r.last_seq) != 0)
+	    jsonl_int_field(o, "last_seq", 0, &r.last_seq) != 0 ||
+	    (topic != NULL &&
+	     (!json_is_string(topic) ||
+	      json_string_length(topic) > ROOM_TOPIC_BYTES ||
+	      strlen(json_string_value(topic)) != json_string_length(topic))))
 		return "bad room line";
-	k = strncmp(r.name, "dm:", 3) == 0 ? ROOM_DM : ROOM_PUBLIC;
-	if (kind != NULL && strcmp(kind, k == ROOM_DM ? "dm" : "public") != 0)
+	dm = strncmp(r.name, "dm:", 3) == 0;
+	k = kind == NULL ? (dm ? ROOM_DM : ROOM_PUBLIC)
+	                 : jsonl_enum(json_string_value(kind), jsonl_kinds, 3);
+	if (k < 0 || (k == ROOM_DM) != dm)
 		return "the room's kind does not match its name";
 	r.kind = k;
+	if (topic != NULL)
+		snprintf(r.topic, sizeof r.topic, "%s", json_string_value(topic));
 	switch (import_room(db, &r)) {
 	case 0:
 		return NULL;
@@ -212,21 +263,53 @@ jsonl_room_in(struct db *db, json_t *o, const struct jsonl_names *names)
 static const char *
 jsonl_member_in(struct db *db, json_t *o, const struct jsonl_names *names)
 {
-	char room[ROOMNAME_MAX + 1], user[USERNAME_MAX + 1];
-	int64_t read_seq, joined;
+	struct export_member m = {0};
+	json_t *role = json_object_get(o, "role");
+	json_t *notify = json_object_get(o, "notify");
 
-	if (jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, room,
-	                     sizeof room) != 0 ||
-	    jsonl_name_field(o, "user", names->user, USERNAME_MAX, user,
-	                     sizeof user) != 0 ||
-	    jsonl_int_field(o, "read_seq", 0, &read_seq) != 0 ||
-	    jsonl_int_field(o, "joined_at", 0, &joined) != 0)
+	if (jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, m.room,
+	                     sizeof m.room) != 0 ||
+	    jsonl_name_field(o, "user", names->user, USERNAME_MAX, m.username,
+	                     sizeof m.username) != 0 ||
+	    jsonl_int_field(o, "read_seq", 0, &m.read_seq) != 0 ||
+	    jsonl_int_field(o, "joined_at", 0, &m.joined_at) != 0 ||
+	    (role != NULL && (m.role = jsonl_enum(json_string_value(role),
+	                                          jsonl_roles, 3)) < 0) ||
+	    (notify != NULL &&
+	     (m.notify = jsonl_enum(json_string_value(notify), jsonl_levels,
+	                            3)) < 0))
 		return "bad member line";
-	switch (import_member(db, room, user, read_seq, joined)) {
+	/* DM rooms have no roles. */
+	if (m.role != ROLE_MEMBER && strncmp(m.room, "dm:", 3) == 0)
+		return "bad member line";
+	switch (import_member(db, &m)) {
 	case 0:
 		return NULL;
 	case 1:
 		return "duplicate member";
+	default:
+		return "database error";
+	}
+}
+
+/* One ban line. */
+static const char *
+jsonl_ban_in(struct db *db, json_t *o, const struct jsonl_names *names)
+{
+	struct export_ban b = {0};
+
+	if (jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, b.room,
+	                     sizeof b.room) != 0 ||
+	    jsonl_name_field(o, "user", names->user, USERNAME_MAX, b.username,
+	                     sizeof b.username) != 0 ||
+	    jsonl_int_field(o, "created_at", 0, &b.created_at) != 0 ||
+	    strncmp(b.room, "dm:", 3) == 0)
+		return "bad ban line";
+	switch (import_ban(db, &b)) {
+	case 0:
+		return NULL;
+	case 1:
+		return "duplicate ban";
 	default:
 		return "database error";
 	}
@@ -239,8 +322,14 @@ jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	struct message m = {0};
 	json_t *text = json_object_get(o, "text");
 	json_t *cid = json_object_get(o, "client_msg_id");
+	json_t *by = json_object_get(o, "deleted_by");
 
 	m.deleted = json_is_true(json_object_get(o, "deleted"));
+	if (by != NULL &&
+	    (!m.deleted || jsonl_name_field(o, "deleted_by", names->user,
+	                                    USERNAME_MAX, m.deleted_by,
+	                                    sizeof m.deleted_by) != 0))
+		return "bad message line";
 	if (jsonl_int_field(o, "id", -1, &m.id) != 0 || m.id == 0 ||
 	    jsonl_int_field(o, "seq", m.id, &m.seq) != 0 || m.seq < m.id ||
 	    jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, m.room,
@@ -307,6 +396,8 @@ jsonl_line_in(struct db *db, const char *line, size_t len,
 		why = jsonl_room_in(db, o, names);
 	else if (strcmp(type, "member") == 0)
 		why = jsonl_member_in(db, o, names);
+	else if (strcmp(type, "ban") == 0)
+		why = jsonl_ban_in(db, o, names);
 	else if (strcmp(type, "chatd_export") == 0)
 		why = jsonl_header_in(db, o);
 	else

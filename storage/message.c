@@ -10,7 +10,7 @@
 /* The columns every message query selects, in message_row's order. */
 #define MESSAGE_COLUMNS                                                        \
 	"m.id, m.seq, m.room_id, m.user_id, r.name, u.username, m.text,"       \
-	" m.ts, m.edited_ts, m.deleted"
+	" m.ts, m.edited_ts, m.deleted, m.deleted_by"
 #define MESSAGE_JOINS                                                          \
 	" JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
 /* The same columns without the names (NULL): for the many-row queries of
@@ -18,7 +18,9 @@
  * than the join fetching two more rows for every message. */
 #define MESSAGE_COLUMNS_BARE                                                   \
 	"m.id, m.seq, m.room_id, m.user_id, NULL, NULL, m.text,"               \
-	" m.ts, m.edited_ts, m.deleted"
+	" m.ts, m.edited_ts, m.deleted, m.deleted_by"
+/* How many columns both have (a page's has_more comes after them). */
+#define MESSAGE_NCOLS 11
 
 /* Copies the text column col (at most max bytes) into name, NUL-ended. */
 static void
@@ -85,6 +87,14 @@ message_row(struct db *db, struct db_stmt *st, struct message *m)
 		m->text = NULL;
 		m->text_len = 0;
 	}
+	/* Rare (a moderator's delete): looked up only when set. */
+	if (db_column_is_null(st, 10))
+		m->deleted_by[0] = '\0';
+	else
+		message_lookup(db_prepare(db, "SELECT username FROM users"
+		                              " WHERE id = :id"),
+		               db_column_int64(st, 10), m->deleted_by,
+		               USERNAME_MAX);
 }
 
 /* Steps st, calling cb with each row until cb returns non-zero or max
@@ -351,12 +361,12 @@ message_edit(struct db *db, int64_t id, const char *text, size_t len,
 }
 
 int
-message_delete(struct db *db, int64_t id, int64_t seq)
+message_delete(struct db *db, int64_t id, int64_t seq, int64_t by)
 {
 	/* The text goes NULL: the update trigger takes it out of search. */
 	struct db_stmt *st = db_prepare(
-	    db, "UPDATE messages SET text = NULL, deleted = 1, seq = :seq"
-	        " WHERE id = :id AND deleted = 0");
+	    db, "UPDATE messages SET text = NULL, deleted = 1, seq = :seq,"
+	        " deleted_by = nullif(:by, 0) WHERE id = :id AND deleted = 0");
 	int64_t room_id = 0, user_id = 0;
 	int rc;
 
@@ -376,6 +386,7 @@ message_delete(struct db *db, int64_t id, int64_t seq)
 		return -1;
 	}
 	db_bind_int64(st, ":seq", seq);
+	db_bind_int64(st, ":by", by);
 	db_bind_int64(st, ":id", id);
 	return message_change(db, st, room_id, seq);
 }
@@ -402,7 +413,7 @@ message_page_back(struct db *db, struct db_stmt *st, message_cb cb, void *arg,
 	memset(&m, 0, sizeof m);
 	while ((rc = db_step(st)) == DB_ROW) {
 		if (first)
-			*has_more = db_column_int64(st, 10) != 0;
+			*has_more = db_column_int64(st, MESSAGE_NCOLS) != 0;
 		first = 0;
 		message_row(db, st, &m);
 		if (cb(arg, &m) != 0)
@@ -486,7 +497,8 @@ message_changed(struct db *db, int64_t room_id, int64_t since, message_cb cb,
 	struct db_stmt *st = db_prepare(
 	    db,
 	    "SELECT m.id, m.id AS seq, m.room_id, m.user_id, NULL, NULL,"
-	    " m.text, m.ts, m.edited_ts, m.deleted FROM messages m"
+	    " m.text, m.ts, m.edited_ts, m.deleted, m.deleted_by"
+	    " FROM messages m"
 	    " WHERE m.room_id = :room_id AND m.id > :since AND m.seq = m.id"
 	    " UNION ALL"
 	    " SELECT " MESSAGE_COLUMNS_BARE " FROM messages m"
@@ -575,6 +587,7 @@ message_query_split(const char *text, struct message_query *trigram,
 	" AND m.deleted = 0 AND CASE WHEN :room_id > 0"                        \
 	" THEN m.room_id = :room_id"                                           \
 	" ELSE m.room_id IN (SELECT room_id FROM members"                      \
+	" WHERE user_id = :user_id EXCEPT SELECT room_id FROM bans"            \
 	" WHERE user_id = :user_id) END"
 
 /* Runs one statement that takes :lo and :hi. 0 or -1. */

@@ -5,12 +5,19 @@
 #include "storage/db.h"
 #include "storage/storage.h"
 
-/* Copies a rooms row (id, name, kind, last_seq, created_at from col on). */
+/* The columns room_row reads, ROOM_NCOLS of them. */
+#define ROOM_COLUMNS                                                           \
+	"r.id, r.name, r.kind, r.last_seq, r.created_at, r.private, r.topic"
+#define ROOM_NCOLS 7
+
+/* Copies a rooms row (ROOM_COLUMNS from col on). A private room is kind
+ * 0 with private = 1 in the table (migrations/005_team_rooms.sql). */
 static void
 room_row(struct db_stmt *st, int col, struct room *out)
 {
 	size_t len;
 	const char *name = db_column_text(st, col + 1, &len);
+	const char *topic;
 
 	memset(out, 0, sizeof *out);
 	out->id = db_column_int64(st, col);
@@ -20,14 +27,18 @@ room_row(struct db_stmt *st, int col, struct room *out)
 	out->kind = (int)db_column_int64(st, col + 2);
 	out->last_seq = db_column_int64(st, col + 3);
 	out->created_at = db_column_int64(st, col + 4);
+	if (out->kind == ROOM_PUBLIC && db_column_int64(st, col + 5) != 0)
+		out->kind = ROOM_PRIVATE;
+	if ((topic = db_column_text(st, col + 6, &len)) != NULL)
+		memcpy(out->topic, topic,
+		       len > ROOM_TOPIC_BYTES ? ROOM_TOPIC_BYTES : len);
 }
 
 int
 room_by_name(struct db *db, const char *name, struct room *out)
 {
 	struct db_stmt *st = db_prepare(
-	    db, "SELECT id, name, kind, last_seq, created_at FROM rooms"
-	        " WHERE name = :name");
+	    db, "SELECT " ROOM_COLUMNS " FROM rooms r WHERE r.name = :name");
 	int rc, ret = -1;
 
 	if (st == NULL)
@@ -49,15 +60,17 @@ room_create(struct db *db, const char *name, int kind, int64_t now,
             struct room *out)
 {
 	struct db_stmt *st = db_prepare(
-	    db, "INSERT INTO rooms (name, kind, created_at)"
-	        " VALUES (:name, :kind, :now) ON CONFLICT (name) DO NOTHING");
+	    db, "INSERT INTO rooms (name, kind, private, created_at)"
+	        " VALUES (:name, :kind, :private, :now)"
+	        " ON CONFLICT (name) DO NOTHING");
 	struct room tmp;
 	int rc, created;
 
 	if (st == NULL)
 		return -1;
 	db_bind_text(st, ":name", name, -1);
-	db_bind_int64(st, ":kind", kind);
+	db_bind_int64(st, ":kind", kind == ROOM_PRIVATE ? ROOM_PUBLIC : kind);
+	db_bind_int64(st, ":private", kind == ROOM_PRIVATE);
 	db_bind_int64(st, ":now", now);
 	rc = db_step(st);
 	created = rc == DB_DONE && db_changes(db) > 0;
@@ -83,17 +96,20 @@ room_delete(struct db *db, int64_t room_id)
 	    db_prepare(db, "DELETE FROM messages WHERE room_id = :id");
 	struct db_stmt *members =
 	    db_prepare(db, "DELETE FROM members WHERE room_id = :id");
+	struct db_stmt *bans =
+	    db_prepare(db, "DELETE FROM bans WHERE room_id = :id");
 	struct db_stmt *room =
 	    db_prepare(db, "DELETE FROM rooms WHERE id = :id");
 
 	if (floor == NULL || messages == NULL || members == NULL ||
-	    room == NULL)
+	    bans == NULL || room == NULL)
 		return -1;
 	if (db_savepoint(db) == -1)
 		return -1;
 	if (db_run_id(floor, room_id) == -1 ||
 	    db_run_id(messages, room_id) == -1 ||
 	    db_run_id(members, room_id) == -1 ||
+	    db_run_id(bans, room_id) == -1 ||
 	    db_run_id(room, room_id) == -1)
 		goto fail;
 	if (db_changes(db) == 0) {
@@ -107,7 +123,7 @@ fail:
 }
 
 /* Calls cb for each row of a room listing (room columns, then the member
- * count at column 5). 0 or -1. */
+ * count at column ROOM_NCOLS). 0 or -1. */
 static int
 room_list(struct db_stmt *st, room_cb cb, void *arg)
 {
@@ -118,7 +134,7 @@ room_list(struct db_stmt *st, room_cb cb, void *arg)
 		return -1;
 	while ((rc = db_step(st)) == DB_ROW) {
 		room_row(st, 0, &r);
-		r.members = db_column_int64(st, 5);
+		r.members = db_column_int64(st, ROOM_NCOLS);
 		if (cb(arg, &r) != 0) {
 			rc = DB_DONE;
 			break;
@@ -134,10 +150,10 @@ room_list_public(struct db *db, const char *after, int64_t limit, room_cb cb,
 {
 	/* rooms_kind_name (kind, name): a page is a range of the index. */
 	struct db_stmt *st = db_prepare(
-	    db, "SELECT r.id, r.name, r.kind, r.last_seq, r.created_at,"
+	    db, "SELECT " ROOM_COLUMNS ","
 	        " (SELECT count(*) FROM members m WHERE m.room_id = r.id)"
-	        " FROM rooms r WHERE r.kind = :kind AND r.name > :after"
-	        " ORDER BY r.name LIMIT :limit");
+	        " FROM rooms r WHERE r.kind = :kind AND r.private = 0"
+	        " AND r.name > :after ORDER BY r.name LIMIT :limit");
 
 	if (st == NULL)
 		return -1;
@@ -152,7 +168,7 @@ room_list_all(struct db *db, room_cb cb, void *arg)
 {
 	return room_list(
 	    db_prepare(
-	        db, "SELECT r.id, r.name, r.kind, r.last_seq, r.created_at,"
+	        db, "SELECT " ROOM_COLUMNS ","
 	            " (SELECT count(*) FROM members m WHERE m.room_id = r.id)"
 	            " FROM rooms r ORDER BY r.name"),
 	    cb, arg);
@@ -281,8 +297,8 @@ member_rooms(struct db *db, int64_t user_id, room_state_cb cb, void *arg)
 	/* The unread count is maintained (migration 004): two rows a room,
 	 * no message is read. */
 	struct db_stmt *st = db_prepare(
-	    db, "SELECT r.id, r.name, r.kind, r.last_seq, r.created_at,"
-	        " m.read_seq, r.msgs - m.seen"
+	    db, "SELECT " ROOM_COLUMNS ", m.read_seq, r.msgs - m.seen,"
+	        " m.role, m.notify"
 	        " FROM members m JOIN rooms r ON r.id = m.room_id"
 	        " WHERE m.user_id = :user_id ORDER BY r.name");
 	struct room_state s;
@@ -293,8 +309,10 @@ member_rooms(struct db *db, int64_t user_id, room_state_cb cb, void *arg)
 	db_bind_int64(st, ":user_id", user_id);
 	while ((rc = db_step(st)) == DB_ROW) {
 		room_row(st, 0, &s.room);
-		s.read_seq = db_column_int64(st, 5);
-		s.unread = db_column_int64(st, 6);
+		s.read_seq = db_column_int64(st, ROOM_NCOLS);
+		s.unread = db_column_int64(st, ROOM_NCOLS + 1);
+		s.role = (int)db_column_int64(st, ROOM_NCOLS + 2);
+		s.notify = (int)db_column_int64(st, ROOM_NCOLS + 3);
 		if (cb(arg, &s) != 0) {
 			rc = DB_DONE;
 			break;
@@ -429,4 +447,22 @@ room_counts_rebuild(struct db *db)
 	rc = db_step(members);
 	db_reset(members);
 	return rc == DB_DONE ? 0 : -1;
+}
+
+int
+room_set_topic(struct db *db, int64_t room_id, const char *topic)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "UPDATE rooms SET topic = :topic WHERE id = :id");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_text(st, ":topic", topic, -1);
+	db_bind_int64(st, ":id", room_id);
+	rc = db_step(st);
+	db_reset(st);
+	if (rc != DB_DONE)
+		return -1;
+	return db_changes(db) == 0 ? 1 : 0;
 }

@@ -188,6 +188,18 @@ test('--max-rooms-per-user: join and dm beyond it answer forbidden, also with ra
 	assert.equal((await c.request({ type: 'join', room: rooms[0] })).code, 'forbidden');
 	// Another user joins a's rooms freely.
 	for (const r of rooms.slice(1)) await join(cb, r);
+	// Version 2: create, and an invite of a user at the cap, answer the
+	// same; nothing is stored.
+	const made = uniq('capc');
+	const cr = await c.request({ type: 'create', room: made, kind: 'private' });
+	assert.equal(cr.code, 'forbidden');
+	assert.equal((await cb.request({ type: 'leave', room: rooms[3] })).type, 'left');
+	assert.equal((await cb.request({ type: 'join', room: made })).type, 'joined');
+	const inv = await cb.request({ type: 'invite', room: made, user: a.name });
+	assert.equal(inv.code, 'forbidden');
+	assert.match(inv.message, new RegExp(`${a.name} is in too many rooms`));
+	// Inviting a member already is not one more room.
+	assert.equal((await cb.request({ type: 'invite', room: rooms[1], user: a.name })).type, 'invited');
 });
 
 test('--max-rooms-created-per-hour: a user creating rooms beyond it gets rate_limited; joining existing rooms goes on', async (t) => {
@@ -212,6 +224,8 @@ test('--max-rooms-created-per-hour: a user creating rooms beyond it gets rate_li
 	await join(c, other);
 	// A new DM room is a created room too.
 	assert.equal((await c.request({ type: 'dm', user: b.name })).code, 'rate_limited');
+	// ...and so is one made with create (version 2).
+	assert.equal((await c.request({ type: 'create', room: uniq('mka') })).code, 'rate_limited');
 	// b has its own allowance.
 	await join(cb, uniq('mkb'));
 });
@@ -235,13 +249,15 @@ test('GET /api/rooms pages by name with limit and after; without them it lists e
 	const names = ['e', 'a', 'd', 'c', 'b'].map((x) => `${prefix}-${x}`);
 	for (const n of names) await join(c, n);
 	assert.equal((await c.request({ type: 'dm', user: b.name })).type, 'joined');
+	// A private room (version 2) in the middle of the names: never listed.
+	assert.equal((await c.request({ type: 'create', room: `${prefix}-bb`, kind: 'private' })).type, 'joined');
 	const sorted = [...names].sort();
 
 	const all = await api(s, 'GET', '/api/rooms', { token: a.token });
 	assert.equal(all.status, 200);
 	assert.deepEqual(all.json.rooms.map((r) => r.name), sorted);
 	assert.equal(all.json.has_more, undefined);
-	assert.deepEqual(Object.keys(all.json.rooms[0]), ['name', 'members', 'last_seq', 'created_at']);
+	assert.deepEqual(Object.keys(all.json.rooms[0]), ['name', 'members', 'last_seq', 'created_at', 'topic']);
 	assert.equal(all.json.rooms[0].members, 1);
 
 	const seen = [];

@@ -86,7 +86,7 @@ fill(struct db *db)
 	m.ts = 1001;
 	assert_int_equal(message_insert(db, &m, NULL), 0);
 	assert_int_equal(message_edit(db, 2, "oops!", 5, 3, 1002), 0);
-	assert_int_equal(message_delete(db, 2, 4), 0);
+	assert_int_equal(message_delete(db, 2, 4, 0), 0);
 }
 
 /* The export of db (filtered as jsonl_export's arguments say), as a
@@ -229,8 +229,8 @@ test_jsonl_import_rebuilds_unread_counts(void **state)
 		m.user_id = i % 3 == 0 ? ann : bob;
 		assert_int_equal(message_insert(f->db, &m, NULL), 0);
 	}
-	assert_int_equal(message_delete(f->db, 5, ++seq), 0);
-	assert_int_equal(message_delete(f->db, 7, ++seq), 0);
+	assert_int_equal(message_delete(f->db, 5, ++seq, 0), 0);
+	assert_int_equal(message_delete(f->db, 7, ++seq, 0), 0);
 	assert_int_equal(member_set_read(f->db, lobby.id, ann, 3, NULL, NULL),
 	                 0);
 	assert_int_equal(unread_of(f->db, "ann"), 3 * 1000 + 3);
@@ -240,6 +240,103 @@ test_jsonl_import_rebuilds_unread_counts(void **state)
 	assert_int_equal(unread_of(f->db2, "ann"), 3 * 1000 + 3);
 	assert_int_equal(unread_of(f->db2, "bob"), 3 * 1000);
 	free(a);
+}
+
+/* fill, plus team rooms: a private room with a topic, roles, a notify
+ * level, a ban, and a message a moderator deleted. */
+static void
+fill_team(struct db *db)
+{
+	struct message m = {0};
+	struct room team;
+
+	fill(db);
+	assert_int_equal(room_create(db, "team", ROOM_PRIVATE, 6, &team), 0);
+	assert_int_equal(room_set_topic(db, team.id, "plans \"q3\""), 0);
+	assert_int_equal(member_add(db, team.id, 1, 0, 7), 0);
+	assert_int_equal(member_add(db, team.id, 2, 0, 7), 0);
+	assert_int_equal(member_set_role(db, team.id, 1, ROLE_OWNER), 0);
+	assert_int_equal(member_set_notify(db, team.id, 2, NOTIFY_MENTIONS),
+	                 0);
+	assert_int_equal(ban_add(db, team.id, 3, 8), 0);
+	m.id = m.seq = 5;
+	m.room_id = team.id;
+	m.user_id = 2;
+	m.text = "rude";
+	m.text_len = 4;
+	m.ts = 1005;
+	assert_int_equal(message_insert(db, &m, NULL), 0);
+	assert_int_equal(message_delete(db, 5, 6, 1), 0);
+}
+
+static void
+test_jsonl_team_rooms_export_import_export_same_bytes(void **state)
+{
+	struct fixture *f = *state;
+	char *a, *b, err[256];
+	size_t n;
+
+	fill_team(f->db);
+	a = export_text(f->db, 0, -1, -1);
+	assert_non_null(strstr(
+	    a, "{\"type\":\"room\",\"room\":\"team\",\"kind\":\"private\","
+	       "\"created_at\":6,\"last_seq\":6,\"topic\":\"plans \\\"q3\\\"\"}\n"));
+	assert_non_null(strstr(
+	    a, "{\"type\":\"member\",\"room\":\"team\",\"user\":\"ann\","
+	       "\"read_seq\":0,\"joined_at\":7,\"role\":\"owner\"}\n"));
+	assert_non_null(strstr(
+	    a, "{\"type\":\"member\",\"room\":\"team\",\"user\":\"bob\","
+	       "\"read_seq\":0,\"joined_at\":7,\"notify\":\"mentions\"}\n"));
+	assert_non_null(strstr(a, "{\"type\":\"ban\",\"room\":\"team\","
+	                          "\"user\":\"cy\",\"created_at\":8}\n"));
+	assert_non_null(strstr(
+	    a, "{\"type\":\"message\",\"id\":5,\"seq\":6,\"room\":\"team\","
+	       "\"user\":\"bob\",\"ts\":1005,\"deleted\":true,"
+	       "\"deleted_by\":\"ann\"}\n"));
+	assert_null(import_text(f->db2, a, &n));
+	db_close(f->db2);
+	assert_int_equal(db_open(&f->db2, f->path2, err, sizeof err), 0);
+	b = export_text(f->db2, 0, -1, -1);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+}
+
+static void
+test_jsonl_import_rejects_bad_team_room_lines(void **state)
+{
+	struct fixture *f = *state;
+	size_t n;
+
+	assert_string_equal(
+	    import_text(f->db2,
+	                "{\"type\":\"room\",\"room\":\"x\",\"kind\":\"dm\"}\n",
+	                &n),
+	    "the room's kind does not match its name");
+	assert_string_equal(
+	    import_text(f->db2,
+	                "{\"type\":\"member\",\"room\":\"x\",\"user\":\"a\","
+	                "\"role\":\"boss\"}\n",
+	                &n),
+	    "bad member line");
+	assert_string_equal(
+	    import_text(f->db2,
+	                "{\"type\":\"member\",\"room\":\"dm:a:b\","
+	                "\"user\":\"a\",\"role\":\"owner\"}\n",
+	                &n),
+	    "bad member line");
+	assert_string_equal(
+	    import_text(f->db2,
+	                "{\"type\":\"ban\",\"room\":\"dm:a:b\",\"user\":\"a\"}\n",
+	                &n),
+	    "bad ban line");
+	assert_string_equal(
+	    import_text(f->db2,
+	                "{\"type\":\"message\",\"id\":1,\"room\":\"x\","
+	                "\"user\":\"a\",\"text\":\"t\",\"ts\":1,"
+	                "\"deleted_by\":\"b\"}\n",
+	                &n),
+	    "bad message line");
 }
 
 static void
@@ -307,6 +404,11 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_jsonl_export_writes_header_users_rooms_members_messages,
 	        setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_jsonl_team_rooms_export_import_export_same_bytes, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_jsonl_import_rejects_bad_team_room_lines, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_jsonl_import_then_export_gives_the_same_bytes, setup,
 	        teardown),

@@ -583,7 +583,7 @@ test_stored_pages_encode_like_jansson(void **state)
 	store(db, &seq, lobby.id, "lobby", ann, "ann", "\x01\x1f\x7f/");
 	assert_int_equal(message_edit(db, edited, "edited \"x\"", 10, ++seq,
 	    1767225700000), 0);
-	assert_int_equal(message_delete(db, deleted, ++seq), 0);
+	assert_int_equal(message_delete(db, deleted, ++seq, 0), 0);
 	/* The newest 7 of lobby's 7, backwards and forwards. */
 	assert_int_equal(message_page(db, lobby.id, 0, -1, 7, page_check_cb,
 	    &pc, &more), 0);

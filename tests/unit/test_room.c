@@ -251,7 +251,7 @@ test_member_rooms_counts_unread_by_others_not_deleted(void **state)
 	post(f, a.id, f->bob, "two");
 	post(f, a.id, f->ann, "mine does not count");
 	post(f, a.id, f->bob, "three");
-	assert_int_equal(message_delete(f->db, m1, ++f->seq), 0);
+	assert_int_equal(message_delete(f->db, m1, ++f->seq, 0), 0);
 
 	assert_int_equal(member_rooms(f->db, f->ann, collect_state, &c), 0);
 	assert_int_equal(c.n, 2);
@@ -481,16 +481,16 @@ test_unread_counter_deletes_of_read_and_unread(void **state)
 	                 0);
 	assert_int_equal(check_unread(f, r.id), 2);
 	/* A read one: nothing changes for ann; cat had it unread. */
-	assert_int_equal(message_delete(f->db, a, ++f->seq), 0);
+	assert_int_equal(message_delete(f->db, a, ++f->seq, 0), 0);
 	assert_int_equal(check_unread(f, r.id), 2);
 	/* An unread one. */
-	assert_int_equal(message_delete(f->db, c, ++f->seq), 0);
+	assert_int_equal(message_delete(f->db, c, ++f->seq, 0), 0);
 	assert_int_equal(check_unread(f, r.id), 1);
 	/* Ann's own: her count stays, the others' drop. */
-	assert_int_equal(message_delete(f->db, mine, ++f->seq), 0);
+	assert_int_equal(message_delete(f->db, mine, ++f->seq, 0), 0);
 	assert_int_equal(check_unread(f, r.id), 1);
 	/* Deleting again is not found and changes nothing. */
-	assert_int_equal(message_delete(f->db, c, ++f->seq), 1);
+	assert_int_equal(message_delete(f->db, c, ++f->seq, 0), 1);
 	assert_int_equal(check_unread(f, r.id), 1);
 	/* Edits change nothing. */
 	assert_int_equal(message_edit(f->db, d, "d2", 2, ++f->seq, 9), 0);
@@ -514,8 +514,8 @@ test_unread_counter_read_to_the_middle_either_side(void **state)
 	join(f, r.id, f->bob);
 	for (int i = 0; i < 40; i++)
 		ids[i] = post(f, r.id, i % 5 == 0 ? f->ann : f->bob, "x");
-	assert_int_equal(message_delete(f->db, ids[3], ++f->seq), 0);
-	assert_int_equal(message_delete(f->db, ids[35], ++f->seq), 0);
+	assert_int_equal(message_delete(f->db, ids[3], ++f->seq, 0), 0);
+	assert_int_equal(message_delete(f->db, ids[35], ++f->seq, 0), 0);
 	assert_int_equal(check_unread(f, r.id), 31);
 	/* Near the start: the newly read side is counted. */
 	assert_int_equal(
@@ -580,7 +580,7 @@ test_unread_counter_matches_count_under_mixed_changes(void **state)
 				ids[nids++] = post(f, room, user, "m");
 		} else if (op < 62 && nids > 0) {
 			rc = message_delete(f->db, ids[next_rand(&x) % nids],
-			                    f->seq + 1);
+			                    f->seq + 1, 0);
 			if (rc == 0)
 				f->seq++;
 		} else if (op < 70 && nids > 0) {
@@ -617,7 +617,7 @@ test_room_counts_rebuild_gives_the_maintained_counts(void **state)
 	a = post(f, r.id, f->bob, "a");
 	post(f, r.id, f->bob, "b");
 	post(f, r.id, f->ann, "c");
-	assert_int_equal(message_delete(f->db, a, ++f->seq), 0);
+	assert_int_equal(message_delete(f->db, a, ++f->seq, 0), 0);
 	assert_int_equal(check_unread(f, r.id), 1);
 	assert_int_equal(room_counts_rebuild(f->db), 0);
 	assert_int_equal(check_unread(f, r.id), 1);
