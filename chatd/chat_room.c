@@ -368,10 +368,11 @@ static int
 chat_room_state_cb(void *arg, const struct room_state *st)
 {
 	json_array_append_new(arg,
-	    json_pack("{s:s,s:s,s:I,s:I,s:I}", "name", st->room.name, "kind",
-		st->room.kind == ROOM_DM ? "dm" : "public", "last_seq",
+	    json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "name", st->room.name,
+		"kind", st->room.kind == ROOM_DM ? "dm" : "public", "last_seq",
 		(json_int_t)st->room.last_seq, "read_seq",
-		(json_int_t)st->read_seq, "unread", (json_int_t)st->unread));
+		(json_int_t)st->read_seq, "unread", (json_int_t)st->unread,
+		"mentions", (json_int_t)st->mentions));
 	return 0;
 }
 
