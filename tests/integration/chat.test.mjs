@@ -165,7 +165,7 @@ describe('join and leave', () => {
 		await c1.close();
 		const c2 = await open(t, a);
 		const st = stateOf(c2.hello.rooms, room);
-		assert.deepEqual(st, { name: room, kind: 'public', last_seq: m.seq, read_seq: 0, unread: 0 });
+		assert.deepEqual(st, { name: room, kind: 'public', last_seq: m.seq, read_seq: 0, unread: 0, mentions: 0 });
 		// a message from someone else reaches the new connection without re-joining
 		const [b] = await users(1);
 		const cb = await open(t, b);
@@ -712,7 +712,7 @@ describe('read positions', () => {
 		const ja = await join(ca, room);
 		assert.equal(ja.last_seq, old.seq);
 		let me = await api(srv, 'GET', '/api/me', { token: a.token });
-		assert.deepEqual(stateOf(me.json.rooms, room), { name: room, kind: 'public', last_seq: old.seq, read_seq: old.seq, unread: 0 });
+		assert.deepEqual(stateOf(me.json.rooms, room), { name: room, kind: 'public', last_seq: old.seq, read_seq: old.seq, unread: 0, mentions: 0 });
 		const m1 = await send(cb, room, 'one');
 		const m2 = await send(cb, room, 'two');
 		const m3 = await send(cb, room, 'three');
@@ -743,7 +743,7 @@ describe('read positions', () => {
 		const cc = await open(t, c);
 		await join(cc, room);
 		const mec = await api(srv, 'GET', '/api/me', { token: c.token });
-		assert.deepEqual(stateOf(mec.json.rooms, room), { name: room, kind: 'public', last_seq: del.seq, read_seq: del.seq, unread: 0 });
+		assert.deepEqual(stateOf(mec.json.rooms, room), { name: room, kind: 'public', last_seq: del.seq, read_seq: del.seq, unread: 0, mentions: 0 });
 	});
 });
 
