@@ -1,6 +1,6 @@
-/* chatd/chat_int.h — what chat.c, chat_room.c, chat_message.c and
- * chat_session.c share; no other file includes it (chat.h is the public
- * interface). */
+/* chatd/chat_int.h — what the chat*.c files (chat.c, chat_room.c,
+ * chat_message.c, chat_session.c, chat_react.c, ...) share; no other file
+ * includes it (chat.h is the public interface). */
 #ifndef CHATD_CHAT_INT_H
 #define CHATD_CHAT_INT_H
 

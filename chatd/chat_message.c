@@ -1,6 +1,7 @@
 /* chatd/chat_message.c — messages: send, edit, delete and history
- * requests, what a committed message change delivers, and the message
- * and event JSON written with jsonw (history, search, events). */
+ * requests, what a committed message change delivers (edits, deletes
+ * and reactions), and the message and event JSON written with jsonw
+ * (history, search, events; the v2 members in chat_json.c). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
