@@ -636,11 +636,12 @@ api_messages(struct conn *c, const struct http_request *req)
 	const char *p = req->path + strlen("/api/rooms/");
 	const char *slash = strchr(p, '/');
 	char raw[256];
-	int64_t before, after, limit;
+	int64_t before, after, limit, around;
 	uint8_t hash[32];
 	struct user u;
 	struct room r;
 	struct jsonw w;
+	int rc;
 
 	if (slash == NULL || strcmp(slash, "/messages") != 0 ||
 	    (size_t)(slash - p) >= sizeof raw || slash == p) {
@@ -655,7 +656,9 @@ api_messages(struct conn *c, const struct http_request *req)
 	if (api_query_uint(req, "before", &before) < 0 ||
 	    api_query_uint(req, "after", &after) < 0 ||
 	    api_query_uint(req, "limit", &limit) < 0 ||
-	    !chat_message_page_ok(before, after, limit)) {
+	    api_query_uint(req, "around", &around) < 0 ||
+	    !chat_message_page_ok(before, after, limit) ||
+	    (around >= 0 && (before >= 0 || after >= 0))) {
 		http_respond_error(c, req, 400, "bad_request",
 		    CHAT_PAGE_RULES);
 		return;
@@ -664,7 +667,9 @@ api_messages(struct conn *c, const struct http_request *req)
 	jsonw_object_open(&w);
 	jsonw_key(&w, "room");
 	jsonw_string(&w, r.name);
-	if (chat_message_page(c->srv, r.id, before, after, limit, &w) != 0) {
+	rc = around >= 0 ? chat_message_around(c->srv, r.id, around, limit, &w)
+			 : chat_message_page(c->srv, r.id, before, after, limit, &w);
+	if (rc != 0) {
 		jsonw_free(&w);
 		http_respond_error(c, req, 500, "internal", "database error");
 		return;

@@ -281,6 +281,7 @@ static const struct {
 	{"send", chat_message_send},
 	{"edit", chat_message_edit},
 	{"delete", chat_message_delete},
+	{"react", chat_react},
 	{"history", chat_message_history},
 	{"read", chat_room_read},
 	{"typing", chat_session_typing},

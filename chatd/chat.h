@@ -64,8 +64,8 @@ int chat_user_online(struct server *srv, int64_t user_id);
 /* The paging rules of a history request, as the bad_request message of
  * both the WebSocket and the HTTP history. */
 #define CHAT_PAGE_RULES                                                      \
-	"before/after/limit: non-negative integers, not both before and "   \
-	"after, limit 1-100"
+	"before/after/around/limit: non-negative integers, at most one of "  \
+	"before, after and around, limit 1-100"
 /* 1 if before/after/limit (-1 when absent) make a valid page request. */
 int chat_message_page_ok(int64_t before, int64_t after, int64_t limit);
 /* A page of room history (PROTOCOL.md Paging) written into w, an open
@@ -73,5 +73,10 @@ int chat_message_page_ok(int64_t before, int64_t after, int64_t limit);
  * -1 when absent (limit: 50). 0 or -1 (w then holds part of the page). */
 int chat_message_page(struct server *srv, int64_t room_id, int64_t before,
     int64_t after, int64_t limit, struct jsonw *w);
+/* A page around message id around (PROTOCOL.md "Replies and jumping")
+ * written into w, an open object, as "messages", "has_more_before" and
+ * "has_more_after"; limit -1 when absent. 0 or -1. */
+int chat_message_around(struct server *srv, int64_t room_id, int64_t around,
+    int64_t limit, struct jsonw *w);
 
 #endif

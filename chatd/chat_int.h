@@ -1,6 +1,6 @@
-/* chatd/chat_int.h — what chat.c, chat_room.c, chat_message.c and
- * chat_session.c share; no other file includes it (chat.h is the public
- * interface). */
+/* chatd/chat_int.h — what the chat*.c files (chat.c, chat_room.c,
+ * chat_message.c, chat_session.c, chat_react.c, ...) share; no other file
+ * includes it (chat.h is the public interface). */
 #ifndef CHATD_CHAT_INT_H
 #define CHATD_CHAT_INT_H
 
@@ -192,6 +192,36 @@ void chat_message_send(struct session *s, json_t *req, json_t *ref);
 void chat_message_edit(struct session *s, json_t *req, json_t *ref);
 void chat_message_delete(struct session *s, json_t *req, json_t *ref);
 void chat_message_history(struct session *s, json_t *req, json_t *ref);
+/* Queues the event (type) of a stored change seq of message id: edit,
+ * delete, reaction. Replies internal if the message can't be read. */
+void chat_message_changed(struct session *s, json_t *ref,
+    struct hub_room *room, int64_t id, int64_t seq, const char *type);
+/* message_cb keeping a copy (arg: struct message **, freed first). */
+int chat_capture_message(void *arg, const struct message *m);
+
+/* chat_json.c: the version 2 members of a live message object
+ * (reply_to, mentions, mention_room, reactions), each omitted when
+ * empty; chat_message.c's writer calls it. */
+void chat_message_v2_members(struct jsonw *w, const struct message *m);
+
+/* chat_mention.c: the mentions of a text, resolved. */
+
+/* What chat_mentions_find allocates for the message it fills. */
+struct chat_mentions {
+	char *names;  /* m->mentions */
+	int64_t *ids; /* m->mention_ids */
+};
+/* Finds the mentions of m->text among the members of room_id and sets
+ * m->mentions, mention_room and mention_ids (owned by cm: free with
+ * chat_mentions_free). 0 or -1 (database error). */
+int chat_mentions_find(struct server *srv, int64_t room_id,
+    struct message *m, struct chat_mentions *cm);
+void chat_mentions_free(struct chat_mentions *cm);
+
+/* chat_react.c: reactions. */
+
+/* Request handler (PROTOCOL.md): react. */
+void chat_react(struct session *s, json_t *req, json_t *ref);
 
 /* chat_session.c: the session. */
 

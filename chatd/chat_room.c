@@ -523,6 +523,8 @@ chat_room_state_cb(void *arg, const struct room_state *st)
 	jsonw_int(c->w, st->read_seq);
 	JSONW_KEY(c->w, "unread");
 	jsonw_int(c->w, st->unread);
+	JSONW_KEY(c->w, "mentions");
+	jsonw_int(c->w, st->mentions);
 	JSONW_KEY(c->w, "topic");
 	jsonw_string(c->w, st->room.topic);
 	if (st->room.kind != ROOM_DM) {

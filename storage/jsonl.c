@@ -7,6 +7,53 @@
 #include "storage/jsonl.h"
 #include "storage/storage.h"
 
+/* A list of names separated by sep (len bytes) as a JSON array. */
+static json_t *
+jsonl_names(const char *p, size_t len, char sep)
+{
+	json_t *a = json_array();
+	const char *end = p + len, *e;
+
+	for (; p < end; p = e + 1) {
+		if ((e = memchr(p, sep, (size_t)(end - p))) == NULL)
+			e = end;
+		json_array_append_new(a, json_stringn(p, (size_t)(e - p)));
+	}
+	return a;
+}
+
+/* Adds the version 2 members of a live message to o (PROTOCOL.md
+ * "Mentions", "Reactions", "Replies"), each omitted when empty. */
+static void
+jsonl_message_v2(json_t *o, const struct message *m)
+{
+	const char *p = m->reactions;
+	struct reaction_view v;
+	json_t *list;
+
+	if (m->reply_to > 0)
+		json_object_set_new(o, "reply_to", json_integer(m->reply_to));
+	if (m->mentions != NULL && m->mentions_len > 0)
+		json_object_set_new(o, "mentions",
+		                    jsonl_names(m->mentions, m->mentions_len,
+		                                ' '));
+	if (m->mention_room)
+		json_object_set_new(o, "mention_room", json_true());
+	if (p == NULL || m->reactions_len == 0)
+		return;
+	list = json_array();
+	while (reaction_next(&p, m->reactions + m->reactions_len, &v))
+		json_array_append_new(
+		    list,
+		    json_pack("{s:s%,s:I,s:o}", "emoji", v.emoji, v.emoji_len,
+		              "count", (json_int_t)v.count, "users",
+		              v.users_len > 0
+		                  ? jsonl_names(v.users + 1, v.users_len - 1,
+		                                REACTION_USER)
+		                  : json_array()));
+	json_object_set_new(o, "reactions", list);
+}
+
 json_t *
 jsonl_message_json(const struct message *m)
 {
@@ -27,6 +74,7 @@ jsonl_message_json(const struct message *m)
 	json_object_set_new(o, "ts", json_integer(m->ts));
 	if (m->edited_ts > 0)
 		json_object_set_new(o, "edited_ts", json_integer(m->edited_ts));
+	jsonl_message_v2(o, m);
 	return o;
 }
 
@@ -315,6 +363,103 @@ jsonl_ban_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	}
 }
 
+/* A growing string for the encoded lists of struct message. */
+struct jsonl_buf {
+	char *s;
+	size_t len, cap;
+};
+
+/* Appends n bytes of p. */
+static void
+jsonl_put(struct jsonl_buf *b, const char *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->s = realloc(b->s, b->cap);
+		if (b->s == NULL)
+			abort();
+	}
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+/* Appends a username (checked and folded), after sep unless first. -1 if
+ * it is not a username. */
+static int
+jsonl_put_name(struct jsonl_buf *b, json_t *v, const struct jsonl_names *names,
+               char sep, int first)
+{
+	char name[USERNAME_MAX + 1];
+	const char *s = json_string_value(v);
+
+	if (s == NULL || strlen(s) > USERNAME_MAX ||
+	    strlen(s) != json_string_length(v))
+		return -1;
+	snprintf(name, sizeof name, "%s", s);
+	if (names->user(name) < 0)
+		return -1;
+	if (!first)
+		jsonl_put(b, &sep, 1);
+	jsonl_put(b, name, strlen(name));
+	return 0;
+}
+
+/* Reads a message line's "mentions" (an array of usernames) into b,
+ * space-separated. -1 if malformed. */
+static int
+jsonl_mentions_in(json_t *o, const struct jsonl_names *names,
+                  struct jsonl_buf *b)
+{
+	json_t *a = json_object_get(o, "mentions"), *v;
+	size_t i;
+
+	if (a == NULL)
+		return 0;
+	if (!json_is_array(a))
+		return -1;
+	json_array_foreach(a, i, v) if (jsonl_put_name(b, v, names, ' ',
+	                                               i == 0) != 0) return -1;
+	return 0;
+}
+
+/* Reads a message line's "reactions" into b, encoded as m->reactions
+ * (storage.h). -1 if malformed. */
+static int
+jsonl_reactions_in(json_t *o, const struct jsonl_names *names,
+                   struct jsonl_buf *b)
+{
+	json_t *a = json_object_get(o, "reactions"), *r, *users, *u;
+	const char *emoji;
+	char sep = REACTION_SEP;
+	size_t i, j, elen;
+
+	if (a == NULL)
+		return 0;
+	if (!json_is_array(a))
+		return -1;
+	json_array_foreach(a, i, r)
+	{
+		emoji = json_string_value(json_object_get(r, "emoji"));
+		users = json_object_get(r, "users");
+		if (emoji == NULL || !json_is_array(users) ||
+		    json_array_size(users) == 0)
+			return -1;
+		elen = json_string_length(json_object_get(r, "emoji"));
+		if (elen == 0 || elen > REACTION_EMOJI_MAX ||
+		    memchr(emoji, REACTION_SEP, elen) != NULL ||
+		    memchr(emoji, REACTION_USER, elen) != NULL ||
+		    strlen(emoji) != elen)
+			return -1;
+		if (i > 0)
+			jsonl_put(b, &sep, 1);
+		jsonl_put(b, emoji, elen);
+		json_array_foreach(users, j, u) if (
+		    jsonl_put_name(b, u, names, REACTION_USER, 0) != 0) return -1;
+	}
+	return 0;
+}
+
 /* One message line (PROTOCOL.md message or tombstone). */
 static const char *
 jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
@@ -323,6 +468,8 @@ jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	json_t *text = json_object_get(o, "text");
 	json_t *cid = json_object_get(o, "client_msg_id");
 	json_t *by = json_object_get(o, "deleted_by");
+	struct jsonl_buf mentions = {0}, reactions = {0};
+	const char *why;
 
 	m.deleted = json_is_true(json_object_get(o, "deleted"));
 	if (by != NULL &&
@@ -346,14 +493,32 @@ jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
 		m.text = json_string_value(text);
 		m.text_len = json_string_length(text);
 	}
+	if (jsonl_int_field(o, "reply_to", 0, &m.reply_to) != 0 ||
+	    jsonl_mentions_in(o, names, &mentions) != 0 ||
+	    jsonl_reactions_in(o, names, &reactions) != 0) {
+		free(mentions.s);
+		free(reactions.s);
+		return "bad message line";
+	}
+	m.mentions = mentions.len > 0 ? mentions.s : NULL;
+	m.mentions_len = mentions.len;
+	m.mention_room = json_is_true(json_object_get(o, "mention_room"));
+	m.reactions = reactions.len > 0 ? reactions.s : NULL;
+	m.reactions_len = reactions.len;
 	switch (import_message(db, &m, json_string_value(cid))) {
 	case 0:
-		return NULL;
+		why = NULL;
+		break;
 	case 1:
-		return "duplicate message id, seq or client_msg_id";
+		why = "duplicate message id, seq or client_msg_id";
+		break;
 	default:
-		return "database error";
+		why = "database error";
+		break;
 	}
+	free(mentions.s);
+	free(reactions.s);
+	return why;
 }
 
 /* The header line: the epoch and seq_floor of the exported database. */

@@ -1,4 +1,5 @@
 /* storage/room.c — rooms and their members (the rooms and members tables) */
+#include <stdlib.h>
 #include <string.h>
 
 #include "chatd/log.h"
@@ -302,9 +303,14 @@ member_rooms(struct db *db, int64_t user_id, room_state_cb cb, void *arg)
 	        " FROM members m JOIN rooms r ON r.id = m.room_id"
 	        " WHERE m.user_id = :user_id ORDER BY r.name");
 	struct room_state s;
+	struct mention_count *mc;
+	size_t nmc;
 	int rc;
 
 	if (st == NULL)
+		return -1;
+	/* The mention counts of every room at once (mention.c). */
+	if (mention_counts(db, user_id, &mc, &nmc) != 0)
 		return -1;
 	db_bind_int64(st, ":user_id", user_id);
 	while ((rc = db_step(st)) == DB_ROW) {
@@ -313,12 +319,14 @@ member_rooms(struct db *db, int64_t user_id, room_state_cb cb, void *arg)
 		s.unread = db_column_int64(st, ROOM_NCOLS + 1);
 		s.role = (int)db_column_int64(st, ROOM_NCOLS + 2);
 		s.notify = (int)db_column_int64(st, ROOM_NCOLS + 3);
+		s.mentions = mention_count_of(mc, nmc, s.room.id);
 		if (cb(arg, &s) != 0) {
 			rc = DB_DONE;
 			break;
 		}
 	}
 	db_reset(st);
+	free(mc);
 	return rc == DB_DONE ? 0 : -1;
 }
 

@@ -221,6 +221,7 @@ struct room_state {
 	int64_t unread; /* messages with id > read_seq by others, not deleted */
 	int role;       /* enum room_role */
 	int notify;     /* enum room_notify */
+	int64_t mentions; /* those of them that mention the user or @room */
 };
 typedef int (*room_state_cb)(void *arg, const struct room_state *s);
 /* The rooms a user is a member of, in name order, with read state. The
@@ -279,9 +280,24 @@ struct message {
 	int deleted;
 	/* Who deleted it when not its author (a moderator); "" otherwise. */
 	char deleted_by[USERNAME_MAX + 1];
+	/* Version 2 (none of them on a tombstone; strings valid like text): */
+	int64_t reply_to;     /* the message this one answers; 0: none */
+	const char *mentions; /* the mentioned usernames, sorted, each once,
+	                         separated by one space; NULL: none */
+	size_t mentions_len;
+	int mention_room;     /* the text holds @room */
+	const char *reactions; /* NULL: none; else REACTION_SEP-separated
+	                          records "emoji" REACTION_USER "user"...,
+	                          in the order of PROTOCOL.md (read with
+	                          reaction_next) */
+	size_t reactions_len;
+	/* Input of message_insert and message_replace only (reads leave them
+	 * 0): the ids of the users named in mentions, for the counts. */
+	const int64_t *mention_ids;
+	size_t nmention_ids;
 };
 typedef int (*message_cb)(void *arg, const struct message *m);
-/* A copy of m that owns its text (one allocation): free with
+/* A copy of m that owns its strings (one allocation): free with
  * message_free. */
 struct message *message_copy(const struct message *m);
 void message_free(struct message *m);
@@ -301,6 +317,16 @@ int message_get(struct db *db, int64_t id, message_cb cb, void *arg);
  * sets the room's last_seq. 0, 1 if missing or deleted, -1. */
 int message_edit(struct db *db, int64_t id, const char *text, size_t len,
     int64_t seq, int64_t ts);
+/* message_edit of m->id with m->text, m->seq and m->edited_ts that also
+ * replaces its mentions (m->mentions, mention_room, mention_ids). */
+int message_replace(struct db *db, const struct message *m);
+/* A page around a message (PROTOCOL.md "Replies and jumping"): at most
+ * (limit - 1) / 2 of the nearest ids below around, then around itself if
+ * it is in the room, then the nearest above it, limit in all; cb sees
+ * them in ascending id order. *before / *after: more exist below / above
+ * the page. 0 or -1. */
+int message_page_around(struct db *db, int64_t room_id, int64_t around,
+    int limit, message_cb cb, void *arg, int *before, int *after);
 /* Turns a live message into a tombstone (text dropped, also from the
  * search index) with the given seq; sets the room's last_seq. by: the
  * user who deleted it when not the author (a moderator), else 0.
@@ -331,6 +357,60 @@ int64_t message_index_pending(struct db *db, int64_t max);
  * characters in any script; q is literal text, never FTS syntax. 0, -1. */
 int message_search(struct db *db, int64_t user_id, int64_t room_id,
     const char *q, int limit, message_cb cb, void *arg);
+
+/* mention.c: the mention counts of room states. */
+
+/* 0 and *user_id set if name (lower case) is a member of the room, 1 if
+ * not, -1. */
+int mention_member(struct db *db, int64_t room_id, const char *name,
+    int64_t *user_id);
+/* A room's count of a user's unread mentions (PROTOCOL.md room state). */
+struct mention_count {
+	int64_t room_id;
+	int64_t count;
+};
+/* The user's unread mentions of every room they are a member of that has
+ * some, sorted by room_id, in *out (free it; *n of them): messages with
+ * id > read_seq, by others, live, naming the user or @room. Two index
+ * ranges per room: as long as the unread mentions. 0 or -1. */
+int mention_counts(struct db *db, int64_t user_id, struct mention_count **out,
+    size_t *n);
+/* The count of room_id in such an array (0 if not in it). */
+int64_t mention_count_of(const struct mention_count *c, size_t n,
+    int64_t room_id);
+/* Replaces the count rows of message m (m->id, room_id, user_id,
+ * mention_room, mention_ids): inside message_insert / message_replace.
+ * 0 or -1. */
+int mention_index(struct db *db, const struct message *m);
+
+/* reaction.c: reactions to messages. */
+
+#define REACTION_SEP '\x1e'  /* between the records of m->reactions */
+#define REACTION_USER '\x1f' /* before each user of a record */
+#define REACTION_EMOJI_MAX 32 /* bytes */
+
+/* Adds (on) or removes user_id's reaction emoji to live message id as the
+ * change seq: the message takes seq, its room last_seq. 0 if that changed
+ * something, 1 if not (nothing stored), 2 if the message is missing or a
+ * tombstone, -1. */
+int reaction_set(struct db *db, int64_t id, int64_t user_id,
+    const char *emoji, int on, int64_t seq);
+/* Writes message id's reactions, encoded as m->reactions, into *buf
+ * (grown with xrealloc; *cap its size) and their length into *len (0:
+ * none). 0 or -1. */
+int reaction_list(struct db *db, int64_t id, char **buf, size_t *cap,
+    size_t *len);
+/* One record of an encoded reaction list. */
+struct reaction_view {
+	const char *emoji;
+	size_t emoji_len;
+	const char *users; /* REACTION_USER-separated, after the emoji */
+	size_t users_len;
+	int64_t count;
+};
+/* Reads the record at *p (before end) into v and moves *p past it: 1, or
+ * 0 at the end. */
+int reaction_next(const char **p, const char *end, struct reaction_view *v);
 
 /* export.c: the whole database out, row by row (constant memory). */
 
@@ -395,8 +475,11 @@ int import_room(struct db *db, const struct room *r);
 int import_member(struct db *db, const struct export_member *m);
 /* A ban. 0, 1 if the user is banned from the room already, -1. */
 int import_ban(struct db *db, const struct export_ban *b);
-/* A message with its id, seq and times as given (and deleted_by, a
- * username, if not ""); raises the room's last_seq to its seq. 0, 1 if the id, seq or client id exists, -1. */
+/* A message with its id, seq and times as given, deleted_by (a username,
+ * if not ""), its reply_to, mentions (m->mentions by name: the count rows
+ * are made for them) and reactions (m->reactions by name, in their
+ * order); raises the room's last_seq to its seq. 0, 1 if the id, seq or
+ * client id exists, -1. */
 int import_message(struct db *db, const struct message *m,
     const char *client_msg_id);
 

@@ -200,6 +200,8 @@ test_migrate_v1_database_keeps_messages_seqs_and_read_positions(void **state)
 	assert_int_equal(va.n, 2);
 	assert_int_equal(va.st[0].unread, 1); /* bob's "private words" */
 	assert_int_equal(va.st[1].unread, 1); /* "four"; "two" is deleted */
+	assert_int_equal(va.st[0].mentions, 0);
+	assert_int_equal(va.st[1].mentions, 0);
 	assert_int_equal(message_get(f->db, 1, capture, &m), 0);
 	assert_int_equal(m.seq, 5);
 	assert_int_equal(m.edited_ts, 200);
