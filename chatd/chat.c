@@ -1,8 +1,9 @@
 /* chatd/chat.c — the chat protocol over WebSocket (PROTOCOL.md): the
  * request dispatcher, the connection callbacks, replies, and the group
  * commit (a loop pass's changes in one transaction, then their actions).
- * Rooms are in chat_room.c, messages in chat_message.c, the session
- * (auth, resync, presence, logout) in chat_session.c. */
+ * Rooms are in chat_room.c, messages in chat_message.c, roles and
+ * moderation in chat_mod.c, the session (auth, resync, presence, logout)
+ * in chat_session.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,6 +161,13 @@ chat_action_run(struct server *srv, struct action *a)
 	case ACT_READ:
 		chat_room_run(srv, a);
 		break;
+	case ACT_INVITE:
+	case ACT_KICK:
+	case ACT_EVENT:
+	case ACT_NOTIFY:
+	case ACT_ANSWER:
+		chat_mod_run(srv, a);
+		break;
 	}
 }
 
@@ -302,9 +310,17 @@ static const struct {
 	{"send", chat_message_send, 1},
 	{"edit", chat_message_edit, 1},
 	{"delete", chat_message_delete, 1},
+	{"react", chat_react, 1},
 	{"history", chat_message_history, 0},
 	{"read", chat_room_read, 1},
 	{"typing", chat_session_typing, 0},
+	{"create", chat_mod_create, 1},
+	{"invite", chat_mod_invite, 1},
+	{"kick", chat_mod_kick, 1},
+	{"unban", chat_mod_unban, 1},
+	{"role", chat_mod_role, 1},
+	{"topic", chat_mod_topic, 1},
+	{"notify", chat_mod_notify, 1},
 };
 
 /*
