@@ -20,6 +20,7 @@ const GROUP_MS = 5 * 60 * 1000;
 const TYPING_SEND_MS = 3000;
 const TYPING_SHOW_MS = 6000;
 const SEND_TIMEOUT_MS = 15000;
+const FLASH_MS = 4000;
 const JOIN_PAGES = 3;      // `after` pages loaded at once to join a jump view to the cache
 
 // ------------------------------------------------------------------ state
@@ -39,6 +40,7 @@ const S = {
   lastTyping: 0,
   maxTextChars: 4000,
   focusMsg: null,      // {room, id} to scroll to once loaded
+  flash: null,         // {room, id} of the message just jumped to (highlighted)
 };
 
 function newRoom(name, kind) {
@@ -1093,7 +1095,8 @@ function desiredItems(r) {
     }
     const cont = !!prev && prev.user === m.user && m.ts - prev.ts < GROUP_MS;
     if (it.kind === 'm') {
-      const focus = S.focusMsg && S.focusMsg.room === r.name && S.focusMsg.id === m.id;
+      const focus = (S.focusMsg && S.focusMsg.room === r.name && S.focusMsg.id === m.id)
+        || (S.flash && S.flash.room === r.name && S.flash.id === m.id);
       const seen = m.id === seenId ? seenBy : '';
       const orig = m.reply_to && !m.deleted ? findOriginal(r, m.reply_to) : undefined;
       items.push({
@@ -1259,11 +1262,9 @@ function renderMessages() {
       pinned = false;
       el.scrollIntoView({ block: 'center' });
       el.focus({ preventScroll: true });
-      setTimeout(() => {
-        if (S.focusMsg) return;
-        const again = box.querySelector(`[data-key="m:${f.id}"]`);
-        if (again) again.classList.remove('focus');
-      }, 4000);
+      // the message stays highlighted for a few seconds
+      const flash = S.flash = { room: f.room, id: f.id };
+      setTimeout(() => { if (S.flash === flash) { S.flash = null; render(); } }, FLASH_MS);
     }
   } else if (wasBottom) {
     log.scrollTop = log.scrollHeight;

@@ -71,7 +71,8 @@ function update() {
     .filter((u) => u.startsWith(query))
     .sort((a, b) => a.localeCompare(b))
     .slice(0, MAX);
-  if (!items.length) return close();
+  // nothing left to complete (the name is typed in full): Enter sends
+  if (!items.length || (items.length === 1 && items[0] === query)) return close();
   const prev = state && state.items[state.active];
   const active = Math.max(0, items.indexOf(prev));
   state = { start: ta.selectionStart - m[2].length - 1, query, items, active };
