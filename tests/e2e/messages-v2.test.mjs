@@ -346,3 +346,31 @@ test('scrolling down from a jump view joins it to the newest messages', async ()
   await until(async () => !(await page.getByRole('button', { name: 'Jump to latest messages' }).isVisible()), { what: 'view joined' });
   assert.deepEqual(B.errors, []);
 });
+
+test('a search result opens its room at the message with an around page', async () => {
+  const page = A.page;
+  const far = uniq('far');
+  const c = await sockOf(alice);
+  await wsJoin(c, far);
+  for (let i = 0; i < 400; i++) await wsSend(c, far, i === 100 ? 'the needle in the haystack' : `hay ${String(i).padStart(3, '0')}`);
+  await roomLink(page, far).waitFor(); // the room event reached the page
+  const search = page.getByRole('searchbox', { name: 'Search' });
+  await search.fill('needle');
+  await search.press('Enter');
+  await page.getByRole('link', { name: /the needle in the haystack/ }).click();
+  const hit = log(page).getByRole('article', { name: /the needle in the haystack$/ });
+  await expectFocused(page, hit);
+  await inView(page, hit);
+  // only the page around it was loaded, not the 300 messages after it
+  const texts = await messages(page).locator('.text').allInnerTexts();
+  assert.ok(texts.length <= 50 * 4, `an around page and a few more, got ${texts.length}`);
+  assert.equal(await messages(page, 'hay 399').count(), 0);
+  const i = texts.indexOf('the needle in the haystack');
+  for (let k = 0; k < texts.length; k++) {
+    if (k !== i) assert.equal(texts[k], `hay ${String(k + 100 - i).padStart(3, '0')}`);
+  }
+  await page.getByRole('button', { name: 'Close results' }).click();
+  await page.getByRole('button', { name: 'Jump to latest messages' }).click();
+  await messages(page, 'hay 399').waitFor();
+  assert.deepEqual(A.errors, []);
+});

@@ -582,13 +582,19 @@ async function ensureFocusLoaded(r) {
   if (!f || f.room !== r.name || !r.loaded) return;
   if (r.msgs.has(f.id) || (r.view && r.view.msgs.has(f.id))) { render(); return; }
   if (!S.sock || !S.sock.connected) return;
-  let res;
+  let res = null;
   try {
     res = await S.sock.request({ type: 'history', room: r.name, around: f.id, limit: PAGE });
-  } catch {
+  } catch { /* below */ }
+  if (S.focusMsg !== f || S.rooms.get(r.name) !== r || !r.loaded) return;
+  if (!res || res.has_more_after === undefined) {
+    // a server without `around` (protocol v1): page back to the message
+    for (let i = 0; i < 60 && !r.msgs.has(f.id) && r.hasMore; i++) {
+      if (!(await loadOlder(r))) break;
+    }
+    render();
     return;
   }
-  if (S.focusMsg !== f || S.rooms.get(r.name) !== r || !r.loaded) return;
   const page = res.messages || [];
   if (!page.some((m) => m.id === f.id)) S.focusMsg = null; // no such message: show the place anyway
   const oldest = oldestId(r);
