@@ -1144,7 +1144,7 @@ function buildMessage(r, m, cont, seenBy, focus, orig) {
   const forMe = mentionsMe(m, S.me);
   if (forMe) cls.push('mentioned');
   const text = m.deleted
-    ? h('div', { class: 'text', id: idp + '-x' }, h('em', null, 'This message was deleted.'))
+    ? h('div', { class: 'text', id: idp + '-x' }, h('em', null, m.deleted_by ? `This message was deleted by ${m.deleted_by}.` : 'This message was deleted.'))
     : h('div', { class: 'text', id: idp + '-x' },
       formatText(m.text, { mentions: m.mentions, mentionRoom: m.mention_room, me: S.me }),
       m.edited_ts ? h('span', { class: 'edited', title: 'Edited ' + fmtFull(m.edited_ts) }, ' (edited)') : null);
