@@ -374,3 +374,17 @@ test('a search result opens its room at the message with an around page', async 
   await messages(page, 'hay 399').waitFor();
   assert.deepEqual(A.errors, []);
 });
+
+test('a message deleted by a moderator names who deleted it', async () => {
+  // alice created the room by joining it first: she is its owner
+  for (const { page } of [A, B]) await roomLink(page, room).click();
+  const m = await wsSendAs(bob, room, 'a message the owner removes');
+  await messages(A.page, 'a message the owner removes').waitFor();
+  await messages(B.page, 'a message the owner removes').waitFor();
+  const del = await (await sockOf(alice)).request({ type: 'delete', room, id: m.id });
+  assert.equal(del.deleted_by, alice);
+  for (const { page } of [A, B]) {
+    await log(page).getByText(`This message was deleted by ${alice}.`).waitFor();
+    await count(messages(page, 'a message the owner removes'), 0, 'text gone');
+  }
+});
