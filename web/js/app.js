@@ -754,6 +754,7 @@ const SEND_ERRORS = {
   empty: 'Not sent — the message is empty.',
   not_member: 'Not sent — you are not a member of this room.',
   no_such_room: 'Not sent — the room no longer exists.',
+  not_found: 'Not sent — the message you replied to is gone.',
 };
 
 function failSend(p, code, message) {
