@@ -754,14 +754,14 @@ const SEND_ERRORS = {
   empty: 'Not sent — the message is empty.',
   not_member: 'Not sent — you are not a member of this room.',
   no_such_room: 'Not sent — the room no longer exists.',
-  not_found: 'Not sent — the message you replied to is gone.',
 };
 
 function failSend(p, code, message) {
   clearTimeout(p.timer);
   if (code === 'timeout') p.maybeStored = true; // chatd may have stored it
   p.state = 'failed';
-  p.error = SEND_ERRORS[code] || ('Not sent — ' + (message || code) + '.');
+  p.error = code === 'not_found' && p.replyTo ? 'Not sent — the message you replied to is gone.'
+    : SEND_ERRORS[code] || ('Not sent — ' + (message || code) + '.');
   render();
 }
 
