@@ -70,6 +70,7 @@ run_node() {
 	failed=$((failed + ${f:-0} + ${s:-0}))
 }
 
+run_node web tests/web
 run_node integration tests/integration
 run_node e2e tests/e2e
 

@@ -3,9 +3,13 @@
 
 import { api, ApiError, Socket } from './net.js';
 import {
-  h, linkify, fmtTime, fmtFull, fmtShort, dayKey, dayLabel,
+  h, fmtTime, fmtFull, fmtShort, dayKey, dayLabel,
   USER_RE, ROOM_RE, dmPeer, randomId, codePoints,
 } from './util.js';
+import { formatText } from './format.js';
+import { initMentions, close as closeMentions, mentionsMe, setMentionBadge } from './mention.js';
+import { buildReactions, openPicker, closePicker } from './reactions.js';
+import { buildQuote, quoteSig, showReplyBanner, cachedOriginal, noteOriginal, fetchOriginal, clearOriginals } from './reply.js';
 
 const $ = (id) => document.getElementById(id);
 const LS_TOKEN = 'chatd.token';
@@ -16,6 +20,8 @@ const GROUP_MS = 5 * 60 * 1000;
 const TYPING_SEND_MS = 3000;
 const TYPING_SHOW_MS = 6000;
 const SEND_TIMEOUT_MS = 15000;
+const FLASH_MS = 4000;
+const JOIN_PAGES = 3;      // `after` pages loaded at once to join a jump view to the cache
 
 // ------------------------------------------------------------------ state
 
@@ -30,9 +36,11 @@ const S = {
   presence: new Map(), // username -> 'online' | 'offline'
   outbox: new Map(),   // client_msg_id -> {cid, room, text, ts, state, error, connId, maybeStored}
   editing: null,       // {room, id} while the composer edits a message
+  replyTo: null,       // {room, id, user} while the composer writes a reply
   lastTyping: 0,
   maxTextChars: 4000,
   focusMsg: null,      // {room, id} to scroll to once loaded
+  flash: null,         // {room, id} of the message just jumped to (highlighted)
 };
 
 function newRoom(name, kind) {
@@ -41,6 +49,7 @@ function newRoom(name, kind) {
     last_seq: 0,        // highest seq known in the room
     read_seq: 0,        // my read position
     unread: 0,          // counter when the cache can't tell
+    mentions: 0,        // unread messages mentioning me, when the cache can't tell
     counted: 0,         // highest message id already counted in `unread`
     members: null,      // Set of usernames, from `joined`
     msgs: new Map(),    // id -> message (cache; contiguous from oldest to newest)
@@ -49,6 +58,7 @@ function newRoom(name, kind) {
     olderLoading: false,
     hasMore: true,      // older messages exist on the server
     syncSeq: 0,         // highest seq the cache reflects: `since` on reconnect
+    view: null,         // a page around an older message, not joined to the cache yet (see jumpTo)
     reads: new Map(),   // other user -> read seq (read receipts)
     typing: new Map(),  // user -> expiry ms
     lastReadSent: 0,
@@ -143,6 +153,9 @@ function startChat() {
   S.epoch = null;
   S.current = null;
   S.editing = null;
+  S.replyTo = null;
+  showReplyBanner(null);
+  clearOriginals();
   setConn('connecting');
   render();
   S.sock = new Socket(S.token, {
@@ -172,6 +185,8 @@ function signOut(message) {
   S.outbox.clear();
   S.current = null;
   closeSearch();
+  closePicker(false);
+  closeMentions();
   showAuth(message);
 }
 
@@ -199,6 +214,7 @@ function onHello(hello, connId) {
   if (S.epoch !== null && hello.epoch !== S.epoch) {
     // database restored from a backup: nothing we cached is trustworthy
     for (const r of S.rooms.values()) dropCache(r);
+    clearOriginals();
   }
   S.epoch = hello.epoch;
   // presence from an earlier connection is stale; chatd follows `hello` with
@@ -213,6 +229,7 @@ function onHello(hello, connId) {
     r.last_seq = st.last_seq || 0; // the replay that follows raises it
     r.read_seq = st.read_seq || 0;
     r.unread = st.unread || 0;
+    r.mentions = st.mentions || 0;
     r.counted = st.last_seq || 0;
     r.lastReadSent = r.read_seq;
     r.typing.clear();
@@ -250,6 +267,7 @@ function dropCache(r) {
   r.hasMore = true;
   r.syncSeq = 0;
   r.reads.clear();
+  r.view = null;
 }
 
 // ------------------------------------------------------------ events
@@ -258,6 +276,7 @@ function onEvent(m) {
   switch (m.type) {
     case 'message': return onMessage(m);
     case 'edited':
+    case 'reaction':
     case 'deleted': return onChange(m);
     case 'history': return; // handled by the request's promise
     case 'truncated': {
@@ -328,7 +347,10 @@ function onMessage(m) {
   r.last_seq = Math.max(r.last_seq, m.seq || m.id);
   if (m.id > r.counted) {
     r.counted = m.id;
-    if (m.user !== S.me && !m.deleted && m.id > r.read_seq) r.unread++;
+    if (m.user !== S.me && !m.deleted && m.id > r.read_seq) {
+      r.unread++;
+      if (mentionsMe(m, S.me)) r.mentions++;
+    }
   }
   if (r.loaded) {
     merge(r, m);
@@ -349,15 +371,37 @@ function onChange(m) {
   render();
 }
 
-/** Put a message (new, edited or tombstone) into the cache; newer seq wins. */
-function merge(r, m) {
-  const cur = r.msgs.get(m.id);
+/**
+ * Put a message (new, edited or tombstone) into the cache; newer seq wins.
+ * A change to a message older than the cache (an edit or a reaction) only
+ * updates a jump view holding it: the cache stays contiguous. `older`: the
+ * message belongs to a page being added at the old end.
+ */
+function merge(r, m, older) {
+  const cur = r.msgs.get(m.id) || (r.view && r.view.msgs.get(m.id));
   if (cur && (cur.seq || 0) >= (m.seq || 0)) return false;
-  const msg = { id: m.id, seq: m.seq, room: m.room, user: m.user, ts: m.ts };
-  if (m.deleted) msg.deleted = true;
-  else { msg.text = m.text; if (m.edited_ts) msg.edited_ts = m.edited_ts; }
-  r.msgs.set(m.id, msg);
+  const msg = copyMsg(m);
+  if (older || r.msgs.has(m.id) || !r.hasMore || !r.msgs.size || m.id > oldestId(r)) r.msgs.set(m.id, msg);
+  if (r.view && r.view.msgs.has(m.id)) r.view.msgs.set(m.id, msg);
+  noteOriginal(msg);
   return true;
+}
+
+/** The fields of a message the page keeps (v1 and v2). */
+function copyMsg(m) {
+  const msg = { id: m.id, seq: m.seq, room: m.room, user: m.user, ts: m.ts };
+  if (m.reply_to) msg.reply_to = m.reply_to;
+  if (m.deleted) {
+    msg.deleted = true;
+    if (m.deleted_by) msg.deleted_by = m.deleted_by;
+  } else {
+    msg.text = m.text;
+    if (m.edited_ts) msg.edited_ts = m.edited_ts;
+    if (Array.isArray(m.mentions)) msg.mentions = m.mentions;
+    if (m.mention_room) msg.mention_room = true;
+    if (Array.isArray(m.reactions) && m.reactions.length) msg.reactions = m.reactions;
+  }
+  return msg;
 }
 
 function onJoined(m) {
@@ -388,8 +432,9 @@ function onRead(m) {
     if (m.seq > r.read_seq) {
       r.read_seq = m.seq;
       r.lastReadSent = Math.max(r.lastReadSent, m.seq);
-      if (r.read_seq >= r.last_seq) r.unread = 0;
+      if (r.read_seq >= r.last_seq) r.unread = r.mentions = 0;
       else if (!r.loaded) r.unread = Math.min(r.unread, Math.max(0, r.last_seq - r.read_seq));
+      r.mentions = Math.min(r.mentions, r.unread);
     }
   } else {
     r.reads.set(m.user, Math.max(r.reads.get(m.user) || 0, m.seq));
@@ -406,6 +451,16 @@ function unreadOf(r) {
     return n;
   }
   return r.unread;
+}
+
+/** Unread messages that mention me: exact from the cache when it covers them. */
+function mentionsOf(r) {
+  if (r.loaded && (!r.hasMore || oldestId(r) <= r.read_seq + 1)) {
+    let n = 0;
+    for (const m of r.msgs.values()) if (m.id > r.read_seq && mentionsMe(m, S.me)) n++;
+    return n;
+  }
+  return r.mentions;
 }
 
 function oldestId(r) {
@@ -436,6 +491,12 @@ function openRoom(name, { keepHash, focusId, refresh } = {}) {
   if (!r) return;
   const changed = S.current !== name;
   if (changed && S.editing) cancelEdit();
+  if (changed) {
+    cancelReply();
+    closeMentions();
+    const old = S.rooms.get(S.current);
+    if (old) old.view = null; // coming back shows the newest messages
+  }
   S.current = name;
   localStorage.setItem(LS_ROOM, name);
   if (!keepHash || roomFromHash() !== name) {
@@ -469,7 +530,7 @@ async function loadRoom(r) {
     if (r.loading !== gen || S.rooms.get(r.name) !== r) return;
     r.loading = null;
     let maxSeq = lastKnown;
-    for (const m of res.messages || []) { merge(r, m); maxSeq = Math.max(maxSeq, m.seq || m.id); }
+    for (const m of res.messages || []) { merge(r, m, true); maxSeq = Math.max(maxSeq, m.seq || m.id); }
     r.hasMore = !!res.has_more;
     r.loaded = true;
     r.syncSeq = Math.max(r.syncSeq, maxSeq);
@@ -487,6 +548,7 @@ async function loadRoom(r) {
 }
 
 async function loadOlder(r) {
+  if (r.view) return loadViewPage(r, 'before');
   if (!r.loaded || !r.hasMore || r.olderLoading || !S.sock || !S.sock.connected) return false;
   r.olderLoading = true;
   render();
@@ -494,7 +556,7 @@ async function loadOlder(r) {
     const before = oldestId(r);
     const res = await S.sock.request({ type: 'history', room: r.name, before: before === Infinity ? undefined : before, limit: PAGE });
     if (S.rooms.get(r.name) !== r || !r.loaded) return false;
-    for (const m of res.messages || []) merge(r, m);
+    for (const m of res.messages || []) merge(r, m, true);
     r.hasMore = !!res.has_more && (res.messages || []).length > 0;
     return true;
   } catch (e) {
@@ -507,12 +569,94 @@ async function loadOlder(r) {
   }
 }
 
+/**
+ * Jumping to a message (a reply's original, a search result): once the
+ * room is loaded, if the message is not shown yet, ask for the page
+ * `around` it. A page that reaches the cache joins it; an older one
+ * becomes the room's view, which grows with `before`/`after` pages as the
+ * reader scrolls and joins the cache once it reaches it ("Jump to latest"
+ * leaves it).
+ */
 async function ensureFocusLoaded(r) {
   const f = S.focusMsg;
-  if (!f || f.room !== r.name) return;
-  for (let i = 0; i < 60 && !r.msgs.has(f.id) && r.hasMore; i++) {
-    if (!(await loadOlder(r))) break;
+  if (!f || f.room !== r.name || !r.loaded) return;
+  if (r.msgs.has(f.id) || (r.view && r.view.msgs.has(f.id))) { render(); return; }
+  if (!S.sock || !S.sock.connected) return;
+  let res = null;
+  try {
+    res = await S.sock.request({ type: 'history', room: r.name, around: f.id, limit: PAGE });
+  } catch { /* below */ }
+  if (S.focusMsg !== f || S.rooms.get(r.name) !== r || !r.loaded) return;
+  if (!res || res.has_more_after === undefined) {
+    // a server without `around` (protocol v1): page back to the message
+    for (let i = 0; i < 60 && !r.msgs.has(f.id) && r.hasMore; i++) {
+      if (!(await loadOlder(r))) break;
+    }
+    render();
+    return;
   }
+  const page = res.messages || [];
+  if (!page.some((m) => m.id === f.id)) S.focusMsg = null; // no such message: show the place anyway
+  const oldest = oldestId(r);
+  if (!page.length) { render(); return; }
+  if (!r.msgs.size || !res.has_more_after || page[page.length - 1].id >= oldest) {
+    // the page reaches the cache: one contiguous cache again
+    r.view = null;
+    for (const m of page) merge(r, m, true);
+    if (page[0].id < oldest) r.hasMore = !!res.has_more_before;
+  } else {
+    const v = { msgs: new Map(), before: !!res.has_more_before, after: true, loading: null };
+    for (const m of page) v.msgs.set(m.id, copyMsg(m));
+    r.view = v;
+    pinned = false;
+    render();
+    // a view a few pages from the cache is joined to it at once
+    for (let i = 0; i < JOIN_PAGES && r.view === v; i++) {
+      if (!(await loadViewPage(r, 'after'))) break;
+    }
+  }
+  render();
+}
+
+/** Grow the jump view by a page `before` its oldest or `after` its newest message. */
+function loadViewPage(r, dir) {
+  const v = r.view;
+  if (!v || !S.sock || !S.sock.connected) return Promise.resolve(false);
+  if (v.loading) return v.loading; // one page at a time
+  if (!v[dir]) return Promise.resolve(false);
+  v.loading = viewPage(r, v, dir).finally(() => { v.loading = null; render(); });
+  return v.loading;
+}
+
+async function viewPage(r, v, dir) {
+  try {
+    const ids = [...v.msgs.keys()];
+    const edge = dir === 'before' ? Math.min(...ids) : Math.max(...ids);
+    const res = await S.sock.request({ type: 'history', room: r.name, [dir]: edge, limit: PAGE });
+    if (r.view !== v) return false;
+    const page = res.messages || [];
+    for (const m of page) {
+      const cur = v.msgs.get(m.id) || r.msgs.get(m.id);
+      v.msgs.set(m.id, cur && (cur.seq || 0) >= (m.seq || 0) ? cur : copyMsg(m));
+    }
+    v[dir] = !!res.has_more && page.length > 0;
+    if (dir === 'after' && (!v.after || (page.length && page[page.length - 1].id >= oldestId(r)))) {
+      // reached the cache: join them and leave the view
+      r.view = null;
+      for (const m of v.msgs.values()) merge(r, m, true);
+      r.hasMore = v.before;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Leave a jump view and show the newest messages. */
+function leaveView(r) {
+  if (!r.view) return;
+  r.view = null;
+  pinned = true;
   render();
 }
 
@@ -579,6 +723,10 @@ function sendText(text) {
   const room = S.current;
   if (!room) return;
   const p = { cid: randomId(), room, text, ts: Date.now(), state: 'sending', error: '', connId: 0, timer: null };
+  if (S.replyTo && S.replyTo.room === room) p.replyTo = S.replyTo.id;
+  cancelReply();
+  const r = S.rooms.get(room);
+  if (r && r.view) r.view = null; // a sent message shows at the bottom: leave the jump view
   S.outbox.set(p.cid, p);
   S.lastTyping = 0; // the message ends the typing state on the other side
   if (!transmit(p)) failSend(p, 'offline');
@@ -590,7 +738,9 @@ function transmit(p) {
   p.state = 'sending';
   p.error = '';
   clearTimeout(p.timer);
-  if (!S.sock || !S.sock.send({ type: 'send', room: p.room, text: p.text, client_msg_id: p.cid, ref: 'send:' + p.cid })) return false;
+  const req = { type: 'send', room: p.room, text: p.text, client_msg_id: p.cid, ref: 'send:' + p.cid };
+  if (p.replyTo) req.reply_to = p.replyTo;
+  if (!S.sock || !S.sock.send(req)) return false;
   p.connId = S.connId;
   p.timer = setTimeout(() => { if (S.outbox.get(p.cid) === p && p.state === 'sending' && p.connId === S.connId && S.sock && S.sock.connected) failSend(p, 'timeout'); }, SEND_TIMEOUT_MS);
   return true;
@@ -610,7 +760,8 @@ function failSend(p, code, message) {
   clearTimeout(p.timer);
   if (code === 'timeout') p.maybeStored = true; // chatd may have stored it
   p.state = 'failed';
-  p.error = SEND_ERRORS[code] || ('Not sent — ' + (message || code) + '.');
+  p.error = code === 'not_found' && p.replyTo ? 'Not sent — the message you replied to is gone.'
+    : SEND_ERRORS[code] || ('Not sent — ' + (message || code) + '.');
   render();
 }
 
@@ -626,10 +777,40 @@ function discardPending(cid) {
   if (p) { clearTimeout(p.timer); S.outbox.delete(cid); render(); }
 }
 
+/** Reply to message id: the composer shows "Replying to USER" until sent or cancelled. */
+function startReply(room, id) {
+  const r = S.rooms.get(room);
+  const m = r && (r.msgs.get(id) || (r.view && r.view.msgs.get(id)));
+  if (!m || m.deleted) return;
+  if (S.editing) cancelEdit();
+  S.replyTo = { room, id, user: m.user };
+  showReplyBanner(m.user);
+  $('composer-input').focus();
+  render();
+}
+
+function cancelReply() {
+  if (!S.replyTo) return;
+  S.replyTo = null;
+  showReplyBanner(null);
+  render();
+}
+
+/** Toggle my reaction `emoji` on message id. */
+async function react(room, id, emoji, on) {
+  if (!S.sock || !S.sock.connected) { $('composer-error').textContent = 'Not connected — can’t react now.'; return; }
+  try {
+    await S.sock.request({ type: 'react', room, id, emoji, on }); // the reply goes through onEvent
+  } catch (e) {
+    $('composer-error').textContent = 'Reaction failed: ' + (e.code === 'not_found' ? 'the message is gone.' : e.message || e.code);
+  }
+}
+
 function startEdit(room, id) {
   const r = S.rooms.get(room);
   const m = r && r.msgs.get(id);
   if (!m || m.deleted || m.user !== S.me) return;
+  if (S.replyTo) cancelReply();
   S.editing = { room, id };
   const ta = $('composer-input');
   ta.value = m.text;
@@ -688,7 +869,7 @@ function markRead() {
   if (!r || !r.loaded || document.visibilityState !== 'visible' || !S.sock || !S.sock.connected) return;
   if ($('chat-view').hidden || document.body.classList.contains('rooms-open') && isNarrow()) return;
   let target;
-  if (pinned || atBottom()) target = Math.max(r.syncSeq, r.last_seq);
+  if (!r.view && (pinned || atBottom())) target = Math.max(r.syncSeq, r.last_seq);
   else {
     // the last message fully visible in the log
     const log = $('log');
@@ -703,7 +884,7 @@ function markRead() {
   if (target > r.read_seq && target > r.lastReadSent) {
     r.lastReadSent = target;
     r.read_seq = target;
-    if (target >= r.last_seq) r.unread = 0;
+    if (target >= r.last_seq) r.unread = r.mentions = 0;
     S.sock.request({ type: 'read', room: r.name, seq: target }).then(onRead, () => { r.lastReadSent = 0; });
     render();
   }
@@ -835,7 +1016,9 @@ function syncList(ul, rooms) {
     if (li.parentNode !== ul || li !== cursor) ul.insertBefore(li, cursor);
     cursor = li.nextSibling;
     const a = li.firstChild;
-    const n = r.name === S.current && pinned && r.loaded && document.visibilityState === 'visible' ? 0 : unreadOf(r);
+    const caughtUp = r.name === S.current && pinned && !r.view && r.loaded && document.visibilityState === 'visible';
+    const n = caughtUp ? 0 : unreadOf(r);
+    setMentionBadge(a, caughtUp ? 0 : mentionsOf(r));
     const badge = a.querySelector('.badge');
     const txt = n > 99 ? '99+' : String(n);
     if (n > 0) {
@@ -896,8 +1079,8 @@ function atBottom() {
 
 function desiredItems(r) {
   const items = [];
-  const msgs = [...r.msgs.values()].sort((a, b) => a.id - b.id);
-  const pend = [...S.outbox.values()].filter((p) => p.room === r.name).sort((a, b) => a.ts - b.ts);
+  const msgs = [...(r.view ? r.view.msgs : r.msgs).values()].sort((a, b) => a.id - b.id);
+  const pend = r.view ? [] : [...S.outbox.values()].filter((p) => p.room === r.name).sort((a, b) => a.ts - b.ts);
   // DM read receipt: the newest of my messages the other user has read
   let seenId = 0, seenBy = '';
   if (r.kind === 'dm') {
@@ -919,23 +1102,37 @@ function desiredItems(r) {
     }
     const cont = !!prev && prev.user === m.user && m.ts - prev.ts < GROUP_MS;
     if (it.kind === 'm') {
-      const focus = S.focusMsg && S.focusMsg.room === r.name && S.focusMsg.id === m.id;
+      const focus = (S.focusMsg && S.focusMsg.room === r.name && S.focusMsg.id === m.id)
+        || (S.flash && S.flash.room === r.name && S.flash.id === m.id);
       const seen = m.id === seenId ? seenBy : '';
+      const orig = m.reply_to && !m.deleted ? findOriginal(r, m.reply_to) : undefined;
       items.push({
         key: 'm:' + m.id, id: m.id,
-        sig: [m.seq, cont, seen, m.deleted ? 1 : 0, m.edited_ts || 0, focus, S.editing && S.editing.id === m.id].join('|'),
-        build: () => buildMessage(r, m, cont, seen, focus),
+        sig: [m.seq, cont, seen, m.deleted ? 1 : 0, m.edited_ts || 0, focus, S.editing && S.editing.id === m.id,
+          m.reply_to ? quoteSig(orig) : '', S.replyTo && S.replyTo.id === m.id].join('|'),
+        build: () => buildMessage(r, m, cont, seen, focus, orig),
       });
     } else {
       const p = it.p;
-      items.push({ key: 'p:' + p.cid, sig: [cont, p.state, p.error].join('|'), build: () => buildPending(p, cont) });
+      const orig = p.replyTo ? findOriginal(r, p.replyTo) : undefined;
+      items.push({ key: 'p:' + p.cid, sig: [cont, p.state, p.error, p.replyTo ? quoteSig(orig) : ''].join('|'), build: () => buildPending(p, cont, orig) });
     }
     prev = m;
   }
   return items;
 }
 
-function buildMessage(r, m, cont, seenBy, focus) {
+/** The message a reply answers: from the cache, else fetched once (undefined until then). */
+function findOriginal(r, id) {
+  const m = r.msgs.get(id) || (r.view && r.view.msgs.get(id));
+  if (m) return m;
+  const c = cachedOriginal(r.name, id);
+  if (c !== undefined) return c || { id, deleted: true };
+  if (S.sock && S.sock.connected) fetchOriginal((q) => S.sock.request(q), r.name, id, render);
+  return undefined;
+}
+
+function buildMessage(r, m, cont, seenBy, focus, orig) {
   const mine = m.user === S.me;
   const idp = 'm' + m.id;
   const cls = ['msg'];
@@ -944,18 +1141,24 @@ function buildMessage(r, m, cont, seenBy, focus) {
   if (m.deleted) cls.push('deleted');
   if (focus) cls.push('focus');
   if (S.editing && S.editing.id === m.id && S.editing.room === r.name) cls.push('being-edited');
+  if (S.replyTo && S.replyTo.id === m.id && S.replyTo.room === r.name) cls.push('being-replied');
+  const forMe = mentionsMe(m, S.me);
+  if (forMe) cls.push('mentioned');
   const text = m.deleted
-    ? h('div', { class: 'text', id: idp + '-x' }, h('em', null, 'This message was deleted.'))
-    : h('div', { class: 'text', id: idp + '-x' }, linkify(m.text),
+    ? h('div', { class: 'text', id: idp + '-x' }, h('em', null, m.deleted_by ? `This message was deleted by ${m.deleted_by}.` : 'This message was deleted.'))
+    : h('div', { class: 'text', id: idp + '-x' },
+      formatText(m.text, { mentions: m.mentions, mentionRoom: m.mention_room, me: S.me }),
       m.edited_ts ? h('span', { class: 'edited', title: 'Edited ' + fmtFull(m.edited_ts) }, ' (edited)') : null);
-  const actions = mine && !m.deleted
-    ? h('div', { class: 'actions' },
-      h('button', { type: 'button', class: 'act', dataset: { act: 'edit' } }, 'Edit'),
-      h('button', { type: 'button', class: 'act', dataset: { act: 'delete' } }, 'Delete'))
-    : null;
+  const actions = m.deleted ? null
+    : h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'act', dataset: { act: 'reply' } }, 'Reply'),
+      h('button', { type: 'button', class: 'act', 'aria-haspopup': 'dialog', 'aria-expanded': 'false', dataset: { act: 'add-reaction' } }, 'Add reaction'),
+      mine ? h('button', { type: 'button', class: 'act', dataset: { act: 'edit' } }, 'Edit') : null,
+      mine ? h('button', { type: 'button', class: 'act', dataset: { act: 'delete' } }, 'Delete') : null);
   return h('article', {
     class: cls.join(' '), tabindex: '-1',
     'aria-labelledby': `${idp}-a ${idp}-t ${idp}-x`,
+    'aria-describedby': forMe ? idp + '-me' : null,
     dataset: { id: String(m.id), user: m.user },
   },
   cont ? null : h('span', { class: 'avatar c' + hue(m.user), 'aria-hidden': 'true' }, [...m.user][0] || '?'),
@@ -963,7 +1166,10 @@ function buildMessage(r, m, cont, seenBy, focus) {
     h('span', { class: 'author', id: idp + '-a' }, m.user),
     ' ',
     h('time', { id: idp + '-t', datetime: new Date(m.ts).toISOString(), title: fmtFull(m.ts) }, fmtTime(m.ts))),
+  forMe ? h('span', { class: 'sr-only', id: idp + '-me' }, 'Mentions you') : null,
+  m.reply_to && !m.deleted ? buildQuote(orig, m.reply_to) : null,
   text,
+  buildReactions(m, S.me),
   actions,
   seenBy ? h('div', { class: 'receipt' }, `Seen by ${seenBy}`) : null);
 }
@@ -975,7 +1181,7 @@ function hue(name) {
   return x % 6;
 }
 
-function buildPending(p, cont) {
+function buildPending(p, cont, orig) {
   const idp = 'p' + p.cid;
   const failed = p.state === 'failed';
   return h('article', {
@@ -987,7 +1193,8 @@ function buildPending(p, cont) {
   h('div', { class: 'meta' },
     h('span', { class: 'author', id: idp + '-a' }, S.me), ' ',
     h('time', { id: idp + '-t', datetime: new Date(p.ts).toISOString() }, fmtTime(p.ts))),
-  h('div', { class: 'text', id: idp + '-x' }, linkify(p.text)),
+  p.replyTo ? buildQuote(orig, p.replyTo) : null,
+  h('div', { class: 'text', id: idp + '-x' }, formatText(p.text)),
   failed
     ? h('div', { class: 'send-state', role: 'alert' }, p.error || 'Not sent.', ' ',
       h('button', { type: 'button', class: 'act', dataset: { act: 'retry' } }, 'Retry'), ' ',
@@ -1004,8 +1211,8 @@ function renderMessages() {
   if (switched) { box.replaceChildren(); pinned = true; }
   lastRenderedRoom = r.name;
 
-  // remember what the reader is looking at
-  const wasBottom = pinned;
+  // remember what the reader is looking at (a jump view is never pinned)
+  const wasBottom = pinned && !r.view;
   let anchor = null;
   if (!wasBottom) {
     const top = log.scrollTop;
@@ -1030,11 +1237,11 @@ function renderMessages() {
       const fresh = it.build();
       fresh.dataset.key = it.key;
       fresh.dataset.sig = it.sig;
-      const hadFocus = el.contains(document.activeElement);
+      const hadFocus = el.contains(document.activeElement) ? document.activeElement : null;
       el.replaceWith(fresh);
       if (cursor === el) cursor = fresh;
       el = fresh;
-      if (hadFocus) el.focus({ preventScroll: true });
+      if (hadFocus) (sameControl(el, hadFocus) || el).focus({ preventScroll: true });
     }
     if (!el) {
       el = it.build();
@@ -1054,7 +1261,7 @@ function renderMessages() {
       : r.hasMore ? '' : (r.kind === 'dm' ? 'This is the start of your conversation.' : `This is the start of #${r.name}.`);
 
   // restore the view
-  if (S.focusMsg && S.focusMsg.room === r.name && r.msgs.has(S.focusMsg.id)) {
+  if (S.focusMsg && S.focusMsg.room === r.name && (r.view ? r.view.msgs : r.msgs).has(S.focusMsg.id)) {
     const el = box.querySelector(`[data-key="m:${S.focusMsg.id}"]`);
     const f = S.focusMsg;
     S.focusMsg = null;
@@ -1062,11 +1269,9 @@ function renderMessages() {
       pinned = false;
       el.scrollIntoView({ block: 'center' });
       el.focus({ preventScroll: true });
-      setTimeout(() => {
-        if (S.focusMsg) return;
-        const again = box.querySelector(`[data-key="m:${f.id}"]`);
-        if (again) again.classList.remove('focus');
-      }, 4000);
+      // the message stays highlighted for a few seconds
+      const flash = S.flash = { room: f.room, id: f.id };
+      setTimeout(() => { if (S.flash === flash) { S.flash = null; render(); } }, FLASH_MS);
     }
   } else if (wasBottom) {
     log.scrollTop = log.scrollHeight;
@@ -1074,9 +1279,21 @@ function renderMessages() {
     const el = box.querySelector(`[data-key="${CSS.escape(anchor.key)}"]`);
     if (el) log.scrollTop = el.offsetTop - anchor.off;
   }
-  $('jump-btn').hidden = pinned || !r.loaded || !(added > 0 || !$('jump-btn').hidden) || atBottom();
+  const jump = $('jump-btn');
+  const jumpText = r.view ? 'Jump to latest messages' : 'New messages below';
+  if (jump.textContent !== jumpText) jump.textContent = jumpText;
+  jump.hidden = !r.view && (pinned || !r.loaded || !(added > 0 || !jump.hidden) || atBottom());
   if (r.loaded && r.hasMore && !r.olderLoading && log.scrollHeight <= log.clientHeight + 200) loadOlder(r);
+  if (r.view && log.scrollHeight - log.scrollTop - log.clientHeight < 400) loadViewPage(r, 'after');
   if (r.loaded) scheduleRead();
+}
+
+/** In a re-built message, the control matching the one that had the focus. */
+function sameControl(el, old) {
+  const act = old.dataset && old.dataset.act;
+  if (!act) return null;
+  const emoji = old.dataset.emoji;
+  return el.querySelector(`[data-act="${CSS.escape(act)}"]` + (emoji ? `[data-emoji="${CSS.escape(emoji)}"]` : ''));
 }
 
 function renderTyping() {
@@ -1158,6 +1375,9 @@ function wireChat() {
     } else if (ev.key === 'Escape' && S.editing) {
       ev.preventDefault();
       cancelEdit();
+    } else if (ev.key === 'Escape' && S.replyTo) {
+      ev.preventDefault();
+      cancelReply();
     } else if (ev.key === 'ArrowUp' && !ta.value && !S.editing) {
       // edit my last message, as in other chat apps
       const r = S.rooms.get(S.current);
@@ -1168,6 +1388,11 @@ function wireChat() {
   });
   ta.addEventListener('input', () => { autosize(); if (ta.value) noteTyping(); });
   $('edit-cancel').addEventListener('click', () => { cancelEdit(); ta.focus(); });
+  $('reply-cancel').addEventListener('click', () => { cancelReply(); ta.focus(); });
+  initMentions(ta, () => {
+    const r = S.rooms.get(S.current);
+    return r && r.members ? [...r.members].filter((u) => u !== S.me) : [];
+  });
 
   // message actions (event delegation)
   $('log-items').addEventListener('click', (ev) => {
@@ -1179,6 +1404,14 @@ function wireChat() {
     else if (act === 'discard') discardPending(art.dataset.cid);
     else if (act === 'edit') startEdit(S.current, Number(art.dataset.id));
     else if (act === 'delete') deleteMessage(S.current, Number(art.dataset.id));
+    else if (act === 'reply') startReply(S.current, Number(art.dataset.id));
+    else if (act === 'open-reply') openRoom(S.current, { focusId: Number(btn.dataset.reply) });
+    else if (act === 'react') react(S.current, Number(art.dataset.id), btn.dataset.emoji, btn.getAttribute('aria-pressed') !== 'true');
+    else if (act === 'add-reaction') {
+      const room = S.current, id = Number(art.dataset.id);
+      // picking an emoji adds it (one I gave already stays: a no-op on the server)
+      openPicker(btn, (emoji) => react(room, id, emoji, true));
+    }
   });
 
   const log = $('log');
@@ -1187,10 +1420,13 @@ function wireChat() {
     if (bottom !== pinned) { pinned = bottom; if (pinned) $('jump-btn').hidden = true; }
     const r = S.rooms.get(S.current);
     if (r && log.scrollTop < 400) loadOlder(r);
+    if (r && r.view && log.scrollHeight - log.scrollTop - log.clientHeight < 400) loadViewPage(r, 'after');
     scheduleRead();
   }, { passive: true });
   new ResizeObserver(() => { if (pinned) log.scrollTop = log.scrollHeight; }).observe(log);
   $('jump-btn').addEventListener('click', () => {
+    const r = S.rooms.get(S.current);
+    if (r && r.view) { leaveView(r); $('composer-input').focus(); }
     pinned = true;
     log.scrollTop = log.scrollHeight;
     $('jump-btn').hidden = true;
