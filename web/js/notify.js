@@ -28,9 +28,7 @@ export function initNotify(c) {
       localStorage.setItem(LS_NOTIFY, 'off');
     } else {
       localStorage.setItem(LS_NOTIFY, 'on');
-      if (window.Notification.permission !== 'granted') {
-        try { await window.Notification.requestPermission(); } catch { /* treated as denied */ }
-      }
+      try { await window.Notification.requestPermission(); } catch { /* treated as denied */ }
     }
     renderNotifyButton();
   });

@@ -231,7 +231,7 @@ export function decorateRoomLink(a, r, unread) {
       a.querySelector('.badge:not(.mention-badge)').before(badge, ' ');
     }
     const txt = '@' + (n > 99 ? '99+' : n);
-    if (badge.firstChild?.nodeValue !== txt) badge.replaceChildren(txt, h('span', { class: 'sr-only' }, ` ${n} mention${n === 1 ? '' : 's'}`));
+    if (badge.firstChild?.nodeValue !== txt) badge.replaceChildren(txt, h('span', { class: 'sr-only' }, ` ${n} mentions`));
   } else if (badge) {
     if (badge.nextSibling && badge.nextSibling.nodeType === 3) badge.nextSibling.remove();
     badge.remove();
