@@ -176,6 +176,12 @@ test('ban in a public room: seen from both sides; joining again is refused', asy
   await C.page.getByRole('alert').filter({ hasText: 'can’t join' }).waitFor();
   assert.equal(await roomLink(C.page, open).count(), 0);
   await C.page.getByRole('button', { name: 'Dismiss' }).click();
+  // the moderator can lift the ban; then carol may join again
+  const bannedList = dialog(A.page, 'Members').getByRole('list', { name: 'Banned here' });
+  await bannedList.getByRole('listitem').filter({ hasText: carol }).getByRole('button', { name: 'Unban' }).click();
+  await bannedList.waitFor({ state: 'hidden' });
+  await joinRoom(C.page, open);
+  await row(A.page, carol).waitFor();
   await closeMembers(A.page);
 });
 

@@ -381,6 +381,9 @@ function buildMembersDialog() {
       h('span', { id: 'members-room', class: 'muted' }),
       h('button', { type: 'button', class: 'close-btn', onclick: () => membersDlg.close() }, 'Close')),
     h('ul', { id: 'members-full', class: 'member-rows', 'aria-label': 'Members' }),
+    h('div', { id: 'banned-box', hidden: true },
+      h('h3', { id: 'banned-title', class: 'small' }, 'Banned here'),
+      h('ul', { id: 'banned-list', class: 'member-rows', 'aria-labelledby': 'banned-title' })),
     h('p', { id: 'members-status', class: 'muted small', 'aria-live': 'polite' }),
     form);
   document.body.append(membersDlg);
@@ -391,6 +394,7 @@ function buildMembersDialog() {
     if (!$('members-btn').closest('[hidden]')) $('members-btn').focus();
   });
   $('members-full').addEventListener('click', onMemberAction);
+  $('banned-list').addEventListener('click', onUnban);
   form.addEventListener('submit', (ev) => { ev.preventDefault(); invite(); });
   input.addEventListener('input', () => suggest(input.value));
   input.addEventListener('keydown', onSuggestKey);
@@ -402,7 +406,33 @@ function buildMembersDialog() {
   });
 }
 
+/** Users banned from this page this session (chatd has no list of bans). */
+function renderBanned(r) {
+  const names = may(r, 'unban') ? [...(r.banned || [])].filter((n) => !(r.members && r.members.has(n))).sort() : [];
+  const ul = $('banned-list');
+  const sig = names.join(',');
+  $('banned-box').hidden = !names.length;
+  if (ul.dataset.sig === sig) return;
+  ul.dataset.sig = sig;
+  ul.replaceChildren(...names.map((n) => h('li', { class: 'member-row', dataset: { user: n } },
+    h('span', { class: 'member-name' }, n),
+    h('span', { class: 'member-actions' }, h('button', { type: 'button', dataset: { act: 'unban' } }, 'Unban')))));
+}
+
+async function onUnban(ev) {
+  const btn = ev.target.closest('button[data-act="unban"]');
+  const r = btn && ctx.S.rooms.get(membersDlg.dataset.room);
+  if (!r) return;
+  const user = btn.closest('li').dataset.user;
+  try {
+    await request({ type: 'unban', room: r.name, user });
+  } catch (e) {
+    say('That did not work: ' + (e.message || e.code));
+  }
+}
+
 function renderMembers(r) {
+  renderBanned(r);
   const ul = $('members-full');
   const names = [...(r.members || [])].sort((a, b) => RANK[roleOf(r, b)] - RANK[roleOf(r, a)] || a.localeCompare(b));
   const sig = [r.role, ...names.map((n) => `${n}:${roleOf(r, n)}:${ctx.isOnline(n) ? 1 : 0}`)].join(',');
