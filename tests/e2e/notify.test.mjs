@@ -141,6 +141,7 @@ test('the tab title and favicon show the unread count', async () => {
   assert.equal(await icon.getAttribute('data-count'), '3');
   await roomLink(B.page, alice).click();
   await until(async () => (await B.page.title()).startsWith('(2) '), { what: 'title (2) after reading the DM' });
+  assert.equal(await level(B.page).inputValue(), 'all'); // a DM keeps chatd's default
   await roomLink(B.page, room1).click();
   await until(async () => !(await B.page.title()).startsWith('('), { what: 'no count once everything is read' });
   assert.equal(await icon.getAttribute('href'), 'favicon.svg');

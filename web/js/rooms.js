@@ -205,10 +205,11 @@ export function roomsRender() {
   const tp = $('room-topic');
   if (tp.textContent !== topic) tp.textContent = topic;
   tp.hidden = !topic;
-  $('room-tools').hidden = !team;
+  $('room-tools').hidden = !r;
+  $('members-btn').hidden = !team;
   $('topic-btn').hidden = !team || !may(r, 'topic');
   const sel = $('notify-level');
-  if (team && document.activeElement !== sel) sel.value = r.notify || 'all';
+  if (r && document.activeElement !== sel) sel.value = r.notify || 'all';
   if (topicForm && (!r || topicForm.dataset.room !== r.name || !may(r, 'topic'))) closeTopicEditor(false);
   if (membersDlg && membersDlg.open) {
     if (!team || membersDlg.dataset.room !== r.name) membersDlg.close();
