@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startChatd, uniq } from '../integration/lib/chatd.mjs';
-import { launchBrowser, openPage, signUp, joinRoom, roomLink, until, shot, PHONE, DESKTOP } from './lib.mjs';
+import { launchBrowser, openPage, signUp, joinRoom, roomLink, messages, send, until, shot, PHONE, DESKTOP } from './lib.mjs';
 
 let srv, browser, A, B, C;
 const alice = uniq('alice');
@@ -70,6 +70,9 @@ test('create a private room with a topic: lock in the sidebar and the head', asy
   // a name in use is refused in the dialog
   await A.page.getByRole('button', { name: 'Create room' }).click();
   const dlg = dialog(A.page, 'Create room');
+  // while the modal dialog is open its names are the only ones in the page
+  assert.equal(await A.page.getByLabel('Room name').count(), 1);
+  assert.equal(await A.page.getByRole('button', { name: 'Create' }).count(), 1);
   await dlg.getByRole('textbox', { name: 'Room name' }).fill(secret);
   await dlg.getByRole('button', { name: 'Create', exact: true }).click();
   await dlg.getByRole('alert').filter({ hasText: 'already exists' }).waitFor();
@@ -151,6 +154,9 @@ test('kick: the member leaves the list, the kicked user sees who removed them', 
   await roomLink(C.page, secret).click();
   await C.page.getByText('Launch on Friday').waitFor();
 
+  // the Members panel is not modal: the chat goes on beside it
+  await send(A.page, 'carol, please behave');
+  await messages(C.page, 'carol, please behave').waitFor();
   await row(A.page, carol).getByRole('button', { name: 'Kick' }).click();
   await row(A.page, carol).waitFor({ state: 'detached' });
   await C.page.getByRole('alert').filter({ hasText: `${alice} removed you from #${secret}` }).waitFor();

@@ -212,8 +212,11 @@ export function roomsRender() {
   if (r && document.activeElement !== sel) sel.value = r.notify || 'all';
   if (topicForm && (!r || topicForm.dataset.room !== r.name || !may(r, 'topic'))) closeTopicEditor(false);
   if (membersDlg && membersDlg.open) {
-    if (!team || membersDlg.dataset.room !== r.name) membersDlg.close();
-    else renderMembers(r);
+    if (!team) membersDlg.close();
+    else {
+      if (membersDlg.dataset.room !== r.name) showMembersOf(r); // follows the open room
+      renderMembers(r);
+    }
   }
 }
 
@@ -289,15 +292,24 @@ function openCreate() {
       busy = false;
     }
   });
-  // the sidebar's join form has a "Room name" too: keep one in the page
+  // the sidebar's join form has a "Room name" too: that field leaves the
+  // page while the dialog is open,
+  // and, as the dialog is modal, the rest of the page is hidden from
+  // assistive technology (names such as "Create" stay unambiguous)
   createDlg.addEventListener('close', () => {
     createDlg.remove();
     createDlg = null;
-    $('join-form').hidden = false;
+    joinSlot.replaceWith(...joinField);
+    $('chat-view').removeAttribute('aria-hidden');
     $('create-btn').focus();
   });
   closeTopicEditor(false);
-  $('join-form').hidden = true;
+  if (membersDlg && membersDlg.open) membersDlg.close();
+  const joinField = [$('join-form').querySelector('label'), $('join-input').parentNode];
+  const joinSlot = document.createComment('join field');
+  joinField[0].replaceWith(joinSlot); // back on close
+  joinField[1].remove();
+  $('chat-view').setAttribute('aria-hidden', 'true');
   document.body.append(createDlg);
   createDlg.showModal();
   name.focus();
@@ -352,6 +364,17 @@ function openMembers() {
   const r = ctx.S.rooms.get(ctx.S.current);
   if (!r || r.kind === 'dm') return;
   if (!membersDlg) buildMembersDialog();
+  if (membersDlg.open) { $('invite-input').focus(); return; }
+  showMembersOf(r);
+  renderMembers(r);
+  $('member-list').hidden = true; // one list named "Members" at a time
+  $('members-btn').setAttribute('aria-expanded', 'true');
+  membersDlg.show(); // a side panel: the chat stays usable beside it
+  document.body.classList.add('members-open');
+  $('invite-input').focus();
+}
+
+function showMembersOf(r) {
   membersDlg.dataset.room = r.name;
   $('members-room').textContent = '#' + r.name;
   $('members-status').textContent = '';
@@ -359,11 +382,6 @@ function openMembers() {
   $('invite-input').value = '';
   closeSuggestions();
   delete $('members-full').dataset.sig;
-  renderMembers(r);
-  $('member-list').hidden = true; // one list named "Members" at a time
-  $('members-btn').setAttribute('aria-expanded', 'true');
-  membersDlg.showModal();
-  $('invite-input').focus();
 }
 
 function buildMembersDialog() {
@@ -388,11 +406,16 @@ function buildMembersDialog() {
     h('p', { id: 'members-status', class: 'muted small', 'aria-live': 'polite' }),
     form);
   document.body.append(membersDlg);
+  membersDlg.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && !ev.defaultPrevented) { ev.preventDefault(); membersDlg.close(); }
+  });
   membersDlg.addEventListener('close', () => {
+    document.body.classList.remove('members-open');
     $('member-list').hidden = false;
     $('members-btn').setAttribute('aria-expanded', 'false');
     closeSuggestions();
-    if (!$('members-btn').closest('[hidden]')) $('members-btn').focus();
+    const a = document.activeElement;
+    if ((a === document.body || !a || membersDlg.contains(a)) && !$('members-btn').closest('[hidden]')) $('members-btn').focus();
   });
   $('members-full').addEventListener('click', onMemberAction);
   $('banned-list').addEventListener('click', onUnban);
