@@ -24,10 +24,14 @@ export async function launchBrowser() {
 /**
  * A fresh browser context + page on the server, collecting every uncaught
  * script error and console error (CSP violations show up there too).
+ * `permissions` are granted to the server's origin and `initScript` runs
+ * before the page's scripts (e.g. to record notifications).
  */
-export async function openPage(browser, srv, { viewport = DESKTOP, colorScheme = 'light' } = {}) {
+export async function openPage(browser, srv, { viewport = DESKTOP, colorScheme = 'light', initScript, permissions } = {}) {
   const context = await browser.newContext({ viewport, colorScheme, serviceWorkers: 'block' });
   context.setDefaultTimeout(WAIT);
+  if (permissions) await context.grantPermissions(permissions, { origin: srv.url });
+  if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));

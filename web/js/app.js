@@ -10,6 +10,8 @@ import { formatText } from './format.js';
 import { initMentions, close as closeMentions, mentionsMe, setMentionBadge } from './mention.js';
 import { buildReactions, openPicker, closePicker } from './reactions.js';
 import { buildQuote, quoteSig, showReplyBanner, cachedOriginal, noteOriginal, fetchOriginal, clearOriginals } from './reply.js';
+import { initRooms, resetRooms, roomsHello, roomsEvent, roomsRender, decorateRoomLink } from './rooms.js';
+import { initNotify, resetNotify, notifyEvent, updateFavicon } from './notify.js';
 
 const $ = (id) => document.getElementById(id);
 const LS_TOKEN = 'chatd.token';
@@ -74,6 +76,9 @@ function boot() {
   S.me = localStorage.getItem(LS_USER);
   wireAuth();
   wireChat();
+  const ctx = { S, render, openRoom, api, isOnline };
+  initRooms(ctx);
+  initNotify(ctx);
   if (S.token && S.me) startChat();
   else showAuth();
 }
@@ -156,6 +161,8 @@ function startChat() {
   S.replyTo = null;
   showReplyBanner(null);
   clearOriginals();
+  resetRooms();
+  resetNotify();
   setConn('connecting');
   render();
   S.sock = new Socket(S.token, {
@@ -187,6 +194,8 @@ function signOut(message) {
   closeSearch();
   closePicker(false);
   closeMentions();
+  resetRooms();
+  resetNotify();
   showAuth(message);
 }
 
@@ -237,6 +246,7 @@ function onHello(hello, connId) {
     if (!r.loaded && r.loading !== null) r.loading = null;
   }
   for (const name of [...S.rooms.keys()]) if (!seen.has(name)) S.rooms.delete(name);
+  roomsHello(hello);
   // resend what was in flight when the connection dropped (same client_msg_id)
   for (const p of S.outbox.values()) {
     if (p.state !== 'sending') continue;
@@ -273,6 +283,12 @@ function dropCache(r) {
 // ------------------------------------------------------------ events
 
 function onEvent(m) {
+  handleEvent(m);
+  roomsEvent(m);   // rooms.js: topics, roles, moderation
+  notifyEvent(m);  // notify.js: mentions, desktop notifications
+}
+
+function handleEvent(m) {
   switch (m.type) {
     case 'message': return onMessage(m);
     case 'edited':
@@ -298,7 +314,7 @@ function onEvent(m) {
         if (m.event === 'join') r.members.add(m.user);
         else if (m.event === 'leave') r.members.delete(m.user);
       }
-      if (m.event === 'join') S.presence.set(m.user, 'online');
+      if (m.event === 'join' && !m.by) S.presence.set(m.user, 'online'); // not an invitation
       return render();
     }
     case 'read': return onRead(m);
@@ -971,6 +987,8 @@ function renderNow() {
   renderComposerState();
   const total = [...S.rooms.values()].reduce((n, r) => n + unreadOf(r), 0);
   document.title = (total ? `(${total}) ` : '') + (S.current ? roomLabel(S.current) + ' — ' : '') + 'chatd';
+  roomsRender();
+  updateFavicon(total);
 }
 
 function roomLabel(name) {
@@ -979,7 +997,7 @@ function roomLabel(name) {
 
 function sortedRooms() {
   return [...S.rooms.values()].sort((a, b) => {
-    if (a.kind !== b.kind) return a.kind === 'dm' ? 1 : -1;
+    if ((a.kind === 'dm') !== (b.kind === 'dm')) return a.kind === 'dm' ? 1 : -1;
     return roomLabel(a.name).localeCompare(roomLabel(b.name));
   });
 }
@@ -1031,6 +1049,7 @@ function syncList(ul, rooms) {
       badge.removeAttribute('aria-label');
     }
     a.classList.toggle('has-unread', n > 0);
+    decorateRoomLink(a, r);
     if (r.name === S.current) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
     if (r.kind === 'dm') {
