@@ -326,4 +326,50 @@ int import_member(struct db *db, const char *room, const char *user,
 int import_message(struct db *db, const struct message *m,
     const char *client_msg_id);
 
+/* file.c: file attachments' metadata (the bytes: chatd/blob.c). */
+
+#define FILE_ID_LEN 32 /* hex characters of a public file id */
+
+struct file_row {
+	char id[FILE_ID_LEN + 1];
+	int64_t room_id;
+	int64_t user_id;
+	int64_t message_id; /* 0: not attached */
+	char name[256];
+	char type[128];
+	int64_t size;
+	char hash[65];
+	int64_t created_at;
+	int room_kind; /* enum room_kind; file_get only */
+};
+
+/* Stores a new, unattached file. 0, 1 if the id is taken, -1. */
+int file_insert(struct db *db, const struct file_row *f);
+/* The file with public id. 0, 1 if none, -1. */
+int file_get(struct db *db, const char *id, struct file_row *out);
+/* Attaches files ids[0..n) to message_id in that order: each must be
+ * unattached, uploaded by user_id to room_id, and named once. 0, 1 if one
+ * is not (nothing attached), -1. */
+int file_attach(struct db *db, const char *const *ids, size_t n,
+    int64_t user_id, int64_t room_id, int64_t message_id);
+typedef int (*file_cb)(void *arg, const struct file_row *f);
+/* The files of a message, in order. 0 or -1. */
+int file_list_message(struct db *db, int64_t message_id, file_cb cb,
+    void *arg);
+/* Deletes the files of a message; cb gets each deleted row (to remove
+ * bytes no other row needs). 0 or -1. */
+int file_delete_message(struct db *db, int64_t message_id, file_cb cb,
+    void *arg);
+/* Deletes the unattached files created before cutoff; cb gets each
+ * deleted row. 0 or -1. */
+int file_sweep(struct db *db, int64_t cutoff, file_cb cb, void *arg);
+/* 1 if some file row names hash, 0 if none, -1. */
+int file_hash_used(struct db *db, const char *hash);
+/* Files (rows), attached files, and the distinct bytes they need. 0 or
+ * -1. */
+int file_counts(struct db *db, int64_t *files, int64_t *attached,
+    int64_t *bytes);
+/* Every file row in id order (backup, export). 0 or -1. */
+int file_list_all(struct db *db, file_cb cb, void *arg);
+
 #endif
