@@ -23,6 +23,7 @@
 #include "storage/storage.h"
 
 #define API_MAX_LIMIT 100
+#define API_ROOMS_MAX_LIMIT 1000 /* rooms in a page of GET /api/rooms */
 
 /* A route: an exact path (or a prefix ending in '*'), the one method it
  * takes (GET also answers HEAD) and its handler. */
@@ -454,51 +455,6 @@ api_logout(struct conn *c, const struct http_request *req)
 	http_respond(c, req, 204, NULL, NULL, 0, NULL);
 }
 
-static void
-api_me(struct conn *c, const struct http_request *req)
-{
-	uint8_t hash[32];
-	struct user u;
-	json_t *rooms;
-
-	if (api_auth(c, req, &u, hash) != 0)
-		return;
-	if ((rooms = chat_room_states(c->srv, u.id)) == NULL) {
-		http_respond_error(c, req, 500, "internal", "database error");
-		return;
-	}
-	http_respond_json(c, req, 200,
-	    json_pack("{s:o,s:o}", "user", api_user_json(&u), "rooms", rooms));
-}
-
-static int
-api_room_cb(void *arg, const struct room *r)
-{
-	json_array_append_new(arg,
-	    json_pack("{s:s,s:I,s:I,s:I}", "name", r->name, "members",
-		(json_int_t)r->members, "last_seq", (json_int_t)r->last_seq,
-		"created_at", (json_int_t)r->created_at));
-	return 0;
-}
-
-static void
-api_rooms(struct conn *c, const struct http_request *req)
-{
-	uint8_t hash[32];
-	struct user u;
-	json_t *rooms;
-
-	if (api_auth(c, req, &u, hash) != 0)
-		return;
-	rooms = json_array();
-	if (room_list_public(c->srv->db, api_room_cb, rooms) != 0) {
-		json_decref(rooms);
-		http_respond_error(c, req, 500, "internal", "database error");
-		return;
-	}
-	http_respond_json(c, req, 200, json_pack("{s:o}", "rooms", rooms));
-}
-
 /* A 200 with the JSON in w as its body; frees w. */
 static void
 api_respond_jsonw(struct conn *c, const struct http_request *req,
@@ -507,6 +463,34 @@ api_respond_jsonw(struct conn *c, const struct http_request *req,
 	http_respond(c, req, 200, "application/json", jsonw_data(w),
 	    jsonw_len(w), NULL);
 	jsonw_free(w);
+}
+
+static void
+api_me(struct conn *c, const struct http_request *req)
+{
+	uint8_t hash[32];
+	struct user u;
+	struct jsonw w;
+
+	if (api_auth(c, req, &u, hash) != 0)
+		return;
+	jsonw_init(&w, 0);
+	jsonw_object_open(&w);
+	JSONW_KEY(&w, "user");
+	jsonw_object_open(&w);
+	JSONW_KEY(&w, "id");
+	jsonw_int(&w, u.id);
+	JSONW_KEY(&w, "username");
+	jsonw_string(&w, u.username);
+	jsonw_object_close(&w);
+	JSONW_KEY(&w, "rooms");
+	if (chat_room_states(c->srv, u.id, &w) != 0) {
+		jsonw_free(&w);
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
+	jsonw_object_close(&w);
+	api_respond_jsonw(c, req, &w);
 }
 
 /* Parses an optional non-negative integer query parameter: 0 (absent:
@@ -532,18 +516,96 @@ api_query_uint(const struct http_request *req, const char *name,
 	return 1;
 }
 
-/* Checks a room name from a URL and finds the room the user may read;
- * 0, or -1 after answering 400/403/404. */
+/* A page of GET /api/rooms being written. */
+struct api_rooms {
+	struct jsonw *w;
+	int64_t limit; /* -1: every room */
+	int64_t n;
+	int more;      /* a room past the limit exists */
+};
+
+/* room_list_public callback: one room of GET /api/rooms. */
+static int
+api_room_cb(void *arg, const struct room *r)
+{
+	struct api_rooms *p = arg;
+
+	if (p->limit >= 0 && p->n == p->limit) {
+		p->more = 1;
+		return 1;
+	}
+	p->n++;
+	jsonw_object_open(p->w);
+	jsonw_key(p->w, "name");
+	jsonw_string(p->w, r->name);
+	jsonw_key(p->w, "members");
+	jsonw_int(p->w, r->members);
+	jsonw_key(p->w, "last_seq");
+	jsonw_int(p->w, r->last_seq);
+	jsonw_key(p->w, "created_at");
+	jsonw_int(p->w, r->created_at);
+	jsonw_key(p->w, "topic");
+	jsonw_string(p->w, r->topic);
+	jsonw_object_close(p->w);
+	return 0;
+}
+
+/* GET /api/rooms?limit=&after=: every public room, or a page of them in
+ * name order after the name after (docs/protocol.md). */
+static void
+api_rooms(struct conn *c, const struct http_request *req)
+{
+	char after[ROOMNAME_MAX + 1] = "";
+	uint8_t hash[32];
+	struct user u;
+	struct api_rooms p = {0};
+	struct jsonw w;
+	long n = -1;
+
+	if (api_auth(c, req, &u, hash) != 0)
+		return;
+	if (req->query != NULL)
+		n = url_query_get(req->query, "after", after, sizeof after);
+	if (n == -2 || api_query_uint(req, "limit", &p.limit) < 0 ||
+	    p.limit == 0 || p.limit > API_ROOMS_MAX_LIMIT) {
+		http_respond_error(c, req, 400, "bad_request",
+		    "limit is 1-1000; after is a room name");
+		return;
+	}
+	jsonw_init(&w, 0);
+	p.w = &w;
+	jsonw_object_open(&w);
+	jsonw_key(&w, "rooms");
+	jsonw_array_open(&w);
+	if (room_list_public(c->srv->db, after,
+		p.limit < 0 ? -1 : p.limit + 1, api_room_cb, &p) != 0) {
+		jsonw_free(&w);
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
+	jsonw_array_close(&w);
+	/* Paged (limit or after given): has_more, as history's. */
+	if (p.limit >= 0 || n >= 0) {
+		jsonw_key(&w, "has_more");
+		jsonw_bool(&w, p.more);
+	}
+	jsonw_object_close(&w);
+	api_respond_jsonw(c, req, &w);
+}
+
+/* Checks a room name from a URL and finds the room the user may read
+ * (chat_message_readable: not someone else's DM or private room, not
+ * banned); 0, or -1 after answering 400/403/404. */
 static int
 api_readable_room(struct conn *c, const struct http_request *req,
     const char *raw, const struct user *u, struct room *r)
 {
 	char name[ROOMNAME_MAX + 8];
-	int kind, rc;
+	int rc;
 
 	if (strlen(raw) > ROOMNAME_MAX ||
 	    url_path_decode(raw, name, sizeof name) < 0 ||
-	    (kind = auth_room_fold(name)) < 0) {
+	    auth_room_fold(name) < 0) {
 		http_respond_error(c, req, 400, "invalid_room",
 		    "invalid room name");
 		return -1;
@@ -553,11 +615,12 @@ api_readable_room(struct conn *c, const struct http_request *req,
 		http_respond_error(c, req, 404, "no_such_room", "no such room");
 		return -1;
 	}
-	if (rc == 0 && kind == ROOM_DM)
-		rc = member_get(c->srv->db, r->id, u->id, NULL);
-	if (rc == 1) {
+	if (rc == 0)
+		rc = chat_message_readable(c->srv, r->id, r->kind, u->id, 0) ==
+			1 ? 0 : 2;
+	if (rc == 2) {
 		http_respond_error(c, req, 403, "forbidden",
-		    "not your direct messages");
+		    "a private room, someone else's direct messages, or banned");
 		return -1;
 	}
 	if (rc < 0) {
@@ -574,11 +637,12 @@ api_messages(struct conn *c, const struct http_request *req)
 	const char *p = req->path + strlen("/api/rooms/");
 	const char *slash = strchr(p, '/');
 	char raw[256];
-	int64_t before, after, limit;
+	int64_t before, after, limit, around;
 	uint8_t hash[32];
 	struct user u;
 	struct room r;
 	struct jsonw w;
+	int rc;
 
 	if (slash == NULL || strcmp(slash, "/messages") != 0 ||
 	    (size_t)(slash - p) >= sizeof raw || slash == p) {
@@ -593,7 +657,9 @@ api_messages(struct conn *c, const struct http_request *req)
 	if (api_query_uint(req, "before", &before) < 0 ||
 	    api_query_uint(req, "after", &after) < 0 ||
 	    api_query_uint(req, "limit", &limit) < 0 ||
-	    !chat_message_page_ok(before, after, limit)) {
+	    api_query_uint(req, "around", &around) < 0 ||
+	    !chat_message_page_ok(before, after, limit) ||
+	    (around >= 0 && (before >= 0 || after >= 0))) {
 		http_respond_error(c, req, 400, "bad_request",
 		    CHAT_PAGE_RULES);
 		return;
@@ -602,7 +668,9 @@ api_messages(struct conn *c, const struct http_request *req)
 	jsonw_object_open(&w);
 	jsonw_key(&w, "room");
 	jsonw_string(&w, r.name);
-	if (chat_message_page(c->srv, r.id, before, after, limit, &w) != 0) {
+	rc = around >= 0 ? chat_message_around(c->srv, r.id, around, limit, &w)
+			 : chat_message_page(c->srv, r.id, before, after, limit, &w);
+	if (rc != 0) {
 		jsonw_free(&w);
 		http_respond_error(c, req, 500, "internal", "database error");
 		return;
@@ -853,6 +921,64 @@ api_gone(struct conn *c)
 	chat_gone(c);
 }
 
+/* user_prefix callback: {"username","online"} into a JSON array. */
+static int
+api_user_cb(void *arg, const struct user *u)
+{
+	struct conn *c = ((void **)arg)[0];
+
+	json_array_append_new(((void **)arg)[1],
+	    json_pack("{s:s,s:b}", "username", u->username, "online",
+		chat_user_online(c->srv, u->id)));
+	return 0;
+}
+
+/* GET /api/users?q=PREFIX&limit=N: users by name prefix, with presence. */
+static void
+api_users(struct conn *c, const struct http_request *req)
+{
+	char q[USERNAME_MAX + 2] = "";
+	int64_t limit;
+	uint8_t hash[32];
+	struct user u;
+	json_t *users;
+	void *arg[2];
+	long n;
+	int match = 1;
+
+	if (api_auth(c, req, &u, hash) != 0)
+		return;
+	if (api_query_uint(req, "limit", &limit) < 0 || limit == 0 ||
+	    limit > API_MAX_LIMIT) {
+		http_respond_error(c, req, 400, "bad_request",
+		    "limit is 1-100");
+		return;
+	}
+	n = req->query ? url_query_get(req->query, "q", q, sizeof q) : -1;
+	if (n < 0)
+		q[0] = '\0';
+	/* A prefix no username can start with matches nobody. */
+	if (n == -2 || n > USERNAME_MAX)
+		match = 0;
+	for (long i = 0; i < n && match; i++) {
+		q[i] = (char)(q[i] >= 'A' && q[i] <= 'Z' ? q[i] - 'A' + 'a'
+							 : q[i]);
+		match = (q[i] >= 'a' && q[i] <= 'z') ||
+		    (q[i] >= '0' && q[i] <= '9') || q[i] == '_' ||
+		    q[i] == '.' || q[i] == '-';
+	}
+	users = json_array();
+	arg[0] = c;
+	arg[1] = users;
+	if (match && user_prefix(c->srv->db, q, limit < 0 ? 20 : (int)limit,
+			 api_user_cb, arg) != 0) {
+		json_decref(users);
+		http_respond_error(c, req, 500, "internal", "database error");
+		return;
+	}
+	http_respond_json(c, req, 200, json_pack("{s:o}", "users", users));
+}
+
 static void
 api_healthz(struct conn *c, const struct http_request *req)
 {
@@ -926,6 +1052,7 @@ static const struct {
 	{"/api/rooms", HTTP_GET, api_rooms},
 	{"/api/rooms/*", HTTP_GET, api_messages},
 	{"/api/search", HTTP_GET, api_search},
+	{"/api/users", HTTP_GET, api_users},
 	{"/api/files", HTTP_POST, api_upload},
 	{"/api/files/*", HTTP_GET, api_download},
 	{"/healthz", HTTP_GET, api_healthz},

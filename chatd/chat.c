@@ -1,8 +1,9 @@
 /* chatd/chat.c — the chat protocol over WebSocket (PROTOCOL.md): the
  * request dispatcher, the connection callbacks, replies, and the group
  * commit (a loop pass's changes in one transaction, then their actions).
- * Rooms are in chat_room.c, messages in chat_message.c, the session
- * (auth, resync, presence, logout) in chat_session.c. */
+ * Rooms are in chat_room.c, messages in chat_message.c, roles and
+ * moderation in chat_mod.c, the session (auth, resync, presence, logout)
+ * in chat_session.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,6 +149,13 @@ chat_action_run(struct server *srv, struct action *a)
 	case ACT_READ:
 		chat_room_run(srv, a);
 		break;
+	case ACT_INVITE:
+	case ACT_KICK:
+	case ACT_EVENT:
+	case ACT_NOTIFY:
+	case ACT_ANSWER:
+		chat_mod_run(srv, a);
+		break;
 	}
 }
 
@@ -273,9 +281,17 @@ static const struct {
 	{"send", chat_message_send},
 	{"edit", chat_message_edit},
 	{"delete", chat_message_delete},
+	{"react", chat_react},
 	{"history", chat_message_history},
 	{"read", chat_room_read},
 	{"typing", chat_session_typing},
+	{"create", chat_mod_create},
+	{"invite", chat_mod_invite},
+	{"kick", chat_mod_kick},
+	{"unban", chat_mod_unban},
+	{"role", chat_mod_role},
+	{"topic", chat_mod_topic},
+	{"notify", chat_mod_notify},
 };
 
 /* Applies what another process (the admin CLI) committed since the last

@@ -38,13 +38,15 @@ void chat_ws_authenticated(struct conn *c, const struct user *u,
     const uint8_t hash[32]);
 /* Closes every WebSocket opened with the token hash (logout): 4001. */
 void chat_logout(struct server *srv, int64_t user_id, const uint8_t hash[32]);
-/* The user's rooms as PROTOCOL.md room states (hello, /api/me); NULL on
- * a database error. */
-json_t *chat_room_states(struct server *srv, int64_t user_id);
+struct jsonw;
+/* Writes the user's rooms as a JSON array of PROTOCOL.md room states
+ * into w (hello, /api/me): two row reads a room, no message read (the
+ * unread counts are counters). 0, or -1 on a database error (w then
+ * holds part of the array). */
+int chat_room_states(struct server *srv, int64_t user_id, struct jsonw *w);
 struct message;
 /* The same object, the same bytes as json_dumps(JSON_COMPACT) of it,
  * written by w (history, search, events). */
-struct jsonw;
 void chat_message_write(struct jsonw *w, const struct message *m);
 /* A stored event: {"type": type, ...the message's members, "ref"?}; ref
  * NULL for none. */
@@ -52,11 +54,18 @@ void chat_event_write(struct jsonw *w, const char *type,
     const struct message *m, json_t *ref);
 /* A message_cb writing each message into w, an open array. Always 0. */
 int chat_message_cb(void *w, const struct message *m);
+/* Whether user_id may read a room of kind (PROTOCOL.md v2): members
+ * always (member: known to be one); others public rooms they are not
+ * banned from. 1 may, 0 may not, -1 on a database error. */
+int chat_message_readable(struct server *srv, int64_t room_id, int kind,
+    int64_t user_id, int member);
+/* 1 if the user has an authenticated WebSocket (GET /api/users). */
+int chat_user_online(struct server *srv, int64_t user_id);
 /* The paging rules of a history request, as the bad_request message of
  * both the WebSocket and the HTTP history. */
 #define CHAT_PAGE_RULES                                                      \
-	"before/after/limit: non-negative integers, not both before and "   \
-	"after, limit 1-100"
+	"before/after/around/limit: non-negative integers, at most one of "  \
+	"before, after and around, limit 1-100"
 /* 1 if before/after/limit (-1 when absent) make a valid page request. */
 int chat_message_page_ok(int64_t before, int64_t after, int64_t limit);
 /* A page of room history (PROTOCOL.md Paging) written into w, an open
@@ -64,5 +73,10 @@ int chat_message_page_ok(int64_t before, int64_t after, int64_t limit);
  * -1 when absent (limit: 50). 0 or -1 (w then holds part of the page). */
 int chat_message_page(struct server *srv, int64_t room_id, int64_t before,
     int64_t after, int64_t limit, struct jsonw *w);
+/* A page around message id around (PROTOCOL.md "Replies and jumping")
+ * written into w, an open object, as "messages", "has_more_before" and
+ * "has_more_after"; limit -1 when absent. 0 or -1. */
+int chat_message_around(struct server *srv, int64_t room_id, int64_t around,
+    int64_t limit, struct jsonw *w);
 
 #endif

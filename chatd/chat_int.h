@@ -1,6 +1,6 @@
-/* chatd/chat_int.h — what chat.c, chat_room.c, chat_message.c and
- * chat_session.c share; no other file includes it (chat.h is the public
- * interface). */
+/* chatd/chat_int.h — what the chat*.c files (chat.c, chat_room.c,
+ * chat_message.c, chat_session.c, chat_react.c, ...) share; no other file
+ * includes it (chat.h is the public interface). */
 #ifndef CHATD_CHAT_INT_H
 #define CHATD_CHAT_INT_H
 
@@ -26,6 +26,11 @@ enum action_type {
 	ACT_LEAVE,
 	ACT_DM,
 	ACT_READ,
+	ACT_INVITE, /* subscribe the invitee, room/member events */
+	ACT_KICK,   /* left to the target's connections, member event */
+	ACT_EVENT,  /* event to the room (role, topic), with ref to the sender */
+	ACT_NOTIFY, /* event to the sender (with ref) and their other sessions */
+	ACT_ANSWER, /* only the reply, event (unban) */
 };
 
 /* A request's queued action: what it does once its batch is durable. */
@@ -40,8 +45,10 @@ struct action {
 	const char *evtype;   /* sent as this event ("message", "edited"...) */
 	int64_t user_id;      /* the requester's user, who may go offline */
 	char username[USERNAME_MAX + 1];
-	int64_t other_id;     /* ACT_DM: the other user */
-	int fresh;            /* joined anew / read position moved */
+	int64_t other_id;     /* ACT_DM, ACT_INVITE, ACT_KICK: the other user */
+	char other_name[USERNAME_MAX + 1]; /* ACT_INVITE, ACT_KICK */
+	int fresh;            /* joined anew / read position moved / kicked */
+	int ban;              /* ACT_KICK: with a ban */
 	TAILQ_ENTRY(action) link;
 };
 TAILQ_HEAD(action_list, action);
@@ -102,6 +109,26 @@ struct hub_room *chat_room_find(struct session *s, json_t *ref,
  * replying (invalid_room, no_such_room, not_member). */
 struct hub_room *chat_room_member(struct session *s, json_t *req,
     json_t *ref);
+/* Subscribes every session of user u (NULL: offline) to room. */
+void chat_room_subscribe_user(struct hub_user *u, struct hub_room *room);
+/* The "joined" reply for room as user_id sees it (role, roles, topic). */
+json_t *chat_room_joined(struct server *srv, struct hub_room *room,
+    int64_t user_id);
+/* {"type":"room","room","kind"} for a user's other connections. */
+struct frame *chat_room_event(struct hub_room *room);
+/* 0 if user may be a member of one more room, else -1 after replying
+ * forbidden (who names the user when it is not the requester). The cap
+ * (--max-rooms-per-user) bounds what every hello and /api/me of the user
+ * costs. */
+int chat_room_cap(struct session *s, json_t *ref, int64_t user_id,
+    const char *who);
+/* chat_room_cap for user u joining room_id (invite): 0 if already a
+ * member or under the cap, else -1 after replying. */
+int chat_room_invite_cap(struct session *s, json_t *ref, int64_t room_id,
+    const struct user *u);
+/* 0 if the user may create one more room now (taking a token of
+ * --max-rooms-per-hour), else -1 after replying rate_limited. */
+int chat_room_create_ok(struct session *s, json_t *ref);
 /* Carries out a committed ACT_JOIN, ACT_LEAVE, ACT_DM or ACT_READ. */
 void chat_room_run(struct server *srv, struct action *a);
 /* Request handlers (PROTOCOL.md): join, leave, dm, read. */
@@ -109,9 +136,55 @@ void chat_room_join(struct session *s, json_t *req, json_t *ref);
 void chat_room_leave(struct session *s, json_t *req, json_t *ref);
 void chat_room_dm(struct session *s, json_t *req, json_t *ref);
 void chat_room_read(struct session *s, json_t *req, json_t *ref);
+/* chat_room_states (chat.h) that also caches each room in the hub and
+ * returns them in *rooms (n of them; free the array), in the states'
+ * order, for hello's subscriptions. 0, or -1 on a database error (w
+ * then holds part of the array). */
+int chat_room_states_cached(struct server *srv, int64_t user_id,
+    struct jsonw *w, struct hub_room ***rooms, size_t *n);
+
+/* chat_role.c (the role table) and chat_mod.c (create, invite, kick,
+ * unban, role, topic, notify): PROTOCOL.md v2 "Rooms, roles and
+ * moderation". */
+
+/* What a role may do to a room or to another member. */
+enum chat_power {
+	CHAT_INVITE,     /* invite a user who is not banned */
+	CHAT_LIFT_BAN,   /* invite a banned user (lifting the ban) */
+	CHAT_KICK,       /* kick or ban the target */
+	CHAT_UNBAN,
+	CHAT_TOPIC,
+	CHAT_DELETE_ANY, /* delete anyone's message */
+	CHAT_ROLE,       /* give the target a role */
+};
+#define CHAT_NO_ROLE (-1) /* not a member, or a DM room: no role */
+/* Whether a member with role actor (CHAT_NO_ROLE: none) may do what to
+ * a member with role target (ROLE_MEMBER for a non-member). The one
+ * place the role table of PROTOCOL.md is decided: 1 may, 0 may not. */
+int chat_role_may(int actor, enum chat_power what, int target);
+/* The user's role in room: CHAT_NO_ROLE in a DM room or for a
+ * non-member; -2 on a database error. */
+int chat_role_of(struct server *srv, struct hub_room *room, int64_t user_id);
+/* "owner", "moderator", "member". */
+const char *chat_role_name(int role);
+/* "public", "private", "dm". */
+const char *chat_kind_name(int kind);
+/* Carries out a committed ACT_INVITE, ACT_KICK, ACT_EVENT, ACT_NOTIFY or
+ * ACT_ANSWER. */
+void chat_mod_run(struct server *srv, struct action *a);
+/* Request handlers (PROTOCOL.md v2). */
+void chat_mod_create(struct session *s, json_t *req, json_t *ref);
+void chat_mod_invite(struct session *s, json_t *req, json_t *ref);
+void chat_mod_kick(struct session *s, json_t *req, json_t *ref);
+void chat_mod_unban(struct session *s, json_t *req, json_t *ref);
+void chat_mod_role(struct session *s, json_t *req, json_t *ref);
+void chat_mod_topic(struct session *s, json_t *req, json_t *ref);
+void chat_mod_notify(struct session *s, json_t *req, json_t *ref);
 
 /* chat_message.c: messages. */
 
+/* Writes a request's ref as the "ref" member of the object open in w. */
+void chat_ref_write(struct jsonw *w, json_t *ref);
 /* Carries out a committed ACT_SEND, ACT_CHANGE or ACT_REPLY. */
 void chat_message_run(struct server *srv, struct action *a);
 /* Request handlers (PROTOCOL.md): send, edit, delete, history. */
@@ -119,6 +192,36 @@ void chat_message_send(struct session *s, json_t *req, json_t *ref);
 void chat_message_edit(struct session *s, json_t *req, json_t *ref);
 void chat_message_delete(struct session *s, json_t *req, json_t *ref);
 void chat_message_history(struct session *s, json_t *req, json_t *ref);
+/* Queues the event (type) of a stored change seq of message id: edit,
+ * delete, reaction. Replies internal if the message can't be read. */
+void chat_message_changed(struct session *s, json_t *ref,
+    struct hub_room *room, int64_t id, int64_t seq, const char *type);
+/* message_cb keeping a copy (arg: struct message **, freed first). */
+int chat_capture_message(void *arg, const struct message *m);
+
+/* chat_json.c: the version 2 members of a live message object
+ * (reply_to, mentions, mention_room, reactions), each omitted when
+ * empty; chat_message.c's writer calls it. */
+void chat_message_v2_members(struct jsonw *w, const struct message *m);
+
+/* chat_mention.c: the mentions of a text, resolved. */
+
+/* What chat_mentions_find allocates for the message it fills. */
+struct chat_mentions {
+	char *names;  /* m->mentions */
+	int64_t *ids; /* m->mention_ids */
+};
+/* Finds the mentions of m->text among the members of room_id and sets
+ * m->mentions, mention_room and mention_ids (owned by cm: free with
+ * chat_mentions_free). 0 or -1 (database error). */
+int chat_mentions_find(struct server *srv, int64_t room_id,
+    struct message *m, struct chat_mentions *cm);
+void chat_mentions_free(struct chat_mentions *cm);
+
+/* chat_react.c: reactions. */
+
+/* Request handler (PROTOCOL.md): react. */
+void chat_react(struct session *s, json_t *req, json_t *ref);
 
 /* chat_session.c: the session. */
 

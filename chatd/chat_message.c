@@ -1,6 +1,7 @@
 /* chatd/chat_message.c — messages: send, edit, delete and history
- * requests, what a committed message change delivers, and the message
- * and event JSON written with jsonw (history, search, events). */
+ * requests, what a committed message change delivers (edits, deletes
+ * and reactions), and the message and event JSON written with jsonw
+ * (history, search, events; the v2 members in chat_json.c). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +15,6 @@
 #include "chatd/server.h"
 #include "chatd/utf8.h"
 #include "storage/storage.h"
-
-#define CHAT_PAGE_DEFAULT 50 /* messages in a history page, by default */
-#define CHAT_PAGE_MAX 100    /* messages in a history page, at most */
 
 /* The members of a message object, in storage/jsonl.c's order. */
 static void
@@ -35,6 +33,10 @@ chat_message_members(struct jsonw *w, const struct message *m)
 		jsonw_int(w, m->ts);
 		JSONW_KEY(w, "deleted");
 		jsonw_bool(w, 1);
+		if (m->deleted_by[0] != '\0') {
+			JSONW_KEY(w, "deleted_by");
+			jsonw_string(w, m->deleted_by);
+		}
 		return;
 	}
 	JSONW_KEY(w, "text");
@@ -45,6 +47,7 @@ chat_message_members(struct jsonw *w, const struct message *m)
 		JSONW_KEY(w, "edited_ts");
 		jsonw_int(w, m->edited_ts);
 	}
+	chat_message_v2_members(w, m);
 }
 
 void
@@ -58,7 +61,7 @@ chat_message_write(struct jsonw *w, const struct message *m)
 /* Writes a request's ref as the "ref" member. chat_ref (chat.c) admits
  * only strings; anything else is dumped by jansson, so it is echoed all
  * the same. */
-static void
+void
 chat_ref_write(struct jsonw *w, json_t *ref)
 {
 	char *text;
@@ -90,40 +93,6 @@ chat_event_write(struct jsonw *w, const char *type, const struct message *m,
 	jsonw_object_close(w);
 }
 
-int
-chat_message_cb(void *w, const struct message *m)
-{
-	chat_message_write(w, m);
-	return 0;
-}
-
-int
-chat_message_page_ok(int64_t before, int64_t after, int64_t limit)
-{
-	return !(before >= 0 && after >= 0) && limit != 0 &&
-	    limit <= CHAT_PAGE_MAX;
-}
-
-int
-chat_message_page(struct server *srv, int64_t room_id, int64_t before,
-    int64_t after, int64_t limit, struct jsonw *w)
-{
-	int more = 0;
-
-	JSONW_KEY(w, "messages");
-	jsonw_array_open(w);
-	/* before=0: nothing has an id below 0, an empty page. */
-	if (before != 0 &&
-	    message_page(srv->db, room_id, before < 0 ? 0 : before, after,
-		limit < 0 ? CHAT_PAGE_DEFAULT : (int)limit, chat_message_cb, w,
-		&more) != 0)
-		return -1;
-	jsonw_array_close(w);
-	JSONW_KEY(w, "has_more");
-	jsonw_bool(w, more);
-	return 0;
-}
-
 /* Sends a message event (with ref) to one session. */
 static void
 chat_event_reply(struct server *srv, struct session *s, const char *type,
@@ -150,7 +119,7 @@ chat_event_frame(const char *type, const struct message *m)
 }
 
 /* message_cb that keeps a copy of the message (arg: struct message **). */
-static int
+int
 chat_capture_message(void *arg, const struct message *m)
 {
 	struct message **out = arg;
@@ -243,6 +212,46 @@ chat_client_id(struct session *s, json_t *req, json_t *ref, const char **out)
 	return 1;
 }
 
+/* Reads reply_to: 0 (absent, *id = 0) or 1, -1 after replying. */
+static int
+chat_reply_to(struct session *s, json_t *req, json_t *ref, int64_t *id)
+{
+	json_t *v = json_object_get(req, "reply_to");
+
+	*id = 0;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v)) {
+		chat_send_error(s, ref, "bad_request",
+		    "reply_to must be an integer");
+		return -1;
+	}
+	*id = json_integer_value(v);
+	return 1;
+}
+
+/* 0 if id is a live message of room, else -1 after replying not_found
+ * (or internal). */
+static int
+chat_reply_target(struct session *s, json_t *ref, struct hub_room *room,
+    int64_t id)
+{
+	struct message *m = NULL;
+	int ok;
+
+	if (id > 0 && message_get(s->conn->srv->db, id, chat_capture_message,
+	    &m) < 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return -1;
+	}
+	ok = m != NULL && !m->deleted && m->room_id == room->id;
+	message_free(m);
+	if (!ok)
+		chat_send_error(s, ref, "not_found",
+		    "reply_to: no such message in the room");
+	return ok ? 0 : -1;
+}
+
 /* send: a new message, or the stored one again for a resent
  * client_msg_id. */
 void
@@ -254,12 +263,15 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 	const char *cmid;
 	struct hub_room *room;
 	struct message m, *prev = NULL;
+	struct chat_mentions cm;
 	struct action *a;
+	int64_t reply_to;
 	int rc;
 
 	if ((room = chat_room_member(s, req, ref)) == NULL ||
 	    chat_text_ok(s, ref, text) != 0 ||
-	    chat_client_id(s, req, ref, &cmid) < 0)
+	    chat_client_id(s, req, ref, &cmid) < 0 ||
+	    chat_reply_to(s, req, ref, &reply_to) < 0)
 		return;
 	if (chat_txn(ch, srv) != 0) {
 		chat_send_error(s, ref, "internal", "database error");
@@ -280,16 +292,27 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 			return;
 		}
 	}
+	/* After the resend check: a resend gets its message even if the
+	 * one it answered is gone since. */
+	if (reply_to != 0 && chat_reply_target(s, ref, room, reply_to) != 0)
+		return;
 	memset(&m, 0, sizeof m);
-	m.id = m.seq = chat_next_seq(s, ref);
 	m.room_id = room->id;
 	m.user_id = s->user->id;
 	snprintf(m.room, sizeof m.room, "%s", room->name);
 	snprintf(m.username, sizeof m.username, "%s", s->user->username);
 	m.text = json_string_value(text);
 	m.text_len = json_string_length(text);
+	m.reply_to = reply_to;
+	if (chat_mentions_find(srv, room->id, &m, &cm) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	m.id = m.seq = chat_next_seq(s, ref);
 	m.ts = chat_now();
-	if (message_insert(srv->db, &m, cmid) != 0) {
+	rc = message_insert(srv->db, &m, cmid);
+	if (rc != 0) {
+		chat_mentions_free(&cm);
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
@@ -298,6 +321,7 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 	a->seq = m.seq;
 	a->msg = message_copy(&m);
 	a->evtype = "message";
+	chat_mentions_free(&cm);
 }
 
 /* What an edit or delete needs to find: the author's live message. */
@@ -320,11 +344,13 @@ chat_capture_target(void *arg, const struct message *m)
 	return 0;
 }
 
-/* Shared checks of edit and delete; the message id, or -1 after
- * replying. */
+/* Shared checks of edit and delete: the author's live message, or for
+ * a delete (any set) anyone's when the sender's role allows it
+ * (chat_role_may); *by gets the sender's id when not the author. The
+ * message id, or -1 after replying. */
 static int64_t
 chat_own_message(struct session *s, json_t *req, json_t *ref,
-    struct hub_room **roomp)
+    struct hub_room **roomp, int any, int64_t *by)
 {
 	struct server *srv = s->conn->srv;
 	json_t *idv = json_object_get(req, "id");
@@ -347,18 +373,24 @@ chat_own_message(struct session *s, json_t *req, json_t *ref,
 		chat_send_error(s, ref, "not_found", "no such message");
 		return -1;
 	}
+	*by = 0;
 	if (t.user_id != s->user->id) {
-		chat_send_error(s, ref, "forbidden",
-		    "only the author may change a message");
-		return -1;
+		if (!any || !chat_role_may(chat_role_of(srv, room,
+						s->user->id),
+				CHAT_DELETE_ANY, ROLE_MEMBER)) {
+			chat_send_error(s, ref, "forbidden",
+			    "only the author may change a message");
+			return -1;
+		}
+		*by = s->user->id;
 	}
 	*roomp = room;
 	return json_integer_value(idv);
 }
 
-/* Queues the event of a stored edit or delete of message id. */
-static void
-chat_changed(struct session *s, json_t *ref, struct hub_room *room,
+/* Queues the event of a stored edit, delete or reaction of message id. */
+void
+chat_message_changed(struct session *s, json_t *ref, struct hub_room *room,
     int64_t id, int64_t seq, const char *type)
 {
 	struct server *srv = s->conn->srv;
@@ -384,36 +416,51 @@ chat_message_edit(struct session *s, json_t *req, json_t *ref)
 	struct server *srv = s->conn->srv;
 	json_t *text = json_object_get(req, "text");
 	struct hub_room *room;
-	int64_t id, seq;
+	struct chat_mentions cm;
+	struct message m;
+	int64_t id, by;
+	int rc;
 
 	if (chat_text_ok(s, ref, text) != 0 ||
-	    (id = chat_own_message(s, req, ref, &room)) < 0)
+	    (id = chat_own_message(s, req, ref, &room, 0, &by)) < 0)
 		return;
-	seq = chat_next_seq(s, ref);
-	if (message_edit(srv->db, id, json_string_value(text),
-		json_string_length(text), seq, chat_now()) != 0) {
+	memset(&m, 0, sizeof m);
+	m.id = id;
+	m.text = json_string_value(text);
+	m.text_len = json_string_length(text);
+	/* Mentions are found again in the new text. */
+	if (chat_mentions_find(srv, room->id, &m, &cm) != 0) {
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
-	chat_changed(s, ref, room, id, seq, "edited");
+	m.seq = chat_next_seq(s, ref);
+	m.edited_ts = chat_now();
+	rc = message_replace(srv->db, &m);
+	chat_mentions_free(&cm);
+	if (rc != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	chat_message_changed(s, ref, room, m.id, m.seq, "edited");
 }
 
-/* delete: the author's message becomes a tombstone. */
+/* delete: the author's message (or a moderator's pick) becomes a
+ * tombstone. */
 void
 chat_message_delete(struct session *s, json_t *req, json_t *ref)
 {
 	struct server *srv = s->conn->srv;
 	struct hub_room *room;
-	int64_t id, seq;
+	int64_t id, seq, by;
 
-	if ((id = chat_own_message(s, req, ref, &room)) < 0)
+	if ((id = chat_own_message(s, req, ref, &room, 1, &by)) < 0)
 		return;
 	seq = chat_next_seq(s, ref);
-	if (message_delete(srv->db, id, seq) != 0) {
+	if (message_delete(srv->db, id, seq, by) != 0) {
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
-	chat_changed(s, ref, room, id, seq, "deleted");
+	chat_message_changed(s, ref, room, id, seq, "deleted");
 }
 
 /* Reads an optional non-negative integer field: 0 ok (*out = -1 when
@@ -432,6 +479,22 @@ chat_opt_uint(json_t *req, const char *key, int64_t *out)
 	return 0;
 }
 
+int
+chat_message_readable(struct server *srv, int64_t room_id, int kind,
+    int64_t user_id, int member)
+{
+	int rc;
+
+	if (member)
+		return 1; /* members are never banned */
+	if (kind == ROOM_DM || kind == ROOM_PRIVATE) {
+		rc = member_get(srv->db, room_id, user_id, NULL);
+		return rc < 0 ? -1 : rc == 0;
+	}
+	rc = ban_get(srv->db, room_id, user_id);
+	return rc < 0 ? -1 : rc == 1;
+}
+
 /* history: a page of a room's messages, encoded straight into the
  * reply buffer. */
 void
@@ -440,25 +503,28 @@ chat_message_history(struct session *s, json_t *req, json_t *ref)
 	struct server *srv = s->conn->srv;
 	char name[ROOMNAME_MAX + 1];
 	struct hub_room *room;
-	int64_t before, after, limit;
+	int64_t before, after, limit, around;
 	struct jsonw *w;
-	int kind;
+	int kind, rc;
 
 	if ((kind = chat_room_name(s, req, ref, name)) < 0)
 		return;
 	if (chat_opt_uint(req, "before", &before) != 0 ||
 	    chat_opt_uint(req, "after", &after) != 0 ||
 	    chat_opt_uint(req, "limit", &limit) != 0 ||
-	    !chat_message_page_ok(before, after, limit)) {
+	    chat_opt_uint(req, "around", &around) != 0 ||
+	    !chat_message_page_ok(before, after, limit) ||
+	    (around >= 0 && (before >= 0 || after >= 0))) {
 		chat_send_error(s, ref, "bad_request", CHAT_PAGE_RULES);
 		return;
 	}
 	chat_flush(srv);
 	if ((room = chat_room_find(s, ref, name)) == NULL)
 		return;
-	if (kind == ROOM_DM && hub_sub_find(s, room) == NULL &&
-	    member_get(srv->db, room->id, s->user->id, NULL) != 0) {
-		chat_send_error(s, ref, "forbidden", "not your direct messages");
+	if (chat_message_readable(srv, room->id, room->kind, s->user->id,
+		hub_sub_find(s, room) != NULL) != 1) {
+		chat_send_error(s, ref, "forbidden",
+		    "a private room, someone else's direct messages, or banned");
 		return;
 	}
 	/* Encoded straight into the reply buffer, behind room for the
@@ -469,7 +535,9 @@ chat_message_history(struct session *s, json_t *req, json_t *ref)
 	jsonw_string(w, "history");
 	JSONW_KEY(w, "room");
 	jsonw_string(w, room->name);
-	if (chat_message_page(srv, room->id, before, after, limit, w) != 0) {
+	rc = around >= 0 ? chat_message_around(srv, room->id, around, limit, w)
+			 : chat_message_page(srv, room->id, before, after, limit, w);
+	if (rc != 0) {
 		chat_out_send(NULL, w);
 		chat_send_error(s, ref, "internal", "database error");
 		return;

@@ -2,6 +2,7 @@
  * join, leave, dm, read positions, what a committed membership change
  * delivers, and a user's room states (hello, /api/me). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chatd/auth.h"
@@ -9,7 +10,9 @@
 #include "chatd/chat_int.h"
 #include "chatd/conn.h"
 #include "chatd/hub.h"
+#include "chatd/limiter.h"
 #include "chatd/server.h"
+#include "chatd/xmalloc.h"
 #include "storage/storage.h"
 
 /* Reads and folds the "room" field into name; replies with the error and
@@ -54,7 +57,8 @@ chat_room_find(struct session *s, json_t *ref, const char *name)
 }
 
 /* The room of a request the user must be a member of, or NULL after
- * replying (invalid_room, no_such_room, not_member). */
+ * replying (invalid_room, no_such_room, not_member; forbidden for a
+ * private room, which non-members may not know more of). */
 struct hub_room *
 chat_room_member(struct session *s, json_t *req, json_t *ref)
 {
@@ -66,15 +70,19 @@ chat_room_member(struct session *s, json_t *req, json_t *ref)
 	if ((room = chat_room_find(s, ref, name)) == NULL)
 		return NULL;
 	if (hub_sub_find(s, room) == NULL) {
-		chat_send_error(s, ref, "not_member", "not a member of the room");
+		if (room->kind == ROOM_PRIVATE)
+			chat_send_error(s, ref, "forbidden", "a private room");
+		else
+			chat_send_error(s, ref, "not_member",
+			    "not a member of the room");
 		return NULL;
 	}
 	return room;
 }
 
 /* Subscribes every session of user u to room from its last_seq on. */
-static void
-chat_subscribe_user(struct hub_user *u, struct hub_room *room)
+void
+chat_room_subscribe_user(struct hub_user *u, struct hub_room *room)
 {
 	struct session *s;
 
@@ -93,24 +101,40 @@ chat_member_name(void *arg, int64_t user_id, const char *username)
 	return 0;
 }
 
-/* The "joined" reply for room. */
-static json_t *
-chat_joined(struct server *srv, struct hub_room *room)
+/* member_roles callback: one "name": "role" member of an object. */
+static int
+chat_member_role(void *arg, const char *username, int role)
 {
-	json_t *members = json_array();
-
-	member_list(srv->db, room->id, chat_member_name, members);
-	return json_pack("{s:s,s:s,s:s,s:o,s:I}", "type", "joined", "room",
-	    room->name, "kind", room->kind == ROOM_DM ? "dm" : "public",
-	    "members", members, "last_seq", (json_int_t)room->last_seq);
+	json_object_set_new(arg, username, json_string(chat_role_name(role)));
+	return 0;
 }
 
-/* {"type":"room","room","kind"} for a user's other connections. */
-static struct frame *
+json_t *
+chat_room_joined(struct server *srv, struct hub_room *room, int64_t user_id)
+{
+	json_t *members = json_array(), *roles = json_object(), *o;
+	struct room r;
+	int role = chat_role_of(srv, room, user_id);
+
+	member_list(srv->db, room->id, chat_member_name, members);
+	if (room->kind != ROOM_DM)
+		member_roles(srv->db, room->id, chat_member_role, roles);
+	if (room_by_name(srv->db, room->name, &r) != 0)
+		r.topic[0] = '\0';
+	o = json_pack("{s:s,s:s,s:s,s:o,s:I,s:s,s:o}", "type", "joined",
+	    "room", room->name, "kind", chat_kind_name(room->kind), "members",
+	    members, "last_seq", (json_int_t)room->last_seq, "topic", r.topic,
+	    "roles", roles);
+	if (role >= 0)
+		json_object_set_new(o, "role", json_string(chat_role_name(role)));
+	return o;
+}
+
+struct frame *
 chat_room_event(struct hub_room *room)
 {
 	return chat_frame(json_pack("{s:s,s:s,s:s}", "type", "room", "room",
-	    room->name, "kind", room->kind == ROOM_DM ? "dm" : "public"));
+	    room->name, "kind", chat_kind_name(room->kind)));
 }
 
 /* Carries out a committed join, leave, dm or read: subscriptions, the
@@ -125,8 +149,9 @@ chat_room_run(struct server *srv, struct action *a)
 
 	switch (a->type) {
 	case ACT_JOIN:
-		chat_subscribe_user(u, a->room);
-		chat_reply(a->sess, chat_joined(srv, a->room), a->ref);
+		chat_room_subscribe_user(u, a->room);
+		chat_reply(a->sess, chat_room_joined(srv, a->room, a->user_id),
+		    a->ref);
 		if (!a->fresh)
 			break;
 		if (u != NULL) {
@@ -163,10 +188,11 @@ chat_room_run(struct server *srv, struct action *a)
 	case ACT_DM: {
 		struct hub_user *other = hub_user_find(ch->hub, a->other_id);
 
-		chat_subscribe_user(u, a->room);
+		chat_room_subscribe_user(u, a->room);
 		if (other != u)
-			chat_subscribe_user(other, a->room);
-		chat_reply(a->sess, chat_joined(srv, a->room), a->ref);
+			chat_room_subscribe_user(other, a->room);
+		chat_reply(a->sess, chat_room_joined(srv, a->room, a->user_id),
+		    a->ref);
 		if (!a->fresh)
 			break;
 		f = chat_room_event(a->room);
@@ -190,7 +216,60 @@ chat_room_run(struct server *srv, struct action *a)
 	}
 }
 
-/* join: a public room (created on first join), or a DM room again. */
+int
+chat_room_cap(struct session *s, json_t *ref, int64_t user_id,
+    const char *who)
+{
+	struct server *srv = s->conn->srv;
+	int64_t max = srv->cfg->max_rooms_per_user, n = 0;
+	char msg[128];
+
+	if (max <= 0)
+		return 0;
+	if (member_count(srv->db, user_id, max, &n) != 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return -1;
+	}
+	if (n < max)
+		return 0;
+	snprintf(msg, sizeof msg, "%s in too many rooms (at most %lld)",
+	    who != NULL ? who : "you are", (long long)max);
+	chat_send_error(s, ref, "forbidden", msg);
+	return -1;
+}
+
+int
+chat_room_invite_cap(struct session *s, json_t *ref, int64_t room_id,
+    const struct user *u)
+{
+	char who[USERNAME_MAX + 16];
+	int rc = member_get(s->conn->srv->db, room_id, u->id, NULL);
+
+	if (rc < 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return -1;
+	}
+	snprintf(who, sizeof who, "%s is", u->username);
+	return rc == 0 ? 0 : chat_room_cap(s, ref, u->id, who);
+}
+
+int
+chat_room_create_ok(struct session *s, json_t *ref)
+{
+	struct server *srv = s->conn->srv;
+
+	if (srv->room_create == NULL ||
+	    limiter_take(srv->room_create, s->user->username, chat_now()))
+		return 0;
+	srv->m.rate_limited++;
+	chat_send_error(s, ref, "rate_limited",
+	    "too many new rooms; try again later");
+	return -1;
+}
+
+/* join: a public room (created on first join, its creator the owner), a
+ * private room one is a member of, or a DM room again. Banned users:
+ * forbidden. */
 void
 chat_room_join(struct session *s, json_t *req, json_t *ref)
 {
@@ -199,7 +278,7 @@ chat_room_join(struct session *s, json_t *req, json_t *ref)
 	char name[ROOMNAME_MAX + 1];
 	struct hub_room *room;
 	struct room r;
-	int kind, err, rc;
+	int kind, err, rc, created = 0;
 
 	if ((kind = chat_room_name(s, req, ref, name)) < 0)
 		return;
@@ -223,23 +302,51 @@ chat_room_join(struct session *s, json_t *req, json_t *ref)
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
+	if (room != NULL && (rc = member_get(srv->db, room->id, s->user->id,
+				 NULL)) < 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return;
+	}
+	if (room == NULL || rc == 1) {
+		/* Not a member yet: private rooms and bans say no; over a
+		 * cap, nothing is stored (a join already a member is not one
+		 * more room). */
+		if (room != NULL &&
+		    (err = ban_get(srv->db, room->id, s->user->id)) < 0) {
+			chat_send_error(s, ref, "internal", "database error");
+			return;
+		}
+		if (room != NULL && (room->kind == ROOM_PRIVATE || err == 0)) {
+			chat_send_error(s, ref, "forbidden",
+			    room->kind == ROOM_PRIVATE ?
+				"a private room: members invite" :
+				"banned from the room");
+			return;
+		}
+		if (chat_room_cap(s, ref, s->user->id, NULL) != 0)
+			return;
+	}
 	if (room == NULL) {
+		if (chat_room_create_ok(s, ref) != 0)
+			return;
 		if (room_create(srv->db, name, ROOM_PUBLIC, chat_now(), &r) < 0) {
 			chat_send_error(s, ref, "internal", "database error");
 			return;
 		}
 		room = hub_room_add(ch->hub, &r);
+		created = 1;
 	}
 	rc = member_add(srv->db, room->id, s->user->id, room->pending_seq,
 	    chat_now());
-	if (rc < 0) {
+	if (rc < 0 || (created && member_set_role(srv->db, room->id,
+				      s->user->id, ROLE_OWNER) != 0)) {
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
 	chat_action(ch, ACT_JOIN, s, ref, room, NULL)->fresh = rc == 0;
 }
 
-/* leave: a public room. */
+/* leave: a public or private room (the role goes with the membership). */
 void
 chat_room_leave(struct session *s, json_t *req, json_t *ref)
 {
@@ -263,7 +370,11 @@ chat_room_leave(struct session *s, json_t *req, json_t *ref)
 		return;
 	}
 	if (rc == 1) {
-		chat_send_error(s, ref, "not_member", "not a member of the room");
+		if (room->kind == ROOM_PRIVATE)
+			chat_send_error(s, ref, "forbidden", "a private room");
+		else
+			chat_send_error(s, ref, "not_member",
+			    "not a member of the room");
 		return;
 	}
 	chat_action(srv->chat, ACT_LEAVE, s, ref, room, NULL);
@@ -315,6 +426,14 @@ chat_room_dm(struct session *s, json_t *req, json_t *ref)
 		return;
 	}
 	if (room == NULL) {
+		char who[USERNAME_MAX + 16];
+
+		snprintf(who, sizeof who, "%s is", peer.username);
+		if (chat_room_cap(s, ref, s->user->id, NULL) != 0 ||
+		    (peer.id != s->user->id &&
+			chat_room_cap(s, ref, peer.id, who) != 0) ||
+		    chat_room_create_ok(s, ref) != 0)
+			return;
 		if (room_create(srv->db, name, ROOM_DM, chat_now(), &r) < 0 ||
 		    member_add(srv->db, r.id, s->user->id, 0, chat_now()) < 0 ||
 		    member_add(srv->db, r.id, peer.id, 0, chat_now()) < 0) {
@@ -363,26 +482,85 @@ chat_room_read(struct session *s, json_t *req, json_t *ref)
 	    ->fresh = moved;
 }
 
-/* member_rooms callback: one room state appended to a JSON array. */
+/* What chat_room_states collects. */
+struct chat_states {
+	struct hub *hub;         /* NULL: JSON only */
+	struct jsonw *w;
+	struct hub_room **rooms; /* with hub: the rooms, cached in it */
+	size_t n, cap;
+};
+
+/* The names of enum room_notify. */
+static const char *const chat_levels[] = {"all", "mentions", "none"};
+
+/* member_rooms callback: one room state written into the array (role
+ * absent in DM rooms), and the room cached in the hub from the same row
+ * (no second query). The one writer of room states: hello and /api/me. */
 static int
 chat_room_state_cb(void *arg, const struct room_state *st)
 {
-	json_array_append_new(arg,
-	    json_pack("{s:s,s:s,s:I,s:I,s:I}", "name", st->room.name, "kind",
-		st->room.kind == ROOM_DM ? "dm" : "public", "last_seq",
-		(json_int_t)st->room.last_seq, "read_seq",
-		(json_int_t)st->read_seq, "unread", (json_int_t)st->unread));
+	struct chat_states *c = arg;
+	int64_t last = st->room.last_seq;
+
+	if (c->hub != NULL) {
+		struct hub_room *room = hub_room_cache(c->hub, &st->room);
+
+		if (c->n == c->cap) {
+			c->cap = c->cap ? c->cap * 2 : 16;
+			c->rooms = xrealloc(c->rooms, c->cap * sizeof *c->rooms);
+		}
+		c->rooms[c->n++] = room;
+		last = room->last_seq;
+	}
+	jsonw_object_open(c->w);
+	JSONW_KEY(c->w, "name");
+	jsonw_string(c->w, st->room.name);
+	JSONW_KEY(c->w, "kind");
+	jsonw_string(c->w, chat_kind_name(st->room.kind));
+	JSONW_KEY(c->w, "last_seq");
+	jsonw_int(c->w, last);
+	JSONW_KEY(c->w, "read_seq");
+	jsonw_int(c->w, st->read_seq);
+	JSONW_KEY(c->w, "unread");
+	jsonw_int(c->w, st->unread);
+	JSONW_KEY(c->w, "mentions");
+	jsonw_int(c->w, st->mentions);
+	JSONW_KEY(c->w, "topic");
+	jsonw_string(c->w, st->room.topic);
+	if (st->room.kind != ROOM_DM) {
+		JSONW_KEY(c->w, "role");
+		jsonw_string(c->w, chat_role_name(st->role));
+	}
+	JSONW_KEY(c->w, "notify");
+	jsonw_string(c->w,
+	    chat_levels[st->notify >= 0 && st->notify <= 2 ? st->notify : 0]);
+	jsonw_object_close(c->w);
 	return 0;
 }
 
-json_t *
-chat_room_states(struct server *srv, int64_t user_id)
+int
+chat_room_states_cached(struct server *srv, int64_t user_id, struct jsonw *w,
+    struct hub_room ***rooms, size_t *n)
 {
-	json_t *rooms = json_array();
+	struct chat_states c = {0};
 
-	if (member_rooms(srv->db, user_id, chat_room_state_cb, rooms) != 0) {
-		json_decref(rooms);
-		return NULL;
+	c.hub = rooms != NULL ? srv->chat->hub : NULL;
+	c.w = w;
+	jsonw_array_open(w);
+	if (member_rooms(srv->db, user_id, chat_room_state_cb, &c) != 0) {
+		free(c.rooms);
+		return -1;
 	}
-	return rooms;
+	jsonw_array_close(w);
+	if (rooms != NULL) {
+		*rooms = c.rooms;
+		*n = c.n;
+	}
+	return 0;
+}
+
+int
+chat_room_states(struct server *srv, int64_t user_id, struct jsonw *w)
+{
+	return chat_room_states_cached(srv, user_id, w, NULL, NULL);
 }

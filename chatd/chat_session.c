@@ -121,41 +121,57 @@ chat_authenticate(struct session *s, const struct user *u,
 {
 	struct server *srv = s->conn->srv;
 	struct chat *ch = srv->chat;
-	json_t *rooms, *hello, *v;
+	struct hub_room **subs = NULL;
+	struct jsonw *w;
+	json_t *v;
 	const char *key;
-	size_t i;
+	size_t i, n = 0;
 	int first;
 
 	chat_flush(srv);
-	if ((rooms = chat_room_states(srv, u->id)) == NULL) {
+	/* hello, written straight into the reply buffer: a user may be in
+	 * --max-rooms-per-user rooms. */
+	w = chat_out(srv);
+	jsonw_object_open(w);
+	JSONW_KEY(w, "type");
+	jsonw_string(w, "hello");
+	JSONW_KEY(w, "user");
+	jsonw_object_open(w);
+	JSONW_KEY(w, "id");
+	jsonw_int(w, u->id);
+	JSONW_KEY(w, "username");
+	jsonw_string(w, u->username);
+	jsonw_object_close(w);
+	JSONW_KEY(w, "epoch");
+	jsonw_string(w, db_epoch(srv->db));
+	JSONW_KEY(w, "rooms");
+	if (chat_room_states_cached(srv, u->id, w, &subs, &n) != 0) {
+		chat_out_send(NULL, w);
 		chat_send_error(s, ref, "internal", "database error");
 		conn_ws_close(s->conn, 1011, "database error");
 		return;
 	}
+	JSONW_KEY(w, "limits");
+	jsonw_object_open(w);
+	JSONW_KEY(w, "max_text_chars");
+	jsonw_int(w, CHAT_MAX_TEXT);
+	JSONW_KEY(w, "max_message_bytes");
+	jsonw_int(w, WS_MAX_MESSAGE);
+	jsonw_object_close(w);
+	if (ref != NULL)
+		chat_ref_write(w, ref);
+	jsonw_object_close(w);
 	memcpy(s->token_hash, hash, 32);
 	s->conn->flags |= CONN_AUTHED;
 	/* hello, the replay and the presence snapshot: one write. */
 	conn_cork(s->conn, 1);
 	first = hub_user_attach(ch->hub, s, u->id, u->username);
-	for (i = 0; i < json_array_size(rooms); i++) {
-		json_t *st = json_array_get(rooms, i);
-		struct hub_room *room;
-		int err;
-
-		room = hub_room_get(ch->hub, srv->db,
-		    json_string_value(json_object_get(st, "name")), &err);
-		if (room == NULL)
-			continue;
-		hub_subscribe(s, room, room->last_seq);
-		json_object_set_new(st, "last_seq",
-		    json_integer(room->last_seq));
-	}
-	hello = json_pack("{s:s,s:{s:I,s:s},s:s,s:o,s:{s:i,s:i}}", "type",
-	    "hello", "user", "id", (json_int_t)u->id, "username", u->username,
-	    "epoch", db_epoch(srv->db), "rooms", rooms, "limits",
-	    "max_text_chars", CHAT_MAX_TEXT, "max_message_bytes",
-	    (int)WS_MAX_MESSAGE);
-	chat_reply(s, hello, ref);
+	/* The states carry each cached room's last_seq: subscribing from
+	 * it, the live events follow hello without a gap. */
+	for (i = 0; i < n; i++)
+		hub_subscribe(s, subs[i], subs[i]->last_seq);
+	free(subs);
+	chat_out_send(s, w);
 	json_object_foreach(since, key, v) {
 		char name[ROOMNAME_MAX + 1];
 		struct hub_room *room;
@@ -288,4 +304,11 @@ chat_session_check_user(void *arg, struct hub_user *u)
 		next = LIST_NEXT(s, user_link);
 		conn_ws_close(s->conn, 4001, "account deleted");
 	}
+}
+
+int
+chat_user_online(struct server *srv, int64_t user_id)
+{
+	return srv->chat != NULL &&
+	    hub_user_find(srv->chat->hub, user_id) != NULL;
 }

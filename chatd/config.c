@@ -14,8 +14,10 @@
 #include "chatd/log.h"
 
 /* One option: --name VALUE, also settable as the environment variable
- * env and as "name = value" in the config file. Flags take no value.
- * Options of one command (cmd not NULL) come only from the command line. */
+ * env and as "name = value" in the config file. Flags take no value
+ * (flag 1: --help and --version, which print and exit; 2: a switch of a
+ * command). Options of one command (cmd not NULL) come only from the
+ * command line. */
 struct option_def {
 	const char *name;
 	const char *env;
@@ -54,6 +56,10 @@ static const struct option_def options[] = {
 	    "WebSocket requests per second per connection", 0, NULL},
 	{"msg-burst", "CHATD_MSG_BURST", "20", "burst of WebSocket requests",
 	    0, NULL},
+	{"max-rooms-per-user", "CHATD_MAX_ROOMS_PER_USER", "1000",
+	    "rooms a user may be a member of (always on)", 0, NULL},
+	{"max-rooms-created-per-hour", "CHATD_MAX_ROOMS_CREATED_PER_HOUR",
+	    "100", "rooms a user may create an hour (0: no limit)", 0, NULL},
 	{"origin", "CHATD_ORIGIN", NULL,
 	    "extra allowed WebSocket Origin (repeatable; env: comma list)", 0,
 	    NULL},
@@ -89,6 +95,11 @@ static const struct option_def options[] = {
 	    "export"},
 	{"until", NULL, NULL, "only messages sent at or before this time (ms)",
 	    0, "export"},
+	{"private", NULL, NULL, "a private room (members invite)", 2,
+	    "room create"},
+	{"owner", NULL, NULL, "its owner (a username)", 0, "room create"},
+	{"topic", NULL, NULL, "its topic (0-250 characters)", 0,
+	    "room create"},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -109,6 +120,10 @@ config_usage(FILE *f)
 	    "       chatd [options] user del NAME\n"
 	    "       chatd [options] room list\n"
 	    "       chatd [options] room del NAME\n"
+	    "       chatd [options] room create NAME [--private] "
+	    "[--owner USER] [--topic T]\n"
+	    "       chatd [options] room role ROOM USER "
+	    "owner|moderator|member\n"
 	    "       chatd [options] backup FILE        (while serving)\n"
 	    "       chatd [options] restore FILE       (chatd stopped)\n"
 	    "       chatd [options] export [--room R] [--since SEQ] "
@@ -126,11 +141,11 @@ config_usage(FILE *f)
 			    options[i].def ? " (default: " : "",
 			    options[i].def ? options[i].def : "",
 			    options[i].def ? ")" : "");
-	fprintf(f, "\nexport options:\n");
+	fprintf(f, "\ncommand options:\n");
 	for (size_t i = 0; i < NOPTIONS; i++)
 		if (options[i].cmd != NULL)
-			fprintf(f, "  --%-16s %s\n", options[i].name,
-			    options[i].help);
+			fprintf(f, "  --%-16s %s (%s)\n", options[i].name,
+			    options[i].help, options[i].cmd);
 }
 
 /* Parses a whole non-negative number from s into *out. 0 or -1. */
@@ -192,6 +207,10 @@ config_set(struct config *cfg, const char *name, const char *val)
 		cfg->config_file = val;
 	else if (strcmp(name, "room") == 0)
 		cfg->export_room = val;
+	else if (strcmp(name, "owner") == 0)
+		cfg->room_owner = val;
+	else if (strcmp(name, "topic") == 0)
+		cfg->room_topic = val;
 	else if (strcmp(name, "since") == 0) {
 		if (config_parse_int64(val, &cfg->export_since) != 0)
 			goto bad;
@@ -234,6 +253,12 @@ config_set(struct config *cfg, const char *name, const char *val)
 			cfg->msg_burst = num < 1 ? 1 : num;
 		else if (strcmp(name, "token-days") == 0 && num >= 1)
 			cfg->token_ttl_ms = (int64_t)(num * 86400000.0);
+		else if (strcmp(name, "max-rooms-per-user") == 0 && num >= 1 &&
+		    num <= 1000000)
+			cfg->max_rooms_per_user = (int)num;
+		else if (strcmp(name, "max-rooms-created-per-hour") == 0 &&
+		    num <= 1000000)
+			cfg->max_rooms_per_hour = (int)num;
 		else if (strcmp(name, "max-clients") == 0 && num >= 1)
 			cfg->max_clients = (int)num;
 		else if (strcmp(name, "header-timeout") == 0 && num >= 1)
@@ -437,6 +462,10 @@ config_load(struct config *cfg, int argc, char **argv, char **pos, int *npos)
 			fprintf(stderr, "chatd: unknown option '%s' (see "
 					"chatd --help)\n", argv[i]);
 			return -1;
+		}
+		if (options[o].flag == 2) {
+			cfg->room_private = 1; /* --private, the only switch */
+			continue;
 		}
 		if (options[o].flag) {
 			if (strcmp(options[o].name, "help") == 0)

@@ -23,6 +23,8 @@ struct config {
 	int rate_limits;           /* 0: every limit off */
 	double msg_rate;           /* WebSocket requests/s per connection */
 	double msg_burst;
+	int max_rooms_per_user;    /* memberships; a resource bound, always */
+	int max_rooms_per_hour;    /* rooms a user creates; 0: no limit */
 	int max_clients;
 	int64_t token_ttl_ms;
 	int header_timeout;        /* s */
@@ -38,6 +40,9 @@ struct config {
 	const char *export_room;   /* chatd export --room */
 	int64_t export_since;      /* chatd export --since (seq), -1: none */
 	int64_t export_until;      /* chatd export --until (ts), -1: none */
+	int room_private;          /* chatd room create --private */
+	const char *room_owner;    /* chatd room create --owner, or NULL */
+	const char *room_topic;    /* chatd room create --topic, or NULL */
 };
 
 /* Prints the commands and every option with its variable and default. */

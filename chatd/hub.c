@@ -109,6 +109,19 @@ hub_rooms_check(struct hub *h, struct db *db)
 		}
 }
 
+/* The cached room called name, or NULL. */
+static struct hub_room *
+hub_room_cached(struct hub *h, const char *name)
+{
+	struct hub_room *room;
+
+	for (room = h->by_name[hub_name_slot(name)]; room != NULL;
+	    room = room->next_name)
+		if (strcmp(room->name, name) == 0)
+			return room;
+	return NULL;
+}
+
 struct hub_room *
 hub_room_get(struct hub *h, struct db *db, const char *name, int *err)
 {
@@ -117,16 +130,22 @@ hub_room_get(struct hub *h, struct db *db, const char *name, int *err)
 	int rc;
 
 	*err = 0;
-	for (room = h->by_name[hub_name_slot(name)]; room != NULL;
-	    room = room->next_name)
-		if (strcmp(room->name, name) == 0)
-			return room;
+	if ((room = hub_room_cached(h, name)) != NULL)
+		return room;
 	rc = room_by_name(db, name, &r);
 	if (rc < 0)
 		*err = 1;
 	if (rc != 0)
 		return NULL;
 	return hub_room_add(h, &r);
+}
+
+struct hub_room *
+hub_room_cache(struct hub *h, const struct room *r)
+{
+	struct hub_room *room = hub_room_cached(h, r->name);
+
+	return room != NULL ? room : hub_room_add(h, r);
 }
 
 void
@@ -201,6 +220,14 @@ hub_sub_find(struct session *s, struct hub_room *room)
 {
 	struct sub *sub;
 
+	/* A user in many rooms, or a room with many sessions: either list
+	 * may be long, the shorter one is what a request costs. */
+	if (room->nsubs < s->nsubs) {
+		LIST_FOREACH(sub, &room->subs, room_link)
+			if (sub->sess == s)
+				return sub;
+		return NULL;
+	}
 	LIST_FOREACH(sub, &s->subs, sess_link)
 		if (sub->room == room)
 			return sub;
@@ -220,6 +247,8 @@ hub_subscribe(struct session *s, struct hub_room *room, int64_t seq)
 	sub->last_sent = seq;
 	LIST_INSERT_HEAD(&room->subs, sub, room_link);
 	LIST_INSERT_HEAD(&s->subs, sub, sess_link);
+	room->nsubs++;
+	s->nsubs++;
 	return sub;
 }
 
@@ -232,6 +261,8 @@ hub_unsubscribe(struct session *s, struct hub_room *room)
 		return;
 	LIST_REMOVE(sub, room_link);
 	LIST_REMOVE(sub, sess_link);
+	room->nsubs--;
+	s->nsubs--;
 	free(sub);
 }
 

@@ -32,6 +32,7 @@ struct hub_room {
 	int64_t last_seq;    /* latest committed and delivered change */
 	int64_t pending_seq; /* latest change, open transaction included */
 	struct sub_list subs;
+	unsigned nsubs;
 	struct hub_room *next_id;
 	struct hub_room *next_name;
 };
@@ -51,6 +52,7 @@ struct session {
 	struct hub_user *user; /* NULL until authenticated */
 	uint8_t token_hash[32];
 	struct sub_list subs;
+	unsigned nsubs;
 	struct bucket rate;
 	unsigned pending;      /* batch actions that still point here */
 	LIST_ENTRY(session) user_link;
@@ -67,6 +69,9 @@ struct hub_room *hub_room_get(struct hub *h, struct db *db, const char *name,
     int *err);
 /* Adds a room just created (or loaded) to the hub. */
 struct hub_room *hub_room_add(struct hub *h, const struct room *r);
+/* The cached room called r->name, else r (just read from the database)
+ * added: hub_room_get without a second query. */
+struct hub_room *hub_room_cache(struct hub *h, const struct room *r);
 /* Forgets the cached rooms that are no longer in the database (deleted by
  * "chatd room del" while serving): their names may be taken by new rooms.
  * Their memory stays until hub_free, as pending actions may point to
@@ -87,7 +92,9 @@ int hub_user_detach(struct hub *h, struct session *s);
 /* Subscribes s to room from seq on (no-op if already). */
 struct sub *hub_subscribe(struct session *s, struct hub_room *room,
     int64_t seq);
-/* The subscription of s to room, or NULL: s's user is not a member. */
+/* The subscription of s to room, or NULL: s's user is not a member.
+ * Walks the shorter of the two lists (a user's rooms, a room's
+ * sessions). */
 struct sub *hub_sub_find(struct session *s, struct hub_room *room);
 /* Drops the subscription of s to room, if any. */
 void hub_unsubscribe(struct session *s, struct hub_room *room);

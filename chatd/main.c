@@ -48,6 +48,15 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if ((cfg.room_private || cfg.room_owner != NULL ||
+		cfg.room_topic != NULL) &&
+	    !(strcmp(pos[0], "room") == 0 && npos > 1 &&
+		strcmp(pos[1], "create") == 0)) {
+		fprintf(stderr, "chatd: --private, --owner and --topic are "
+				"options of room create\n");
+		free(pos);
+		return 2;
+	}
 	rc = -1;
 	if (strcmp(pos[0], "check-config") == 0)
 		rc = config_check(&cfg, npos - 1);

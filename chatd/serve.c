@@ -80,6 +80,9 @@ serve_run(struct config *cfg)
 	srv.login_user = limiter_new(1.0 / 60, 5, 4096);
 	srv.login_addr = limiter_new(1.0 / 3, 20, 4096);
 	srv.register_addr = limiter_new(1.0 / 60, 5, 4096);
+	if (cfg->rate_limits && cfg->max_rooms_per_hour > 0)
+		srv.room_create = limiter_new(cfg->max_rooms_per_hour / 3600.0,
+		    cfg->max_rooms_per_hour, 4096);
 	rc = server_run(&srv);
 	/* Their done callbacks release held connections: before those go. */
 	worker_free(srv.worker);
@@ -89,6 +92,7 @@ serve_run(struct config *cfg)
 	limiter_free(srv.login_user);
 	limiter_free(srv.login_addr);
 	limiter_free(srv.register_addr);
+	limiter_free(srv.room_create);
 	if (lock >= 0)
 		close(lock);
 	return rc;

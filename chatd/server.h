@@ -41,6 +41,8 @@ struct server {
 	struct limiter *login_user;  /* failed logins per username */
 	struct limiter *login_addr;  /* failed logins per address */
 	struct limiter *register_addr;
+	struct limiter *room_create;  /* rooms created per username; NULL:
+	                                 no limit */
 	struct event *sig_term;
 	struct event *sig_int;
 	struct event *accept_timer;  /* re-enables accept after EMFILE */

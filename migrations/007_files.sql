@@ -1,5 +1,4 @@
--- migrations/004_files.sql — file attachments (see docs/files.md)
--- (numbered 007 once the v2 migrations 004-006 are merged)
+-- migrations/007_files.sql — file attachments (see docs/files.md)
 
 -- One row per upload. The bytes are in the files directory under their
 -- SHA-256 (hash), stored once however many rows share them. id is the

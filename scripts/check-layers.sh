@@ -15,7 +15,8 @@ cd "$top" || exit 2
 layers=(
 	"1 leaf chatd/xmalloc.[ch] chatd/log.[ch] chatd/utf8.[ch] chatd/url.[ch]
 	   chatd/jsonw.[ch] chatd/limiter.[ch] chatd/worker.[ch] chatd/auth.[ch]
-	   chatd/fairq.[ch] chatd/blob.[ch] chatd/fileinfo.[ch]"
+	   chatd/fairq.[ch] chatd/mention.[ch] chatd/blob.[ch]
+	   chatd/fileinfo.[ch]"
 	# Sans-IO: protocol state machines, and the counters they feed.
 	"2 engine chatd/http_parser.[ch] chatd/ws_frame.[ch] chatd/ws.[ch]
 	   chatd/ws_handshake.[ch] chatd/ws_deflate.[ch] chatd/metrics.[ch]"

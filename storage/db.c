@@ -25,6 +25,8 @@
 
 /* Statements slower than this many ms are logged (db_set_slow_ms). */
 static int db_slow_ms = 200;
+/* The version db_open migrates to; 0: the latest (db_set_migrate_limit). */
+static int db_migrate_limit;
 
 struct db_stmt {
 	sqlite3_stmt *stmt;
@@ -611,7 +613,8 @@ static int
 db_migrate(struct db *db, const char *path, char *err, size_t errlen)
 {
 	char *msg = NULL;
-	int have, want = db_schema_version();
+	int have, want = db_migrate_limit > 0 ? db_migrate_limit :
+	                                        db_schema_version();
 
 	/* IMMEDIATE: two processes opening a new file at once queue up,
 	 * and the second one then sees the first one's version. */
@@ -633,7 +636,8 @@ db_migrate(struct db *db, const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	for (size_t i = 0; i < db_migrations_count; i++) {
-		if (db_migrations[i].version <= have)
+		if (db_migrations[i].version <= have ||
+		    db_migrations[i].version > want)
 			continue;
 		if (sqlite3_exec(db->h, db_migrations[i].sql, NULL, NULL,
 		                 &msg) != SQLITE_OK) {
@@ -663,6 +667,12 @@ fail:
 	if (!sqlite3_get_autocommit(db->h))
 		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+void
+db_set_migrate_limit(int version)
+{
+	db_migrate_limit = version;
 }
 
 /* Sets the connection's pragmas. 0 or -1 (err). */

@@ -1,4 +1,5 @@
 /* storage/export.c — reading the whole database out, row by row */
+#include <stdlib.h>
 #include <string.h>
 
 #include "storage/db.h"
@@ -7,7 +8,9 @@
 /* Rows a message export selects, in export_message_row's order. */
 #define EXPORT_MESSAGE_COLUMNS                                                 \
 	"SELECT m.id, m.seq, m.room_id, m.user_id, r.name, u.username,"        \
-	" m.text, m.ts, m.edited_ts, m.deleted, m.client_msg_id"               \
+	" m.text, m.ts, m.edited_ts, m.deleted, m.client_msg_id,"              \
+	" (SELECT d.username FROM users d WHERE d.id = m.deleted_by),"         \
+	" m.reply_to, m.mentions, m.mention_room, m.reacted"                   \
 	" FROM messages m JOIN rooms r ON r.id = m.room_id"                    \
 	" JOIN users u ON u.id = m.user_id"
 
@@ -71,7 +74,8 @@ int
 export_members(struct db *db, export_member_cb cb, void *arg)
 {
 	struct db_stmt *st =
-	    db_prepare(db, "SELECT r.name, u.username, m.read_seq, m.joined_at"
+	    db_prepare(db, "SELECT r.name, u.username, m.read_seq, m.joined_at,"
+	                   " m.role, m.notify"
 	                   " FROM members m JOIN rooms r ON r.id = m.room_id"
 	                   " JOIN users u ON u.id = m.user_id"
 	                   " ORDER BY r.name, u.username");
@@ -85,7 +89,33 @@ export_members(struct db *db, export_member_cb cb, void *arg)
 		export_text(st, 1, m.username, USERNAME_MAX);
 		m.read_seq = db_column_int64(st, 2);
 		m.joined_at = db_column_int64(st, 3);
+		m.role = (int)db_column_int64(st, 4);
+		m.notify = (int)db_column_int64(st, 5);
 		if (cb(arg, &m) != 0)
+			break;
+	}
+	db_reset(st);
+	return rc == -1 ? -1 : 0;
+}
+
+int
+export_bans(struct db *db, export_ban_cb cb, void *arg)
+{
+	struct db_stmt *st =
+	    db_prepare(db, "SELECT r.name, u.username, b.created_at"
+	                   " FROM bans b JOIN rooms r ON r.id = b.room_id"
+	                   " JOIN users u ON u.id = b.user_id"
+	                   " ORDER BY r.name, u.username");
+	struct export_ban b;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = db_step(st)) == DB_ROW) {
+		export_text(st, 0, b.room, ROOMNAME_MAX);
+		export_text(st, 1, b.username, USERNAME_MAX);
+		b.created_at = db_column_int64(st, 2);
+		if (cb(arg, &b) != 0)
 			break;
 	}
 	db_reset(st);
@@ -94,9 +124,12 @@ export_members(struct db *db, export_member_cb cb, void *arg)
 
 /* Steps a message export statement, calling cb with each row. */
 static int
-export_message_rows(struct db_stmt *st, export_message_cb cb, void *arg)
+export_message_rows(struct db *db, struct db_stmt *st, export_message_cb cb,
+                    void *arg)
 {
 	struct message m;
+	char *buf = NULL;
+	size_t cap = 0;
 	int rc;
 
 	while ((rc = db_step(st)) == DB_ROW) {
@@ -111,10 +144,25 @@ export_message_rows(struct db_stmt *st, export_message_cb cb, void *arg)
 		m.ts = db_column_int64(st, 7);
 		m.edited_ts = db_column_int64(st, 8);
 		m.deleted = db_column_int64(st, 9) != 0;
+		export_text(st, 11, m.deleted_by, USERNAME_MAX);
+		if (!m.deleted) {
+			m.reply_to = db_column_int64(st, 12);
+			m.mentions = db_column_text(st, 13, &m.mentions_len);
+			m.mention_room = db_column_int64(st, 14) != 0;
+		}
+		if (!m.deleted && db_column_int64(st, 15) != 0) {
+			if (reaction_list(db, m.id, &buf, &cap,
+			                  &m.reactions_len) != 0) {
+				rc = -1;
+				break;
+			}
+			m.reactions = m.reactions_len > 0 ? buf : NULL;
+		}
 		if (cb(arg, &m, db_column_text(st, 10, NULL)) != 0)
 			break;
 	}
 	db_reset(st);
+	free(buf);
 	return rc == -1 ? -1 : 0;
 }
 
@@ -139,5 +187,5 @@ export_messages(struct db *db, int64_t room_id, int64_t since, int64_t until,
 		db_bind_int64(st, ":room", room_id);
 	db_bind_int64(st, ":since", since < 0 ? -1 : since);
 	db_bind_int64(st, ":until", until < 0 ? INT64_MAX : until);
-	return export_message_rows(st, cb, arg);
+	return export_message_rows(db, st, cb, arg);
 }

@@ -82,13 +82,17 @@ int
 import_room(struct db *db, const struct room *r)
 {
 	struct db_stmt *st = db_prepare(
-	    db, "INSERT INTO rooms (name, kind, created_at, last_seq)"
-	        " VALUES (:name, :kind, :created, :last_seq)");
+	    db, "INSERT INTO rooms (name, kind, private, topic, created_at,"
+	        " last_seq) VALUES (:name, :kind, :private, :topic, :created,"
+	        " :last_seq)");
 
 	if (st == NULL)
 		return -1;
 	db_bind_text(st, ":name", r->name, -1);
-	db_bind_int64(st, ":kind", r->kind);
+	db_bind_int64(st, ":kind",
+	              r->kind == ROOM_PRIVATE ? ROOM_PUBLIC : r->kind);
+	db_bind_int64(st, ":private", r->kind == ROOM_PRIVATE);
+	db_bind_text(st, ":topic", r->topic, -1);
 	db_bind_int64(st, ":created", r->created_at);
 	db_bind_int64(st, ":last_seq", r->last_seq);
 	return import_run(st);
@@ -153,22 +157,130 @@ import_room_get(struct db *db, const char *name, int64_t now, int64_t *id)
 }
 
 int
-import_member(struct db *db, const char *room, const char *user,
-              int64_t read_seq, int64_t joined_at)
+import_member(struct db *db, const struct export_member *m)
 {
 	struct db_stmt *st = db_prepare(
-	    db, "INSERT INTO members (room_id, user_id, read_seq, joined_at)"
-	        " VALUES (:room, :user, :read_seq, :joined)");
+	    db, "INSERT INTO members (room_id, user_id, read_seq, joined_at,"
+	        " role, notify) VALUES (:room, :user, :read_seq, :joined,"
+	        " :role, :notify)");
 	int64_t room_id, user_id;
 
-	if (st == NULL || import_room_get(db, room, joined_at, &room_id) ||
-	    import_user_get(db, user, joined_at, &user_id))
+	if (st == NULL ||
+	    import_room_get(db, m->room, m->joined_at, &room_id) ||
+	    import_user_get(db, m->username, m->joined_at, &user_id))
 		return -1;
 	db_bind_int64(st, ":room", room_id);
 	db_bind_int64(st, ":user", user_id);
-	db_bind_int64(st, ":read_seq", read_seq);
-	db_bind_int64(st, ":joined", joined_at);
+	db_bind_int64(st, ":read_seq", m->read_seq);
+	db_bind_int64(st, ":joined", m->joined_at);
+	db_bind_int64(st, ":role", m->role);
+	db_bind_int64(st, ":notify", m->notify);
 	return import_run(st);
+}
+
+/* A name of len bytes (a username) into out, NUL-ended. -1 if too long. */
+static int
+import_name(const char *s, size_t len, char out[USERNAME_MAX + 1])
+{
+	if (len == 0 || len > USERNAME_MAX)
+		return -1;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* The count rows of an imported live message's mentions (see
+ * migrations/006): each named user but the author, unless @room. */
+static int
+import_mentions(struct db *db, const struct message *m, int64_t room_id,
+                int64_t author)
+{
+	struct db_stmt *ins = db_prepare(
+	    db, "INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
+	        " VALUES (:user_id, :room_id, :id)");
+	const char *p = m->mentions, *end = p + m->mentions_len, *sp;
+	char name[USERNAME_MAX + 1];
+	int64_t user_id;
+	int rc;
+
+	if (ins == NULL)
+		return -1;
+	if (m->deleted || m->mention_room || p == NULL)
+		return 0;
+	for (; p < end; p = sp + 1) {
+		if ((sp = memchr(p, ' ', (size_t)(end - p))) == NULL)
+			sp = end;
+		if (import_name(p, (size_t)(sp - p), name) != 0 ||
+		    import_user_get(db, name, m->ts, &user_id) != 0)
+			return -1;
+		if (user_id == author)
+			continue;
+		db_bind_int64(ins, ":user_id", user_id);
+		db_bind_int64(ins, ":room_id", room_id);
+		db_bind_int64(ins, ":id", m->id);
+		rc = import_run(ins);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* An imported message's reactions, in their order: negative orders,
+ * below every seq, so that reactions made after the import go after
+ * them. */
+static int
+import_reactions(struct db *db, const struct message *m)
+{
+	struct db_stmt *ins = db_prepare(
+	    db, "INSERT INTO reactions (message_id, emoji, user_id, emoji_ord,"
+	        " ord) VALUES (:id, :emoji, :user_id, :emoji_ord, :ord)");
+	struct db_stmt *flag =
+	    db_prepare(db, "UPDATE messages SET reacted = 1 WHERE id = :id");
+	const char *p = m->reactions, *end = p + m->reactions_len, *u, *ue;
+	char name[USERNAME_MAX + 1];
+	struct reaction_view v;
+	int64_t ord = -(int64_t)m->reactions_len - 1, eord = ord, user_id;
+	int rc;
+
+	if (ins == NULL || flag == NULL)
+		return -1;
+	if (m->deleted || p == NULL || m->reactions_len == 0)
+		return 0;
+	while (reaction_next(&p, end, &v)) {
+		eord++;
+		for (u = v.users; u < v.users + v.users_len; u = ue) {
+			u++; /* REACTION_USER */
+			ue = memchr(u, REACTION_USER,
+			            (size_t)(v.users + v.users_len - u));
+			if (ue == NULL)
+				ue = v.users + v.users_len;
+			if (import_name(u, (size_t)(ue - u), name) != 0 ||
+			    import_user_get(db, name, m->ts, &user_id) != 0)
+				return -1;
+			db_bind_int64(ins, ":id", m->id);
+			db_bind_text(ins, ":emoji", v.emoji,
+			             (ptrdiff_t)v.emoji_len);
+			db_bind_int64(ins, ":user_id", user_id);
+			db_bind_int64(ins, ":emoji_ord", eord);
+			db_bind_int64(ins, ":ord", ++ord);
+			if ((rc = import_run(ins)) != 0)
+				return rc;
+		}
+	}
+	return db_run_id(flag, m->id);
+}
+
+int
+import_ban(struct db *db, const struct export_ban *b)
+{
+	int64_t room_id, user_id;
+	int rc;
+
+	if (import_room_get(db, b->room, b->created_at, &room_id) ||
+	    import_user_get(db, b->username, b->created_at, &user_id))
+		return -1;
+	rc = ban_add(db, room_id, user_id, b->created_at);
+	return rc;
 }
 
 int
@@ -177,18 +289,23 @@ import_message(struct db *db, const struct message *m,
 {
 	struct db_stmt *ins = db_prepare(
 	    db, "INSERT INTO messages (id, seq, room_id, user_id, text, ts,"
-	        " edited_ts, deleted, client_msg_id) VALUES (:id, :seq, :room,"
-	        " :user, :text, :ts, :edited, :deleted, :client)");
+	        " edited_ts, deleted, client_msg_id, deleted_by, reply_to,"
+	        " mentions, mention_room) VALUES (:id, :seq, :room, :user,"
+	        " :text, :ts, :edited, :deleted, :client, nullif(:by, 0),"
+	        " :reply_to, :mentions, :mention_room)");
 	struct db_stmt *last =
 	    db_prepare(db, "UPDATE rooms SET last_seq = max(last_seq, :seq)"
 	                   " WHERE id = :room");
-	int64_t room_id, user_id;
+	int64_t room_id, user_id, by = 0;
 	int rc;
 
 	if (ins == NULL || last == NULL ||
 	    import_room_get(db, m->room, m->ts, &room_id) ||
-	    import_user_get(db, m->username, m->ts, &user_id))
+	    import_user_get(db, m->username, m->ts, &user_id) ||
+	    (m->deleted_by[0] != '\0' &&
+	     import_user_get(db, m->deleted_by, m->ts, &by)))
 		return -1;
+	db_bind_int64(ins, ":by", by);
 	db_bind_int64(ins, ":id", m->id);
 	db_bind_int64(ins, ":seq", m->seq);
 	db_bind_int64(ins, ":room", room_id);
@@ -199,7 +316,16 @@ import_message(struct db *db, const struct message *m,
 	db_bind_int64(ins, ":edited", m->edited_ts);
 	db_bind_int64(ins, ":deleted", m->deleted != 0);
 	db_bind_text(ins, ":client", client_msg_id, -1);
-	if ((rc = import_run(ins)) != 0)
+	if (m->reply_to > 0 && !m->deleted)
+		db_bind_int64(ins, ":reply_to", m->reply_to);
+	else
+		db_bind_null(ins, ":reply_to");
+	db_bind_text(ins, ":mentions", m->deleted ? NULL : m->mentions,
+	             (ptrdiff_t)m->mentions_len);
+	db_bind_int64(ins, ":mention_room", m->mention_room && !m->deleted);
+	if ((rc = import_run(ins)) != 0 ||
+	    (rc = import_mentions(db, m, room_id, user_id)) != 0 ||
+	    (rc = import_reactions(db, m)) != 0)
 		return rc;
 	db_bind_int64(last, ":seq", m->seq);
 	db_bind_int64(last, ":room", room_id);

@@ -1,10 +1,58 @@
 /* storage/jsonl.c — the export format: JSON Lines, out and back in */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 
 #include "storage/jsonl.h"
 #include "storage/storage.h"
+
+/* A list of names separated by sep (len bytes) as a JSON array. */
+static json_t *
+jsonl_names(const char *p, size_t len, char sep)
+{
+	json_t *a = json_array();
+	const char *end = p + len, *e;
+
+	for (; p < end; p = e + 1) {
+		if ((e = memchr(p, sep, (size_t)(end - p))) == NULL)
+			e = end;
+		json_array_append_new(a, json_stringn(p, (size_t)(e - p)));
+	}
+	return a;
+}
+
+/* Adds the version 2 members of a live message to o (PROTOCOL.md
+ * "Mentions", "Reactions", "Replies"), each omitted when empty. */
+static void
+jsonl_message_v2(json_t *o, const struct message *m)
+{
+	const char *p = m->reactions;
+	struct reaction_view v;
+	json_t *list;
+
+	if (m->reply_to > 0)
+		json_object_set_new(o, "reply_to", json_integer(m->reply_to));
+	if (m->mentions != NULL && m->mentions_len > 0)
+		json_object_set_new(o, "mentions",
+		                    jsonl_names(m->mentions, m->mentions_len,
+		                                ' '));
+	if (m->mention_room)
+		json_object_set_new(o, "mention_room", json_true());
+	if (p == NULL || m->reactions_len == 0)
+		return;
+	list = json_array();
+	while (reaction_next(&p, m->reactions + m->reactions_len, &v))
+		json_array_append_new(
+		    list,
+		    json_pack("{s:s%,s:I,s:o}", "emoji", v.emoji, v.emoji_len,
+		              "count", (json_int_t)v.count, "users",
+		              v.users_len > 0
+		                  ? jsonl_names(v.users + 1, v.users_len - 1,
+		                                REACTION_USER)
+		                  : json_array()));
+	json_object_set_new(o, "reactions", list);
+}
 
 json_t *
 jsonl_message_json(const struct message *m)
@@ -16,6 +64,9 @@ jsonl_message_json(const struct message *m)
 	if (m->deleted) {
 		json_object_set_new(o, "ts", json_integer(m->ts));
 		json_object_set_new(o, "deleted", json_true());
+		if (m->deleted_by[0] != '\0')
+			json_object_set_new(o, "deleted_by",
+			                    json_string(m->deleted_by));
 		return o;
 	}
 	json_object_set_new(o, "text",
@@ -23,6 +74,7 @@ jsonl_message_json(const struct message *m)
 	json_object_set_new(o, "ts", json_integer(m->ts));
 	if (m->edited_ts > 0)
 		json_object_set_new(o, "edited_ts", json_integer(m->edited_ts));
+	jsonl_message_v2(o, m);
 	return o;
 }
 
@@ -53,25 +105,62 @@ jsonl_user_out(void *arg, const struct export_user *u)
 	return jsonl_emit(arg, o);
 }
 
+/* The names of enum room_kind, enum room_role and enum room_notify. */
+static const char *const jsonl_kinds[] = {"public", "dm", "private"};
+static const char *const jsonl_roles[] = {"member", "moderator", "owner"};
+static const char *const jsonl_levels[] = {"all", "mentions", "none"};
+
+/* The index of name in names[n], or -1. */
+static int
+jsonl_enum(const char *name, const char *const *names, int n)
+{
+	for (int i = 0; name != NULL && i < n; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* A room line; "topic" only when the room has one (a version 1 room's
+ * line is as it was). */
 static int
 jsonl_room_out(void *arg, const struct room *r)
 {
-	return jsonl_emit(arg,
-	                  json_pack("{s:s,s:s,s:s,s:I,s:I}", "type", "room",
-	                            "room", r->name, "kind",
-	                            r->kind == ROOM_DM ? "dm" : "public",
-	                            "created_at", (json_int_t)r->created_at,
-	                            "last_seq", (json_int_t)r->last_seq));
+	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I}", "type", "room", "room",
+	                      r->name, "kind",
+	                      jsonl_kinds[r->kind >= 0 && r->kind <= 2 ? r->kind
+	                                                               : 0],
+	                      "created_at", (json_int_t)r->created_at,
+	                      "last_seq", (json_int_t)r->last_seq);
+
+	if (r->topic[0] != '\0')
+		json_object_set_new(o, "topic", json_string(r->topic));
+	return jsonl_emit(arg, o);
 }
 
+/* A member line; "role" and "notify" only when not the defaults. */
 static int
 jsonl_member_out(void *arg, const struct export_member *m)
 {
-	return jsonl_emit(arg,
-	                  json_pack("{s:s,s:s,s:s,s:I,s:I}", "type", "member",
-	                            "room", m->room, "user", m->username,
-	                            "read_seq", (json_int_t)m->read_seq,
-	                            "joined_at", (json_int_t)m->joined_at));
+	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I}", "type", "member",
+	                      "room", m->room, "user", m->username, "read_seq",
+	                      (json_int_t)m->read_seq, "joined_at",
+	                      (json_int_t)m->joined_at);
+
+	if (m->role > ROLE_MEMBER && m->role <= ROLE_OWNER)
+		json_object_set_new(o, "role", json_string(jsonl_roles[m->role]));
+	if (m->notify > NOTIFY_ALL && m->notify <= NOTIFY_NONE)
+		json_object_set_new(o, "notify",
+		                    json_string(jsonl_levels[m->notify]));
+	return jsonl_emit(arg, o);
+}
+
+static int
+jsonl_ban_out(void *arg, const struct export_ban *b)
+{
+	return jsonl_emit(arg, json_pack("{s:s,s:s,s:s,s:I}", "type", "ban",
+	                                 "room", b->room, "user", b->username,
+	                                 "created_at",
+	                                 (json_int_t)b->created_at));
 }
 
 /* A message line: {"type":"message"} and the PROTOCOL.md message object
@@ -106,7 +195,8 @@ jsonl_export_all(struct db *db, FILE *out)
 		return -1;
 	if (export_users(db, jsonl_user_out, out) != 0 ||
 	    room_list_all(db, jsonl_room_out, out) != 0 ||
-	    export_members(db, jsonl_member_out, out) != 0)
+	    export_members(db, jsonl_member_out, out) != 0 ||
+	    export_bans(db, jsonl_ban_out, out) != 0)
 		return -1;
 	return 0;
 }
@@ -186,18 +276,27 @@ static const char *
 jsonl_room_in(struct db *db, json_t *o, const struct jsonl_names *names)
 {
 	struct room r = {0};
-	const char *kind = json_string_value(json_object_get(o, "kind"));
-	int k;
+	json_t *kind = json_object_get(o, "kind");
+	json_t *topic = json_object_get(o, "topic");
+	int dm, k;
 
 	if (jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, r.name,
 	                     sizeof r.name) != 0 ||
 	    jsonl_int_field(o, "created_at", 0, &r.created_at) != 0 ||
-	    jsonl_int_field(o, "last_seq", 0, &r.last_seq) != 0)
+	    jsonl_int_field(o, "last_seq", 0, &r.last_seq) != 0 ||
+	    (topic != NULL &&
+	     (!json_is_string(topic) ||
+	      json_string_length(topic) > ROOM_TOPIC_BYTES ||
+	      strlen(json_string_value(topic)) != json_string_length(topic))))
 		return "bad room line";
-	k = strncmp(r.name, "dm:", 3) == 0 ? ROOM_DM : ROOM_PUBLIC;
-	if (kind != NULL && strcmp(kind, k == ROOM_DM ? "dm" : "public") != 0)
+	dm = strncmp(r.name, "dm:", 3) == 0;
+	k = kind == NULL ? (dm ? ROOM_DM : ROOM_PUBLIC)
+	                 : jsonl_enum(json_string_value(kind), jsonl_kinds, 3);
+	if (k < 0 || (k == ROOM_DM) != dm)
 		return "the room's kind does not match its name";
 	r.kind = k;
+	if (topic != NULL)
+		snprintf(r.topic, sizeof r.topic, "%s", json_string_value(topic));
 	switch (import_room(db, &r)) {
 	case 0:
 		return NULL;
@@ -212,17 +311,26 @@ jsonl_room_in(struct db *db, json_t *o, const struct jsonl_names *names)
 static const char *
 jsonl_member_in(struct db *db, json_t *o, const struct jsonl_names *names)
 {
-	char room[ROOMNAME_MAX + 1], user[USERNAME_MAX + 1];
-	int64_t read_seq, joined;
+	struct export_member m = {0};
+	json_t *role = json_object_get(o, "role");
+	json_t *notify = json_object_get(o, "notify");
 
-	if (jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, room,
-	                     sizeof room) != 0 ||
-	    jsonl_name_field(o, "user", names->user, USERNAME_MAX, user,
-	                     sizeof user) != 0 ||
-	    jsonl_int_field(o, "read_seq", 0, &read_seq) != 0 ||
-	    jsonl_int_field(o, "joined_at", 0, &joined) != 0)
+	if (jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, m.room,
+	                     sizeof m.room) != 0 ||
+	    jsonl_name_field(o, "user", names->user, USERNAME_MAX, m.username,
+	                     sizeof m.username) != 0 ||
+	    jsonl_int_field(o, "read_seq", 0, &m.read_seq) != 0 ||
+	    jsonl_int_field(o, "joined_at", 0, &m.joined_at) != 0 ||
+	    (role != NULL && (m.role = jsonl_enum(json_string_value(role),
+	                                          jsonl_roles, 3)) < 0) ||
+	    (notify != NULL &&
+	     (m.notify = jsonl_enum(json_string_value(notify), jsonl_levels,
+	                            3)) < 0))
 		return "bad member line";
-	switch (import_member(db, room, user, read_seq, joined)) {
+	/* DM rooms have no roles. */
+	if (m.role != ROLE_MEMBER && strncmp(m.room, "dm:", 3) == 0)
+		return "bad member line";
+	switch (import_member(db, &m)) {
 	case 0:
 		return NULL;
 	case 1:
@@ -232,6 +340,126 @@ jsonl_member_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	}
 }
 
+/* One ban line. */
+static const char *
+jsonl_ban_in(struct db *db, json_t *o, const struct jsonl_names *names)
+{
+	struct export_ban b = {0};
+
+	if (jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, b.room,
+	                     sizeof b.room) != 0 ||
+	    jsonl_name_field(o, "user", names->user, USERNAME_MAX, b.username,
+	                     sizeof b.username) != 0 ||
+	    jsonl_int_field(o, "created_at", 0, &b.created_at) != 0 ||
+	    strncmp(b.room, "dm:", 3) == 0)
+		return "bad ban line";
+	switch (import_ban(db, &b)) {
+	case 0:
+		return NULL;
+	case 1:
+		return "duplicate ban";
+	default:
+		return "database error";
+	}
+}
+
+/* A growing string for the encoded lists of struct message. */
+struct jsonl_buf {
+	char *s;
+	size_t len, cap;
+};
+
+/* Appends n bytes of p. */
+static void
+jsonl_put(struct jsonl_buf *b, const char *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->s = realloc(b->s, b->cap);
+		if (b->s == NULL)
+			abort();
+	}
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+/* Appends a username (checked and folded), after sep unless first. -1 if
+ * it is not a username. */
+static int
+jsonl_put_name(struct jsonl_buf *b, json_t *v, const struct jsonl_names *names,
+               char sep, int first)
+{
+	char name[USERNAME_MAX + 1];
+	const char *s = json_string_value(v);
+
+	if (s == NULL || strlen(s) > USERNAME_MAX ||
+	    strlen(s) != json_string_length(v))
+		return -1;
+	snprintf(name, sizeof name, "%s", s);
+	if (names->user(name) < 0)
+		return -1;
+	if (!first)
+		jsonl_put(b, &sep, 1);
+	jsonl_put(b, name, strlen(name));
+	return 0;
+}
+
+/* Reads a message line's "mentions" (an array of usernames) into b,
+ * space-separated. -1 if malformed. */
+static int
+jsonl_mentions_in(json_t *o, const struct jsonl_names *names,
+                  struct jsonl_buf *b)
+{
+	json_t *a = json_object_get(o, "mentions"), *v;
+	size_t i;
+
+	if (a == NULL)
+		return 0;
+	if (!json_is_array(a))
+		return -1;
+	json_array_foreach(a, i, v) if (jsonl_put_name(b, v, names, ' ',
+	                                               i == 0) != 0) return -1;
+	return 0;
+}
+
+/* Reads a message line's "reactions" into b, encoded as m->reactions
+ * (storage.h). -1 if malformed. */
+static int
+jsonl_reactions_in(json_t *o, const struct jsonl_names *names,
+                   struct jsonl_buf *b)
+{
+	json_t *a = json_object_get(o, "reactions"), *r, *users, *u;
+	const char *emoji;
+	char sep = REACTION_SEP;
+	size_t i, j, elen;
+
+	if (a == NULL)
+		return 0;
+	if (!json_is_array(a))
+		return -1;
+	json_array_foreach(a, i, r)
+	{
+		emoji = json_string_value(json_object_get(r, "emoji"));
+		users = json_object_get(r, "users");
+		if (emoji == NULL || !json_is_array(users) ||
+		    json_array_size(users) == 0)
+			return -1;
+		elen = json_string_length(json_object_get(r, "emoji"));
+		if (elen == 0 || elen > REACTION_EMOJI_MAX ||
+		    memchr(emoji, REACTION_SEP, elen) != NULL ||
+		    memchr(emoji, REACTION_USER, elen) != NULL ||
+		    strlen(emoji) != elen)
+			return -1;
+		if (i > 0)
+			jsonl_put(b, &sep, 1);
+		jsonl_put(b, emoji, elen);
+		json_array_foreach(users, j, u) if (
+		    jsonl_put_name(b, u, names, REACTION_USER, 0) != 0) return -1;
+	}
+	return 0;
+}
+
 /* One message line (PROTOCOL.md message or tombstone). */
 static const char *
 jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
@@ -239,8 +467,16 @@ jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	struct message m = {0};
 	json_t *text = json_object_get(o, "text");
 	json_t *cid = json_object_get(o, "client_msg_id");
+	json_t *by = json_object_get(o, "deleted_by");
+	struct jsonl_buf mentions = {0}, reactions = {0};
+	const char *why;
 
 	m.deleted = json_is_true(json_object_get(o, "deleted"));
+	if (by != NULL &&
+	    (!m.deleted || jsonl_name_field(o, "deleted_by", names->user,
+	                                    USERNAME_MAX, m.deleted_by,
+	                                    sizeof m.deleted_by) != 0))
+		return "bad message line";
 	if (jsonl_int_field(o, "id", -1, &m.id) != 0 || m.id == 0 ||
 	    jsonl_int_field(o, "seq", m.id, &m.seq) != 0 || m.seq < m.id ||
 	    jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, m.room,
@@ -257,14 +493,32 @@ jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
 		m.text = json_string_value(text);
 		m.text_len = json_string_length(text);
 	}
+	if (jsonl_int_field(o, "reply_to", 0, &m.reply_to) != 0 ||
+	    jsonl_mentions_in(o, names, &mentions) != 0 ||
+	    jsonl_reactions_in(o, names, &reactions) != 0) {
+		free(mentions.s);
+		free(reactions.s);
+		return "bad message line";
+	}
+	m.mentions = mentions.len > 0 ? mentions.s : NULL;
+	m.mentions_len = mentions.len;
+	m.mention_room = json_is_true(json_object_get(o, "mention_room"));
+	m.reactions = reactions.len > 0 ? reactions.s : NULL;
+	m.reactions_len = reactions.len;
 	switch (import_message(db, &m, json_string_value(cid))) {
 	case 0:
-		return NULL;
+		why = NULL;
+		break;
 	case 1:
-		return "duplicate message id, seq or client_msg_id";
+		why = "duplicate message id, seq or client_msg_id";
+		break;
 	default:
-		return "database error";
+		why = "database error";
+		break;
 	}
+	free(mentions.s);
+	free(reactions.s);
+	return why;
 }
 
 /* The header line: the epoch and seq_floor of the exported database. */
@@ -307,6 +561,8 @@ jsonl_line_in(struct db *db, const char *line, size_t len,
 		why = jsonl_room_in(db, o, names);
 	else if (strcmp(type, "member") == 0)
 		why = jsonl_member_in(db, o, names);
+	else if (strcmp(type, "ban") == 0)
+		why = jsonl_ban_in(db, o, names);
 	else if (strcmp(type, "chatd_export") == 0)
 		why = jsonl_header_in(db, o);
 	else
@@ -335,6 +591,10 @@ jsonl_import(struct db *db, FILE *in, const struct jsonl_names *names,
 	}
 	if (why == NULL && ferror(in))
 		why = "read error";
+	/* The unread counters follow from the lines, in whatever order
+	 * the members and messages came. */
+	if (why == NULL && room_counts_rebuild(db) != 0)
+		why = "database error";
 	free(line);
 	return why;
 }

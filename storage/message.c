@@ -10,7 +10,10 @@
 /* The columns every message query selects, in message_row's order. */
 #define MESSAGE_COLUMNS                                                        \
 	"m.id, m.seq, m.room_id, m.user_id, r.name, u.username, m.text,"       \
-	" m.ts, m.edited_ts, m.deleted"
+	" m.ts, m.edited_ts, m.deleted, m.deleted_by, m.reply_to,"             \
+	" m.mentions, m.mention_room, m.reacted"
+/* The column after MESSAGE_COLUMNS (or _BARE): a page's has_more. */
+#define MESSAGE_NCOLUMNS 15
 #define MESSAGE_JOINS                                                          \
 	" JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
 /* The same columns without the names (NULL): for the many-row queries of
@@ -18,7 +21,8 @@
  * than the join fetching two more rows for every message. */
 #define MESSAGE_COLUMNS_BARE                                                   \
 	"m.id, m.seq, m.room_id, m.user_id, NULL, NULL, m.text,"               \
-	" m.ts, m.edited_ts, m.deleted"
+	" m.ts, m.edited_ts, m.deleted, m.deleted_by, m.reply_to,"             \
+	" m.mentions, m.mention_room, m.reacted"
 
 /* Copies the text column col (at most max bytes) into name, NUL-ended. */
 static void
@@ -45,13 +49,21 @@ message_lookup(struct db_stmt *st, int64_t id, char *name, size_t max)
 	db_reset(st);
 }
 
+/* Where message_row puts a message's reactions (one per loop). */
+struct message_buf {
+	char *s;
+	size_t cap;
+};
+
 /* Fills m from a row of MESSAGE_COLUMNS or MESSAGE_COLUMNS_BARE; m->text
- * points into the row. m holds the previous row (zeroed before the
+ * points into the row, m->reactions into buf (looked up only for a
+ * message that has had some). m holds the previous row (zeroed before the
  * first): the room and user names are read again (from the row, or by
  * id for a bare row) only when the room or the author changes (a page is
  * one room, often a few authors). */
 static void
-message_row(struct db *db, struct db_stmt *st, struct message *m)
+message_row(struct db *db, struct db_stmt *st, struct message *m,
+            struct message_buf *buf)
 {
 	int64_t room_id = db_column_int64(st, 2);
 	int64_t user_id = db_column_int64(st, 3);
@@ -81,10 +93,35 @@ message_row(struct db *db, struct db_stmt *st, struct message *m)
 	m->ts = db_column_int64(st, 7);
 	m->edited_ts = db_column_int64(st, 8);
 	m->deleted = db_column_int64(st, 9) != 0;
+	m->reply_to = db_column_int64(st, 11);
+	m->mentions = db_column_text(st, 12, &m->mentions_len);
+	m->mention_room = db_column_int64(st, 13) != 0;
+	m->reactions = NULL;
+	m->reactions_len = 0;
+	m->mention_ids = NULL;
+	m->nmention_ids = 0;
+	/* Rare (a moderator's delete): looked up only when set. */
+	if (db_column_is_null(st, 10))
+		m->deleted_by[0] = '\0';
+	else
+		message_lookup(db_prepare(db, "SELECT username FROM users"
+		                              " WHERE id = :id"),
+		               db_column_int64(st, 10), m->deleted_by,
+		               USERNAME_MAX);
 	if (m->deleted) {
 		m->text = NULL;
 		m->text_len = 0;
+		m->reply_to = 0;
+		m->mentions = NULL;
+		m->mentions_len = 0;
+		m->mention_room = 0;
+		return;
 	}
+	if (db_column_int64(st, 14) != 0 &&
+	    reaction_list(db, m->id, &buf->s, &buf->cap, &m->reactions_len) ==
+	        0 &&
+	    m->reactions_len > 0)
+		m->reactions = buf->s;
 }
 
 /* Steps st, calling cb with each row until cb returns non-zero or max
@@ -96,6 +133,7 @@ message_each(struct db *db, struct db_stmt *st, int64_t max, message_cb cb,
              void *arg, int64_t *rows)
 {
 	struct message m;
+	struct message_buf buf = {0};
 	int64_t n = 0;
 	int rc;
 
@@ -106,28 +144,45 @@ message_each(struct db *db, struct db_stmt *st, int64_t max, message_cb cb,
 			break;
 		if (cb == NULL)
 			continue;
-		message_row(db, st, &m);
+		message_row(db, st, &m, &buf);
 		if (cb(arg, &m) != 0)
 			break;
 	}
 	db_reset(st);
+	free(buf.s);
 	if (rows != NULL)
 		*rows = n;
 	return rc == -1 || rc == DB_CONSTRAINT ? -1 : 0;
 }
 
+/* Copies len bytes of s (NULL: none) to *p, NUL-ended; returns the copy
+ * and moves *p past it. */
+static const char *
+message_copy_str(char **p, const char *s, size_t len)
+{
+	char *out = *p;
+
+	if (s == NULL)
+		return NULL;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	*p += len + 1;
+	return out;
+}
+
 struct message *
 message_copy(const struct message *m)
 {
-	struct message *c = xmalloc(sizeof *c + m->text_len + 1);
-	char *text = (char *)(c + 1);
+	struct message *c = xmalloc(sizeof *c + m->text_len + 1 +
+	                            m->mentions_len + 1 + m->reactions_len + 1);
+	char *p = (char *)(c + 1);
 
 	*c = *m;
-	if (m->text != NULL) {
-		memcpy(text, m->text, m->text_len);
-		text[m->text_len] = '\0';
-		c->text = text;
-	}
+	c->text = message_copy_str(&p, m->text, m->text_len);
+	c->mentions = message_copy_str(&p, m->mentions, m->mentions_len);
+	c->reactions = message_copy_str(&p, m->reactions, m->reactions_len);
+	c->mention_ids = NULL;
+	c->nmention_ids = 0;
 	return c;
 }
 
@@ -137,13 +192,17 @@ message_free(struct message *m)
 	free(m);
 }
 
-/* Raises a room's last_seq to seq (the caller holds a savepoint). */
+/* Raises a room's last_seq to seq, and its msgs count for a new message
+ * (the caller holds a savepoint). */
 static int
-message_bump_room(struct db *db, int64_t room_id, int64_t seq)
+message_bump_room(struct db *db, int64_t room_id, int64_t seq, int new_msg)
 {
-	struct db_stmt *st = db_prepare(
-	    db,
-	    "UPDATE rooms SET last_seq = max(last_seq, :seq) WHERE id = :id");
+	struct db_stmt *st =
+	    new_msg ? db_prepare(db, "UPDATE rooms SET last_seq ="
+	                             " max(last_seq, :seq), msgs = msgs + 1"
+	                             " WHERE id = :id")
+	            : db_prepare(db, "UPDATE rooms SET last_seq ="
+	                             " max(last_seq, :seq) WHERE id = :id");
 	int rc;
 
 	if (st == NULL)
@@ -158,14 +217,35 @@ message_bump_room(struct db *db, int64_t room_id, int64_t seq)
 	return -1;
 }
 
+/* Counts a new message as seen by its author, so that the room's msgs
+ * going up leaves the author's unread count (room.c) as it was: one
+ * members row, whatever the room's size. 0 or -1. */
+static int
+message_author_seen(struct db *db, int64_t room_id, int64_t user_id)
+{
+	struct db_stmt *st =
+	    db_prepare(db, "UPDATE members SET seen = seen + 1"
+	                   " WHERE room_id = :room_id AND user_id = :user_id");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":room_id", room_id);
+	db_bind_int64(st, ":user_id", user_id);
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_DONE ? 0 : -1;
+}
+
 int
 message_insert(struct db *db, const struct message *m,
                const char *client_msg_id)
 {
 	struct db_stmt *st = db_prepare(
 	    db, "INSERT INTO messages (id, seq, room_id, user_id, text, ts,"
-	        " client_msg_id)"
-	        " VALUES (:id, :id, :room_id, :user_id, :text, :ts, :cid)"
+	        " client_msg_id, reply_to, mentions, mention_room)"
+	        " VALUES (:id, :id, :room_id, :user_id, :text, :ts, :cid,"
+	        " :reply_to, :mentions, :mention_room)"
 	        " ON CONFLICT (user_id, client_msg_id)"
 	        " WHERE client_msg_id IS NOT NULL DO NOTHING");
 	int rc, inserted;
@@ -184,6 +264,12 @@ message_insert(struct db *db, const struct message *m,
 	db_bind_text(st, ":text", m->text, (ptrdiff_t)m->text_len);
 	db_bind_int64(st, ":ts", m->ts);
 	db_bind_text(st, ":cid", client_msg_id, -1);
+	if (m->reply_to > 0)
+		db_bind_int64(st, ":reply_to", m->reply_to);
+	else
+		db_bind_null(st, ":reply_to");
+	db_bind_text(st, ":mentions", m->mentions, (ptrdiff_t)m->mentions_len);
+	db_bind_int64(st, ":mention_room", m->mention_room != 0);
 	rc = db_step(st);
 	inserted = rc == DB_DONE && db_changes(db) == 1;
 	db_reset(st);
@@ -197,7 +283,9 @@ message_insert(struct db *db, const struct message *m,
 		db_release(db);
 		return 1;
 	}
-	if (message_bump_room(db, m->room_id, m->id) == -1)
+	if (message_bump_room(db, m->room_id, m->id, 1) == -1 ||
+	    message_author_seen(db, m->room_id, m->user_id) == -1 ||
+	    (m->nmention_ids > 0 && mention_index(db, m) == -1))
 		goto fail;
 	return db_release(db);
 fail:
@@ -239,20 +327,24 @@ message_get(struct db *db, int64_t id, message_cb cb, void *arg)
 	return n == 0 ? 1 : 0;
 }
 
-/* The room of a live message: 0, 1 if missing or deleted, -1. */
+/* The room and author of a live message: 0, 1 if missing or deleted,
+ * -1. */
 static int
-message_live_room(struct db *db, int64_t id, int64_t *room_id)
+message_live_room(struct db *db, int64_t id, int64_t *room_id, int64_t *user_id)
 {
-	struct db_stmt *st = db_prepare(
-	    db, "SELECT room_id FROM messages WHERE id = :id AND deleted = 0");
+	struct db_stmt *st =
+	    db_prepare(db, "SELECT room_id, user_id FROM messages"
+	                   " WHERE id = :id AND deleted = 0");
 	int rc;
 
 	if (st == NULL)
 		return -1;
 	db_bind_int64(st, ":id", id);
 	rc = db_step(st);
-	if (rc == DB_ROW)
+	if (rc == DB_ROW) {
 		*room_id = db_column_int64(st, 0);
+		*user_id = db_column_int64(st, 1);
+	}
 	db_reset(st);
 	return rc == DB_ROW ? 0 : rc == DB_DONE ? 1 : -1;
 }
@@ -266,63 +358,111 @@ message_change(struct db *db, struct db_stmt *st, int64_t room_id, int64_t seq)
 	int changed = rc == DB_DONE && db_changes(db) == 1;
 
 	db_reset(st);
-	if (!changed || message_bump_room(db, room_id, seq) == -1) {
+	if (!changed || message_bump_room(db, room_id, seq, 0) == -1) {
 		db_rollback_to(db);
 		return -1;
 	}
 	return db_release(db);
 }
 
+/* A message going away stops counting as unread for the members who had
+ * it unread: read_seq below it, not its author. 0 or -1. */
+static int
+message_unread_gone(struct db *db, int64_t room_id, int64_t user_id, int64_t id)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "UPDATE members SET seen = seen + 1 WHERE room_id = :room_id"
+	        " AND user_id <> :user_id AND read_seq < :id");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":room_id", room_id);
+	db_bind_int64(st, ":user_id", user_id);
+	db_bind_int64(st, ":id", id);
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_DONE ? 0 : -1;
+}
+
 int
 message_edit(struct db *db, int64_t id, const char *text, size_t len,
              int64_t seq, int64_t ts)
 {
+	struct message m;
+
+	memset(&m, 0, sizeof m);
+	m.id = id;
+	m.text = text;
+	m.text_len = len;
+	m.seq = seq;
+	m.edited_ts = ts;
+	return message_replace(db, &m);
+}
+
+int
+message_replace(struct db *db, const struct message *m)
+{
 	struct db_stmt *st = db_prepare(
-	    db, "UPDATE messages SET text = :text, seq = :seq, edited_ts = :ts"
+	    db, "UPDATE messages SET text = :text, seq = :seq, edited_ts = :ts,"
+	        " mentions = :mentions, mention_room = :mention_room"
 	        " WHERE id = :id AND deleted = 0");
-	int64_t room_id = 0;
+	struct message k = *m;
 	int rc;
 
-	if (st == NULL || text == NULL)
+	if (st == NULL || m->text == NULL)
 		return -1;
 	if (db_savepoint(db) == -1)
 		return -1;
-	if ((rc = message_live_room(db, id, &room_id)) != 0) {
+	if ((rc = message_live_room(db, m->id, &k.room_id, &k.user_id)) != 0) {
 		if (rc == 1)
 			db_release(db);
 		else
 			db_rollback_to(db);
 		return rc;
 	}
-	db_bind_text(st, ":text", text, (ptrdiff_t)len);
-	db_bind_int64(st, ":seq", seq);
-	db_bind_int64(st, ":ts", ts);
-	db_bind_int64(st, ":id", id);
-	return message_change(db, st, room_id, seq);
+	/* The count rows follow the new text (the author, found with the
+	 * room, is needed to leave out self-mentions). */
+	if (mention_index(db, &k) != 0) {
+		db_rollback_to(db);
+		return -1;
+	}
+	db_bind_text(st, ":text", m->text, (ptrdiff_t)m->text_len);
+	db_bind_int64(st, ":seq", m->seq);
+	db_bind_int64(st, ":ts", m->edited_ts);
+	db_bind_text(st, ":mentions", m->mentions, (ptrdiff_t)m->mentions_len);
+	db_bind_int64(st, ":mention_room", m->mention_room != 0);
+	db_bind_int64(st, ":id", m->id);
+	return message_change(db, st, k.room_id, m->seq);
 }
 
 int
-message_delete(struct db *db, int64_t id, int64_t seq)
+message_delete(struct db *db, int64_t id, int64_t seq, int64_t by)
 {
 	/* The text goes NULL: the update trigger takes it out of search. */
 	struct db_stmt *st = db_prepare(
-	    db, "UPDATE messages SET text = NULL, deleted = 1, seq = :seq"
-	        " WHERE id = :id AND deleted = 0");
-	int64_t room_id = 0;
+	    db, "UPDATE messages SET text = NULL, deleted = 1, seq = :seq,"
+	        " deleted_by = nullif(:by, 0) WHERE id = :id AND deleted = 0");
+	int64_t room_id = 0, user_id = 0;
 	int rc;
 
 	if (st == NULL)
 		return -1;
 	if (db_savepoint(db) == -1)
 		return -1;
-	if ((rc = message_live_room(db, id, &room_id)) != 0) {
+	if ((rc = message_live_room(db, id, &room_id, &user_id)) != 0) {
 		if (rc == 1)
 			db_release(db);
 		else
 			db_rollback_to(db);
 		return rc;
 	}
+	if (message_unread_gone(db, room_id, user_id, id) == -1) {
+		db_rollback_to(db);
+		return -1;
+	}
 	db_bind_int64(st, ":seq", seq);
+	db_bind_int64(st, ":by", by);
 	db_bind_int64(st, ":id", id);
 	return message_change(db, st, room_id, seq);
 }
@@ -344,18 +484,21 @@ message_page_back(struct db *db, struct db_stmt *st, message_cb cb, void *arg,
                   int *has_more)
 {
 	struct message m;
+	struct message_buf buf = {0};
 	int rc, first = 1;
 
 	memset(&m, 0, sizeof m);
 	while ((rc = db_step(st)) == DB_ROW) {
 		if (first)
-			*has_more = db_column_int64(st, 10) != 0;
+			*has_more =
+			    db_column_int64(st, MESSAGE_NCOLUMNS) != 0;
 		first = 0;
-		message_row(db, st, &m);
+		message_row(db, st, &m, &buf);
 		if (cb(arg, &m) != 0)
 			break;
 	}
 	db_reset(st);
+	free(buf.s);
 	return rc == -1 || rc == DB_CONSTRAINT ? -1 : 0;
 }
 
@@ -401,6 +544,50 @@ message_page(struct db *db, int64_t room_id, int64_t before, int64_t after,
 	return 0;
 }
 
+int
+message_page_around(struct db *db, int64_t room_id, int64_t around, int limit,
+                    message_cb cb, void *arg, int *before, int *after)
+{
+	/* The first id the page leaves out below: the one past the
+	 * (limit - 1) / 2 nearest below around. */
+	struct db_stmt *floor = db_prepare(
+	    db, "SELECT id FROM messages WHERE room_id = :room_id"
+	        " AND id < :around ORDER BY id DESC LIMIT 1 OFFSET :below");
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT " MESSAGE_COLUMNS_BARE " FROM messages m"
+	        " WHERE m.room_id = :room_id AND m.id > :floor"
+	        " ORDER BY m.id LIMIT :limit");
+	int64_t low = 0, n;
+	int rc;
+
+	*before = *after = 0;
+	if (floor == NULL || st == NULL)
+		return -1;
+	if (limit < 1)
+		limit = 1;
+	db_bind_int64(floor, ":room_id", room_id);
+	db_bind_int64(floor, ":around", around);
+	db_bind_int64(floor, ":below", (limit - 1) / 2);
+	rc = db_step(floor);
+	if (rc == DB_ROW) {
+		low = db_column_int64(floor, 0);
+		*before = 1;
+	}
+	db_reset(floor);
+	if (rc != DB_ROW && rc != DB_DONE)
+		return -1;
+	/* From there, limit rows: the ones below, around, the ones above;
+	 * one more tells whether more exist above (it is above around,
+	 * as at most limit - 1 of the rows are below). */
+	db_bind_int64(st, ":room_id", room_id);
+	db_bind_int64(st, ":floor", low);
+	db_bind_int64(st, ":limit", (int64_t)limit + 1);
+	if (message_each(db, st, limit, cb, arg, &n) == -1)
+		return -1;
+	*after = n > limit;
+	return 0;
+}
+
 int64_t
 message_count_changed(struct db *db, int64_t room_id, int64_t since,
                       int64_t max)
@@ -433,7 +620,8 @@ message_changed(struct db *db, int64_t room_id, int64_t since, message_cb cb,
 	struct db_stmt *st = db_prepare(
 	    db,
 	    "SELECT m.id, m.id AS seq, m.room_id, m.user_id, NULL, NULL,"
-	    " m.text, m.ts, m.edited_ts, m.deleted FROM messages m"
+	    " m.text, m.ts, m.edited_ts, m.deleted, m.deleted_by, m.reply_to,"
+	    " m.mentions, m.mention_room, m.reacted FROM messages m"
 	    " WHERE m.room_id = :room_id AND m.id > :since AND m.seq = m.id"
 	    " UNION ALL"
 	    " SELECT " MESSAGE_COLUMNS_BARE " FROM messages m"
@@ -522,6 +710,7 @@ message_query_split(const char *text, struct message_query *trigram,
 	" AND m.deleted = 0 AND CASE WHEN :room_id > 0"                        \
 	" THEN m.room_id = :room_id"                                           \
 	" ELSE m.room_id IN (SELECT room_id FROM members"                      \
+	" WHERE user_id = :user_id EXCEPT SELECT room_id FROM bans"            \
 	" WHERE user_id = :user_id) END"
 
 /* Runs one statement that takes :lo and :hi. 0 or -1. */

@@ -56,6 +56,10 @@ const char *db_epoch(struct db *db);
 int db_new_epoch(struct db *db);
 /* The schema version this chatd writes (the highest migration). */
 int db_schema_version(void);
+/* Makes the next db_open calls migrate only up to version (0: all, the
+ * default): how the tests build a database of an older chatd to upgrade
+ * it. */
+void db_set_migrate_limit(int version);
 int db_begin(struct db *db);
 /* A read-only transaction (one snapshot until db_rollback). 0 or -1. */
 int db_begin_read(struct db *db);
@@ -136,6 +140,11 @@ typedef int (*user_cb)(void *arg, const struct user *u);
 /* Calls cb for every live user in name order; stops early if cb returns
  * non-zero. 0 or -1. */
 int user_list(struct db *db, user_cb cb, void *arg);
+/* Calls cb for at most limit live users whose name starts with prefix
+ * (lower-case; "" for all), in name order: a range of the username
+ * index, not a scan. 0 or -1. */
+int user_prefix(struct db *db, const char *prefix, int limit, user_cb cb,
+    void *arg);
 
 /* session.c: login tokens, stored as SHA-256 hashes only. */
 
@@ -153,12 +162,20 @@ int session_prune(struct db *db, int64_t now);
 
 /* room.c: rooms and membership. */
 
-enum room_kind { ROOM_PUBLIC = 0, ROOM_DM = 1 };
+enum room_kind { ROOM_PUBLIC = 0, ROOM_DM = 1, ROOM_PRIVATE = 2 };
+/* A member's role in a public or private room (PROTOCOL.md v2 Roles). */
+enum room_role { ROLE_MEMBER = 0, ROLE_MODERATOR = 1, ROLE_OWNER = 2 };
+/* A member's notification level in a room. */
+enum room_notify { NOTIFY_ALL = 0, NOTIFY_MENTIONS = 1, NOTIFY_NONE = 2 };
+
+#define ROOM_TOPIC_MAX 250    /* code points of a topic */
+#define ROOM_TOPIC_BYTES 1000 /* ...so at most this many bytes of UTF-8 */
 
 struct room {
 	int64_t id;
 	char name[ROOMNAME_MAX + 1];
-	int kind;
+	int kind;           /* enum room_kind */
+	char topic[ROOM_TOPIC_BYTES + 1]; /* "" for none */
 	int64_t last_seq;   /* seq of the room's latest change, 0 if none */
 	int64_t created_at;
 	int64_t members;    /* count; filled by room_list_public only */
@@ -166,22 +183,30 @@ struct room {
 
 /* 0, 1 if no such room, -1. */
 int room_by_name(struct db *db, const char *name, struct room *out);
-/* Creates a room; 0 and *out filled, 1 if it exists (*out filled too),
- * -1. */
+/* Creates a room of kind (ROOM_PUBLIC, ROOM_PRIVATE or ROOM_DM); 0 and
+ * *out filled, 1 if it exists (*out filled too), -1. */
 int room_create(struct db *db, const char *name, int kind, int64_t now,
     struct room *out);
 /* Deletes a room with its memberships and messages. 0, 1, -1. */
 int room_delete(struct db *db, int64_t room_id);
 typedef int (*room_cb)(void *arg, const struct room *r);
-/* Every public room in name order, with members counted. 0 or -1. */
-int room_list_public(struct db *db, room_cb cb, void *arg);
+/* Sets a room's topic ("" for none). 0, 1 if no such room, -1. */
+int room_set_topic(struct db *db, int64_t room_id, const char *topic);
+/* The public rooms (not private, not DM) named after after ("" or NULL:
+ * from the first), at most limit of them (-1: all), in name order, with
+ * members counted. 0 or -1. */
+int room_list_public(struct db *db, const char *after, int64_t limit,
+                     room_cb cb, void *arg);
 /* Every room of every kind in name order (admin CLI). 0 or -1. */
 int room_list_all(struct db *db, room_cb cb, void *arg);
 
-/* Adds a member with the given read_seq. 0 added, 1 already a member,
- * -1. */
+/* Adds a member (role member, notify all) with the given read_seq. 0
+ * added, 1 already a member, -1. */
 int member_add(struct db *db, int64_t room_id, int64_t user_id,
     int64_t read_seq, int64_t now);
+/* How many rooms a user is a member of, counting at most max + 1 (so
+ * the cost stays bounded by max): 0 and *count set, or -1. */
+int member_count(struct db *db, int64_t user_id, int64_t max, int64_t *count);
 /* 0 removed, 1 was not a member, -1. */
 int member_remove(struct db *db, int64_t room_id, int64_t user_id);
 /* 0 and *read_seq set (may be NULL) if a member, 1 if not, -1. */
@@ -194,15 +219,49 @@ struct room_state {
 	struct room room;
 	int64_t read_seq;
 	int64_t unread; /* messages with id > read_seq by others, not deleted */
+	int role;       /* enum room_role */
+	int notify;     /* enum room_notify */
+	int64_t mentions; /* those of them that mention the user or @room */
 };
 typedef int (*room_state_cb)(void *arg, const struct room_state *s);
-/* The rooms a user is a member of, in name order, with read state. */
+/* The rooms a user is a member of, in name order, with read state. The
+ * unread counts are maintained counters (migration 004): no message is
+ * read, whatever the backlog. 0 or -1. */
 int member_rooms(struct db *db, int64_t user_id, room_state_cb cb, void *arg);
-/* Moves read_seq up to min(seq, room's last_seq), never down. Returns 0
+/* Moves read_seq up to min(seq, room's last_seq), never down, and the
+ * unread count with it (up to last_seq: no message is read; part way: a
+ * count over the shorter side of the new position). Returns 0
  * and the stored value in *stored, 1 if not a member, -1. *moved is set
  * to 1 if the stored value changed. */
 int member_set_read(struct db *db, int64_t room_id, int64_t user_id,
     int64_t seq, int64_t *stored, int *moved);
+
+/* Recomputes every room's msgs and every member's seen from the
+ * messages (the unread counters): after an import. 0 or -1. */
+int room_counts_rebuild(struct db *db);
+/* member.c: members' roles and notification levels. */
+
+/* The role of a member: 0 and *role set, 1 if not a member, -1. */
+int member_role(struct db *db, int64_t room_id, int64_t user_id, int *role);
+/* Sets a member's role. 0, 1 if not a member, -1. */
+int member_set_role(struct db *db, int64_t room_id, int64_t user_id,
+    int role);
+/* Sets a member's notification level. 0, 1 if not a member, -1. */
+int member_set_notify(struct db *db, int64_t room_id, int64_t user_id,
+    int level);
+typedef int (*member_role_cb)(void *arg, const char *username, int role);
+/* The members of a room whose role is not member, in name order. 0, -1. */
+int member_roles(struct db *db, int64_t room_id, member_role_cb cb,
+    void *arg);
+
+/* ban.c: who is banned from which room. */
+
+/* Bans a user from a room. 0 banned, 1 was banned already, -1. */
+int ban_add(struct db *db, int64_t room_id, int64_t user_id, int64_t now);
+/* Lifts a ban. 0 lifted, 1 was not banned, -1. */
+int ban_remove(struct db *db, int64_t room_id, int64_t user_id);
+/* 0 if the user is banned from the room, 1 if not, -1. */
+int ban_get(struct db *db, int64_t room_id, int64_t user_id);
 
 /* message.c: messages, edits, tombstones, paging, resync. */
 
@@ -219,9 +278,26 @@ struct message {
 	int64_t ts;
 	int64_t edited_ts; /* 0 if never edited */
 	int deleted;
+	/* Who deleted it when not its author (a moderator); "" otherwise. */
+	char deleted_by[USERNAME_MAX + 1];
+	/* Version 2 (none of them on a tombstone; strings valid like text): */
+	int64_t reply_to;     /* the message this one answers; 0: none */
+	const char *mentions; /* the mentioned usernames, sorted, each once,
+	                         separated by one space; NULL: none */
+	size_t mentions_len;
+	int mention_room;     /* the text holds @room */
+	const char *reactions; /* NULL: none; else REACTION_SEP-separated
+	                          records "emoji" REACTION_USER "user"...,
+	                          in the order of PROTOCOL.md (read with
+	                          reaction_next) */
+	size_t reactions_len;
+	/* Input of message_insert and message_replace only (reads leave them
+	 * 0): the ids of the users named in mentions, for the counts. */
+	const int64_t *mention_ids;
+	size_t nmention_ids;
 };
 typedef int (*message_cb)(void *arg, const struct message *m);
-/* A copy of m that owns its text (one allocation): free with
+/* A copy of m that owns its strings (one allocation): free with
  * message_free. */
 struct message *message_copy(const struct message *m);
 void message_free(struct message *m);
@@ -241,9 +317,21 @@ int message_get(struct db *db, int64_t id, message_cb cb, void *arg);
  * sets the room's last_seq. 0, 1 if missing or deleted, -1. */
 int message_edit(struct db *db, int64_t id, const char *text, size_t len,
     int64_t seq, int64_t ts);
+/* message_edit of m->id with m->text, m->seq and m->edited_ts that also
+ * replaces its mentions (m->mentions, mention_room, mention_ids). */
+int message_replace(struct db *db, const struct message *m);
+/* A page around a message (PROTOCOL.md "Replies and jumping"): at most
+ * (limit - 1) / 2 of the nearest ids below around, then around itself if
+ * it is in the room, then the nearest above it, limit in all; cb sees
+ * them in ascending id order. *before / *after: more exist below / above
+ * the page. 0 or -1. */
+int message_page_around(struct db *db, int64_t room_id, int64_t around,
+    int limit, message_cb cb, void *arg, int *before, int *after);
 /* Turns a live message into a tombstone (text dropped, also from the
- * search index) with the given seq; sets the room's last_seq. 0, 1, -1. */
-int message_delete(struct db *db, int64_t id, int64_t seq);
+ * search index) with the given seq; sets the room's last_seq. by: the
+ * user who deleted it when not the author (a moderator), else 0.
+ * 0, 1, -1. */
+int message_delete(struct db *db, int64_t id, int64_t seq, int64_t by);
 /* A page of a room's history (PROTOCOL.md "Paging"): before > 0 gives
  * the limit newest with id < before; after >= 0 (before 0) the limit
  * oldest with id > after; both 0 / -1 (before = 0, after = -1) the
@@ -264,11 +352,65 @@ int message_changed(struct db *db, int64_t room_id, int64_t since,
  * ids it covered (0: all caught up), or -1. */
 int64_t message_index_pending(struct db *db, int64_t max);
 /* Full-text search, newest first (PROTOCOL.md /api/search): over the
- * rooms user_id is a member of, or only room_id when it is > 0 (the
- * caller has checked access). Words, and substrings of 3 or more
+ * rooms user_id is a member of and not banned from, or only room_id when
+ * it is > 0 (the caller has checked access). Words, and substrings of 3 or more
  * characters in any script; q is literal text, never FTS syntax. 0, -1. */
 int message_search(struct db *db, int64_t user_id, int64_t room_id,
     const char *q, int limit, message_cb cb, void *arg);
+
+/* mention.c: the mention counts of room states. */
+
+/* 0 and *user_id set if name (lower case) is a member of the room, 1 if
+ * not, -1. */
+int mention_member(struct db *db, int64_t room_id, const char *name,
+    int64_t *user_id);
+/* A room's count of a user's unread mentions (PROTOCOL.md room state). */
+struct mention_count {
+	int64_t room_id;
+	int64_t count;
+};
+/* The user's unread mentions of every room they are a member of that has
+ * some, sorted by room_id, in *out (free it; *n of them): messages with
+ * id > read_seq, by others, live, naming the user or @room. Two index
+ * ranges per room: as long as the unread mentions. 0 or -1. */
+int mention_counts(struct db *db, int64_t user_id, struct mention_count **out,
+    size_t *n);
+/* The count of room_id in such an array (0 if not in it). */
+int64_t mention_count_of(const struct mention_count *c, size_t n,
+    int64_t room_id);
+/* Replaces the count rows of message m (m->id, room_id, user_id,
+ * mention_room, mention_ids): inside message_insert / message_replace.
+ * 0 or -1. */
+int mention_index(struct db *db, const struct message *m);
+
+/* reaction.c: reactions to messages. */
+
+#define REACTION_SEP '\x1e'  /* between the records of m->reactions */
+#define REACTION_USER '\x1f' /* before each user of a record */
+#define REACTION_EMOJI_MAX 32 /* bytes */
+
+/* Adds (on) or removes user_id's reaction emoji to live message id as the
+ * change seq: the message takes seq, its room last_seq. 0 if that changed
+ * something, 1 if not (nothing stored), 2 if the message is missing or a
+ * tombstone, -1. */
+int reaction_set(struct db *db, int64_t id, int64_t user_id,
+    const char *emoji, int on, int64_t seq);
+/* Writes message id's reactions, encoded as m->reactions, into *buf
+ * (grown with xrealloc; *cap its size) and their length into *len (0:
+ * none). 0 or -1. */
+int reaction_list(struct db *db, int64_t id, char **buf, size_t *cap,
+    size_t *len);
+/* One record of an encoded reaction list. */
+struct reaction_view {
+	const char *emoji;
+	size_t emoji_len;
+	const char *users; /* REACTION_USER-separated, after the emoji */
+	size_t users_len;
+	int64_t count;
+};
+/* Reads the record at *p (before end) into v and moves *p past it: 1, or
+ * 0 at the end. */
+int reaction_next(const char **p, const char *end, struct reaction_view *v);
 
 /* export.c: the whole database out, row by row (constant memory). */
 
@@ -284,9 +426,17 @@ struct export_member {
 	char username[USERNAME_MAX + 1];
 	int64_t read_seq;
 	int64_t joined_at;
+	int role;   /* enum room_role */
+	int notify; /* enum room_notify */
+};
+struct export_ban {
+	char room[ROOMNAME_MAX + 1];
+	char username[USERNAME_MAX + 1];
+	int64_t created_at;
 };
 typedef int (*export_user_cb)(void *arg, const struct export_user *u);
 typedef int (*export_member_cb)(void *arg, const struct export_member *m);
+typedef int (*export_ban_cb)(void *arg, const struct export_ban *b);
 /* m->text and client_msg_id (NULL if none) are valid during the call. */
 typedef int (*export_message_cb)(void *arg, const struct message *m,
     const char *client_msg_id);
@@ -297,6 +447,8 @@ int export_meta(struct db *db, int64_t *seq_floor);
 int export_users(struct db *db, export_user_cb cb, void *arg);
 /* Every membership, by room name then username. 0 or -1. */
 int export_members(struct db *db, export_member_cb cb, void *arg);
+/* Every ban, by room name then username. 0 or -1. */
+int export_bans(struct db *db, export_ban_cb cb, void *arg);
 /* Messages (tombstones too) in id order: of one room if room_id > 0,
  * with seq > since if since >= 0, with ts <= until if until >= 0.
  * Streams one statement: constant memory. 0 or -1. */
@@ -315,14 +467,19 @@ int import_meta(struct db *db, const char *epoch, int64_t seq_floor);
 /* A user with its id (u->id 0: a new one) and hash (NULL: no usable
  * password). 0, 1 if the id or name exists, -1. */
 int import_user(struct db *db, const struct export_user *u);
-/* A room with its kind, created_at and last_seq (id is new). 0, 1 if it
- * exists, -1. */
+/* A room with its kind, topic, created_at and last_seq (id is new). 0, 1
+ * if it exists, -1. */
 int import_room(struct db *db, const struct room *r);
-/* 0, 1 if already a member, -1. */
-int import_member(struct db *db, const char *room, const char *user,
-    int64_t read_seq, int64_t joined_at);
-/* A message with its id, seq and times as given; raises the room's
- * last_seq to its seq. 0, 1 if the id, seq or client id exists, -1. */
+/* A membership with its read position, role and notification level. 0,
+ * 1 if already a member, -1. */
+int import_member(struct db *db, const struct export_member *m);
+/* A ban. 0, 1 if the user is banned from the room already, -1. */
+int import_ban(struct db *db, const struct export_ban *b);
+/* A message with its id, seq and times as given, deleted_by (a username,
+ * if not ""), its reply_to, mentions (m->mentions by name: the count rows
+ * are made for them) and reactions (m->reactions by name, in their
+ * order); raises the room's last_seq to its seq. 0, 1 if the id, seq or
+ * client id exists, -1. */
 int import_message(struct db *db, const struct message *m,
     const char *client_msg_id);
 

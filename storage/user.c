@@ -1,4 +1,5 @@
 /* storage/user.c — accounts (the users table) */
+#include <stdio.h>
 #include <string.h>
 
 #include "chatd/log.h"
@@ -162,17 +163,28 @@ fail:
 	return -1;
 }
 
+static int user_rows(struct db_stmt *st, user_cb cb, void *arg);
+
 int
 user_list(struct db *db, user_cb cb, void *arg)
 {
 	struct db_stmt *st =
 	    db_prepare(db, "SELECT id, username, created_at FROM users"
 	                   " WHERE deleted = 0 ORDER BY username");
-	struct user u;
-	int rc;
 
 	if (st == NULL)
 		return -1;
+	return user_rows(st, cb, arg);
+}
+
+/* Calls cb with each row of st (id, username, created_at); resets st.
+ * 0 or -1. */
+static int
+user_rows(struct db_stmt *st, user_cb cb, void *arg)
+{
+	struct user u;
+	int rc;
+
 	while ((rc = db_step(st)) == DB_ROW) {
 		user_row(st, 0, &u);
 		if (cb(arg, &u) != 0) {
@@ -182,4 +194,26 @@ user_list(struct db *db, user_cb cb, void *arg)
 	}
 	db_reset(st);
 	return rc == DB_DONE ? 0 : -1;
+}
+
+int
+user_prefix(struct db *db, const char *prefix, int limit, user_cb cb,
+            void *arg)
+{
+	/* A range of the UNIQUE index on username: every name is made of
+	 * [a-z0-9_.-], all below 0x7f, so the names starting with p are
+	 * those in [p, p || 0x7f). */
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT id, username, created_at FROM users"
+	        " WHERE username >= :lo AND username < :hi AND deleted = 0"
+	        " ORDER BY username LIMIT :limit");
+	char hi[USERNAME_MAX + 2];
+
+	if (st == NULL)
+		return -1;
+	snprintf(hi, sizeof hi, "%.*s\x7f", USERNAME_MAX, prefix);
+	db_bind_text(st, ":lo", prefix, -1);
+	db_bind_text(st, ":hi", hi, -1);
+	db_bind_int64(st, ":limit", limit);
+	return user_rows(st, cb, arg);
 }

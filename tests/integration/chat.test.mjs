@@ -165,7 +165,7 @@ describe('join and leave', () => {
 		await c1.close();
 		const c2 = await open(t, a);
 		const st = stateOf(c2.hello.rooms, room);
-		assert.deepEqual(st, { name: room, kind: 'public', last_seq: m.seq, read_seq: 0, unread: 0 });
+		assert.deepEqual(st, { name: room, kind: 'public', last_seq: m.seq, read_seq: 0, unread: 0, mentions: 0, topic: '', role: 'owner', notify: 'all' });
 		// a message from someone else reaches the new connection without re-joining
 		const [b] = await users(1);
 		const cb = await open(t, b);
@@ -210,6 +210,8 @@ describe('direct messages', () => {
 		// in hello and /api/me as kind dm
 		const me = await api(srv, 'GET', '/api/me', { token: b.token });
 		assert.equal(stateOf(me.json.rooms, name).kind, 'dm');
+		// every field of a DM room state; no role in a DM room
+		assert.deepEqual(stateOf(me.json.rooms, name), { name, kind: 'dm', last_seq: m.seq, read_seq: 0, unread: 1, mentions: 0, topic: '', notify: 'all' });
 		// not in /api/rooms
 		const rooms = await api(srv, 'GET', '/api/rooms', { token: a.token });
 		assert.equal(rooms.json.rooms.find((r) => r.name === name), undefined);
@@ -712,7 +714,7 @@ describe('read positions', () => {
 		const ja = await join(ca, room);
 		assert.equal(ja.last_seq, old.seq);
 		let me = await api(srv, 'GET', '/api/me', { token: a.token });
-		assert.deepEqual(stateOf(me.json.rooms, room), { name: room, kind: 'public', last_seq: old.seq, read_seq: old.seq, unread: 0 });
+		assert.deepEqual(stateOf(me.json.rooms, room), { name: room, kind: 'public', last_seq: old.seq, read_seq: old.seq, unread: 0, mentions: 0, topic: '', role: 'member', notify: 'all' });
 		const m1 = await send(cb, room, 'one');
 		const m2 = await send(cb, room, 'two');
 		const m3 = await send(cb, room, 'three');
@@ -743,7 +745,7 @@ describe('read positions', () => {
 		const cc = await open(t, c);
 		await join(cc, room);
 		const mec = await api(srv, 'GET', '/api/me', { token: c.token });
-		assert.deepEqual(stateOf(mec.json.rooms, room), { name: room, kind: 'public', last_seq: del.seq, read_seq: del.seq, unread: 0 });
+		assert.deepEqual(stateOf(mec.json.rooms, room), { name: room, kind: 'public', last_seq: del.seq, read_seq: del.seq, unread: 0, mentions: 0, topic: '', role: 'member', notify: 'all' });
 	});
 });
 

@@ -137,7 +137,7 @@ test_import_refuses_nothing_into_empty_and_round_trips(void **state)
 
 	post(f, 1, &f->lobby, f->ann, "one", "c1");
 	post(f, 2, &f->dm, f->bob, "two", NULL);
-	assert_int_equal(message_delete(f->db, 2, 3), 0);
+	assert_int_equal(message_delete(f->db, 2, 3, 0), 0);
 	assert_int_equal(import_is_empty(f->db), 0);
 	assert_int_equal(import_is_empty(f->db2), 1);
 	assert_int_equal(db_begin(f->db2), 0);

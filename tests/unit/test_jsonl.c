@@ -86,7 +86,7 @@ fill(struct db *db)
 	m.ts = 1001;
 	assert_int_equal(message_insert(db, &m, NULL), 0);
 	assert_int_equal(message_edit(db, 2, "oops!", 5, 3, 1002), 0);
-	assert_int_equal(message_delete(db, 2, 4), 0);
+	assert_int_equal(message_delete(db, 2, 4, 0), 0);
 }
 
 /* The export of db (filtered as jsonl_export's arguments say), as a
@@ -183,6 +183,162 @@ test_jsonl_import_then_export_gives_the_same_bytes(void **state)
 	free(b);
 }
 
+/* member_rooms callback: adds up the unread counts. */
+static int
+sum_unread(void *arg, const struct room_state *s)
+{
+	*(int64_t *)arg += s->unread * 1000 + s->read_seq;
+	return 0;
+}
+
+/* The unread counts and read positions of username's rooms, folded. */
+static int64_t
+unread_of(struct db *db, const char *username)
+{
+	struct user u;
+	int64_t sum = 0;
+
+	assert_int_equal(user_by_name(db, username, &u, NULL, 0), 0);
+	assert_int_equal(member_rooms(db, u.id, sum_unread, &sum), 0);
+	return sum;
+}
+
+static void
+test_jsonl_import_rebuilds_unread_counts(void **state)
+{
+	struct fixture *f = *state;
+	struct message m = {0};
+	struct room lobby;
+	int64_t ann, bob, seq = 0;
+	char *a;
+	size_t n;
+
+	/* The export lists members before messages: the imported counts
+	 * must still take the messages into account. */
+	assert_int_equal(user_create(f->db, "ann", "h", 1, &ann), 0);
+	assert_int_equal(user_create(f->db, "bob", "h", 1, &bob), 0);
+	assert_int_equal(room_create(f->db, "lobby", ROOM_PUBLIC, 1, &lobby),
+	                 0);
+	assert_int_equal(member_add(f->db, lobby.id, ann, 0, 1), 0);
+	assert_int_equal(member_add(f->db, lobby.id, bob, 0, 1), 0);
+	m.room_id = lobby.id;
+	m.text = "x";
+	m.text_len = 1;
+	for (int i = 0; i < 10; i++) {
+		m.id = m.seq = ++seq;
+		m.user_id = i % 3 == 0 ? ann : bob;
+		assert_int_equal(message_insert(f->db, &m, NULL), 0);
+	}
+	assert_int_equal(message_delete(f->db, 5, ++seq, 0), 0);
+	assert_int_equal(message_delete(f->db, 7, ++seq, 0), 0);
+	assert_int_equal(member_set_read(f->db, lobby.id, ann, 3, NULL, NULL),
+	                 0);
+	assert_int_equal(unread_of(f->db, "ann"), 3 * 1000 + 3);
+	assert_int_equal(unread_of(f->db, "bob"), 3 * 1000);
+	a = export_text(f->db, 0, -1, -1);
+	assert_null(import_text(f->db2, a, &n));
+	assert_int_equal(unread_of(f->db2, "ann"), 3 * 1000 + 3);
+	assert_int_equal(unread_of(f->db2, "bob"), 3 * 1000);
+	free(a);
+}
+
+/* fill, plus team rooms: a private room with a topic, roles, a notify
+ * level, a ban, and a message a moderator deleted. */
+static void
+fill_team(struct db *db)
+{
+	struct message m = {0};
+	struct room team;
+
+	fill(db);
+	assert_int_equal(room_create(db, "team", ROOM_PRIVATE, 6, &team), 0);
+	assert_int_equal(room_set_topic(db, team.id, "plans \"q3\""), 0);
+	assert_int_equal(member_add(db, team.id, 1, 0, 7), 0);
+	assert_int_equal(member_add(db, team.id, 2, 0, 7), 0);
+	assert_int_equal(member_set_role(db, team.id, 1, ROLE_OWNER), 0);
+	assert_int_equal(member_set_notify(db, team.id, 2, NOTIFY_MENTIONS),
+	                 0);
+	assert_int_equal(ban_add(db, team.id, 3, 8), 0);
+	m.id = m.seq = 5;
+	m.room_id = team.id;
+	m.user_id = 2;
+	m.text = "rude";
+	m.text_len = 4;
+	m.ts = 1005;
+	assert_int_equal(message_insert(db, &m, NULL), 0);
+	assert_int_equal(message_delete(db, 5, 6, 1), 0);
+}
+
+static void
+test_jsonl_team_rooms_export_import_export_same_bytes(void **state)
+{
+	struct fixture *f = *state;
+	char *a, *b, err[256];
+	size_t n;
+
+	fill_team(f->db);
+	a = export_text(f->db, 0, -1, -1);
+	assert_non_null(strstr(
+	    a, "{\"type\":\"room\",\"room\":\"team\",\"kind\":\"private\","
+	       "\"created_at\":6,\"last_seq\":6,\"topic\":\"plans \\\"q3\\\"\"}\n"));
+	assert_non_null(strstr(
+	    a, "{\"type\":\"member\",\"room\":\"team\",\"user\":\"ann\","
+	       "\"read_seq\":0,\"joined_at\":7,\"role\":\"owner\"}\n"));
+	assert_non_null(strstr(
+	    a, "{\"type\":\"member\",\"room\":\"team\",\"user\":\"bob\","
+	       "\"read_seq\":0,\"joined_at\":7,\"notify\":\"mentions\"}\n"));
+	assert_non_null(strstr(a, "{\"type\":\"ban\",\"room\":\"team\","
+	                          "\"user\":\"cy\",\"created_at\":8}\n"));
+	assert_non_null(strstr(
+	    a, "{\"type\":\"message\",\"id\":5,\"seq\":6,\"room\":\"team\","
+	       "\"user\":\"bob\",\"ts\":1005,\"deleted\":true,"
+	       "\"deleted_by\":\"ann\"}\n"));
+	assert_null(import_text(f->db2, a, &n));
+	db_close(f->db2);
+	assert_int_equal(db_open(&f->db2, f->path2, err, sizeof err), 0);
+	b = export_text(f->db2, 0, -1, -1);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+}
+
+static void
+test_jsonl_import_rejects_bad_team_room_lines(void **state)
+{
+	struct fixture *f = *state;
+	size_t n;
+
+	assert_string_equal(
+	    import_text(f->db2,
+	                "{\"type\":\"room\",\"room\":\"x\",\"kind\":\"dm\"}\n",
+	                &n),
+	    "the room's kind does not match its name");
+	assert_string_equal(
+	    import_text(f->db2,
+	                "{\"type\":\"member\",\"room\":\"x\",\"user\":\"a\","
+	                "\"role\":\"boss\"}\n",
+	                &n),
+	    "bad member line");
+	assert_string_equal(
+	    import_text(f->db2,
+	                "{\"type\":\"member\",\"room\":\"dm:a:b\","
+	                "\"user\":\"a\",\"role\":\"owner\"}\n",
+	                &n),
+	    "bad member line");
+	assert_string_equal(
+	    import_text(f->db2,
+	                "{\"type\":\"ban\",\"room\":\"dm:a:b\",\"user\":\"a\"}\n",
+	                &n),
+	    "bad ban line");
+	assert_string_equal(
+	    import_text(f->db2,
+	                "{\"type\":\"message\",\"id\":1,\"room\":\"x\","
+	                "\"user\":\"a\",\"text\":\"t\",\"ts\":1,"
+	                "\"deleted_by\":\"b\"}\n",
+	                &n),
+	    "bad message line");
+}
+
 static void
 test_jsonl_import_folds_names_and_skips_empty_lines(void **state)
 {
@@ -241,6 +397,211 @@ test_jsonl_import_names_the_line_and_why(void **state)
 	}
 }
 
+/* Version 2 messages: ann asks, bob answers with mentions of ann and
+ * @room, both react; returns the answer's id. */
+static int64_t
+fill_v2(struct db *db)
+{
+	struct message m = {0};
+	struct room lobby;
+	int64_t ann, bob, ids[1];
+
+	assert_int_equal(user_create(db, "ann", "hash-a", 1, &ann), 0);
+	assert_int_equal(user_create(db, "bob", "hash-b", 2, &bob), 0);
+	assert_int_equal(room_create(db, "lobby", ROOM_PUBLIC, 3, &lobby), 0);
+	assert_int_equal(member_add(db, lobby.id, ann, 0, 4), 0);
+	assert_int_equal(member_add(db, lobby.id, bob, 0, 4), 0);
+	m.id = m.seq = 1;
+	m.room_id = lobby.id;
+	m.user_id = ann;
+	m.text = "question?";
+	m.text_len = strlen(m.text);
+	m.ts = 1000;
+	assert_int_equal(message_insert(db, &m, NULL), 0);
+	m.id = m.seq = 2;
+	m.user_id = bob;
+	m.text = "@ann answer";
+	m.text_len = strlen(m.text);
+	m.ts = 1001;
+	m.reply_to = 1;
+	m.mentions = "ann";
+	m.mentions_len = 3;
+	ids[0] = ann;
+	m.mention_ids = ids;
+	m.nmention_ids = 1;
+	assert_int_equal(message_insert(db, &m, NULL), 0);
+	assert_int_equal(reaction_set(db, 2, ann, "\xf0\x9f\x91\x8d", 1, 3), 0);
+	assert_int_equal(reaction_set(db, 2, bob, "x", 1, 4), 0);
+	assert_int_equal(reaction_set(db, 2, bob, "\xf0\x9f\x91\x8d", 1, 5), 0);
+	assert_int_equal(reaction_set(db, 2, bob, "x", 1, 6), 1);
+	return 2;
+}
+
+static void
+test_jsonl_v2_messages_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct mention_count *mc;
+	char *a, *b, *line, err[256];
+	size_t n;
+	int64_t ann = 0;
+	struct user u;
+
+	fill_v2(f->db);
+	a = export_text(f->db, 0, -1, -1);
+	line = strstr(a, "{\"type\":\"message\",\"id\":2");
+	assert_non_null(line);
+	assert_memory_equal(
+	    line,
+	    "{\"type\":\"message\",\"id\":2,\"seq\":5,\"room\":\"lobby\","
+	    "\"user\":\"bob\",\"text\":\"@ann answer\",\"ts\":1001,"
+	    "\"reply_to\":1,\"mentions\":[\"ann\"],\"reactions\":["
+	    "{\"emoji\":\"\xf0\x9f\x91\x8d\",\"count\":2,"
+	    "\"users\":[\"ann\",\"bob\"]},"
+	    "{\"emoji\":\"x\",\"count\":1,\"users\":[\"bob\"]}]}\n",
+	    strlen(line));
+	assert_null(import_text(f->db2, a, &n));
+	db_close(f->db2);
+	assert_int_equal(db_open(&f->db2, f->path2, err, sizeof err), 0);
+	b = export_text(f->db2, 0, -1, -1);
+	assert_string_equal(a, b);
+	free(b);
+	/* The imported mention counts for ann, and reactions made after
+	 * the import go after the imported ones. */
+	assert_int_equal(user_by_name(f->db2, "ann", &u, NULL, 0), 0);
+	ann = u.id;
+	assert_int_equal(mention_counts(f->db2, ann, &mc, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(mc[0].count, 1);
+	free(mc);
+	assert_int_equal(reaction_set(f->db2, 2, ann, "x", 1, 6), 0);
+	assert_int_equal(reaction_set(f->db2, 2, ann, "z", 1, 7), 0);
+	b = export_text(f->db2, 0, -1, -1);
+	assert_non_null(strstr(b, "{\"emoji\":\"x\",\"count\":2,"
+	                          "\"users\":[\"bob\",\"ann\"]},"
+	                          "{\"emoji\":\"z\",\"count\":1,"
+	                          "\"users\":[\"ann\"]}]"));
+	free(a);
+	free(b);
+}
+
+static void
+test_jsonl_import_refuses_bad_v2_fields(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const bad[] = {
+	    "\"mentions\":\"ann\"",
+	    "\"mentions\":[\"a b\"]",
+	    "\"reactions\":{}",
+	    "\"reactions\":[{\"emoji\":\"\",\"users\":[\"ann\"]}]",
+	    "\"reactions\":[{\"emoji\":\"x\",\"users\":[]}]",
+	    "\"reactions\":[{\"emoji\":\"x\",\"users\":[\"A B\"]}]",
+	    "\"reply_to\":-1",
+	};
+	char text[512];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text,
+		         "{\"type\":\"message\",\"id\":5,\"room\":\"lobby\","
+		         "\"user\":\"ann\",\"text\":\"x\",\"ts\":9,%s}\n",
+		         bad[i]);
+		assert_string_equal(import_text(f->db2, text, &n),
+		                    "bad message line");
+		assert_int_equal(import_is_empty(f->db2), 1);
+	}
+}
+
+/* member_rooms callback: each state's fields folded into a string. */
+static int
+states_cb(void *arg, const struct room_state *s)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 1024 - n, "%s/%d/%s/%lld/%lld/%lld/%d/%d;",
+	         s->room.name, s->room.kind, s->room.topic,
+	         (long long)s->read_seq, (long long)s->unread,
+	         (long long)s->mentions, s->role, s->notify);
+	return 0;
+}
+
+/* Every room state of username, as one string (1024 bytes). */
+static void
+states_of(struct db *db, const char *username, char *out)
+{
+	struct user u;
+
+	out[0] = '\0';
+	assert_int_equal(user_by_name(db, username, &u, NULL, 0), 0);
+	assert_int_equal(member_rooms(db, u.id, states_cb, out), 0);
+}
+
+/* Every version 2 field at once (a private room with a topic, roles, a
+ * notify level, a ban, a moderator's delete, a reply with a mention and
+ * reactions, unread counters): export, import, export gives the same
+ * bytes, and the imported room states (unread and mention counts
+ * included) are the same. */
+static void
+test_jsonl_all_v2_fields_round_trip_with_the_same_room_states(void **state)
+{
+	struct fixture *f = *state;
+	struct message m = {0};
+	struct room team;
+	struct user u;
+	int64_t ann, bob, cy, ids[1];
+	char *a, *b, err[256], s1[1024], s2[1024];
+	size_t n;
+
+	fill_v2(f->db);
+	assert_int_equal(user_by_name(f->db, "ann", &u, NULL, 0), 0);
+	ann = u.id;
+	assert_int_equal(user_by_name(f->db, "bob", &u, NULL, 0), 0);
+	bob = u.id;
+	assert_int_equal(user_create(f->db, "cy", "hash-c", 5, &cy), 0);
+	assert_int_equal(room_create(f->db, "team", ROOM_PRIVATE, 6, &team), 0);
+	assert_int_equal(room_set_topic(f->db, team.id, "plans"), 0);
+	assert_int_equal(member_add(f->db, team.id, ann, 6, 7), 0);
+	assert_int_equal(member_add(f->db, team.id, bob, 6, 7), 0);
+	assert_int_equal(member_set_role(f->db, team.id, ann, ROLE_OWNER), 0);
+	assert_int_equal(member_set_notify(f->db, team.id, bob, NOTIFY_NONE), 0);
+	assert_int_equal(ban_add(f->db, team.id, cy, 8), 0);
+	m.room_id = team.id;
+	m.user_id = bob;
+	m.ts = 1010;
+	m.id = m.seq = 7;
+	m.text = "rude";
+	m.text_len = 4;
+	assert_int_equal(message_insert(f->db, &m, NULL), 0);
+	m.id = m.seq = 8;
+	m.text = "sorry @ann";
+	m.text_len = strlen(m.text);
+	m.reply_to = 7;
+	m.mentions = "ann";
+	m.mentions_len = 3;
+	ids[0] = ann;
+	m.mention_ids = ids;
+	m.nmention_ids = 1;
+	assert_int_equal(message_insert(f->db, &m, NULL), 0);
+	assert_int_equal(message_delete(f->db, 7, 9, ann), 0);
+	assert_int_equal(reaction_set(f->db, 8, ann, "ok", 1, 10), 0);
+	states_of(f->db, "ann", s1);
+	assert_string_equal(s1, "lobby/0//0/1/1/0/0;team/2/plans/6/1/1/2/0;");
+	a = export_text(f->db, 0, -1, -1);
+	assert_null(import_text(f->db2, a, &n));
+	db_close(f->db2);
+	assert_int_equal(db_open(&f->db2, f->path2, err, sizeof err), 0);
+	b = export_text(f->db2, 0, -1, -1);
+	assert_string_equal(a, b);
+	states_of(f->db2, "ann", s2);
+	assert_string_equal(s1, s2);
+	states_of(f->db, "bob", s1);
+	states_of(f->db2, "bob", s2);
+	assert_string_equal(s1, s2);
+	free(a);
+	free(b);
+}
+
 int
 main(void)
 {
@@ -249,6 +610,11 @@ main(void)
 	        test_jsonl_export_writes_header_users_rooms_members_messages,
 	        setup, teardown),
 	    cmocka_unit_test_setup_teardown(
+	        test_jsonl_team_rooms_export_import_export_same_bytes, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_jsonl_import_rejects_bad_team_room_lines, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
 	        test_jsonl_import_then_export_gives_the_same_bytes, setup,
 	        teardown),
 	    cmocka_unit_test_setup_teardown(
@@ -256,6 +622,15 @@ main(void)
 	        teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_jsonl_import_names_the_line_and_why, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_jsonl_import_rebuilds_unread_counts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_jsonl_all_v2_fields_round_trip_with_the_same_room_states,
+	        setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_jsonl_v2_messages_round_trip,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_jsonl_import_refuses_bad_v2_fields, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

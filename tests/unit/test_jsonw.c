@@ -583,7 +583,7 @@ test_stored_pages_encode_like_jansson(void **state)
 	store(db, &seq, lobby.id, "lobby", ann, "ann", "\x01\x1f\x7f/");
 	assert_int_equal(message_edit(db, edited, "edited \"x\"", 10, ++seq,
 	    1767225700000), 0);
-	assert_int_equal(message_delete(db, deleted, ++seq), 0);
+	assert_int_equal(message_delete(db, deleted, ++seq, 0), 0);
 	/* The newest 7 of lobby's 7, backwards and forwards. */
 	assert_int_equal(message_page(db, lobby.id, 0, -1, 7, page_check_cb,
 	    &pc, &more), 0);
@@ -608,6 +608,137 @@ test_stored_pages_encode_like_jansson(void **state)
 	assert_string_equal(pc.users[0], "bob");
 	assert_string_equal(pc.users[1], "ann");
 	assert_string_equal(pc.rooms[1], "other");
+	db_close(db);
+	tmpdb_remove(dir, path);
+}
+
+/* The version 2 members (reply_to, mentions, mention_room, reactions),
+ * alone and together, with characters that need escaping in emojis. */
+static void
+test_chat_message_write_v2_members_match_jansson(void **state)
+{
+	struct jsonw *w = *state;
+	/* Encoded as storage hands them over (storage.h). */
+	static const char reactions[] =
+	    "\xf0\x9f\x91\x8d\x1f" "ann\x1f" "bob.x\x1e"
+	    "\"q\"\\\x1f" "ann\x1e"
+	    "\xe2\x9d\xa4\xef\xb8\x8f\x1f" "z_9";
+	struct message m;
+
+	m = message_fixture("@ann @bob.x hi", 14);
+	m.reply_to = 999;
+	assert_message_like_jansson(w, &m);
+	m.mentions = "ann bob.x";
+	m.mentions_len = 9;
+	assert_message_like_jansson(w, &m);
+	m.mention_room = 1;
+	m.edited_ts = m.ts + 1;
+	assert_message_like_jansson(w, &m);
+	m.reactions = reactions;
+	m.reactions_len = sizeof reactions - 1;
+	assert_message_like_jansson(w, &m);
+	jsonw_reset(w);
+	chat_message_write(w, &m);
+	assert_output(w,
+	    "{\"id\":1000001,\"seq\":1000007,\"room\":\"general\","
+	    "\"user\":\"alice.b-c_d\",\"text\":\"@ann @bob.x hi\","
+	    "\"ts\":1767225600123,\"edited_ts\":1767225600124,"
+	    "\"reply_to\":999,\"mentions\":[\"ann\",\"bob.x\"],"
+	    "\"mention_room\":true,\"reactions\":["
+	    "{\"emoji\":\"\xf0\x9f\x91\x8d\",\"count\":2,"
+	    "\"users\":[\"ann\",\"bob.x\"]},"
+	    "{\"emoji\":\"\\\"q\\\"\\\\\",\"count\":1,\"users\":[\"ann\"]},"
+	    "{\"emoji\":\"\xe2\x9d\xa4\xef\xb8\x8f\",\"count\":1,"
+	    "\"users\":[\"z_9\"]}]}",
+	    0);
+	/* Only reactions; one mention. */
+	m = message_fixture("x", 1);
+	m.reactions = "a\x1fz";
+	m.reactions_len = 3;
+	assert_message_like_jansson(w, &m);
+	m.mentions = "z";
+	m.mentions_len = 1;
+	assert_message_like_jansson(w, &m);
+	/* An event, with a ref. */
+	jsonw_reset(w);
+	{
+		json_t *ref = json_string("r1");
+		json_t *want = json_pack("{s:s}", "type", "reaction");
+		json_t *body = jsonl_message_json(&m);
+
+		chat_event_write(w, "reaction", &m, ref);
+		json_object_update(want, body);
+		json_decref(body);
+		json_object_set(want, "ref", ref);
+		assert_same_as_jansson(w, want);
+		json_decref(ref);
+	}
+}
+
+/* Stored version 2 messages, read back through every read path of
+ * storage, encode the same both ways; a tombstone loses them. */
+static void
+test_stored_v2_messages_encode_like_jansson(void **state)
+{
+	struct jsonw *w = *state;
+	char dir[64], path[96], err[256];
+	struct page_check pc = {.w = w};
+	struct db *db;
+	struct room lobby;
+	struct message m;
+	int64_t ann, bob, ids[2], seq = 0;
+	int more, b, a;
+
+	assert_int_equal(tmpdb_make(dir, path, "jsonw2"), 0);
+	assert_int_equal(db_open(&db, path, err, sizeof err), 0);
+	assert_int_equal(user_create(db, "ann", "h", 1, &ann), 0);
+	assert_int_equal(user_create(db, "bob", "h", 1, &bob), 0);
+	assert_int_equal(room_create(db, "lobby", ROOM_PUBLIC, 1, &lobby), 0);
+	store(db, &seq, lobby.id, "lobby", ann, "ann", "first");
+	memset(&m, 0, sizeof m);
+	m.id = m.seq = ++seq;
+	m.room_id = lobby.id;
+	m.user_id = bob;
+	m.text = "@ann @bob @room";
+	m.text_len = strlen(m.text);
+	m.ts = 1767225600000;
+	m.reply_to = 1;
+	m.mentions = "ann bob";
+	m.mentions_len = 7;
+	m.mention_room = 1;
+	ids[0] = ann;
+	ids[1] = bob;
+	m.mention_ids = ids;
+	m.nmention_ids = 2;
+	assert_int_equal(message_insert(db, &m, NULL), 0);
+	assert_int_equal(reaction_set(db, m.id, ann, "\"", 1, ++seq), 0);
+	assert_int_equal(reaction_set(db, m.id, bob, "\"", 1, ++seq), 0);
+	assert_int_equal(reaction_set(db, m.id, bob, "ok", 1, ++seq), 0);
+	store(db, &seq, lobby.id, "lobby", ann, "ann", "third");
+	assert_int_equal(reaction_set(db, seq, bob, "ok", 1, seq + 1), 0);
+	seq++;
+	assert_int_equal(message_page(db, lobby.id, 0, -1, 10, page_check_cb,
+	    &pc, &more), 0);
+	assert_int_equal(pc.n, 3);
+	pc.n = 0;
+	assert_int_equal(message_page_around(db, lobby.id, 2, 3, page_check_cb,
+	    &pc, &b, &a), 0);
+	assert_int_equal(pc.n, 3);
+	pc.n = 0;
+	assert_int_equal(message_changed(db, lobby.id, 0, page_check_cb, &pc),
+	    0);
+	assert_int_equal(pc.n, 3);
+	pc.n = 0;
+	assert_int_equal(message_get(db, 2, page_check_cb, &pc), 0);
+	assert_int_equal(pc.n, 1);
+	/* A tombstone: no reactions, mentions, reply_to. */
+	assert_int_equal(message_delete(db, 2, ++seq, 0), 0);
+	jsonw_reset(w);
+	assert_int_equal(message_get(db, 2, chat_message_cb, w), 0);
+	assert_output(w,
+	    "{\"id\":2,\"seq\":8,\"room\":\"lobby\",\"user\":\"bob\","
+	    "\"ts\":1767225600000,\"deleted\":true}",
+	    0);
 	db_close(db);
 	tmpdb_remove(dir, path);
 }
@@ -685,6 +816,11 @@ main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_stored_pages_encode_like_jansson, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_chat_message_write_v2_members_match_jansson, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_stored_v2_messages_encode_like_jansson, setup, teardown),
 	    cmocka_unit_test(test_frame_from_jsonw_frames_in_place),
 	};
 

@@ -222,7 +222,7 @@ test_message_client_id_reply_shows_current_state(void **state)
 
 	assert_int_equal(post_cid(f, f->lobby.id, f->ann, "a", "c"), 0);
 	id = f->seq;
-	assert_int_equal(message_delete(f->db, id, ++f->seq), 0);
+	assert_int_equal(message_delete(f->db, id, ++f->seq, 0), 0);
 	assert_int_equal(post_cid(f, f->lobby.id, f->ann, "a", "c"), 1);
 	assert_int_equal(message_by_client_id(f->db, f->ann, "c", collect, &s),
 	                 0);
@@ -278,10 +278,10 @@ test_message_edit_missing_or_deleted_is_not_found(void **state)
 	int64_t id = post(f, f->lobby.id, f->ann, "x");
 
 	assert_int_equal(message_edit(f->db, 99, "y", 1, 50, 1), 1);
-	assert_int_equal(message_delete(f->db, id, ++f->seq), 0);
+	assert_int_equal(message_delete(f->db, id, ++f->seq, 0), 0);
 	assert_int_equal(message_edit(f->db, id, "y", 1, 50, 1), 1);
-	assert_int_equal(message_delete(f->db, id, 51), 1);
-	assert_int_equal(message_delete(f->db, 99, 52), 1);
+	assert_int_equal(message_delete(f->db, id, 51, 0), 1);
+	assert_int_equal(message_delete(f->db, 99, 52, 0), 1);
 	assert_int_equal(db_max_seq(f->db), f->seq);
 }
 
@@ -293,7 +293,7 @@ test_message_delete_leaves_tombstone(void **state)
 	struct room r;
 	int64_t id = post(f, f->lobby.id, f->ann, "secret");
 
-	assert_int_equal(message_delete(f->db, id, 10), 0);
+	assert_int_equal(message_delete(f->db, id, 10, 0), 0);
 	assert_int_equal(message_get(f->db, id, collect, &s), 0);
 	assert_int_equal(s.last->deleted, 1);
 	assert_null(s.last->text);
@@ -478,7 +478,7 @@ test_message_page_includes_tombstones(void **state)
 	int more;
 
 	fill(f, 3);
-	assert_int_equal(message_delete(f->db, 3, ++f->seq), 0);
+	assert_int_equal(message_delete(f->db, 3, ++f->seq, 0), 0);
 	assert_int_equal(
 	    message_page(f->db, f->lobby.id, 0, -1, 50, collect, &s, &more), 0);
 	assert_int_equal(s.n, 3);
@@ -537,7 +537,7 @@ test_message_changed_in_seq_order_with_edits_and_deletes(void **state)
 	fill(f, 4);                                    /* 1..4 */
 	post(f, f->other.id, f->bob, "not this room"); /* 5 */
 	assert_int_equal(message_edit(f->db, 2, "e", 1, ++f->seq, 1), 0);
-	assert_int_equal(message_delete(f->db, 1, ++f->seq), 0); /* 7 */
+	assert_int_equal(message_delete(f->db, 1, ++f->seq, 0), 0); /* 7 */
 	post(f, f->lobby.id, f->ann, "new");                     /* 8 */
 
 	expect_changed(f, 2, 5, want);
@@ -557,7 +557,7 @@ test_message_changed_newer_message_edited_once(void **state)
 	assert_int_equal(message_edit(f->db, 4, "e", 1, ++f->seq, 1), 0); /* 5 */
 	post(f, f->lobby.id, f->ann, "new");                      /* 6 */
 	assert_int_equal(message_edit(f->db, 1, "e", 1, ++f->seq, 1), 0); /* 7 */
-	assert_int_equal(message_delete(f->db, 3, ++f->seq), 0);          /* 8 */
+	assert_int_equal(message_delete(f->db, 3, ++f->seq, 0), 0);          /* 8 */
 
 	expect_changed(f, 2, 4, after2);
 	/* since 6: only the two changes after it, though 1 and 3 are old */
@@ -682,7 +682,7 @@ test_message_search_skips_deleted_and_follows_edits(void **state)
 	int64_t gone = post(f, f->lobby.id, f->ann, "vanishing words");
 	int64_t ed = post(f, f->lobby.id, f->ann, "original phrase here");
 
-	assert_int_equal(message_delete(f->db, gone, ++f->seq), 0);
+	assert_int_equal(message_delete(f->db, gone, ++f->seq, 0), 0);
 	assert_int_equal(search(f, f->ann, 0, "vanishing", &s), 0);
 	assert_int_equal(
 	    message_edit(f->db, ed, "replacement phrase here", 23, ++f->seq, 1),
@@ -711,7 +711,7 @@ test_message_index_pending_catches_up_in_chunks(void **state)
 	assert_int_equal(message_index_pending(f->db, 2), 1);
 	assert_int_equal(message_index_pending(f->db, 2), 0);
 	/* An indexed message deleted or edited leaves the index in step. */
-	assert_int_equal(message_delete(f->db, first, ++f->seq), 0);
+	assert_int_equal(message_delete(f->db, first, ++f->seq, 0), 0);
 	assert_int_equal(search(f, f->ann, 0, "alpha", &s), 0);
 	assert_int_equal(search(f, f->ann, 0, "chunked", &s), 4);
 	seen_free(&s);
