@@ -116,8 +116,9 @@ struct conn {
 	unsigned mark;             /* scratch for de-duplicating fan-out */
 	void *body_data;           /* application: state of a streamed body */
 	struct evbuffer_file_segment *file; /* a file being sent */
-	uint64_t file_off;         /* its next byte to queue */
-	uint64_t file_end;         /* one past its last byte to send */
+	uint64_t file_off;         /* its next byte to queue (from the
+	                              segment's start) */
+	uint64_t file_end;         /* its length */
 	TAILQ_ENTRY(conn) link;
 };
 TAILQ_HEAD(conn_list, conn);

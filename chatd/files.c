@@ -541,11 +541,14 @@ static int
 files_readable(struct conn *c, const struct http_request *req,
                const struct user *u, const struct file_row *row)
 {
-	int rc = 0;
+	int rc = member_get(c->srv->db, row->room_id, u->id, NULL);
 
-	if (row->room_kind != ROOM_PUBLIC)
-		rc = member_get(c->srv->db, row->room_id, u->id, NULL);
-	if (rc == 0)
+	/* As for history: public rooms to all but the banned, other rooms
+	 * to their members. */
+	if (rc >= 0)
+		rc = chat_message_readable(c->srv, row->room_id, row->room_kind,
+		                           u->id, rc == 0);
+	if (rc == 1)
 		return 1;
 	if (rc < 0)
 		files_error(c, req, 500, "internal", "database error", NULL);
@@ -642,51 +645,61 @@ files_download(struct conn *c, const struct http_request *req,
 	                  fd, off, len);
 }
 
-int
-files_attach(struct server *srv, const char *const *ids, size_t n,
-             int64_t user_id, int64_t room_id, int64_t message_id)
-{
-	for (size_t i = 0; i < n; i++) {
-		size_t k;
-
-		for (k = 0; ids[i][k] != '\0'; k++)
-			if (!((ids[i][k] >= '0' && ids[i][k] <= '9') ||
-			      (ids[i][k] >= 'a' && ids[i][k] <= 'f')))
-				return 1;
-		if (k != FILE_ID_LEN)
-			return 1;
-	}
-	return file_attach(srv->db, ids, n, user_id, room_id, message_id);
-}
-
-/* file_cb: one file object of a message. */
+/* 1 if id has the form of a public file id. */
 static int
-files_json_cb(void *arg, const struct file_row *fr)
+files_id_ok(const char *id)
 {
-	struct jsonw *w = arg;
+	size_t k;
 
-	jsonw_object_open(w);
-	jsonw_key(w, "id");
-	jsonw_string(w, fr->id);
-	jsonw_key(w, "name");
-	jsonw_string(w, fr->name);
-	jsonw_key(w, "size");
-	jsonw_int(w, fr->size);
-	jsonw_key(w, "type");
-	jsonw_string(w, fr->type);
-	jsonw_object_close(w);
-	return 0;
+	for (k = 0; id[k] != '\0'; k++)
+		if (!((id[k] >= '0' && id[k] <= '9') ||
+		      (id[k] >= 'a' && id[k] <= 'f')))
+			return 0;
+	return k == FILE_ID_LEN;
 }
 
 int
-files_json(struct server *srv, int64_t message_id, struct jsonw *w)
+files_message_json(struct server *srv, const char *const *ids, size_t n,
+                   int64_t user_id, int64_t room_id, char **out)
 {
-	jsonw_key(w, "files");
-	jsonw_array_open(w);
-	if (file_list_message(srv->db, message_id, files_json_cb, w) != 0)
-		return -1;
-	jsonw_array_close(w);
-	return 0;
+	struct file_row fr;
+	struct jsonw w;
+	int rc = 0;
+
+	*out = NULL;
+	jsonw_init(&w, 0);
+	jsonw_array_open(&w);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (!files_id_ok(ids[i])) {
+			rc = 1;
+			break;
+		}
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(ids[k], ids[i]) == 0)
+				rc = 1;
+		if (rc == 0)
+			rc = file_get(srv->db, ids[i], &fr);
+		if (rc == 0 && (fr.user_id != user_id ||
+		                fr.room_id != room_id || fr.message_id != 0))
+			rc = 1;
+		if (rc != 0)
+			break;
+		jsonw_object_open(&w);
+		jsonw_key(&w, "id");
+		jsonw_string(&w, fr.id);
+		jsonw_key(&w, "name");
+		jsonw_string(&w, fr.name);
+		jsonw_key(&w, "size");
+		jsonw_int(&w, fr.size);
+		jsonw_key(&w, "type");
+		jsonw_string(&w, fr.type);
+		jsonw_object_close(&w);
+	}
+	jsonw_array_close(&w);
+	if (rc == 0)
+		*out = xstrndup(jsonw_data(&w), jsonw_len(&w));
+	jsonw_free(&w);
+	return rc;
 }
 
 /* file_cb: remembers a deleted row's hash for files_release_bytes. */

@@ -58,13 +58,11 @@ void files_download(struct conn *c, const struct http_request *req,
                     const struct user *u);
 
 /* Checks a send's "files" (ids of the user's unattached uploads to the
- * room, 1-FILES_MAX_PER_MESSAGE, each once) and attaches them to
- * message_id. 0, 1 if one is not such a file (not_found), -1. */
-int files_attach(struct server *srv, const char *const *ids, size_t n,
-                 int64_t user_id, int64_t room_id, int64_t message_id);
-/* Writes ,"files":[{"id","name","size","type"}] for a message that has
- * files (nothing if none). 0 or -1. */
-int files_json(struct server *srv, int64_t message_id, struct jsonw *w);
+ * room, each once) and writes the message's "files" array of
+ * {"id","name","size","type"} into *out (malloc'd). 0, 1 if one is not
+ * such a file (not_found), -1. */
+int files_message_json(struct server *srv, const char *const *ids, size_t n,
+    int64_t user_id, int64_t room_id, char **out);
 /* Deletes a message's file rows (inside the caller's transaction) and
  * remembers their hashes: files_release_bytes removes the bytes no row
  * needs, once that transaction has committed. 0 or -1. */

@@ -28,3 +28,8 @@ CREATE INDEX files_unattached ON files (created_at)
 CREATE INDEX files_hash ON files (hash);
 -- room del.
 CREATE INDEX files_room ON files (room_id);
+
+-- A message's files as its "files" member: a JSON array of
+-- {"id","name","size","type"}, written once at the send (the rows above
+-- never change while attached); NULL: none, and on a tombstone.
+ALTER TABLE messages ADD COLUMN files TEXT;

@@ -89,8 +89,11 @@ int
 file_get(struct db *db, const char *id, struct file_row *out)
 {
 	struct db_stmt *st = db_prepare(
-	    db, "SELECT " FILE_COLUMNS ", (SELECT kind FROM rooms"
-	        " WHERE rooms.id = files.room_id) FROM files WHERE id = :id");
+	    /* A private room is kind 0 with private = 1: ROOM_PRIVATE. */
+	    db, "SELECT " FILE_COLUMNS ","
+	        " (SELECT CASE WHEN private = 0 THEN kind ELSE 2 END"
+	        " FROM rooms WHERE rooms.id = files.room_id)"
+	        " FROM files WHERE id = :id");
 	int rc;
 
 	if (st == NULL)

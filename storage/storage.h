@@ -291,6 +291,11 @@ struct message {
 	                          in the order of PROTOCOL.md (read with
 	                          reaction_next) */
 	size_t reactions_len;
+	const char *files; /* NULL: none; else the "files" JSON array */
+	size_t files_len;
+	/* Input of message_insert only: the files to attach (file_attach). */
+	const char *const *file_ids;
+	size_t nfile_ids;
 	/* Input of message_insert and message_replace only (reads leave them
 	 * 0): the ids of the users named in mentions, for the counts. */
 	const int64_t *mention_ids;
@@ -303,8 +308,9 @@ struct message *message_copy(const struct message *m);
 void message_free(struct message *m);
 
 /* Stores a new message whose id and seq are m->id (allocated by the
- * caller), and sets the room's last_seq. client_msg_id may be NULL.
- * 0, 1 if (user, client_msg_id) exists already (nothing stored), -1. */
+ * caller), and sets the room's last_seq; attaches m->file_ids. client_msg_id
+ * may be NULL. 0, 1 if (user, client_msg_id) exists already (nothing
+ * stored), 2 if a file cannot be attached (nothing stored), -1. */
 int message_insert(struct db *db, const struct message *m,
     const char *client_msg_id);
 /* The message a user sent with client_msg_id, through cb. 0, 1 if none,

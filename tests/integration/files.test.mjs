@@ -13,63 +13,9 @@ import {
 	useChatd, tempDir, api, newUser, wsAuth, join, until, withTimeout, uniq, WAIT_MS,
 	rawRequest,
 } from './lib/chatd.mjs';
+import { upload, download } from './lib/files.mjs';
 
 const MiB = 1024 * 1024;
-
-/**
- * POST /api/files. opts: type (Content-Type), chunks (an array of
- * Buffers sent chunked, without Content-Length), headers, rawName (the
- * name query value as is). Resolves to { status, headers, json }.
- */
-export function upload(srv, token, room, name, bytes, opts = {}) {
-	const q = `room=${encodeURIComponent(room)}&name=${opts.rawName ?? encodeURIComponent(name)}`;
-	const headers = { ...(opts.headers || {}) };
-	if (token) headers.Authorization = `Bearer ${token}`;
-	if (opts.type !== undefined) headers['Content-Type'] = opts.type;
-	if (!opts.chunks) headers['Content-Length'] = String(bytes.length);
-	return new Promise((resolve, reject) => {
-		const req = http.request({
-			host: '127.0.0.1', port: srv.port, path: `/api/files?${q}`, method: 'POST', headers, agent: false,
-		}, (res) => {
-			const parts = [];
-			res.on('data', (d) => parts.push(d));
-			res.on('end', () => {
-				const text = Buffer.concat(parts).toString();
-				let json;
-				try { json = JSON.parse(text); } catch { json = undefined; }
-				resolve({ status: res.statusCode, headers: res.headers, json, text });
-			});
-		});
-		req.setTimeout(WAIT_MS * 4, () => req.destroy(new Error('upload: no answer')));
-		req.on('error', reject);
-		if (opts.chunks) for (const c of opts.chunks) req.write(c);
-		else req.write(bytes);
-		req.end();
-	});
-}
-
-/** GET /api/files/{id}: { status, headers, body (Buffer), json }. */
-export function download(srv, token, id, headers = {}, method = 'GET') {
-	const h = { ...headers };
-	if (token) h.Authorization = `Bearer ${token}`;
-	return new Promise((resolve, reject) => {
-		const req = http.request({
-			host: '127.0.0.1', port: srv.port, path: `/api/files/${id}`, method, headers: h, agent: false,
-		}, (res) => {
-			const parts = [];
-			res.on('data', (d) => parts.push(d));
-			res.on('end', () => {
-				const body = Buffer.concat(parts);
-				let json;
-				try { json = JSON.parse(body.toString()); } catch { json = undefined; }
-				resolve({ status: res.statusCode, headers: res.headers, body, json });
-			});
-		});
-		req.setTimeout(WAIT_MS * 4, () => req.destroy(new Error('download: no answer')));
-		req.on('error', reject);
-		req.end();
-	});
-}
 
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
 
@@ -342,4 +288,287 @@ test('upload: disk full (a small tmpfs) answers 507, removes the partial file, h
 	assert.equal(m.type, 'message');
 	r = await upload(srv, a.token, room, 'fits.bin', randomBytes(100 * 1024));
 	assert.equal(r.status, 201);
+});
+
+/** Uploads bytes as name and sends them in a message: { file, msg }. */
+async function share(srv, u, room, name, bytes, type, text = '') {
+	const r = await upload(srv, u.token, room, name, bytes, { type });
+	assert.equal(r.status, 201, r.text);
+	const msg = await u.c.request({ type: 'send', room, text, files: [r.json.file.id] });
+	assert.equal(msg.type, 'message', JSON.stringify(msg));
+	return { file: r.json.file, msg };
+}
+
+test('send with files: the message carries them; everyone in the room sees them', async (t) => {
+	const srv = await useChatd(t);
+	const room = uniq('fr');
+	const a = await member(srv, room);
+	const b = await member(srv, room);
+	const png = randomBytes(2000);
+	const f1 = (await upload(srv, a.token, room, 'shot.png', png, { type: 'image/png' })).json.file;
+	const f2 = (await upload(srv, a.token, room, 'notes.txt', Buffer.from('hi'), { type: 'text/plain' })).json.file;
+	const msg = await a.c.request({ type: 'send', room, text: '', files: [f2.id, f1.id] });
+	assert.equal(msg.type, 'message', JSON.stringify(msg));
+	assert.equal(msg.text, '', 'with files, text may be empty');
+	assert.deepEqual(msg.files, [
+		{ id: f2.id, name: 'notes.txt', size: 2, type: 'text/plain' },
+		{ id: f1.id, name: 'shot.png', size: 2000, type: 'image/png' },
+	]);
+	const ev = await b.c.next((e) => e.type === 'message' && e.id === msg.id);
+	assert.deepEqual(ev.files, msg.files);
+	// History (WebSocket and HTTP) and search carry them too.
+	const h = await b.c.request({ type: 'history', room });
+	assert.deepEqual(h.messages.find((m) => m.id === msg.id).files, msg.files);
+	const hh = await api(srv, 'GET', `/api/rooms/${room}/messages`, { token: b.token });
+	assert.deepEqual(hh.json.messages.find((m) => m.id === msg.id).files, msg.files);
+	// A message without files has no "files" member.
+	const plain = await a.c.request({ type: 'send', room, text: 'no files' });
+	assert.equal('files' in plain, false);
+	// An edit keeps the files.
+	const ed = await a.c.request({ type: 'edit', room, id: msg.id, text: 'look' });
+	assert.deepEqual(ed.files, msg.files);
+	assert.equal(await metric(srv, 'chatd_files{state="attached"}'), 2);
+});
+
+test('send with files: only the sender\'s own unattached uploads to that room', async (t) => {
+	const srv = await useChatd(t);
+	const room = uniq('fr');
+	const other = uniq('fo');
+	const a = await member(srv, room);
+	await join(a.c, other);
+	const b = await member(srv, room);
+	const mine = (await upload(srv, a.token, room, 'a.txt', Buffer.from('a'))).json.file;
+	const elsewhere = (await upload(srv, a.token, other, 'b.txt', Buffer.from('b'))).json.file;
+	const bs = (await upload(srv, b.token, room, 'c.txt', Buffer.from('c'))).json.file;
+	const bad = async (files, code, text = 'x') => {
+		const r = await a.c.request({ type: 'send', room, text, files });
+		assert.equal(r.type, 'error', JSON.stringify(files));
+		assert.equal(r.code, code, JSON.stringify(files));
+	};
+	await bad([], 'bad_request');
+	await bad(Array(11).fill(mine.id), 'bad_request');
+	await bad('abc', 'bad_request');
+	await bad([1], 'bad_request');
+	await bad([elsewhere.id], 'not_found');
+	await bad([bs.id], 'not_found');
+	await bad(['0'.repeat(32)], 'not_found');
+	await bad(['../../etc/passwd'], 'not_found');
+	await bad([mine.id, mine.id], 'not_found');
+	await bad([mine.id, bs.id], 'not_found');
+	const r0 = await a.c.request({ type: 'send', room, text: '   ' });
+	assert.equal(r0.code, 'empty', 'without files, empty text is still empty');
+	const ok = await a.c.request({ type: 'send', room, text: 'ok', files: [mine.id] });
+	assert.equal(ok.type, 'message');
+	await bad([mine.id], 'not_found'); // attached already
+	// Nothing was attached by the failed sends: b's file is still b's to send.
+	const okb = await b.c.request({ type: 'send', room, text: '', files: [bs.id] });
+	assert.equal(okb.type, 'message');
+	// client_msg_id: a resend gets the original, files and all.
+	const f = (await upload(srv, a.token, room, 'd.txt', Buffer.from('d'))).json.file;
+	const first = await a.c.request({ type: 'send', room, text: 'once', client_msg_id: 'k1', files: [f.id] });
+	const again = await a.c.request({ type: 'send', room, text: 'once', client_msg_id: 'k1', files: [f.id] });
+	assert.deepEqual(again.files, first.files);
+	assert.equal(again.id, first.id);
+});
+
+test('download: exact headers, inline only for the four image types, RFC 6266 names', async (t) => {
+	const srv = await useChatd(t);
+	const room = uniq('fr');
+	const a = await member(srv, room);
+	const cases = [
+		['pic.png', 'image/png', 'inline'],
+		['pic.jpg', 'image/jpeg', 'inline'],
+		['pic.gif', 'image/gif', 'inline'],
+		['pic.webp', 'image/webp', 'inline'],
+		['pic.svg', 'image/svg+xml', 'attachment'],
+		['page.html', 'text/html', 'attachment'],
+		['x.bin', undefined, 'attachment'],
+	];
+	for (const [name, type, disp] of cases) {
+		const bytes = randomBytes(3000);
+		const { file } = await share(srv, a, room, name, bytes, type);
+		const d = await download(srv, a.token, file.id);
+		assert.equal(d.status, 200);
+		assert.deepEqual(d.body, bytes);
+		assert.equal(d.headers['content-type'], type ?? 'application/octet-stream');
+		assert.equal(d.headers['content-length'], '3000');
+		assert.equal(d.headers['x-content-type-options'], 'nosniff');
+		assert.equal(d.headers['content-security-policy'], 'sandbox');
+		assert.equal(d.headers.etag, `"${sha256(bytes)}"`);
+		assert.equal(d.headers['content-disposition'], `${disp}; filename="${name}"; filename*=UTF-8''${name}`);
+		const head = await download(srv, a.token, file.id, {}, 'HEAD');
+		assert.equal(head.status, 200);
+		assert.equal(head.body.length, 0);
+		assert.equal(head.headers['content-length'], '3000');
+	}
+	// A hostile name: quotes, backslash-free, semicolons, non-ASCII, '%'.
+	const { file } = await share(srv, a, room, 'a "b"; c=d 100% 日本.txt', Buffer.from('x'), 'text/plain');
+	const d = await download(srv, a.token, file.id);
+	assert.equal(d.headers['content-disposition'],
+		'attachment; filename="a _b_; c=d 100_ __.txt"; filename*=UTF-8\'\'a%20%22b%22%3B%20c%3Dd%20100%25%20%E6%97%A5%E6%9C%AC.txt'
+			.replace('__.txt', '______.txt'));
+	const star = /filename\*=UTF-8''(.*)$/.exec(d.headers['content-disposition'])[1];
+	assert.equal(decodeURIComponent(star), 'a "b"; c=d 100% 日本.txt');
+});
+
+test('download: Range (206), suffixes, open ends, 416, and ignored ranges', async (t) => {
+	const srv = await useChatd(t);
+	const room = uniq('fr');
+	const a = await member(srv, room);
+	const bytes = randomBytes(1000);
+	const { file } = await share(srv, a, room, 'r.bin', bytes);
+	const get = (range, extra = {}) => download(srv, a.token, file.id, { Range: range, ...extra });
+	let d = await get('bytes=0-99');
+	assert.equal(d.status, 206);
+	assert.deepEqual(d.body, bytes.subarray(0, 100));
+	assert.equal(d.headers['content-range'], 'bytes 0-99/1000');
+	assert.equal(d.headers['content-length'], '100');
+	d = await get('bytes=990-');
+	assert.equal(d.status, 206);
+	assert.deepEqual(d.body, bytes.subarray(990));
+	d = await get('bytes=-10');
+	assert.equal(d.status, 206);
+	assert.deepEqual(d.body, bytes.subarray(990));
+	assert.equal(d.headers['content-range'], 'bytes 990-999/1000');
+	d = await get('bytes=-5000');
+	assert.equal(d.status, 206, 'a suffix longer than the file: all of it');
+	assert.deepEqual(d.body, bytes);
+	d = await get('bytes=500-99999');
+	assert.equal(d.status, 206);
+	assert.deepEqual(d.body, bytes.subarray(500));
+	d = await get('bytes=999-999');
+	assert.deepEqual(d.body, bytes.subarray(999));
+	for (const r of ['bytes=1000-', 'bytes=5000-6000', 'bytes=-0']) {
+		d = await get(r);
+		assert.equal(d.status, 416, r);
+		assert.equal(d.headers['content-range'], 'bytes */1000');
+	}
+	// Several ranges, other units, nonsense, reversed: the whole file.
+	for (const r of ['bytes=0-1,5-6', 'items=0-1', 'bytes=abc', 'bytes=5-1', 'bytes=0-1,' + '2-3,'.repeat(500) + '4-5',
+		'bytes=99999999999999999999999-']) {
+		d = await get(r);
+		assert.equal(d.status, 200, r);
+		assert.deepEqual(d.body, bytes);
+	}
+	// If-Range: the file's ETag keeps the range, another validator not.
+	d = await get('bytes=0-9', { 'If-Range': `"${sha256(bytes)}"` });
+	assert.equal(d.status, 206);
+	d = await get('bytes=0-9', { 'If-Range': '"other"' });
+	assert.equal(d.status, 200);
+});
+
+test('download: who may read (members, non-members, banned users, public-room readers)', async (t) => {
+	const srv = await useChatd(t);
+	const pub = uniq('fp');
+	const a = await member(srv, pub);
+	const reader = await newUser(srv, 'rd'); // signed in, never joined
+	const { file } = await share(srv, a, pub, 'p.txt', Buffer.from('public'));
+	assert.equal((await download(srv, reader.token, file.id)).status, 200, 'a public room is readable by all');
+	// A private room: members only.
+	const priv = uniq('fv');
+	const cr = await a.c.request({ type: 'create', room: priv, kind: 'private' });
+	assert.equal(cr.type, 'joined', JSON.stringify(cr));
+	const pf = (await share(srv, a, priv, 'secret.txt', Buffer.from('secret'))).file;
+	let d = await download(srv, reader.token, pf.id);
+	assert.equal(d.status, 403, 'a private room: members only');
+	assert.equal(d.json.error.code, 'forbidden');
+	// A DM: its two users.
+	const b = await newUser(srv, 'b');
+	b.c = await wsAuth(srv.wsUrl, b.token);
+	const dm = await a.c.request({ type: 'dm', user: b.name });
+	const df = (await share(srv, a, dm.room, 'dm.txt', Buffer.from('dm'))).file;
+	assert.equal((await download(srv, b.token, df.id)).status, 200);
+	assert.equal((await download(srv, reader.token, df.id)).status, 403, 'someone else\'s DM');
+	// Banned from the public room: forbidden, as its history is.
+	const v = await member(srv, pub, 'v');
+	assert.equal((await download(srv, v.token, file.id)).status, 200);
+	const k = await a.c.request({ type: 'kick', room: pub, user: v.name, ban: true });
+	assert.equal(k.type, 'kicked', JSON.stringify(k));
+	d = await download(srv, v.token, file.id);
+	assert.equal(d.status, 403, 'banned');
+	assert.equal((await a.c.request({ type: 'unban', room: pub, user: v.name })).type, 'unbanned');
+	assert.equal((await download(srv, v.token, file.id)).status, 200);
+});
+
+test('delete: a message takes its files; bytes go when no other file shares them', async (t) => {
+	const srv = await useChatd(t);
+	const room = uniq('fr');
+	const a = await member(srv, room);
+	const b = await member(srv, room);
+	const same = randomBytes(5000);
+	const only = randomBytes(6000);
+	const m1 = await share(srv, a, room, 'one.bin', same);
+	const m2 = await share(srv, b, room, 'two.bin', same);
+	const m3 = await share(srv, a, room, 'three.bin', only);
+	assert.deepEqual(listFiles(filesDir(srv)).blobs.sort(), [sha256(same), sha256(only)].sort());
+	let del = await a.c.request({ type: 'delete', room, id: m1.msg.id });
+	assert.equal(del.type, 'deleted');
+	assert.equal('files' in del, false, 'a tombstone has no files');
+	assert.equal((await download(srv, a.token, m1.file.id)).status, 404);
+	assert.equal((await download(srv, a.token, m2.file.id)).status, 200, 'the other file keeps the bytes');
+	assert.ok(listFiles(filesDir(srv)).blobs.includes(sha256(same)));
+	del = await a.c.request({ type: 'delete', room, id: m3.msg.id });
+	assert.equal(del.type, 'deleted');
+	await until(async () => !listFiles(filesDir(srv)).blobs.includes(sha256(only)), { what: 'bytes removed' });
+	// A moderator's delete too (the room's owner deletes b's message).
+	await join(a.c, room);
+	const h = await b.c.request({ type: 'history', room });
+	assert.ok(h.messages.find((m) => m.id === m1.msg.id).deleted);
+	assert.equal('files' in h.messages.find((m) => m.id === m1.msg.id), false);
+	assert.equal(await metric(srv, 'chatd_files{state="attached"}'), 1);
+	assert.equal(await metric(srv, 'chatd_file_bytes'), 5000);
+});
+
+test('lifetimes: unattached files are swept after 24 hours (injected clock); room del and user del', async (t) => {
+	const srv = await useChatd(t);
+	const room = uniq('fr');
+	const a = await member(srv, room);
+	const old = randomBytes(1000);
+	const kept = await share(srv, a, room, 'kept.bin', randomBytes(1000));
+	const loose = (await upload(srv, a.token, room, 'loose.bin', old)).json.file;
+	assert.equal(listFiles(filesDir(srv)).blobs.length, 2);
+	// 23 hours later: still there.
+	await srv.restart({ env: { CHATD_TEST_CLOCK_OFFSET_MS: String(23 * 3600 * 1000) } });
+	assert.equal(listFiles(filesDir(srv)).blobs.length, 2);
+	assert.equal(await metric(srv, 'chatd_files{state="unattached"}'), 1);
+	// 25 hours later: the unattached file is gone, the attached one stays.
+	await srv.restart({ env: { CHATD_TEST_CLOCK_OFFSET_MS: String(25 * 3600 * 1000) } });
+	assert.deepEqual(listFiles(filesDir(srv)).blobs, [sha256((await download(srv, a.token, kept.file.id)).body)]);
+	assert.equal(await metric(srv, 'chatd_files{state="unattached"}'), 0);
+	a.c = await wsAuth(srv.wsUrl, a.token);
+	const r = await a.c.request({ type: 'send', room, text: 'x', files: [loose.id] });
+	assert.equal(r.code, 'not_found');
+	// user del: their unattached uploads go, attached files stay.
+	const b = await member(srv, room, 'b');
+	const bk = await share(srv, b, room, 'b-kept.bin', randomBytes(100));
+	await upload(srv, b.token, room, 'b-loose.bin', randomBytes(100));
+	await srv.stop();
+	execFileSync(process.env.CHATD_BIN || path.resolve('build/chatd'), ['--db', srv.dbPath, 'user', 'del', b.name]);
+	await srv.restart();
+	assert.equal(await metric(srv, 'chatd_files{state="unattached"}'), 0);
+	assert.equal((await download(srv, a.token, bk.file.id)).status, 200);
+	assert.equal(listFiles(filesDir(srv)).blobs.length, 2, 'the loose upload\'s bytes swept at start');
+	// room del: every file of the room, and their bytes at the next sweep.
+	await srv.stop();
+	execFileSync(process.env.CHATD_BIN || path.resolve('build/chatd'), ['--db', srv.dbPath, 'room', 'del', room]);
+	await srv.restart();
+	assert.deepEqual(listFiles(filesDir(srv)), { blobs: [], temps: [] });
+	assert.equal((await download(srv, a.token, kept.file.id)).status, 404);
+});
+
+test('an HTML upload is served as an attachment in a sandbox, never as a page', async (t) => {
+	const srv = await useChatd(t);
+	const room = uniq('fr');
+	const a = await member(srv, room);
+	const html = Buffer.from('<!doctype html><script>parent.pwned = 1</script>');
+	const { file } = await share(srv, a, room, 'evil.html', html, 'text/html');
+	const d = await download(srv, a.token, file.id);
+	assert.equal(d.headers['content-type'], 'text/html');
+	assert.match(d.headers['content-disposition'], /^attachment;/);
+	assert.equal(d.headers['content-security-policy'], 'sandbox');
+	assert.equal(d.headers['x-content-type-options'], 'nosniff');
+	// Not cacheable by shared caches, and no token in the URL works.
+	assert.match(d.headers['cache-control'], /private/);
+	const q = await api(srv, 'GET', `/api/files/${file.id}?token=${a.token}`);
+	assert.equal(q.status, 401);
 });
