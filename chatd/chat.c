@@ -21,9 +21,9 @@
 #include "chatd/xmalloc.h"
 #include "storage/storage.h"
 
-#define CHAT_INDEX_DELAY_MS 200     /* search indexing lags commits by this */
-#define CHAT_INDEX_CHUNK 500        /* messages indexed per loop pass */
-#define CHAT_BATCH_MAX 1000         /* changes per group commit, at most */
+#define CHAT_INDEX_DELAY_MS 200 /* search indexing lags commits by this */
+#define CHAT_INDEX_CHUNK 500    /* messages indexed per loop pass */
+#define CHAT_BATCH_MAX 1000     /* changes per group commit, at most */
 #define CHAT_OUT_KEEP (256u * 1024) /* reply buffer kept between replies */
 
 /* A request handler: validated fields are read from req. */
@@ -69,12 +69,12 @@ chat_frame(json_t *obj)
 /* An error reply (PROTOCOL.md Errors). */
 void
 chat_send_error(struct session *s, json_t *ref, const char *code,
-                const char *message)
+    const char *message)
 {
 	chat_reply(s,
-	           json_pack("{s:s,s:s,s:s}", "type", "error", "code", code,
-	                     "message", message),
-	           ref);
+	    json_pack("{s:s,s:s,s:s}", "type", "error", "code", code,
+		"message", message),
+	    ref);
 }
 
 /* The reply buffer, empty. */
@@ -117,7 +117,7 @@ chat_txn(struct chat *ch, struct server *srv)
 /* Queues what happens after the commit. Takes event (may be NULL). */
 struct action *
 chat_action(struct chat *ch, enum action_type type, struct session *s,
-            json_t *ref, struct hub_room *room, json_t *event)
+    json_t *ref, struct hub_room *room, json_t *event)
 {
 	struct action *a = xcalloc(1, sizeof *a);
 
@@ -187,8 +187,7 @@ chat_flush(struct server *srv)
 	metrics_txn_end(&srv->m);
 	srv->m.commits++;
 	if (!ok) {
-		log_error("%s: commit failed: rolling back the batch",
-		          __func__);
+		log_error("%s: commit failed: rolling back the batch", __func__);
 		db_rollback(srv->db);
 	}
 	if (ok && !evtimer_pending(ch->index_ev, NULL)) {
@@ -206,7 +205,7 @@ chat_flush(struct server *srv)
 			if (a->room != NULL)
 				a->room->pending_seq = a->room->last_seq;
 			chat_send_error(a->sess, a->ref, "internal",
-			                "the change could not be stored");
+			    "the change could not be stored");
 		}
 		chat_action_free(a);
 	}
@@ -268,7 +267,7 @@ chat_ref(json_t *req, json_t **ref)
 		return 0;
 	if (!json_is_string(v) ||
 	    utf8_codepoints((const uint8_t *)json_string_value(v),
-	                    json_string_length(v)) > CHAT_MAX_REF)
+		json_string_length(v)) > CHAT_MAX_REF)
 		return -1;
 	*ref = v;
 	return 0;
@@ -279,15 +278,23 @@ static const struct {
 	const char *type;
 	chat_handler fn;
 } chat_handlers[] = {
-    {"join", chat_room_join},    {"leave", chat_room_leave},
-    {"dm", chat_room_dm},        {"send", chat_message_send},
-    {"edit", chat_message_edit}, {"delete", chat_message_delete},
-    {"react", chat_react},       {"history", chat_message_history},
-    {"read", chat_room_read},    {"typing", chat_session_typing},
-    {"create", chat_mod_create}, {"invite", chat_mod_invite},
-    {"kick", chat_mod_kick},     {"unban", chat_mod_unban},
-    {"role", chat_mod_role},     {"topic", chat_mod_topic},
-    {"notify", chat_mod_notify},
+	{"join", chat_room_join},
+	{"leave", chat_room_leave},
+	{"dm", chat_room_dm},
+	{"send", chat_message_send},
+	{"edit", chat_message_edit},
+	{"delete", chat_message_delete},
+	{"react", chat_react},
+	{"history", chat_message_history},
+	{"read", chat_room_read},
+	{"typing", chat_session_typing},
+	{"create", chat_mod_create},
+	{"invite", chat_mod_invite},
+	{"kick", chat_mod_kick},
+	{"unban", chat_mod_unban},
+	{"role", chat_mod_role},
+	{"topic", chat_mod_topic},
+	{"notify", chat_mod_notify},
 };
 
 /* Applies what another process (the admin CLI) committed since the last
@@ -333,15 +340,16 @@ chat_ws_message(struct conn *c, int binary, uint8_t *data, size_t len)
 	if (c->mode != CONN_MODE_WS)
 		return 0; /* closed by it: the account is gone */
 	req = json_loadb((const char *)data, len,
-	                 JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+	    &jerr);
 	if (req != NULL && !json_is_object(req)) {
 		json_decref(req);
 		req = NULL;
 	}
 	if (!(c->flags & CONN_AUTHED)) {
 		if (req == NULL) {
-			chat_session_auth_fail(
-			    s, NULL, "the first message must be auth");
+			chat_session_auth_fail(s, NULL,
+			    "the first message must be auth");
 			return 0;
 		}
 		chat_ref(req, &ref);
@@ -351,19 +359,18 @@ chat_ws_message(struct conn *c, int binary, uint8_t *data, size_t len)
 	}
 	if (req == NULL) {
 		chat_send_error(s, NULL, "bad_request",
-		                "a message must be a JSON object");
+		    "a message must be a JSON object");
 		return 0;
 	}
 	if (chat_ref(req, &ref) != 0) {
-		chat_send_error(
-		    s, NULL, "bad_request",
+		chat_send_error(s, NULL, "bad_request",
 		    "ref must be a string of at most 64 characters");
 		json_decref(req);
 		return 0;
 	}
 	if (srv->cfg->rate_limits &&
 	    !bucket_take(&s->rate, srv->cfg->msg_rate, srv->cfg->msg_burst,
-	                 chat_now())) {
+		chat_now())) {
 		srv->m.rate_limited++;
 		chat_send_error(s, ref, "rate_limited", "slow down");
 		json_decref(req);
@@ -374,17 +381,15 @@ chat_ws_message(struct conn *c, int binary, uint8_t *data, size_t len)
 	if (srv->chat->nactions >= CHAT_BATCH_MAX)
 		chat_flush(srv);
 	type = chat_str(req, "type");
-	for (size_t i = 0;
-	     type != NULL && i < sizeof chat_handlers / sizeof chat_handlers[0];
-	     i++)
+	for (size_t i = 0; type != NULL &&
+	     i < sizeof chat_handlers / sizeof chat_handlers[0]; i++)
 		if (strcmp(type, chat_handlers[i].type) == 0) {
 			chat_handlers[i].fn(s, req, ref);
 			json_decref(req);
 			return 0;
 		}
 	chat_send_error(s, ref, "bad_request",
-	                type == NULL ? "type must be a string"
-	                             : "unknown type");
+	    type == NULL ? "type must be a string" : "unknown type");
 	json_decref(req);
 	return 0;
 }
@@ -412,10 +417,10 @@ chat_gone(struct conn *c)
 		return;
 	if (s->pending > 0)
 		TAILQ_FOREACH(a, &srv->chat->actions, link)
-	if (a->sess == s) {
-		a->sess = NULL;
-		s->pending--;
-	}
+			if (a->sess == s) {
+				a->sess = NULL;
+				s->pending--;
+			}
 	if (s->user != NULL && s->user->nsessions == 1)
 		chat_session_presence(srv, s->user, "offline");
 	hub_user_detach(srv->chat->hub, s);

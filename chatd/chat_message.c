@@ -70,7 +70,7 @@ chat_ref_write(struct jsonw *w, json_t *ref)
 	JSONW_KEY(w, "ref");
 	if (json_is_string(ref)) {
 		jsonw_stringn(w, json_string_value(ref),
-		              json_string_length(ref));
+		    json_string_length(ref));
 		return;
 	}
 	text = json_dumps(ref, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -83,7 +83,7 @@ chat_ref_write(struct jsonw *w, json_t *ref)
 
 void
 chat_event_write(struct jsonw *w, const char *type, const struct message *m,
-                 json_t *ref)
+    json_t *ref)
 {
 	jsonw_object_open(w);
 	JSONW_KEY(w, "type");
@@ -97,7 +97,7 @@ chat_event_write(struct jsonw *w, const char *type, const struct message *m,
 /* Sends a message event (with ref) to one session. */
 static void
 chat_event_reply(struct server *srv, struct session *s, const char *type,
-                 const struct message *m, json_t *ref)
+    const struct message *m, json_t *ref)
 {
 	struct jsonw *w;
 
@@ -174,7 +174,7 @@ chat_text_check(struct session *s, json_t *ref, json_t *v, int empty_ok)
 	}
 	if (utf8_codepoints((const uint8_t *)t, len) > CHAT_MAX_TEXT) {
 		chat_send_error(s, ref, "too_long",
-		                "the message is over 4000 characters");
+		    "the message is over 4000 characters");
 		return -1;
 	}
 	return 0;
@@ -191,7 +191,7 @@ chat_text_ok(struct session *s, json_t *ref, json_t *v)
  * FILES_MAX_PER_MESSAGE), or -1 after replying bad_request. */
 static int
 chat_files_arg(struct session *s, json_t *req, json_t *ref,
-               const char *ids[FILES_MAX_PER_MESSAGE])
+    const char *ids[FILES_MAX_PER_MESSAGE])
 {
 	json_t *v = json_object_get(req, "files"), *e;
 	size_t i;
@@ -201,8 +201,7 @@ chat_files_arg(struct session *s, json_t *req, json_t *ref,
 	if (!json_is_array(v) || json_array_size(v) == 0 ||
 	    json_array_size(v) > FILES_MAX_PER_MESSAGE)
 		goto bad;
-	json_array_foreach(v, i, e)
-	{
+	json_array_foreach(v, i, e) {
 		if (!json_is_string(e))
 			goto bad;
 		ids[i] = json_string_value(e);
@@ -210,7 +209,7 @@ chat_files_arg(struct session *s, json_t *req, json_t *ref,
 	return (int)json_array_size(v);
 bad:
 	chat_send_error(s, ref, "bad_request",
-	                "files must be an array of 1-10 file ids");
+	    "files must be an array of 1-10 file ids");
 	return -1;
 }
 
@@ -238,10 +237,9 @@ chat_client_id(struct session *s, json_t *req, json_t *ref, const char **out)
 		return 0;
 	if (!json_is_string(v) || json_string_length(v) == 0 ||
 	    utf8_codepoints((const uint8_t *)json_string_value(v),
-	                    json_string_length(v)) > CHAT_MAX_REF ||
+		json_string_length(v)) > CHAT_MAX_REF ||
 	    strlen(json_string_value(v)) != json_string_length(v)) {
-		chat_send_error(
-		    s, ref, "bad_request",
+		chat_send_error(s, ref, "bad_request",
 		    "client_msg_id must be a string of 1-64 characters");
 		return -1;
 	}
@@ -260,7 +258,7 @@ chat_reply_to(struct session *s, json_t *req, json_t *ref, int64_t *id)
 		return 0;
 	if (!json_is_integer(v)) {
 		chat_send_error(s, ref, "bad_request",
-		                "reply_to must be an integer");
+		    "reply_to must be an integer");
 		return -1;
 	}
 	*id = json_integer_value(v);
@@ -271,13 +269,13 @@ chat_reply_to(struct session *s, json_t *req, json_t *ref, int64_t *id)
  * (or internal). */
 static int
 chat_reply_target(struct session *s, json_t *ref, struct hub_room *room,
-                  int64_t id)
+    int64_t id)
 {
 	struct message *m = NULL;
 	int ok;
 
-	if (id > 0 &&
-	    message_get(s->conn->srv->db, id, chat_capture_message, &m) < 0) {
+	if (id > 0 && message_get(s->conn->srv->db, id, chat_capture_message,
+	    &m) < 0) {
 		chat_send_error(s, ref, "internal", "database error");
 		return -1;
 	}
@@ -285,7 +283,7 @@ chat_reply_target(struct session *s, json_t *ref, struct hub_room *room,
 	message_free(m);
 	if (!ok)
 		chat_send_error(s, ref, "not_found",
-		                "reply_to: no such message in the room");
+		    "reply_to: no such message in the room");
 	return ok ? 0 : -1;
 }
 
@@ -319,7 +317,7 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 	}
 	if (cmid != NULL) {
 		rc = message_by_client_id(srv->db, s->user->id, cmid,
-		                          chat_capture_message, &prev);
+		    chat_capture_message, &prev);
 		if (rc < 0) {
 			message_free(prev);
 			chat_send_error(s, ref, "internal", "database error");
@@ -338,13 +336,11 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 		return;
 	if (nfiles > 0) {
 		rc = files_message_json(srv, fids, (size_t)nfiles, s->user->id,
-		                        room->id, &fjson);
+		    room->id, &fjson);
 		if (rc != 0) {
-			chat_send_error(s, ref,
-			                rc > 0 ? "not_found" : "internal",
-			                rc > 0 ? "files: no such file of yours "
-			                         "in the room, not yet sent"
-			                       : "database error");
+			chat_send_error(s, ref, rc > 0 ? "not_found" : "internal",
+			    rc > 0 ? "files: no such file of yours in the room, "
+				     "not yet sent" : "database error");
 			return;
 		}
 	}
@@ -409,7 +405,7 @@ chat_capture_target(void *arg, const struct message *m)
  * message id, or -1 after replying. */
 static int64_t
 chat_own_message(struct session *s, json_t *req, json_t *ref,
-                 struct hub_room **roomp, int any, int64_t *by)
+    struct hub_room **roomp, int any, int64_t *by)
 {
 	struct server *srv = s->conn->srv;
 	json_t *idv = json_object_get(req, "id");
@@ -424,7 +420,7 @@ chat_own_message(struct session *s, json_t *req, json_t *ref,
 		return -1;
 	if (chat_txn(srv->chat, srv) != 0 ||
 	    message_get(srv->db, json_integer_value(idv), chat_capture_target,
-	                &t) < 0) {
+		&t) < 0) {
 		chat_send_error(s, ref, "internal", "database error");
 		return -1;
 	}
@@ -434,10 +430,11 @@ chat_own_message(struct session *s, json_t *req, json_t *ref,
 	}
 	*by = 0;
 	if (t.user_id != s->user->id) {
-		if (!any || !chat_role_may(chat_role_of(srv, room, s->user->id),
-		                           CHAT_DELETE_ANY, ROLE_MEMBER)) {
+		if (!any || !chat_role_may(chat_role_of(srv, room,
+						s->user->id),
+				CHAT_DELETE_ANY, ROLE_MEMBER)) {
 			chat_send_error(s, ref, "forbidden",
-			                "only the author may change a message");
+			    "only the author may change a message");
 			return -1;
 		}
 		*by = s->user->id;
@@ -449,7 +446,7 @@ chat_own_message(struct session *s, json_t *req, json_t *ref,
 /* Queues the event of a stored edit, delete or reaction of message id. */
 void
 chat_message_changed(struct session *s, json_t *ref, struct hub_room *room,
-                     int64_t id, int64_t seq, const char *type)
+    int64_t id, int64_t seq, const char *type)
 {
 	struct server *srv = s->conn->srv;
 	struct message *m = NULL;
@@ -541,7 +538,7 @@ chat_opt_uint(json_t *req, const char *key, int64_t *out)
 
 int
 chat_message_readable(struct server *srv, int64_t room_id, int kind,
-                      int64_t user_id, int member)
+    int64_t user_id, int member)
 {
 	int rc;
 
@@ -582,10 +579,9 @@ chat_message_history(struct session *s, json_t *req, json_t *ref)
 	if ((room = chat_room_find(s, ref, name)) == NULL)
 		return;
 	if (chat_message_readable(srv, room->id, room->kind, s->user->id,
-	                          hub_sub_find(s, room) != NULL) != 1) {
+		hub_sub_find(s, room) != NULL) != 1) {
 		chat_send_error(s, ref, "forbidden",
-		                "a private room, someone else's direct "
-		                "messages, or banned");
+		    "a private room, someone else's direct messages, or banned");
 		return;
 	}
 	/* Encoded straight into the reply buffer, behind room for the
@@ -596,9 +592,8 @@ chat_message_history(struct session *s, json_t *req, json_t *ref)
 	jsonw_string(w, "history");
 	JSONW_KEY(w, "room");
 	jsonw_string(w, room->name);
-	rc = around >= 0
-	         ? chat_message_around(srv, room->id, around, limit, w)
-	         : chat_message_page(srv, room->id, before, after, limit, w);
+	rc = around >= 0 ? chat_message_around(srv, room->id, around, limit, w)
+			 : chat_message_page(srv, room->id, before, after, limit, w);
 	if (rc != 0) {
 		chat_out_send(NULL, w);
 		chat_send_error(s, ref, "internal", "database error");

@@ -33,10 +33,10 @@ static void conn_ws_closed(void *arg, int code);
 static void conn_ws_pong(void *arg);
 
 static const struct ws_callbacks conn_ws_callbacks = {
-    .message = conn_ws_message,
-    .write = conn_ws_write,
-    .closed = conn_ws_closed,
-    .pong = conn_ws_pong,
+	.message = conn_ws_message,
+	.write = conn_ws_write,
+	.closed = conn_ws_closed,
+	.pong = conn_ws_pong,
 };
 
 /* (Re)arms the connection's single timer for secs seconds. */
@@ -72,17 +72,16 @@ conn_accept(struct conn_env *env, int fd, const char *addr)
 			free(c);
 			return -1;
 		}
-		c->bev = bufferevent_openssl_socket_new(
-		    env->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-		    BEV_OPT_CLOSE_ON_FREE);
+		c->bev = bufferevent_openssl_socket_new(env->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 		c->flags |= CONN_TLS;
 	} else {
 		c->bev = bufferevent_socket_new(env->base, fd,
-		                                BEV_OPT_CLOSE_ON_FREE);
+		    BEV_OPT_CLOSE_ON_FREE);
 	}
 	if (c->bev == NULL) {
 		log_warn("%s: cannot make a bufferevent for %s", __func__,
-		         addr);
+		    addr);
 		close(fd);
 		free(c);
 		return -1;
@@ -95,7 +94,7 @@ conn_accept(struct conn_env *env, int fd, const char *addr)
 	env->nconns++;
 	env->m->conns_accepted++;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
-	                  c);
+	    c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	conn_timer_set(c, env->idle_timeout);
 	return 0;
@@ -108,7 +107,7 @@ conn_close(struct conn *c, const char *reason)
 		return;
 	c->flags |= CONN_DEAD;
 	log_debug("%s: #%llu %s: %s", __func__, (unsigned long long)c->id,
-	          c->addr, reason);
+	    c->addr, reason);
 	if (c->app->gone != NULL)
 		c->app->gone(c);
 	if (!(c->flags & CONN_IN_CALLBACK) && c->holds == 0)
@@ -188,7 +187,8 @@ conn_flush_close(struct conn *c, const char *reason)
 {
 	if (c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE))
 		return;
-	log_debug("%s: #%llu: %s", __func__, (unsigned long long)c->id, reason);
+	log_debug("%s: #%llu: %s", __func__, (unsigned long long)c->id,
+	    reason);
 	c->flags |= CONN_FLUSH_CLOSE;
 	bufferevent_disable(c->bev, EV_READ);
 	if (conn_output_len(c) == 0)
@@ -258,8 +258,8 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 	ssize_t n;
 
 	while (c->mode == CONN_MODE_HTTP && c->holds == 0 && c->file == NULL &&
-	       !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE)) &&
-	       evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
+	    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE)) &&
+	    evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
 		if (!(c->flags & CONN_IN_HEAD)) {
 			c->flags |= CONN_IN_HEAD;
 			conn_timer_set(c, c->env->header_timeout);
@@ -283,12 +283,11 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 		    !(c->flags & CONN_DISCARD)) {
 			const struct http_request *rq = &c->http->req;
 
-			if (rq->expect_continue &&
-			    !(c->flags & CONN_PING_SENT)) {
+			if (rq->expect_continue && !(c->flags & CONN_PING_SENT)) {
 				/* PING_SENT doubles as "100 sent" in HTTP. */
 				c->flags |= CONN_PING_SENT;
 				conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n",
-				           25);
+				    25);
 			}
 		}
 		if (c->http->state != HTTP_PARSER_DONE)
@@ -330,8 +329,8 @@ conn_read_ws(struct conn *c, struct evbuffer *in)
 	int code;
 
 	while ((c->mode == CONN_MODE_WS || c->mode == CONN_MODE_CLOSING) &&
-	       !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE)) &&
-	       evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
+	    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE)) &&
+	    evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
 		n = ws_feed(&c->ws, v.iov_base, v.iov_len);
 		if (n < 0) {
 			evbuffer_drain(in, evbuffer_get_length(in));
@@ -402,7 +401,7 @@ conn_linger_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)arg;
 	evbuffer_drain(bufferevent_get_input(bev),
-	               evbuffer_get_length(bufferevent_get_input(bev)));
+	    evbuffer_get_length(bufferevent_get_input(bev)));
 }
 
 /* Queues more of the file being sent while the output is short of
@@ -419,9 +418,8 @@ conn_file_refill(struct conn *c)
 		n = c->file_end - c->file_off;
 		if (n > CONN_FILE_WINDOW - have)
 			n = CONN_FILE_WINDOW - have;
-		if (evbuffer_add_file_segment(out, c->file,
-		                              (ev_off_t)c->file_off,
-		                              (ev_off_t)n) != 0) {
+		if (evbuffer_add_file_segment(out, c->file, (ev_off_t)c->file_off,
+			(ev_off_t)n) != 0) {
 			conn_close(c, "cannot queue a file segment");
 			return -1;
 		}
@@ -442,14 +440,14 @@ conn_file_refill(struct conn *c)
 
 int
 conn_send_file(struct conn *c, int fd, uint64_t offset, uint64_t len,
-               int keep_alive)
+    int keep_alive)
 {
 	if ((c->flags & CONN_DEAD) || c->file != NULL) {
 		close(fd);
 		return -1;
 	}
-	c->file = evbuffer_file_segment_new(fd, (ev_off_t)offset, (ev_off_t)len,
-	                                    EVBUF_FS_CLOSE_ON_FREE);
+	c->file = evbuffer_file_segment_new(fd, (ev_off_t)offset,
+	    (ev_off_t)len, EVBUF_FS_CLOSE_ON_FREE);
 	if (c->file == NULL) {
 		close(fd);
 		return -1;
@@ -495,19 +493,18 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_EOF) {
 		conn_close(c, "peer closed");
 	} else if (what & BEV_EVENT_ERROR) {
-		unsigned long tls = (c->flags & CONN_TLS)
-		                        ? bufferevent_get_openssl_error(c->bev)
-		                        : 0;
+		unsigned long tls = (c->flags & CONN_TLS) ?
+		    bufferevent_get_openssl_error(c->bev) : 0;
 		char why[256];
 
 		if (tls != 0)
 			ERR_error_string_n(tls, why, sizeof why);
 		else
 			snprintf(why, sizeof why, "%s",
-			         errno ? strerror(errno) : "socket error");
+			    errno ? strerror(errno) : "socket error");
 		/* Errors are worth a line; ordinary closes are not. */
 		log_info("connection #%llu from %s: %s",
-		         (unsigned long long)c->id, c->addr, why);
+		    (unsigned long long)c->id, c->addr, why);
 		conn_close(c, why);
 	}
 }
@@ -523,8 +520,7 @@ conn_timer_cb(int fd, short what, void *arg)
 	c->flags |= CONN_IN_CALLBACK;
 	if (c->flags & CONN_OVERFLOW) {
 		conn_close(c, "output backlog over CONN_OUTPUT_HIGH");
-	} else if (c->flags & CONN_FLUSH_CLOSE ||
-	           c->mode == CONN_MODE_CLOSING) {
+	} else if (c->flags & CONN_FLUSH_CLOSE || c->mode == CONN_MODE_CLOSING) {
 		conn_close(c, "close timeout");
 	} else if (c->mode == CONN_MODE_HTTP) {
 		if (c->flags & CONN_IN_HEAD) {
@@ -562,7 +558,8 @@ conn_upgrade(struct conn *c, const char *accept)
 }
 
 void
-conn_upgrade_ext(struct conn *c, const char *accept, const char *ext, int wbits)
+conn_upgrade_ext(struct conn *c, const char *accept, const char *ext,
+    int wbits)
 {
 	char head[256 + WS_EXT_LEN];
 	size_t n = ws_handshake_response_ext(head, sizeof head, accept, ext);
@@ -577,8 +574,8 @@ conn_upgrade_ext(struct conn *c, const char *accept, const char *ext, int wbits)
 	if (wbits > 0)
 		ws_set_deflate(&c->ws, wbits);
 	c->env->m->ws_upgrades++;
-	conn_timer_set(c, c->app->ws_auth_timeout ? c->app->ws_auth_timeout
-	                                          : c->env->ping_interval);
+	conn_timer_set(c, c->app->ws_auth_timeout ? c->app->ws_auth_timeout :
+						    c->env->ping_interval);
 	if (c->app->ws_open != NULL)
 		c->app->ws_open(c);
 }
@@ -633,7 +630,7 @@ conn_ws_pong(void *arg)
  */
 static size_t
 conn_send_now(struct conn *c, const void *head, size_t hlen, const void *body,
-              size_t blen)
+    size_t blen)
 {
 	struct iovec iov[2] = {{(void *)head, hlen}, {(void *)body, blen}};
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
@@ -692,7 +689,7 @@ conn_deflate_count(struct conn *c, size_t plain, size_t sent)
  * queued (copied). */
 static void
 conn_send_copy(struct conn *c, const uint8_t *hdr, size_t n, const void *data,
-               size_t len)
+    size_t len)
 {
 	size_t sent = conn_send_now(c, hdr, n, data, len);
 
@@ -700,13 +697,14 @@ conn_send_copy(struct conn *c, const uint8_t *hdr, size_t n, const void *data,
 		conn_write(c, hdr + sent, n - sent);
 	if (sent < n + len)
 		conn_write(c, (const uint8_t *)data + (sent > n ? sent - n : 0),
-		           len - (sent > n ? sent - n : 0));
+		    len - (sent > n ? sent - n : 0));
 }
 
 /* For a deflating peer: sends data compressed, as one frame with RSV1,
  * if that pays. Returns 1 if sent, 0 if the caller sends it plain. */
 static int
-conn_ws_send_deflated(struct conn *c, int opcode, const void *data, size_t len)
+conn_ws_send_deflated(struct conn *c, int opcode, const void *data,
+    size_t len)
 {
 	uint8_t hdr[WS_MAX_HEADER];
 	const uint8_t *z = NULL;
@@ -717,7 +715,7 @@ conn_ws_send_deflated(struct conn *c, int opcode, const void *data, size_t len)
 	if (len >= WS_DEFLATE_MIN) {
 		c->env->m->deflate_runs++;
 		z = ws_deflate_compress(conn_deflater(c->env), data, len,
-		                        &zlen);
+		    &zlen);
 	}
 	if (z == NULL) {
 		conn_deflate_count(c, plain, plain);
@@ -845,7 +843,7 @@ conn_ws_send_frame(struct conn *c, struct frame *f)
 		return;
 	f->refs++;
 	if (evbuffer_add_reference(out, f->bytes + sent, f->len - sent,
-	                           conn_frame_done, f) != 0)
+		conn_frame_done, f) != 0)
 		frame_unref(f);
 }
 

@@ -79,9 +79,8 @@ message_row(struct db *db, struct db_stmt *st, struct message *m,
 	}
 	if (user_id != m->user_id || m->username[0] == '\0') {
 		if (bare)
-			message_lookup(db_prepare(db,
-			                          "SELECT username FROM users"
-			                          " WHERE id = :id"),
+			message_lookup(db_prepare(db, "SELECT username FROM users"
+			                              " WHERE id = :id"),
 			               user_id, m->username, USERNAME_MAX);
 		else
 			message_name(st, 5, m->username, USERNAME_MAX);
@@ -177,9 +176,9 @@ message_copy_str(char **p, const char *s, size_t len)
 struct message *
 message_copy(const struct message *m)
 {
-	struct message *c =
-	    xmalloc(sizeof *c + m->text_len + 1 + m->mentions_len + 1 +
-	            m->reactions_len + 1 + m->files_len + 1);
+	struct message *c = xmalloc(sizeof *c + m->text_len + 1 +
+	                            m->mentions_len + 1 + m->reactions_len + 1 +
+	                            m->files_len + 1);
 	char *p = (char *)(c + 1);
 
 	*c = *m;
@@ -508,7 +507,8 @@ message_page_back(struct db *db, struct db_stmt *st, message_cb cb, void *arg,
 	memset(&m, 0, sizeof m);
 	while ((rc = db_step(st)) == DB_ROW) {
 		if (first)
-			*has_more = db_column_int64(st, MESSAGE_NCOLUMNS) != 0;
+			*has_more =
+			    db_column_int64(st, MESSAGE_NCOLUMNS) != 0;
 		first = 0;
 		message_row(db, st, &m, &buf);
 		if (cb(arg, &m) != 0)
@@ -528,13 +528,13 @@ message_page(struct db *db, int64_t room_id, int64_t before, int64_t after,
 	    "SELECT " MESSAGE_COLUMNS_BARE " FROM messages m"
 	    " WHERE m.room_id = :room_id AND m.id > :after AND m.id < :before"
 	    " ORDER BY m.id LIMIT :limit");
-	struct db_stmt *back =
-	    db_prepare(db, "SELECT " MESSAGE_COLUMNS_BARE
-	                   ", " MESSAGE_PAGE_FLOOR " IS NOT NULL"
-	                   " FROM messages m"
-	                   " WHERE m.room_id = :room_id AND m.id < :before"
-	                   " AND m.id > coalesce(" MESSAGE_PAGE_FLOOR ", 0)"
-	                   " ORDER BY m.id LIMIT :limit");
+	struct db_stmt *back = db_prepare(
+	    db,
+	    "SELECT " MESSAGE_COLUMNS_BARE ", " MESSAGE_PAGE_FLOOR " IS NOT NULL"
+	    " FROM messages m"
+	    " WHERE m.room_id = :room_id AND m.id < :before"
+	    " AND m.id > coalesce(" MESSAGE_PAGE_FLOOR ", 0)"
+	    " ORDER BY m.id LIMIT :limit");
 	int64_t n;
 
 	*has_more = 0;
@@ -570,10 +570,10 @@ message_page_around(struct db *db, int64_t room_id, int64_t around, int limit,
 	struct db_stmt *floor = db_prepare(
 	    db, "SELECT id FROM messages WHERE room_id = :room_id"
 	        " AND id < :around ORDER BY id DESC LIMIT 1 OFFSET :below");
-	struct db_stmt *st =
-	    db_prepare(db, "SELECT " MESSAGE_COLUMNS_BARE " FROM messages m"
-	                   " WHERE m.room_id = :room_id AND m.id > :floor"
-	                   " ORDER BY m.id LIMIT :limit");
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT " MESSAGE_COLUMNS_BARE " FROM messages m"
+	        " WHERE m.room_id = :room_id AND m.id > :floor"
+	        " ORDER BY m.id LIMIT :limit");
 	int64_t low = 0, n;
 	int rc;
 
@@ -748,22 +748,19 @@ message_index_range(struct db_stmt *st, int64_t lo, int64_t hi)
 int64_t
 message_index_pending(struct db *db, int64_t max)
 {
-	struct db_stmt *upto = db_prepare(
-	    db,
+	struct db_stmt *upto = db_prepare(db,
 	    "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fts_upto'");
-	struct db_stmt *last = db_prepare(
-	    db, "SELECT coalesce(max(id), :lo) FROM (SELECT id FROM messages"
-	        " WHERE id > :lo ORDER BY id LIMIT :max)");
-	struct db_stmt *tri = db_prepare(
-	    db,
+	struct db_stmt *last = db_prepare(db,
+	    "SELECT coalesce(max(id), :lo) FROM (SELECT id FROM messages"
+	    " WHERE id > :lo ORDER BY id LIMIT :max)");
+	struct db_stmt *tri = db_prepare(db,
 	    "INSERT INTO messages_trigram (rowid, text) SELECT id, text"
 	    " FROM messages WHERE id > :lo AND id <= :hi AND text IS NOT NULL");
-	struct db_stmt *words = db_prepare(
-	    db,
+	struct db_stmt *words = db_prepare(db,
 	    "INSERT INTO messages_words (rowid, text) SELECT id, text"
 	    " FROM messages WHERE id > :lo AND id <= :hi AND text IS NOT NULL");
-	struct db_stmt *mark = db_prepare(
-	    db, "UPDATE meta SET value = :hi WHERE key = 'fts_upto'");
+	struct db_stmt *mark = db_prepare(db,
+	    "UPDATE meta SET value = :hi WHERE key = 'fts_upto'");
 	int64_t lo = 0, hi = 0;
 	int rc;
 
