@@ -272,3 +272,37 @@ file_list_all(struct db *db, file_cb cb, void *arg)
 		return -1;
 	return file_each(st, cb, arg);
 }
+
+int
+file_list_export(struct db *db, int64_t room_id, int64_t since, int64_t until,
+    file_cb cb, void *arg)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT f.id, f.room_id, f.user_id, f.message_id, f.name,"
+	        " f.type, f.size, f.hash, f.created_at, f.pos, r.name,"
+	        " u.username FROM files f JOIN messages m ON m.id = f.message_id"
+	        " JOIN rooms r ON r.id = f.room_id JOIN users u ON u.id = f.user_id"
+	        " WHERE m.deleted = 0 AND (:room = 0 OR f.room_id = :room)"
+	        " AND m.seq > :since AND (:until < 0 OR m.ts <= :until)"
+	        " ORDER BY f.message_id, f.pos");
+	struct file_row f;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":room", room_id);
+	db_bind_int64(st, ":since", since < 0 ? 0 : since);
+	db_bind_int64(st, ":until", until);
+	while ((rc = db_step(st)) == DB_ROW) {
+		file_row_read(st, &f);
+		f.pos = db_column_int64(st, 9);
+		file_text(st, 10, f.room, sizeof f.room);
+		file_text(st, 11, f.username, sizeof f.username);
+		if (cb(arg, &f) != 0) {
+			rc = DB_DONE;
+			break;
+		}
+	}
+	db_reset(st);
+	return rc == DB_DONE ? 0 : -1;
+}

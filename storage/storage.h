@@ -488,6 +488,12 @@ int import_ban(struct db *db, const struct export_ban *b);
  * client id exists, -1. */
 int import_message(struct db *db, const struct message *m,
     const char *client_msg_id);
+struct file_row;
+/* An exported file of message f->message_id (which must be a live
+ * message of room), uploaded by user. 0, 1 on a constraint (duplicate
+ * id), 2 if the message is not such a message, -1. */
+int import_file(struct db *db, const struct file_row *f, const char *room,
+                const char *user);
 
 /* file.c: file attachments' metadata (the bytes: chatd/blob.c). */
 
@@ -504,6 +510,9 @@ struct file_row {
 	char hash[65];
 	int64_t created_at;
 	int room_kind; /* enum room_kind; file_get only */
+	int64_t pos;   /* its place in its message; import and export */
+	char room[ROOMNAME_MAX + 1];     /* file_list_export only */
+	char username[USERNAME_MAX + 1]; /* file_list_export only */
 };
 
 /* Stores a new, unattached file. 0, 1 if the id is taken, -1. */
@@ -532,7 +541,12 @@ int file_hash_used(struct db *db, const char *hash);
  * -1. */
 int file_counts(struct db *db, int64_t *files, int64_t *attached,
     int64_t *bytes);
-/* Every file row in id order (backup, export). 0 or -1. */
+/* Every file row in id order (backup, restore). 0 or -1. */
 int file_list_all(struct db *db, file_cb cb, void *arg);
+/* The files of the live messages an export of room_id (0: all), since
+ * and until (-1: no bound) writes, with room, username and pos. 0 or
+ * -1. */
+int file_list_export(struct db *db, int64_t room_id, int64_t since,
+    int64_t until, file_cb cb, void *arg);
 
 #endif

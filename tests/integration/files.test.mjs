@@ -14,6 +14,7 @@ import {
 	rawRequest,
 } from './lib/chatd.mjs';
 import { upload, download } from './lib/files.mjs';
+import { chatdOk, jsonLines } from './lib/ops.mjs';
 
 const MiB = 1024 * 1024;
 
@@ -571,4 +572,74 @@ test('an HTML upload is served as an attachment in a sandbox, never as a page', 
 	assert.match(d.headers['cache-control'], /private/);
 	const q = await api(srv, 'GET', `/api/files/${file.id}?token=${a.token}`);
 	assert.equal(q.status, 401);
+});
+
+test('backup writes the files beside the copy; restore brings them back', async (t) => {
+	const srv = await useChatd(t);
+	const room = uniq('fr');
+	const a = await member(srv, room);
+	const one = randomBytes(4000);
+	const two = randomBytes(5000);
+	const m1 = await share(srv, a, room, 'one.bin', one);
+	const m2 = await share(srv, a, room, 'two.bin', two);
+	await upload(srv, a.token, room, 'loose.bin', randomBytes(10)); // unattached: in the backup too
+	const bk = path.join(tempDir(t), 'bk.db');
+	assert.equal(await chatdOk(['--db', srv.dbPath, 'backup', bk]), '');
+	assert.deepEqual(listFiles(`${bk}.files`).blobs.sort(), listFiles(filesDir(srv)).blobs.sort());
+	// After the backup: one message deleted (its bytes go), one more sent.
+	await a.c.request({ type: 'delete', room, id: m1.msg.id });
+	const m3 = await share(srv, a, room, 'three.bin', randomBytes(3000));
+	await until(async () => !listFiles(filesDir(srv)).blobs.includes(sha256(one)), { what: 'bytes gone' });
+	await srv.stop();
+	await chatdOk(['--db', srv.dbPath, 'restore', bk]);
+	await srv.restart();
+	const d1 = await download(srv, a.token, m1.file.id);
+	assert.equal(d1.status, 200, 'the deleted file is back');
+	assert.deepEqual(d1.body, one);
+	assert.deepEqual((await download(srv, a.token, m2.file.id)).body, two);
+	assert.equal((await download(srv, a.token, m3.file.id)).status, 404, 'made after the backup');
+	// Bytes the restored database does not name are swept at start.
+	assert.equal(listFiles(filesDir(srv)).blobs.length, 3);
+});
+
+test('export carries files as base64 lines; import brings them to a new server', async (t) => {
+	const srv = await useChatd(t);
+	const room = uniq('fr');
+	const a = await member(srv, room);
+	const bytes = randomBytes(70000);
+	const m = await share(srv, a, room, 'data.bin', bytes, 'application/x-thing');
+	const img = await share(srv, a, room, 'pic.png', randomBytes(100), 'image/png');
+	await a.c.request({ type: 'delete', room, id: img.msg.id });
+	await upload(srv, a.token, room, 'loose.bin', randomBytes(10));
+	const out = await chatdOk(['--db', srv.dbPath, 'export']);
+	const lines = jsonLines(out);
+	const files = lines.filter((l) => l.type === 'file');
+	assert.equal(files.length, 1, 'attached files of live messages only');
+	assert.equal(files[0].id, m.file.id);
+	assert.equal(files[0].content_type, 'application/x-thing');
+	assert.deepEqual(Buffer.from(files[0].data, 'base64'), bytes);
+	assert.deepEqual(lines.find((l) => l.type === 'message' && l.id === m.msg.id).files, m.msg.files);
+	// --room of another room: no file lines.
+	const o = uniq('fo');
+	await join(a.c, o);
+	const other = jsonLines(await chatdOk(['--db', srv.dbPath, 'export', '--room', o]));
+	assert.equal(other.filter((l) => l.type === 'file').length, 0, 'another room: none');
+	const mine = jsonLines(await chatdOk(['--db', srv.dbPath, 'export', '--room', room]));
+	assert.equal(mine.filter((l) => l.type === 'file').length, 1, 'the room: its file');
+	const dir = tempDir(t);
+	const db2 = path.join(dir, 'new.db');
+	await chatdOk(['--db', db2, 'import'], { input: out });
+	assert.deepEqual(listFiles(`${db2}.files`).blobs, [sha256(bytes)]);
+	const srv2 = await useChatd(t, { dbPath: db2 });
+	// Log in on the new server.
+	const r = await api(srv2, 'POST', '/api/login', { body: { username: a.name, password: a.pw } });
+	const d2 = await download(srv2, r.json.token, m.file.id);
+	assert.equal(d2.status, 200);
+	assert.deepEqual(d2.body, bytes);
+	assert.equal(d2.headers['content-type'], 'application/x-thing');
+	// A file line whose bytes do not match its size is refused.
+	const bad = out.split('\n').map((l) => (l.includes('"type":"file"') ? l.replace('"size":70000', '"size":69999') : l)).join('\n');
+	assert.notEqual(bad, out);
+	const db3 = path.join(dir, 'bad.db');
+	await assert.rejects(chatdOk(['--db', db3, 'import'], { input: bad }));
 });

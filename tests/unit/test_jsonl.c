@@ -16,7 +16,8 @@
 #include "storage/storage.h"
 
 /* The name rules chatd import gives the importer. */
-static const struct jsonl_names names = {auth_username_fold, auth_room_fold};
+static const struct jsonl_names names = {auth_username_fold, auth_room_fold,
+                                         NULL, NULL};
 
 struct fixture {
 	char dir[64];
