@@ -524,7 +524,9 @@ conn_timer_cb(int fd, short what, void *arg)
 		conn_close(c, "close timeout");
 	} else if (c->mode == CONN_MODE_HTTP) {
 		if (c->flags & CONN_IN_HEAD) {
-			c->env->bad_request(c, 408);
+			/* Answered already at its head: just close. */
+			if (!(c->flags & CONN_DISCARD))
+				c->env->bad_request(c, 408);
 			conn_flush_close(c, "header timeout");
 		} else {
 			conn_close(c, "idle timeout");

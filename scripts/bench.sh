@@ -15,7 +15,7 @@ set -euo pipefail
 BUILD=${1:-build}
 QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-2}
-ONLY=${BENCH_ONLY:-FMRISHQ} # the scenarios to run, e.g. BENCH_ONLY=MH
+ONLY=${BENCH_ONLY:-FMRUISHQ} # the scenarios to run, e.g. BENCH_ONLY=MH
 PEER=${BENCH_PEER:-1}      # 0: chatd only
 # BENCH_KEEP=1 keeps the work directory (databases, tokens, logs)
 cd "$(dirname "$0")/.."
@@ -36,6 +36,7 @@ if [ "$QUICK" = 1 ]; then
 	R_CONNS=500 R_ROOMS=50 R_USERS=100
 	H_MSGS=100000 H_CONNS=4
 	Q_RATE=1000 Q_SEARCHERS=8
+	U_RATE=1000 U_UPLOADERS=20 U_MB=25 U_DUR=3
 else
 	DUR=4 WARM=1
 	F_CONNS=1000 F_USERS=100 F_RATES="30 60 90"
@@ -44,6 +45,7 @@ else
 	R_CONNS=1000 R_ROOMS=100 R_USERS=200
 	H_MSGS=1000000 H_CONNS=8
 	Q_RATE=2000 Q_SEARCHERS=8
+	U_RATE=2000 U_UPLOADERS=20 U_MB=25 U_DUR=8
 fi
 
 # Prints a progress line on stderr.
@@ -251,6 +253,17 @@ run_common chatd
 run_many chatd
 want R && point chatd R "$R_CONNS clients" --mode reconnect --conns $R_CONNS \
 	--rooms $R_ROOMS --users $R_USERS --room-prefix m --resync-k 20
+# U: M's layout at U_RATE msg/s, alone and while U_UPLOADERS of its users
+# upload U_MB MiB files in a closed loop (POST /api/files; issue 15).
+if want U; then
+	for n in 0 $U_UPLOADERS; do
+		point chatd U "M $U_RATE msg/s, $n uploading $U_MB MiB" \
+			--mode load --conns $M_CONNS --rooms $M_ROOMS \
+			--users $M_USERS --senders $M_CONNS --rate $U_RATE \
+			--duration $U_DUR --warmup $WARM --room-prefix m \
+			--uploaders "$n" --upload-mb $U_MB
+	done
+fi
 run_idle chatd "chatd_start $DB"
 if want S || want H || want Q; then
 # the history room and its author (ha0) exist before the fill; the reader
@@ -376,6 +389,13 @@ for (const p of points)
 			`searches/s, p50 ${fmt(p.chatd.search_p50)} ms, p99 ` +
 			`${fmt(p.chatd.search_p99)} ms, ${p.chatd.search_timeouts} ` +
 			`timed out, ${p.chatd.search_busy} busy`);
+for (const p of points)
+	if (p.scenario === 'U' && p.chatd && p.chatd.uploaders)
+		console.log(`U ${p.point}: ${fmt(p.chatd.upload_mib_per_s, 1)} ` +
+			`MiB/s stored, ${p.chatd.uploads_ok} uploads, ` +
+			`${p.chatd.uploads_failed} failed, upload p50 ` +
+			`${fmt(p.chatd.upload_p50)} ms, server RSS max ` +
+			`${p.chatd.upload_rss_max_kib} KiB`);
 const doc = { date: new Date().toISOString(), quick: quick === '1',
 	elapsed_s: Number(elapsed),
 	machine: { cpus: os.cpus().length, model: os.cpus()[0].model,

@@ -14,7 +14,7 @@ import {
 	rawRequest,
 } from './lib/chatd.mjs';
 import { upload, download } from './lib/files.mjs';
-import { chatdOk, jsonLines } from './lib/ops.mjs';
+import { chatd, chatdOk, jsonLines } from './lib/ops.mjs';
 
 const MiB = 1024 * 1024;
 
@@ -642,4 +642,20 @@ test('export carries files as base64 lines; import brings them to a new server',
 	assert.notEqual(bad, out);
 	const db3 = path.join(dir, 'bad.db');
 	await assert.rejects(chatdOk(['--db', db3, 'import'], { input: bad }));
+});
+
+test('check-config checks that the files directory is writable', async (t) => {
+	const dir = tempDir(t);
+	const db = path.join(dir, 'c.db');
+	const ok = await chatd(['--db', db, '--web', 'web', 'check-config']);
+	assert.equal(ok.code, 0, ok.stderr);
+	assert.match(ok.stdout, new RegExp(`files = ${db}\\.files\\t# default`));
+	fs.writeFileSync(path.join(dir, 'plain'), 'x');
+	const bad = await chatd(['--db', db, '--web', 'web', '--files', path.join(dir, 'plain'), 'check-config']);
+	assert.equal(bad.code, 1);
+	assert.match(bad.stderr, /--files .*plain: not a directory/);
+	const deep = await chatd(['--db', db, '--web', 'web', '--files', path.join(dir, 'plain', 'sub'), 'check-config']);
+	assert.equal(deep.code, 1);
+	const badmb = await chatd(['--db', db, '--web', 'web', '--max-upload-mb', '0', 'check-config']);
+	assert.equal(badmb.code, 2, badmb.stderr);
 });
