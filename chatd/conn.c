@@ -468,8 +468,13 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 
 	(void)bev;
-	if (c->file != NULL && conn_file_refill(c) != 0)
+	if (c->file != NULL) {
+		if (conn_file_refill(c) != 0)
+			return;
+		/* The file is all queued: pipelined requests may wait. */
+		conn_read_cb(c->bev, c);
 		return;
+	}
 	if (c->flags & CONN_FLUSH_CLOSE) {
 		if (c->flags & CONN_LINGER)
 			conn_linger(c);

@@ -659,3 +659,19 @@ test('check-config checks that the files directory is writable', async (t) => {
 	const badmb = await chatd(['--db', db, '--web', 'web', '--max-upload-mb', '0', 'check-config']);
 	assert.equal(badmb.code, 2, badmb.stderr);
 });
+
+test('download: a big file then pipelined requests on one connection, in order', async (t) => {
+	const srv = await useChatd(t);
+	const room = uniq('fr');
+	const a = await member(srv, room);
+	const bytes = randomBytes(3 * MiB + 123);
+	const { file } = await share(srv, a, room, 'big.bin', bytes);
+	const get = `GET /api/files/${file.id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${a.token}\r\n\r\n`;
+	const res = await rawRequest(srv.port, Buffer.from(get +
+		`GET /api/files/${file.id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${a.token}\r\nRange: bytes=-5\r\n\r\n` +
+		'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'), { n: 3, ms: WAIT_MS * 2 });
+	assert.deepEqual(res.map((r) => r.status), [200, 206, 200]);
+	assert.deepEqual(res[0].body, bytes);
+	assert.deepEqual(res[1].body, bytes.subarray(bytes.length - 5));
+	assert.equal(await metric(srv, 'chatd_file_download_bytes_total'), bytes.length + 5);
+});
