@@ -9,6 +9,7 @@
 
 #include "chatd/admin.h"
 #include "chatd/admin_db.h"
+#include "chatd/admin_files.h"
 #include "chatd/auth.h"
 #include "chatd/config.h"
 #include "chatd/log.h"
@@ -98,6 +99,9 @@ admin_db_backup(struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "chatd: backup: %s\n", err);
 		return 1;
 	}
+	/* The files the backup names, beside it (docs/files.md). */
+	if (admin_files_backup(cfg, argv[0]) != 0)
+		return 1;
 	log_info("backup of %s written to %s in %lld ms", cfg->db_path,
 	    argv[0], (long long)(now_ms() - t0));
 	return 0;
@@ -207,6 +211,8 @@ admin_db_restore(struct config *cfg, int argc, char **argv)
 		    strerror(errno));
 		goto out;
 	}
+	if (admin_files_restore(cfg, argv[0]) != 0)
+		goto out;
 	log_info("restored %s into %s; new epoch %s", argv[0], cfg->db_path,
 	    epoch);
 	rc = 0;
@@ -253,6 +259,8 @@ admin_db_export(struct config *cfg, int argc, char **argv)
 		goto out;
 	}
 	if (jsonl_export(db, stdout, r.id, cfg->export_since,
+		cfg->export_until) != 0 ||
+	    admin_files_export(cfg, db, stdout, r.id, cfg->export_since,
 		cfg->export_until) != 0) {
 		fprintf(stderr, "chatd: export failed\n");
 		goto out;
@@ -269,8 +277,8 @@ out:
 int
 admin_db_import(struct config *cfg, int argc, char **argv)
 {
-	static const struct jsonl_names names = {
-	    auth_username_fold, auth_room_fold, auth_hash_check};
+	struct jsonl_names names = {auth_username_fold, auth_room_fold,
+	    auth_hash_check, admin_files_import_bytes, cfg};
 	size_t n;
 	const char *why;
 	struct db *db;

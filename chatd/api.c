@@ -8,6 +8,7 @@
 #include "chatd/auth.h"
 #include "chatd/chat.h"
 #include "chatd/conn.h"
+#include "chatd/files.h"
 #include "chatd/http.h"
 #include "chatd/jsonw.h"
 #include "chatd/limiter.h"
@@ -870,6 +871,79 @@ api_search(struct conn *c, const struct http_request *req)
 	conn_hold(c);
 }
 
+/* The user of a request's bearer token without answering: 0, 1 if none
+ * or invalid, -1 on a database error. */
+static int
+api_auth_quiet(struct conn *c, const struct http_request *req, struct user *u)
+{
+	const char *token = auth_bearer(http_request_header(req,
+	    "Authorization"));
+	uint8_t hash[32];
+
+	if (token == NULL)
+		return 1;
+	auth_token_hash(token, strlen(token), hash);
+	return session_lookup(c->srv->db, hash, now_ms(), u);
+}
+
+/* POST /api/files, its body complete (or empty). */
+static void
+api_upload(struct conn *c, const struct http_request *req)
+{
+	uint8_t hash[32];
+	struct user u;
+
+	if (c->body_data == NULL && api_auth(c, req, &u, hash) != 0)
+		return;
+	files_upload_done(c, req, c->body_data == NULL ? &u : NULL);
+}
+
+/* GET /api/files/{id} */
+static void
+api_download(struct conn *c, const struct http_request *req)
+{
+	uint8_t hash[32];
+	struct user u;
+
+	if (api_auth(c, req, &u, hash) != 0)
+		return;
+	files_download(c, req, &u);
+}
+
+/* A request head with a body: POST /api/files streams it (after the
+ * checks its head allows); every other body is buffered as before. */
+static uint64_t
+api_head(struct conn *c, const struct http_request *req, int *stream)
+{
+	struct user u;
+	int rc;
+
+	if (req->method != HTTP_POST || strcmp(req->path, "/api/files") != 0)
+		return 0;
+	chat_flush(c->srv);
+	rc = api_auth_quiet(c, req, &u);
+	if (rc != 0) {
+		c->srv->m.files_upload_failed++;
+		if (rc < 0)
+			http_respond_error(c, req, 500, "internal",
+			    "database error");
+		else
+			http_respond_error(c, req, 401, "unauthorized",
+			    "a valid bearer token is required");
+		conn_body_discard(c, 1);
+		return 0;
+	}
+	return files_upload_head(c, req, &u, stream);
+}
+
+/* A connection goes: its upload, then its chat session. */
+static void
+api_gone(struct conn *c)
+{
+	files_conn_gone(c);
+	chat_gone(c);
+}
+
 /* user_prefix callback: {"username","online"} into a JSON array. */
 static int
 api_user_cb(void *arg, const struct user *u)
@@ -1022,6 +1096,8 @@ static const struct {
 	{"/api/rooms/*", HTTP_GET, api_messages},
 	{"/api/search", HTTP_GET, api_search},
 	{"/api/users", HTTP_GET, api_users},
+	{"/api/files", HTTP_POST, api_upload},
+	{"/api/files/*", HTTP_GET, api_download},
 	{"/healthz", HTTP_GET, api_healthz},
 	{"/metrics", HTTP_GET, api_metrics},
 	{"/ws", HTTP_GET, api_ws},
@@ -1116,9 +1192,11 @@ api_stop(struct server *srv)
 
 const struct conn_app api_app = {
 	.request = api_request,
+	.head = api_head,
+	.body = files_upload_body,
 	.ws_open = chat_ws_open,
 	.ws_message = chat_ws_message,
-	.gone = chat_gone,
+	.gone = api_gone,
 	.stop = api_stop,
 	.ws_auth_timeout = CHAT_AUTH_TIMEOUT,
 };

@@ -12,6 +12,7 @@
 #include "chatd/chat.h"
 #include "chatd/chat_int.h"
 #include "chatd/conn.h"
+#include "chatd/files.h"
 #include "chatd/hub.h"
 #include "chatd/jsonw.h"
 #include "chatd/log.h"
@@ -206,6 +207,8 @@ chat_flush(struct server *srv)
 
 		evtimer_add(ch->index_ev, &tv);
 	}
+	/* Bytes of files deleted in the batch, now that it is durable. */
+	files_release_bytes(srv);
 	while ((a = TAILQ_FIRST(&ch->actions)) != NULL) {
 		TAILQ_REMOVE(&ch->actions, a, link);
 		if (ok) {

@@ -44,6 +44,10 @@ chat_message_v2_members(struct jsonw *w, const struct message *m)
 		JSONW_KEY(w, "mention_room");
 		jsonw_bool(w, 1);
 	}
+	if (m->files != NULL && m->files_len > 0) {
+		JSONW_KEY(w, "files");
+		jsonw_raw(w, m->files, m->files_len);
+	}
 	if (p == NULL || m->reactions_len == 0)
 		return;
 	JSONW_KEY(w, "reactions");

@@ -10,6 +10,7 @@
 #include "chatd/chat.h"
 #include "chatd/chat_int.h"
 #include "chatd/conn.h"
+#include "chatd/files.h"
 #include "chatd/hub.h"
 #include "chatd/jsonw.h"
 #include "chatd/log.h"
@@ -154,9 +155,10 @@ chat_message_run(struct server *srv, struct action *a)
 	chat_event_reply(srv, a->sess, a->evtype, a->msg, a->ref);
 }
 
-/* Checks message text: 0, or -1 after replying bad_request/empty/too_long. */
+/* Checks message text: 0, or -1 after replying bad_request/empty/too_long.
+ * With empty_ok (a message with files), blank text is allowed. */
 static int
-chat_text_ok(struct session *s, json_t *ref, json_t *v)
+chat_text_check(struct session *s, json_t *ref, json_t *v, int empty_ok)
 {
 	const char *t = json_string_value(v);
 	size_t len = json_string_length(v), i;
@@ -167,7 +169,7 @@ chat_text_ok(struct session *s, json_t *ref, json_t *v)
 	}
 	for (i = 0; i < len && isspace((unsigned char)t[i]); i++)
 		;
-	if (i == len) {
+	if (i == len && !empty_ok) {
 		chat_send_error(s, ref, "empty", "the message is empty");
 		return -1;
 	}
@@ -192,6 +194,39 @@ chat_seq_ok(struct session *s, json_t *ref)
 		return -1;
 	}
 	return 0;
+}
+
+/* Checks message text (not empty): 0, or -1 after replying. */
+static int
+chat_text_ok(struct session *s, json_t *ref, json_t *v)
+{
+	return chat_text_check(s, ref, v, 0);
+}
+
+/* Reads "files": 0 (absent), n ids into ids (at most
+ * FILES_MAX_PER_MESSAGE), or -1 after replying bad_request. */
+static int
+chat_files_arg(struct session *s, json_t *req, json_t *ref,
+    const char *ids[FILES_MAX_PER_MESSAGE])
+{
+	json_t *v = json_object_get(req, "files"), *e;
+	size_t i;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) == 0 ||
+	    json_array_size(v) > FILES_MAX_PER_MESSAGE)
+		goto bad;
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e))
+			goto bad;
+		ids[i] = json_string_value(e);
+	}
+	return (int)json_array_size(v);
+bad:
+	chat_send_error(s, ref, "bad_request",
+	    "files must be an array of 1-10 file ids");
+	return -1;
 }
 
 /* Allocates the next seq, opening the transaction. -1 after replying
@@ -284,11 +319,14 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 	struct message m, *prev = NULL;
 	struct chat_mentions cm;
 	struct action *a;
+	const char *fids[FILES_MAX_PER_MESSAGE];
+	char *fjson = NULL;
 	int64_t reply_to;
-	int rc;
+	int nfiles, rc;
 
 	if ((room = chat_room_member(s, req, ref)) == NULL ||
-	    chat_text_ok(s, ref, text) != 0 ||
+	    (nfiles = chat_files_arg(s, req, ref, fids)) < 0 ||
+	    chat_text_check(s, ref, text, nfiles > 0) != 0 ||
 	    chat_client_id(s, req, ref, &cmid) < 0 ||
 	    chat_reply_to(s, req, ref, &reply_to) < 0)
 		return;
@@ -315,6 +353,16 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 	 * one it answered is gone since. */
 	if (reply_to != 0 && chat_reply_target(s, ref, room, reply_to) != 0)
 		return;
+	if (nfiles > 0) {
+		rc = files_message_json(srv, fids, (size_t)nfiles, s->user->id,
+		    room->id, &fjson);
+		if (rc != 0) {
+			chat_send_error(s, ref, rc > 0 ? "not_found" : "internal",
+			    rc > 0 ? "files: no such file of yours in the room, "
+				     "not yet sent" : "database error");
+			return;
+		}
+	}
 	memset(&m, 0, sizeof m);
 	m.room_id = room->id;
 	m.user_id = s->user->id;
@@ -323,21 +371,31 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 	m.text = json_string_value(text);
 	m.text_len = json_string_length(text);
 	m.reply_to = reply_to;
+	m.files = fjson;
+	m.files_len = fjson ? strlen(fjson) : 0;
+	m.file_ids = fids;
+	m.nfile_ids = (size_t)nfiles;
 	if (chat_mentions_find(srv, room->id, &m, &cm) != 0) {
+		free(fjson);
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
 	if ((m.id = m.seq = chat_next_seq(s, ref)) < 0) {
+		free(fjson);
 		chat_mentions_free(&cm);
 		return;
 	}
 	m.ts = chat_now();
 	rc = message_insert(srv->db, &m, cmid);
 	if (rc != 0) {
+		free(fjson);
 		chat_mentions_free(&cm);
 		/* chatd room del may commit between the loop pass's check
 		 * (chat_external_changes) and this insert. */
-		if (hub_room_gone(ch->hub, srv->db, room))
+		if (rc == 2)
+			chat_send_error(s, ref, "not_found",
+			    "files: a file is no longer free to attach");
+		else if (hub_room_gone(ch->hub, srv->db, room))
 			chat_send_error(s, ref, "no_such_room", "no such room");
 		else
 			chat_send_error(s, ref, "internal", "database error");
@@ -348,6 +406,7 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 	a->seq = m.seq;
 	a->msg = message_copy(&m);
 	a->evtype = "message";
+	free(fjson);
 	chat_mentions_free(&cm);
 }
 
@@ -487,7 +546,9 @@ chat_message_delete(struct session *s, json_t *req, json_t *ref)
 		return;
 	if ((seq = chat_next_seq(s, ref)) < 0)
 		return;
-	if (message_delete(srv->db, id, seq, by) != 0) {
+	/* Its files go with it; their bytes once the batch commits. */
+	if (message_delete(srv->db, id, seq, by) != 0 ||
+	    files_delete_message(srv, id) != 0) {
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}

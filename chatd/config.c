@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chatd/blob.h"
 #include "chatd/config.h"
 #include "chatd/log.h"
 
@@ -36,6 +37,14 @@ static const struct option_def options[] = {
 	    NULL},
 	{"db", "CHATD_DB", "./chat.db", "SQLite database file", 0, NULL},
 	{"web", "CHATD_WEB", "web", "directory of the web page", 0, NULL},
+	{"files", "CHATD_FILES", NULL,
+	    "directory of uploaded files (default: the database path + "
+	    "\".files\")", 0, NULL},
+	{"max-upload-mb", "CHATD_MAX_UPLOAD_MB", "25",
+	    "largest file upload, in MiB", 0, NULL},
+	{"upload-quota-mb", "CHATD_UPLOAD_QUOTA_MB", "500",
+	    "MiB a user may upload per hour (0: no quota; a rate limit)", 0,
+	    NULL},
 	{"tls-cert", "CHATD_TLS_CERT", NULL, "TLS certificate chain (PEM)", 0,
 	    NULL},
 	{"tls-key", "CHATD_TLS_KEY", NULL, "TLS private key (PEM)", 0, NULL},
@@ -186,6 +195,17 @@ config_set(struct config *cfg, const char *name, const char *val)
 		cfg->db_path = val;
 	else if (strcmp(name, "web") == 0)
 		cfg->web_dir = val;
+	else if (strcmp(name, "files") == 0)
+		cfg->files_dir = val;
+	else if (strcmp(name, "max-upload-mb") == 0) {
+		if (config_parse_int64(val, &cfg->max_upload_mb) != 0 ||
+		    cfg->max_upload_mb < 1 || cfg->max_upload_mb > 1048576)
+			goto bad;
+	} else if (strcmp(name, "upload-quota-mb") == 0) {
+		if (config_parse_int64(val, &cfg->upload_quota_mb) != 0 ||
+		    cfg->upload_quota_mb > 1048576 * 1024LL)
+			goto bad;
+	}
 	else if (strcmp(name, "tls-cert") == 0)
 		cfg->tls_cert = val;
 	else if (strcmp(name, "tls-key") == 0)
@@ -483,6 +503,14 @@ config_load(struct config *cfg, int argc, char **argv, char **pos, int *npos)
 		    0)
 			return -1;
 	}
+	if (cfg->files_dir == NULL && cfg->db_path != NULL) {
+		char *d = malloc(strlen(cfg->db_path) + 7);
+
+		if (d == NULL)
+			abort();
+		sprintf(d, "%s.files", cfg->db_path);
+		cfg->files_dir = config_keep(d);
+	}
 	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
 		fprintf(stderr, "chatd: --tls-cert and --tls-key go together\n");
 		return -1;
@@ -543,6 +571,7 @@ int
 config_check(struct config *cfg, int argc)
 {
 	struct stat st;
+	char why[256];
 	int bad = 0;
 
 	if (argc != 0) {
@@ -553,6 +582,8 @@ config_check(struct config *cfg, int argc)
 	bad |= config_check_db(cfg->db_path);
 	if (stat(cfg->web_dir, &st) != 0 || !S_ISDIR(st.st_mode))
 		bad |= config_check_fail("--web", cfg->web_dir, "not a directory");
+	if (blob_dir_writable(cfg->files_dir, why, sizeof why) != 0)
+		bad |= config_check_fail("--files", cfg->files_dir, why);
 	if (cfg->tls_cert && access(cfg->tls_cert, R_OK) != 0)
 		bad |= config_check_fail("--tls-cert", cfg->tls_cert,
 		    strerror(errno));
@@ -568,7 +599,10 @@ config_check(struct config *cfg, int argc)
 				    source_names[option_src[o]]);
 			continue;
 		}
-		if (option_val[o] != NULL)
+		if (option_val[o] == NULL &&
+		    strcmp(options[o].name, "files") == 0)
+			printf("files = %s\t# default\n", cfg->files_dir);
+		else if (option_val[o] != NULL)
 			printf("%s = %s\t# %s\n", options[o].name,
 			    option_val[o], source_names[option_src[o]]);
 	}

@@ -14,6 +14,9 @@ struct config {
 	const char *listen;        /* ADDR:PORT */
 	const char *db_path;
 	const char *web_dir;
+	const char *files_dir;     /* uploads' bytes; default DB.files */
+	int64_t max_upload_mb;     /* one upload's limit */
+	int64_t upload_quota_mb;   /* per user per hour; 0: none */
 	const char *tls_cert;
 	const char *tls_key;
 	const char *origins[MAX_ORIGINS + 1]; /* extra allowed WS origins */

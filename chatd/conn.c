@@ -36,6 +36,7 @@ struct conn_msg {
 	size_t len;
 	uint8_t data[];
 };
+static void conn_linger_read_cb(struct bufferevent *bev, void *arg);
 
 static int conn_ws_message(void *arg, int binary, uint8_t *data, size_t len);
 static void conn_ws_write(void *arg, const uint8_t *data, size_t len);
@@ -99,6 +100,7 @@ conn_accept(struct conn_env *env, int fd, const char *addr)
 	}
 	c->http = xmalloc(sizeof *c->http);
 	http_parser_init(c->http, HTTP_MAX_HEAD, HTTP_MAX_BODY);
+	http_parser_defer_body(c->http, 1);
 	c->timer = evtimer_new(env->base, conn_timer_cb, c);
 	c->pending_tail = &c->pending;
 	TAILQ_INSERT_TAIL(&env->conns, c, link);
@@ -179,6 +181,8 @@ conn_free(struct conn *c)
 		event_free(c->timer);
 	if (c->resume != NULL)
 		event_free(c->resume);
+	if (c->file != NULL)
+		evbuffer_file_segment_free(c->file);
 	if (c->bev != NULL) {
 		if (c->flags & CONN_TLS)
 			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
@@ -304,6 +308,58 @@ conn_flush_close(struct conn *c, const char *reason)
 		conn_timer_set(c, CONN_CLOSE_WAIT);
 }
 
+void
+conn_body_discard(struct conn *c, int close)
+{
+	c->flags |= CONN_DISCARD;
+	if (close) {
+		c->flags |= CONN_LINGER;
+		conn_flush_close(c, "answered before the body");
+	}
+}
+
+/* A head with a body is complete: asks the application how to read the
+ * body. 0, or -1 after answering (or closing). */
+static int
+conn_http_head(struct conn *c)
+{
+	const struct http_request *rq = &c->http->req;
+	uint64_t max = 0;
+	int stream = 0, r;
+
+	if (c->app->head != NULL)
+		max = c->app->head(c, rq, &stream);
+	if (c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE))
+		return -1;
+	if (c->flags & CONN_DISCARD)
+		stream = 1;
+	if ((r = http_parser_body(c->http, max, stream)) < 0) {
+		if (!(c->flags & CONN_DISCARD))
+			c->env->bad_request(c, http_error_status(r));
+		c->flags |= CONN_LINGER;
+		conn_flush_close(c, "body over the limit");
+		return -1;
+	}
+	return 0;
+}
+
+/* Hands the body bytes of the last feed to the application (streaming),
+ * before they are drained from the input buffer they point into. */
+static void
+conn_http_chunk(struct conn *c)
+{
+	const uint8_t *chunk;
+	size_t len;
+
+	if ((chunk = http_parser_chunk(c->http, &len)) == NULL)
+		return;
+	/* A streamed body may take long, but not stall: silence of
+	 * header_timeout seconds ends it with 408. */
+	conn_timer_set(c, c->env->header_timeout);
+	if (!(c->flags & CONN_DISCARD) && c->app->body(c, chunk, len) < 0)
+		c->flags |= CONN_DISCARD;
+}
+
 /* Feeds buffered input to the HTTP parser and dispatches requests, one
  * at a time, so pipelined requests are answered in order. */
 static void
@@ -312,7 +368,7 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 	struct evbuffer_iovec v;
 	ssize_t n;
 
-	while (c->mode == CONN_MODE_HTTP && c->holds == 0 &&
+	while (c->mode == CONN_MODE_HTTP && c->holds == 0 && c->file == NULL &&
 	    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE | CONN_READ_PAUSED |
 		CONN_OVERFLOW)) &&
 	    evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
@@ -322,12 +378,21 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 		}
 		n = http_parser_feed(c->http, v.iov_base, v.iov_len);
 		if (n < 0) {
-			c->env->bad_request(c, http_error_status(n));
+			if (!(c->flags & CONN_DISCARD))
+				c->env->bad_request(c, http_error_status(n));
+			c->flags |= CONN_LINGER;
 			conn_flush_close(c, "bad request");
 			return;
 		}
+		conn_http_chunk(c);
 		evbuffer_drain(in, n);
-		if (c->http->state == HTTP_PARSER_BODY) {
+		if (c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE))
+			return;
+		if (c->http->state == HTTP_PARSER_HEAD_DONE &&
+		    conn_http_head(c) != 0)
+			return;
+		if (c->http->state == HTTP_PARSER_BODY &&
+		    !(c->flags & CONN_DISCARD)) {
 			const struct http_request *rq = &c->http->req;
 
 			if (rq->expect_continue && !(c->flags & CONN_PING_SENT)) {
@@ -341,7 +406,16 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 			continue;
 		c->flags &= ~(CONN_IN_HEAD | CONN_PING_SENT);
 		c->env->m->http_requests++;
-		c->app->request(c, http_parser_request(c->http));
+		if (c->flags & CONN_DISCARD) {
+			/* Answered at its head: the body is gone too. */
+			c->flags &= ~CONN_DISCARD;
+			if (!c->http->req.keep_alive) {
+				conn_flush_close(c, "no keep-alive");
+				return;
+			}
+		} else {
+			c->app->request(c, http_parser_request(c->http));
+		}
 		if (c->holds > 0)
 			return; /* answered later; the request stays parsed */
 		if (c->mode == CONN_MODE_HTTP && c->http != NULL)
@@ -447,19 +521,117 @@ conn_resume_cb(int fd, short what, void *arg)
 	conn_read_cb(c->bev, c); /* input may already be buffered */
 }
 
+/* The answer is out: half-closes, then reads and drops what the peer
+ * still sends (the rest of a refused body) for CONN_LINGER_WAIT seconds,
+ * so that closing with unread input (a TCP reset) does not destroy the
+ * answer before the peer reads it. TLS closes at once. */
+static void
+conn_linger(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	if ((c->flags & CONN_TLS) || bufferevent_getfd(c->bev) < 0) {
+		conn_close(c, "flushed");
+		return;
+	}
+	c->flags |= CONN_CORKED; /* nothing more is sent */
+	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	bufferevent_setcb(c->bev, conn_linger_read_cb, NULL, conn_event_cb, c);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_enable(c->bev, EV_READ);
+	conn_timer_set(c, CONN_LINGER_WAIT);
+}
+
+/* Lingering: input is dropped; EOF (conn_event_cb) or the timer close. */
+static void
+conn_linger_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	evbuffer_drain(bufferevent_get_input(bev),
+	    evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+/* Queues more of the file being sent while the output is short of
+ * CONN_FILE_WINDOW; when all is queued, drops it and goes on with the
+ * next request (or closes). 0, or -1 if c was closed. */
+static int
+conn_file_refill(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t have = evbuffer_get_length(out);
+	uint64_t n;
+
+	while (c->file_off < c->file_end && have < CONN_FILE_WINDOW) {
+		n = c->file_end - c->file_off;
+		if (n > CONN_FILE_WINDOW - have)
+			n = CONN_FILE_WINDOW - have;
+		if (evbuffer_add_file_segment(out, c->file, (ev_off_t)c->file_off,
+			(ev_off_t)n) != 0) {
+			conn_close(c, "cannot queue a file segment");
+			return -1;
+		}
+		c->file_off += n;
+		have += n;
+	}
+	if (c->file_off < c->file_end)
+		return -1; /* more when the output drains */
+	/* All queued: the segment lives on in the buffer's references. */
+	evbuffer_file_segment_free(c->file);
+	c->file = NULL;
+	if (c->flags & CONN_FILE_CLOSE) {
+		conn_flush_close(c, "no keep-alive");
+		return -1;
+	}
+	return 0;
+}
+
+int
+conn_send_file(struct conn *c, int fd, uint64_t offset, uint64_t len,
+    int keep_alive)
+{
+	if ((c->flags & CONN_DEAD) || c->file != NULL) {
+		close(fd);
+		return -1;
+	}
+	c->file = evbuffer_file_segment_new(fd, (ev_off_t)offset,
+	    (ev_off_t)len, EVBUF_FS_CLOSE_ON_FREE);
+	if (c->file == NULL) {
+		close(fd);
+		return -1;
+	}
+	/* Offsets in the segment are relative to its start. */
+	c->file_off = 0;
+	c->file_end = len;
+	if (!keep_alive)
+		c->flags |= CONN_FILE_CLOSE;
+	if (conn_file_refill(c) == 0 && !(c->flags & CONN_IN_CALLBACK))
+		conn_read_cb(c->bev, c);
+	return 0;
+}
+
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
 	(void)bev;
+	if (c->file != NULL) {
+		if (conn_file_refill(c) != 0)
+			return;
+		/* The file is all queued: pipelined requests may wait. */
+		conn_read_cb(c->bev, c);
+		return;
+	}
 	if (c->flags & CONN_FLUSH_CLOSE) {
 		/* A paused connection's mark may call back early. */
 		if (conn_output_len(c) > 0) {
 			bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 			return;
 		}
-		conn_close(c, "flushed");
+		if (c->flags & CONN_LINGER)
+			conn_linger(c);
+		else
+			conn_close(c, "flushed");
 		return;
 	}
 	if (c->flags & CONN_READ_PAUSED)
@@ -514,7 +686,9 @@ conn_timer_cb(int fd, short what, void *arg)
 		conn_close(c, "close timeout");
 	} else if (c->mode == CONN_MODE_HTTP) {
 		if (c->flags & CONN_IN_HEAD) {
-			c->env->bad_request(c, 408);
+			/* Answered already at its head: just close. */
+			if (!(c->flags & CONN_DISCARD))
+				c->env->bad_request(c, 408);
 			conn_flush_close(c, "header timeout");
 		} else {
 			conn_close(c, "idle timeout");

@@ -28,6 +28,7 @@ struct event;
 struct ws_deflate;
 struct event_base;
 struct ssl_ctx_st;
+struct evbuffer_file_segment;
 
 /*
  * Output marks, in bytes queued in chatd for one connection (what the
@@ -42,9 +43,11 @@ struct ssl_ctx_st;
  */
 #define CONN_OUTPUT_LOW (256u * 1024)        /* pause input above this */
 #define CONN_OUTPUT_HIGH (8u * 1024 * 1024)  /* drop the peer above this */
+#define CONN_FILE_WINDOW (256u * 1024) /* file bytes queued at once */
 #define CONN_HEADER_TIMEOUT 10 /* s to send a whole request head */
 #define CONN_IDLE_TIMEOUT 60   /* s an idle keep-alive connection lives */
 #define CONN_CLOSE_WAIT 5      /* s to wait for the peer's close frame */
+#define CONN_LINGER_WAIT 2     /* s of lingering close (CONN_LINGER) */
 
 /* A refcounted, fully encoded WebSocket frame shared by many recipients. */
 struct frame {
@@ -65,6 +68,17 @@ struct frame {
 struct conn_app {
 	/* A complete HTTP request: answer with http_respond* or upgrade. */
 	void (*request)(struct conn *c, const struct http_request *req);
+	/* A request head with a body is complete (may be NULL: every body
+	 * is buffered, up to HTTP_MAX_BODY). Returns the body's limit (0:
+	 * HTTP_MAX_BODY) and sets *stream to have the body handed to body()
+	 * in pieces as it arrives instead of in req->body. It may answer at
+	 * once and call conn_body_discard: the body is then read and
+	 * dropped, and request() is not called. */
+	uint64_t (*head)(struct conn *c, const struct http_request *req,
+	    int *stream);
+	/* Streaming: the next piece of the body. Return -1 to stop reading
+	 * it (after answering, or closing c): the rest is dropped. */
+	int (*body)(struct conn *c, const uint8_t *data, size_t len);
 	/* The connection is now a WebSocket (101 written). */
 	void (*ws_open)(struct conn *c);
 	/* A complete WebSocket message. Return -1 if c was closed. */
@@ -99,6 +113,12 @@ struct conn {
 #define CONN_OVERFLOW 0x100    /* output backlog too big: being dropped */
 #define CONN_CORKED 0x200      /* queue sends: one write for a burst */
 #define CONN_HANDSHAKE 0x400   /* TLS handshake not finished */
+#define CONN_DISCARD 0x800     /* answered at the head: the body is
+                                  read and dropped, request() skipped */
+#define CONN_FILE_CLOSE 0x1000 /* close once the file being sent is out */
+#define CONN_LINGER 0x2000     /* flush-close: then read and drop input
+                                  for CONN_LINGER_WAIT s before closing,
+                                  so the peer reads the answer first */
 	struct conn_msg *pending;  /* WebSocket messages read while paused */
 	struct conn_msg **pending_tail;
 	struct http_parser *http;  /* HTTP mode only */
@@ -115,6 +135,11 @@ struct conn {
 	uint64_t id;
 	unsigned holds;            /* conn_hold count: free only at zero */
 	unsigned mark;             /* scratch for de-duplicating fan-out */
+	void *body_data;           /* application: state of a streamed body */
+	struct evbuffer_file_segment *file; /* a file being sent */
+	uint64_t file_off;         /* its next byte to queue (from the
+	                              segment's start) */
+	uint64_t file_end;         /* its length */
 	TAILQ_ENTRY(conn) link;
 };
 TAILQ_HEAD(conn_list, conn);
@@ -166,6 +191,17 @@ int conn_release(struct conn *c);
 void conn_flush_close(struct conn *c, const char *reason);
 /* Bytes waiting to be sent to the peer. */
 size_t conn_output_len(struct conn *c);
+/* In the head callback: the request was answered; its body is read and
+ * dropped (no request() call), or, with close set, the connection closes
+ * once the answer is out. */
+void conn_body_discard(struct conn *c, int close);
+/* Sends len bytes of the open file fd from offset (after the head the
+ * caller wrote), CONN_FILE_WINDOW bytes at a time as the output drains
+ * (sendfile on plain sockets): a slow reader costs no memory. Takes fd
+ * (closed when done or on error). The next request is read only once the
+ * file is out; without keep_alive the connection then closes. 0 or -1. */
+int conn_send_file(struct conn *c, int fd, uint64_t offset, uint64_t len,
+    int keep_alive);
 
 /* Switches c to WebSocket mode: writes the 101 response for accept. */
 void conn_upgrade(struct conn *c, const char *accept);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "chatd/conn.h"
 #include "chatd/http.h"
@@ -36,7 +37,9 @@ http_reason(int status)
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
 	case 409: return "Conflict";
+	case 206: return "Partial Content";
 	case 413: return "Content Too Large";
+	case 416: return "Range Not Satisfiable";
 	case 426: return "Upgrade Required";
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
@@ -44,6 +47,7 @@ http_reason(int status)
 	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
 	case 505: return "HTTP Version Not Supported";
+	case 507: return "Insufficient Storage";
 	default: return "Unknown";
 	}
 }
@@ -95,6 +99,30 @@ http_respond(struct conn *c, const struct http_request *req, int status,
 	metrics_http(c->env->m, req, status);
 	if (!keep)
 		conn_flush_close(c, "no keep-alive");
+}
+
+void
+http_respond_file(struct conn *c, const struct http_request *req, int status,
+    const char *headers, int fd, uint64_t offset, uint64_t len)
+{
+	char head[512];
+	int keep = req != NULL && req->keep_alive, n;
+
+	n = snprintf(head, sizeof head,
+	    "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: chatd\r\n%s",
+	    status, http_reason(status), http_date(),
+	    keep ? "" : "Connection: close\r\n");
+	conn_write(c, head, (size_t)n);
+	conn_write(c, headers, strlen(headers));
+	conn_write(c, "\r\n", 2);
+	metrics_http(c->env->m, req, status);
+	if (len == 0 || (req != NULL && req->method == HTTP_HEAD)) {
+		close(fd);
+		if (!keep)
+			conn_flush_close(c, "no keep-alive");
+		return;
+	}
+	conn_send_file(c, fd, offset, len, keep);
 }
 
 void

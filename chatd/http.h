@@ -3,6 +3,7 @@
 #define CHATD_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -19,6 +20,14 @@ const char *http_reason(int status);
  */
 void http_respond(struct conn *c, const struct http_request *req, int status,
     const char *ctype, const void *body, size_t len, const char *extra);
+/*
+ * Sends a file: the status line, headers (each line ending in CRLF: the
+ * caller's, not the page's security headers) and len bytes of fd from
+ * offset, streamed with backpressure (conn_send_file). Takes fd. A HEAD
+ * request gets the head only.
+ */
+void http_respond_file(struct conn *c, const struct http_request *req,
+    int status, const char *headers, int fd, uint64_t offset, uint64_t len);
 /* Responds with obj encoded as JSON; takes the reference to obj. */
 void http_respond_json(struct conn *c, const struct http_request *req,
     int status, json_t *obj);

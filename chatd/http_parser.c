@@ -31,6 +31,8 @@ enum {
 	SUB_END_LF,        /* the LF of the empty line ending the message */
 };
 
+static int http_body_start(struct http_parser *p);
+
 static const struct {
 	const char *name;
 	enum http_method method;
@@ -92,6 +94,11 @@ http_parser_clear(struct http_parser *p)
 	p->line_len = 0;
 	p->line_start = 0;
 	p->error = 0;
+	p->stream = 0;
+	p->streamed = 0;
+	p->max_body = p->max_body0;
+	p->chunk = NULL;
+	p->chunk_len = 0;
 	memset(&p->req, 0, sizeof(p->req));
 	p->req.content_length = -1;
 }
@@ -101,8 +108,14 @@ http_parser_init(struct http_parser *p, size_t max_head, size_t max_body)
 {
 	memset(p, 0, sizeof(*p));
 	p->max_head = max_head ? max_head : HTTP_MAX_HEAD;
-	p->max_body = max_body ? max_body : HTTP_MAX_BODY;
+	p->max_body0 = max_body ? max_body : HTTP_MAX_BODY;
 	http_parser_clear(p);
+}
+
+void
+http_parser_defer_body(struct http_parser *p, int on)
+{
+	p->defer = on;
 }
 
 void
@@ -150,7 +163,8 @@ http_head_reserve(struct http_parser *p, size_t need)
 	p->head_cap = cap;
 }
 
-/* Appends n body bytes; callers have checked them against max_body. */
+/* Appends n body bytes; callers have checked them against max_body.
+ * Streaming, it only records them as the feed's chunk. */
 static void
 http_body_append(struct http_parser *p, const uint8_t *buf, size_t n)
 {
@@ -158,6 +172,12 @@ http_body_append(struct http_parser *p, const uint8_t *buf, size_t n)
 
 	if (n == 0)
 		return;
+	if (p->stream) {
+		p->chunk = buf;
+		p->chunk_len = n;
+		p->streamed += n;
+		return;
+	}
 	if (need > p->body_cap) {
 		cap = p->body_cap ? p->body_cap : BODY_INITIAL;
 		while (cap < need)
@@ -353,7 +373,7 @@ http_apply_headers(struct http_parser *p)
 		return HTTP_E_BAD_REQUEST;
 	if (te_other)
 		return HTTP_E_NOT_IMPLEMENTED;
-	if (req->content_length > (int64_t)p->max_body)
+	if (!p->defer && req->content_length > (int64_t)p->max_body)
 		return HTTP_E_BODY_TOO_LARGE;
 	/* HTTP/1.0 has no Expect; chunked there means faulty framing. */
 	if (req->minor == 0)
@@ -396,6 +416,37 @@ http_parse_head(struct http_parser *p)
 	}
 	if ((r = http_apply_headers(p)) < 0)
 		return r;
+	if (p->defer && (p->req.chunked || p->req.content_length > 0)) {
+		p->state = HTTP_PARSER_HEAD_DONE;
+		return 0;
+	}
+	return http_body_start(p);
+}
+
+int
+http_parser_body(struct http_parser *p, uint64_t max_body, int stream)
+{
+	if (p->state != HTTP_PARSER_HEAD_DONE)
+		return http_parser_fail(p, HTTP_E_BAD_REQUEST);
+	if (max_body != 0)
+		p->max_body = max_body;
+	p->stream = stream;
+	if (p->req.content_length > (int64_t)p->max_body)
+		return http_parser_fail(p, HTTP_E_BODY_TOO_LARGE);
+	return http_body_start(p);
+}
+
+const uint8_t *
+http_parser_chunk(const struct http_parser *p, size_t *len)
+{
+	*len = p->chunk_len;
+	return p->chunk_len ? p->chunk : NULL;
+}
+
+/* Picks the body state once the head is parsed. 0. */
+static int
+http_body_start(struct http_parser *p)
+{
 	if (p->req.chunked) {
 		p->state = HTTP_PARSER_BODY;
 		p->sub = SUB_SIZE_FIRST;
@@ -462,7 +513,8 @@ http_chunk_digit(struct http_parser *p, int d)
 static int
 http_chunk_size_end(struct http_parser *p)
 {
-	if (p->remaining > p->max_body - p->body_len)
+	if (p->remaining > p->max_body - (p->stream ? p->streamed :
+						      p->body_len))
 		return HTTP_E_BODY_TOO_LARGE;
 	p->sub = SUB_SIZE_LF;
 	return 0;
@@ -569,6 +621,8 @@ http_chunked_feed(struct http_parser *p, const uint8_t *buf, size_t len)
 			off += n;
 			if (p->remaining == 0)
 				p->sub = SUB_DATA_CR;
+			if (p->stream)
+				break; /* one chunk per feed */
 			continue;
 		}
 		if ((r = http_chunk_count(p)) < 0 ||
@@ -601,8 +655,11 @@ http_parser_feed(struct http_parser *p, const uint8_t *buf, size_t len)
 {
 	ssize_t h = 0, b;
 
+	p->chunk = NULL;
+	p->chunk_len = 0;
 	switch (p->state) {
 	case HTTP_PARSER_DONE:
+	case HTTP_PARSER_HEAD_DONE:
 		return 0;
 	case HTTP_PARSER_ERROR:
 		return p->error;

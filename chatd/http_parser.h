@@ -58,6 +58,9 @@ struct http_request {
 
 enum http_parser_state {
 	HTTP_PARSER_HEAD = 0, /* reading request line and headers */
+	HTTP_PARSER_HEAD_DONE, /* head complete, a body follows: the caller
+	                          says how to read it (http_parser_body);
+	                          only with http_parser_defer_body */
 	HTTP_PARSER_BODY,     /* head complete, reading the body */
 	HTTP_PARSER_DONE,     /* a whole request is available */
 	HTTP_PARSER_ERROR,    /* a feed failed; reset before reuse */
@@ -68,6 +71,7 @@ struct http_parser {
 	enum http_parser_state state;
 	size_t max_head;
 	size_t max_body;
+	size_t max_body0; /* max_body as given to init (a reset restores it) */
 	char *head;      /* copy of the head, split in place into strings */
 	size_t head_len;
 	size_t head_cap;
@@ -80,6 +84,11 @@ struct http_parser {
 	size_t line_len;
 	size_t line_start; /* offset in head of the line being read */
 	int error;         /* the failed feed's result, in state ERROR */
+	int defer;         /* stop in HEAD_DONE before a body */
+	int stream;        /* body bytes are handed out, not kept */
+	uint64_t streamed; /* body bytes handed out so far */
+	const uint8_t *chunk; /* streaming: body bytes of the last feed */
+	size_t chunk_len;
 	struct http_request req;
 };
 
@@ -100,6 +109,22 @@ void http_parser_reset(struct http_parser *p);
  */
 ssize_t http_parser_feed(struct http_parser *p, const uint8_t *buf,
     size_t len);
+/* With on set, a request with a body stops in state HTTP_PARSER_HEAD_DONE
+ * once its head is parsed (the feed returns the head's bytes), and the
+ * body's limit is checked only by http_parser_body. Survives resets. */
+void http_parser_defer_body(struct http_parser *p, int on);
+/*
+ * In state HTTP_PARSER_HEAD_DONE: reads the body with the limit max_body
+ * (0: the parser's own). With stream set, body bytes are not kept: each
+ * feed hands out at most one run of them (http_parser_chunk), pointing
+ * into the fed buffer, and req->body stays NULL. Returns 0, or a negative
+ * enum http_parse_error (413 for a Content-Length over the limit) after
+ * which state is HTTP_PARSER_ERROR.
+ */
+int http_parser_body(struct http_parser *p, uint64_t max_body, int stream);
+/* Streaming: the body bytes the last feed consumed (inside its buffer,
+ * valid until that buffer changes), or NULL with *len 0. */
+const uint8_t *http_parser_chunk(const struct http_parser *p, size_t *len);
 /* The completed request; NULL unless state is HTTP_PARSER_DONE. While
  * state is HTTP_PARSER_BODY, the head fields are already valid. */
 const struct http_request *http_parser_request(const struct http_parser *p);

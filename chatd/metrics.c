@@ -29,6 +29,8 @@ static const struct {
 	[ROUTE_ROOMS] = {"/api/rooms", "/api/rooms"},
 	[ROUTE_MESSAGES] = {"/api/rooms/*", "/api/rooms/{room}/messages"},
 	[ROUTE_SEARCH] = {"/api/search", "/api/search"},
+	[ROUTE_UPLOAD] = {"/api/files", "/api/files"},
+	[ROUTE_DOWNLOAD] = {"/api/files/*", "/api/files/{id}"},
 	[ROUTE_HEALTHZ] = {"/healthz", "/healthz"},
 	[ROUTE_METRICS] = {"/metrics", "/metrics"},
 	[ROUTE_WS] = {"/ws", "/ws"},
@@ -239,4 +241,15 @@ metrics_write(FILE *f, const struct metrics *m,
 	    "Connections dropped because their unsent output was over "
 	    "CONN_OUTPUT_HIGH (a peer that does not read).",
 	    m->output_overflows);
+	metrics_write_one(f, "chatd_file_uploads_total", "counter",
+	    "Uploads stored (201).", m->files_uploaded);
+	metrics_write_one(f, "chatd_file_upload_bytes_total", "counter",
+	    "Bytes of the uploads stored.", m->files_upload_bytes);
+	metrics_write_one(f, "chatd_file_uploads_failed_total", "counter",
+	    "Uploads refused or cut short (limits, disk full, client "
+	    "gone).", m->files_upload_failed);
+	metrics_write_one(f, "chatd_file_downloads_total", "counter",
+	    "Downloads answered 200 or 206.", m->files_downloads);
+	metrics_write_one(f, "chatd_file_download_bytes_total", "counter",
+	    "Bytes of the downloads answered.", m->files_download_bytes);
 }

@@ -36,6 +36,8 @@ enum metrics_route {
 	ROUTE_ROOMS,
 	ROUTE_MESSAGES,
 	ROUTE_SEARCH,
+	ROUTE_UPLOAD,
+	ROUTE_DOWNLOAD,
 	ROUTE_HEALTHZ,
 	ROUTE_METRICS,
 	ROUTE_WS,
@@ -69,6 +71,12 @@ struct metrics {
 	uint64_t db_busy;            /* BEGINs that found the write lock held */
 	uint64_t db_lock_timeouts;   /* changes failed after --db-wait-ms */
 	uint64_t output_overflows;   /* peers dropped: CONN_OUTPUT_HIGH */
+	uint64_t files_uploaded;     /* uploads stored (201) */
+	uint64_t files_upload_bytes; /* their bytes */
+	uint64_t files_upload_failed; /* uploads cut short: client gone,
+	                                 disk full, limits */
+	uint64_t files_downloads;    /* 200 and 206 answers of downloads */
+	uint64_t files_download_bytes; /* bytes they send */
 	uint64_t http_route[ROUTE_COUNT][6]; /* by route and status class */
 	int64_t txn_start_us;        /* metrics_now_us() at db_begin */
 	int64_t commit_us;           /* metrics_now_us() after the commit */

@@ -7,6 +7,7 @@
 
 #include "chatd/chat.h"
 #include "chatd/conn.h"
+#include "chatd/files.h"
 #include "chatd/hub.h"
 #include "chatd/metrics.h"
 #include "chatd/metrics_render.h"
@@ -89,6 +90,27 @@ metrics_database(FILE *f, struct server *srv)
 	    (unsigned long long)users);
 }
 
+/* Files in the database and their bytes on disk. */
+static void
+metrics_files(FILE *f, struct server *srv)
+{
+	int64_t files = 0, attached = 0, bytes = 0, active = 0;
+
+	if (srv->db == NULL || srv->files == NULL ||
+	    files_counts(srv, &files, &attached, &bytes, &active) != 0)
+		return;
+	fprintf(f, "# HELP chatd_files Uploaded files by state.\n"
+		   "# TYPE chatd_files gauge\n"
+		   "chatd_files{state=\"attached\"} %lld\n"
+		   "chatd_files{state=\"unattached\"} %lld\n",
+	    (long long)attached, (long long)(files - attached));
+	metrics_write_one(f, "chatd_file_bytes", "gauge",
+	    "Bytes of the stored files (identical files counted once).",
+	    (unsigned long long)bytes);
+	metrics_write_one(f, "chatd_file_uploads_active", "gauge",
+	    "Uploads in progress.", (unsigned long long)active);
+}
+
 /* The process: resident memory, open descriptors, start time. */
 static void
 metrics_process(FILE *f, struct server *srv)
@@ -139,6 +161,7 @@ metrics_render(struct server *srv, size_t *len)
 	    reader_jobs(srv->reader));
 	metrics_lock(f, srv);
 	metrics_database(f, srv);
+	metrics_files(f, srv);
 	metrics_process(f, srv);
 	if (fclose(f) != 0)
 		abort();

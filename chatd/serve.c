@@ -8,6 +8,7 @@
 #include "chatd/auth.h"
 #include "chatd/chat.h"
 #include "chatd/config.h"
+#include "chatd/files.h"
 #include "chatd/limiter.h"
 #include "chatd/reader.h"
 #include "chatd/serve.h"
@@ -24,6 +25,7 @@ serve_teardown(struct server *srv)
 {
 	chat_flush(srv);
 	server_close_conns(srv);
+	files_free(srv);
 	chat_free(srv);
 	server_free(srv);
 }
@@ -66,6 +68,15 @@ serve_run(struct config *cfg)
 			close(lock);
 		return 1;
 	}
+	if (files_start(&srv) != 0) {
+		worker_free(srv.worker);
+		reader_free(srv.reader);
+		files_drain(&srv);
+		serve_teardown(&srv);
+		if (lock >= 0)
+			close(lock);
+		return 1;
+	}
 	srv.login_user = limiter_new(1.0 / 60, 5, 4096);
 	srv.login_addr = limiter_new(1.0 / 3, 20, 4096);
 	srv.register_addr = limiter_new(1.0 / 60, 5, 4096);
@@ -76,6 +87,7 @@ serve_run(struct config *cfg)
 	/* Their done callbacks release held connections: before those go. */
 	worker_free(srv.worker);
 	reader_free(srv.reader);
+	files_drain(&srv);
 	serve_teardown(&srv);
 	limiter_free(srv.login_user);
 	limiter_free(srv.login_addr);

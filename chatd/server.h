@@ -23,6 +23,7 @@ struct chat;
 struct worker;
 struct reader;
 struct limiter;
+struct files;
 
 #define MAX_CLIENTS 20000   /* accept pauses above this many connections */
 
@@ -36,6 +37,7 @@ struct server {
 	struct chat *chat;           /* rooms, sessions, group commit */
 	struct worker *worker;       /* password hashing threads */
 	struct reader *reader;       /* search threads (chatd/reader.c) */
+	struct files *files;         /* uploads (chatd/files.c) */
 	struct limiter *login_user;  /* failed logins per username */
 	struct limiter *login_addr;  /* failed logins per address */
 	struct limiter *register_addr;

@@ -19,7 +19,7 @@ set -euo pipefail
 BUILD=${1:-build}
 QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-2}
-ONLY=${BENCH_ONLY:-FMRIUSHQ} # the scenarios to run, e.g. BENCH_ONLY=MH
+ONLY=${BENCH_ONLY:-FMRIUSHQL} # the scenarios to run, e.g. BENCH_ONLY=MH
 PEER=${BENCH_PEER:-1}        # 0: chatd only
 DEFLATE=${BENCH_DEFLATE:-0}  # 1: offer permessage-deflate
 TEXT=${BENCH_TEXT:-0}        # text bytes of F, M, U messages (0: ~20)
@@ -43,6 +43,7 @@ if [ "$QUICK" = 1 ]; then
 	R_CONNS=500 R_ROOMS=50 R_USERS=100
 	H_MSGS=100000 H_CONNS=4
 	Q_RATE=1000 Q_SEARCHERS=8
+	L_RATE=1000 L_UPLOADERS=20 L_MB=25 L_DUR=3
 else
 	DUR=4 WARM=1
 	F_CONNS=1000 F_USERS=100 F_RATES="30 60 90"
@@ -52,6 +53,7 @@ else
 	R_CONNS=1000 R_ROOMS=100 R_USERS=200
 	H_MSGS=1000000 H_CONNS=8
 	Q_RATE=2000 Q_SEARCHERS=8
+	L_RATE=2000 L_UPLOADERS=20 L_MB=25 L_DUR=8
 fi
 
 # Prints a progress line on stderr.
@@ -277,6 +279,17 @@ run_common chatd
 run_many chatd
 want R && point chatd R "$R_CONNS clients" --mode reconnect --conns $R_CONNS \
 	--rooms $R_ROOMS --users $R_USERS --room-prefix m --resync-k 20
+# L: M's layout at L_RATE msg/s, alone and while L_UPLOADERS of its users
+# upload L_MB MiB files in a closed loop (POST /api/files; issue 15).
+if want L; then
+	for n in 0 $L_UPLOADERS; do
+		point chatd L "M $L_RATE msg/s, $n uploading $L_MB MiB" \
+			--mode load --conns $M_CONNS --rooms $M_ROOMS \
+			--users $M_USERS --senders $M_CONNS --rate $L_RATE \
+			--duration $L_DUR --warmup $WARM --room-prefix m \
+			--uploaders "$n" --upload-mb $L_MB
+	done
+fi
 run_idle chatd "chatd_start $DB"
 run_loaded chatd "chatd_start $DB"
 if want S || want H || want Q; then
@@ -375,6 +388,16 @@ function figures(scen, rs) {
 		cpu_us: pick(rs, (r) => r.server_cpu_us_per_delivery),
 		wire_b: pick(rs, (r) => r.wire_bytes_per_unit),
 		plain_b: pick(rs, (r) => r.plain_bytes_per_unit) });
+	if (scen === 'L') Object.assign(o, {
+		value: pick(rs, (r) => r.deliveries_per_s), unit: 'deliv/s',
+		p50: lat('p50'), p99: lat('p99'), max: lat('max'),
+		lost: rs.reduce((a, r) => a + (r.lost || 0), 0),
+		uploaders: pick(rs, (r) => r.uploaders),
+		uploads_ok: rs.reduce((a, r) => a + (r.uploads_ok || 0), 0),
+		uploads_failed: rs.reduce((a, r) => a + (r.uploads_failed || 0), 0),
+		upload_mib_per_s: pick(rs, (r) => r.upload_mib_per_s),
+		upload_p50: pick(rs, (r) => r.upload_ms && r.upload_ms.p50),
+		upload_rss_max_kib: Math.max(...rs.map((r) => r.upload_rss_max_kib || 0)) });
 	if (scen === 'I') Object.assign(o, {
 		value: pick(rs, (r) => r.rss_per_conn_kib), unit: 'KiB/conn',
 		ready: pick(rs, (r) => r.ready) });
@@ -423,6 +446,13 @@ for (const p of points)
 			`timed out, ${p.chatd.search_busy} busy`);
 console.log(`permessage-deflate ${deflate === '1' ? 'offered' : 'not ' +
 	'offered'}; message texts ${text > 0 ? `of ${text} bytes` : 'short'}`);
+for (const p of points)
+	if (p.scenario === 'L' && p.chatd && p.chatd.uploaders)
+		console.log(`L ${p.point}: ${fmt(p.chatd.upload_mib_per_s, 1)} ` +
+			`MiB/s stored, ${p.chatd.uploads_ok} uploads, ` +
+			`${p.chatd.uploads_failed} failed, upload p50 ` +
+			`${fmt(p.chatd.upload_p50)} ms, server RSS max ` +
+			`${p.chatd.upload_rss_max_kib} KiB`);
 const doc = { date: new Date().toISOString(), quick: quick === '1',
 	deflate: deflate === '1', text_bytes: Number(text),
 	elapsed_s: Number(elapsed),

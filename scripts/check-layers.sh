@@ -15,7 +15,8 @@ cd "$top" || exit 2
 layers=(
 	"1 leaf chatd/xmalloc.[ch] chatd/log.[ch] chatd/utf8.[ch] chatd/url.[ch]
 	   chatd/jsonw.[ch] chatd/limiter.[ch] chatd/worker.[ch] chatd/auth.[ch]
-	   chatd/fairq.[ch] chatd/proxy.[ch] chatd/mention.[ch]"
+	   chatd/fairq.[ch] chatd/proxy.[ch] chatd/mention.[ch] chatd/blob.[ch]
+	   chatd/fileinfo.[ch]"
 	# Sans-IO: protocol state machines, and the counters they feed.
 	"2 engine chatd/http_parser.[ch] chatd/ws_frame.[ch] chatd/ws.[ch]
 	   chatd/ws_handshake.[ch] chatd/ws_deflate.[ch] chatd/metrics.[ch]"
@@ -30,7 +31,8 @@ layers=(
 	"7 server chatd/server.[ch]"
 	# The application, lowest first: chat may not include api.
 	"8 app chatd/static.[ch] chatd/hub.[ch] chatd/reader.[ch]"
-	"9 chat chatd/chat.[ch] chatd/chat_*.[ch] chatd/metrics_render.[ch]"
+	"9 chat chatd/chat.[ch] chatd/chat_*.[ch] chatd/metrics_render.[ch]
+	   chatd/files.[ch]"
 	"10 api chatd/api.[ch]"
 	"11 top chatd/main.c chatd/serve.[ch] chatd/admin.[ch] chatd/admin_*.[ch]"
 )

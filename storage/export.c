@@ -10,7 +10,7 @@
 	"SELECT m.id, m.seq, m.room_id, m.user_id, r.name, u.username,"        \
 	" m.text, m.ts, m.edited_ts, m.deleted, m.client_msg_id,"              \
 	" (SELECT d.username FROM users d WHERE d.id = m.deleted_by),"         \
-	" m.reply_to, m.mentions, m.mention_room, m.reacted"                   \
+	" m.reply_to, m.mentions, m.mention_room, m.reacted, m.files"          \
 	" FROM messages m JOIN rooms r ON r.id = m.room_id"                    \
 	" JOIN users u ON u.id = m.user_id"
 
@@ -149,6 +149,7 @@ export_message_rows(struct db *db, struct db_stmt *st, export_message_cb cb,
 			m.reply_to = db_column_int64(st, 12);
 			m.mentions = db_column_text(st, 13, &m.mentions_len);
 			m.mention_room = db_column_int64(st, 14) != 0;
+			m.files = db_column_text(st, 16, &m.files_len);
 		}
 		if (!m.deleted && db_column_int64(st, 15) != 0) {
 			if (reaction_list(db, m.id, &buf, &cap,

@@ -290,9 +290,10 @@ import_message(struct db *db, const struct message *m,
 	struct db_stmt *ins = db_prepare(
 	    db, "INSERT INTO messages (id, seq, room_id, user_id, text, ts,"
 	        " edited_ts, deleted, client_msg_id, deleted_by, reply_to,"
-	        " mentions, mention_room) VALUES (:id, :seq, :room, :user,"
-	        " :text, :ts, :edited, :deleted, :client, nullif(:by, 0),"
-	        " :reply_to, :mentions, :mention_room)");
+	        " mentions, mention_room, files) VALUES (:id, :seq, :room,"
+	        " :user, :text, :ts, :edited, :deleted, :client,"
+	        " nullif(:by, 0), :reply_to, :mentions, :mention_room,"
+	        " :files)");
 	struct db_stmt *last =
 	    db_prepare(db, "UPDATE rooms SET last_seq = max(last_seq, :seq)"
 	                   " WHERE id = :room");
@@ -323,6 +324,8 @@ import_message(struct db *db, const struct message *m,
 	db_bind_text(ins, ":mentions", m->deleted ? NULL : m->mentions,
 	             (ptrdiff_t)m->mentions_len);
 	db_bind_int64(ins, ":mention_room", m->mention_room && !m->deleted);
+	db_bind_text(ins, ":files", m->deleted ? NULL : m->files,
+	             (ptrdiff_t)m->files_len);
 	if ((rc = import_run(ins)) != 0 ||
 	    (rc = import_mentions(db, m, room_id, user_id)) != 0 ||
 	    (rc = import_reactions(db, m)) != 0)
@@ -330,4 +333,37 @@ import_message(struct db *db, const struct message *m,
 	db_bind_int64(last, ":seq", m->seq);
 	db_bind_int64(last, ":room", room_id);
 	return import_run(last);
+}
+
+int
+import_file(struct db *db, const struct file_row *f, const char *room,
+            const char *user)
+{
+	struct db_stmt *ins = db_prepare(
+	    db, "INSERT INTO files (id, room_id, user_id, message_id, pos,"
+	        " name, type, size, hash, created_at)"
+	        " SELECT :id, m.room_id, :user, m.id, :pos, :name, :type,"
+	        " :size, :hash, :now FROM messages m"
+	        " WHERE m.id = :msg AND m.room_id = :room AND m.deleted = 0");
+	int64_t room_id, user_id;
+	int rc;
+
+	if (ins == NULL)
+		return -1;
+	if ((rc = import_room_get(db, room, f->created_at, &room_id)) != 0 ||
+	    (rc = import_user_get(db, user, f->created_at, &user_id)) != 0)
+		return rc;
+	db_bind_text(ins, ":id", f->id, -1);
+	db_bind_int64(ins, ":user", user_id);
+	db_bind_int64(ins, ":pos", f->pos);
+	db_bind_text(ins, ":name", f->name, -1);
+	db_bind_text(ins, ":type", f->type, -1);
+	db_bind_int64(ins, ":size", f->size);
+	db_bind_text(ins, ":hash", f->hash, -1);
+	db_bind_int64(ins, ":now", f->created_at);
+	db_bind_int64(ins, ":msg", f->message_id);
+	db_bind_int64(ins, ":room", room_id);
+	if ((rc = import_run(ins)) != 0)
+		return rc;
+	return db_changes(db) == 1 ? 0 : 2;
 }

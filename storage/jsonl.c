@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include <openssl/evp.h>
+
 #include "storage/jsonl.h"
 #include "storage/storage.h"
 
@@ -39,6 +41,9 @@ jsonl_message_v2(json_t *o, const struct message *m)
 		                                ' '));
 	if (m->mention_room)
 		json_object_set_new(o, "mention_room", json_true());
+	if (m->files != NULL && m->files_len > 0)
+		json_object_set_new(o, "files",
+		                    json_loadb(m->files, m->files_len, 0, NULL));
 	if (p == NULL || m->reactions_len == 0)
 		return;
 	list = json_array();
@@ -542,6 +547,43 @@ jsonl_reactions_in(json_t *o, const struct jsonl_names *names,
 	return 0;
 }
 
+/* 1 if s is a public file id: FILE_ID_LEN lower-case hex digits. */
+static int
+jsonl_file_id_ok(const char *s)
+{
+	return s != NULL && strlen(s) == FILE_ID_LEN &&
+	       strspn(s, "0123456789abcdef") == FILE_ID_LEN;
+}
+
+/* A message's "files" (PROTOCOL.md): checked and written compact into
+ * *out (malloc'd; NULL when absent). 0 or -1. */
+static int
+jsonl_files_in(json_t *o, char **out)
+{
+	json_t *a = json_object_get(o, "files"), *f, *size;
+	size_t i;
+
+	*out = NULL;
+	if (a == NULL)
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) == 0 ||
+	    json_array_size(a) > 10)
+		return -1;
+	json_array_foreach(a, i, f)
+	{
+		size = json_object_get(f, "size");
+		if (!json_is_object(f) || json_object_size(f) != 4 ||
+		    !jsonl_file_id_ok(
+		        json_string_value(json_object_get(f, "id"))) ||
+		    !json_is_string(json_object_get(f, "name")) ||
+		    !json_is_string(json_object_get(f, "type")) ||
+		    !json_is_integer(size) || json_integer_value(size) < 0)
+			return -1;
+	}
+	*out = json_dumps(a, JSON_COMPACT);
+	return *out != NULL ? 0 : -1;
+}
+
 /* One message line (PROTOCOL.md message or tombstone). */
 static const char *
 jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
@@ -551,6 +593,7 @@ jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	json_t *cid = json_object_get(o, "client_msg_id");
 	json_t *by = json_object_get(o, "deleted_by");
 	struct jsonl_buf mentions = {0}, reactions = {0};
+	char *files = NULL;
 	const char *why;
 
 	m.deleted = json_is_true(json_object_get(o, "deleted"));
@@ -585,17 +628,22 @@ jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	}
 	if (jsonl_int_field(o, "reply_to", 0, &m.reply_to) != 0 ||
 	    jsonl_mentions_in(o, names, &mentions) != 0 ||
-	    jsonl_reactions_in(o, names, &reactions) != 0) {
+	    jsonl_reactions_in(o, names, &reactions) != 0 ||
+	    jsonl_files_in(o, &files) != 0) {
 		free(mentions.s);
 		free(reactions.s);
+		free(files);
 		return "bad message line";
 	}
 	/* A reply answers an earlier message. */
 	if (m.reply_to != 0 && m.reply_to >= m.id) {
 		free(mentions.s);
 		free(reactions.s);
+		free(files);
 		return "reply_to is not an earlier message";
 	}
+	m.files = files;
+	m.files_len = files != NULL ? strlen(files) : 0;
 	m.mentions = mentions.len > 0 ? mentions.s : NULL;
 	m.mentions_len = mentions.len;
 	m.mention_room = json_is_true(json_object_get(o, "mention_room"));
@@ -614,7 +662,75 @@ jsonl_message_in(struct db *db, json_t *o, const struct jsonl_names *names)
 	}
 	free(mentions.s);
 	free(reactions.s);
+	free(files);
 	return why;
+}
+
+/* A "file" line (docs/files.md): an attached file with its bytes in
+ * base64; the bytes go to names->file_bytes, the row to the files
+ * table. */
+static const char *
+jsonl_file_in(struct db *db, json_t *o, const struct jsonl_names *names)
+{
+	const char *data = json_string_value(json_object_get(o, "data"));
+	const char *id = json_string_value(json_object_get(o, "id"));
+	const char *name = json_string_value(json_object_get(o, "name"));
+	const char *type =
+	    json_string_value(json_object_get(o, "content_type"));
+	struct file_row f = {0};
+	char room[ROOMNAME_MAX + 1], user[USERNAME_MAX + 1];
+	unsigned char *bytes;
+	size_t dlen, n;
+	int rc;
+
+	if (names->file_bytes == NULL)
+		return "file lines need a files directory";
+	if (!jsonl_file_id_ok(id) || name == NULL || strlen(name) == 0 ||
+	    strlen(name) >= sizeof f.name || type == NULL ||
+	    strlen(type) >= sizeof f.type || data == NULL ||
+	    jsonl_name_field(o, "room", names->room, ROOMNAME_MAX, room,
+	                     sizeof room) != 0 ||
+	    jsonl_name_field(o, "user", names->user, USERNAME_MAX, user,
+	                     sizeof user) != 0 ||
+	    jsonl_int_field(o, "message", -1, &f.message_id) != 0 ||
+	    jsonl_int_field(o, "pos", 0, &f.pos) != 0 ||
+	    jsonl_int_field(o, "size", -1, &f.size) != 0 ||
+	    jsonl_int_field(o, "created_at", -1, &f.created_at) != 0)
+		return "bad file line";
+	dlen = json_string_length(json_object_get(o, "data"));
+	if (dlen % 4 != 0)
+		return "bad file line: data is not base64";
+	bytes = malloc(dlen / 4 * 3 + 1);
+	if (bytes == NULL)
+		return "out of memory";
+	rc = EVP_DecodeBlock(bytes, (const unsigned char *)data, (int)dlen);
+	n = rc < 0 ? 0 : (size_t)rc;
+	/* EVP_DecodeBlock counts the padding's zero bytes. */
+	if (dlen > 0 && data[dlen - 1] == '=')
+		n--;
+	if (dlen > 1 && data[dlen - 2] == '=')
+		n--;
+	if (rc < 0 || (int64_t)n != f.size) {
+		free(bytes);
+		return "bad file line: data does not match size";
+	}
+	rc = names->file_bytes(names->file_arg, bytes, n, f.hash);
+	free(bytes);
+	if (rc != 0)
+		return "cannot store the file's bytes";
+	snprintf(f.id, sizeof f.id, "%s", id);
+	snprintf(f.name, sizeof f.name, "%s", name);
+	snprintf(f.type, sizeof f.type, "%s", type);
+	switch (import_file(db, &f, room, user)) {
+	case 0:
+		return NULL;
+	case 1:
+		return "duplicate file id";
+	case 2:
+		return "the file's message is not a live message of its room";
+	default:
+		return "database error";
+	}
 }
 
 /* The header line: the epoch and seq_floor of the exported database. */
@@ -661,6 +777,8 @@ jsonl_line_in(struct db *db, const char *line, size_t len,
 		why = jsonl_member_in(db, o, names);
 	else if (strcmp(type, "ban") == 0)
 		why = jsonl_ban_in(db, o, names);
+	else if (strcmp(type, "file") == 0)
+		why = jsonl_file_in(db, o, names);
 	else if (strcmp(type, "chatd_export") == 0)
 		why = jsonl_header_in(db, o);
 	else

@@ -22,6 +22,12 @@ struct jsonl_names {
 	int (*user)(char *name);
 	int (*room)(char *name);
 	int (*pwhash)(const char *hash);
+	/* Stores the bytes of a "file" line (chatd/admin_files.c) and
+	 * writes their SHA-256 in hex into hash. 0, or -1 (the import
+	 * fails). NULL: file lines are refused. */
+	int (*file_bytes)(void *arg, const unsigned char *data, size_t len,
+	                  char hash[65]);
+	void *file_arg;
 };
 
 /* A message or tombstone as its PROTOCOL.md JSON object (what export

@@ -11,9 +11,9 @@
 #define MESSAGE_COLUMNS                                                        \
 	"m.id, m.seq, m.room_id, m.user_id, r.name, u.username, m.text,"       \
 	" m.ts, m.edited_ts, m.deleted, m.deleted_by, m.reply_to,"             \
-	" m.mentions, m.mention_room, m.reacted"
+	" m.mentions, m.mention_room, m.reacted, m.files"
 /* The column after MESSAGE_COLUMNS (or _BARE): a page's has_more. */
-#define MESSAGE_NCOLUMNS 15
+#define MESSAGE_NCOLUMNS 16
 #define MESSAGE_JOINS                                                          \
 	" JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
 /* The same columns without the names (NULL): for the many-row queries of
@@ -22,7 +22,7 @@
 #define MESSAGE_COLUMNS_BARE                                                   \
 	"m.id, m.seq, m.room_id, m.user_id, NULL, NULL, m.text,"               \
 	" m.ts, m.edited_ts, m.deleted, m.deleted_by, m.reply_to,"             \
-	" m.mentions, m.mention_room, m.reacted"
+	" m.mentions, m.mention_room, m.reacted, m.files"
 
 /* Copies the text column col (at most max bytes) into name, NUL-ended. */
 static void
@@ -96,6 +96,7 @@ message_row(struct db *db, struct db_stmt *st, struct message *m,
 	m->reply_to = db_column_int64(st, 11);
 	m->mentions = db_column_text(st, 12, &m->mentions_len);
 	m->mention_room = db_column_int64(st, 13) != 0;
+	m->files = db_column_text(st, 15, &m->files_len);
 	m->reactions = NULL;
 	m->reactions_len = 0;
 	m->mention_ids = NULL;
@@ -115,6 +116,8 @@ message_row(struct db *db, struct db_stmt *st, struct message *m,
 		m->mentions = NULL;
 		m->mentions_len = 0;
 		m->mention_room = 0;
+		m->files = NULL;
+		m->files_len = 0;
 		return;
 	}
 	if (db_column_int64(st, 14) != 0 &&
@@ -174,13 +177,17 @@ struct message *
 message_copy(const struct message *m)
 {
 	struct message *c = xmalloc(sizeof *c + m->text_len + 1 +
-	                            m->mentions_len + 1 + m->reactions_len + 1);
+	                            m->mentions_len + 1 + m->reactions_len + 1 +
+	                            m->files_len + 1);
 	char *p = (char *)(c + 1);
 
 	*c = *m;
 	c->text = message_copy_str(&p, m->text, m->text_len);
 	c->mentions = message_copy_str(&p, m->mentions, m->mentions_len);
 	c->reactions = message_copy_str(&p, m->reactions, m->reactions_len);
+	c->files = message_copy_str(&p, m->files, m->files_len);
+	c->file_ids = NULL;
+	c->nfile_ids = 0;
 	c->mention_ids = NULL;
 	c->nmention_ids = 0;
 	return c;
@@ -256,9 +263,9 @@ message_insert(struct db *db, const struct message *m,
 {
 	struct db_stmt *st = db_prepare(
 	    db, "INSERT INTO messages (id, seq, room_id, user_id, text, ts,"
-	        " client_msg_id, reply_to, mentions, mention_room)"
+	        " client_msg_id, reply_to, mentions, mention_room, files)"
 	        " VALUES (:id, :id, :room_id, :user_id, :text, :ts, :cid,"
-	        " :reply_to, :mentions, :mention_room)"
+	        " :reply_to, :mentions, :mention_room, :files)"
 	        " ON CONFLICT (user_id, client_msg_id)"
 	        " WHERE client_msg_id IS NOT NULL DO NOTHING");
 	int rc, inserted;
@@ -285,6 +292,7 @@ message_insert(struct db *db, const struct message *m,
 		db_bind_null(st, ":reply_to");
 	db_bind_text(st, ":mentions", m->mentions, (ptrdiff_t)m->mentions_len);
 	db_bind_int64(st, ":mention_room", m->mention_room != 0);
+	db_bind_text(st, ":files", m->files, (ptrdiff_t)m->files_len);
 	rc = db_step(st);
 	inserted = rc == DB_DONE && db_changes(db) == 1;
 	db_reset(st);
@@ -302,6 +310,14 @@ message_insert(struct db *db, const struct message *m,
 	    message_author_seen(db, m->room_id, m->user_id) == -1 ||
 	    (m->nmention_ids > 0 && mention_index(db, m) == -1))
 		goto fail;
+	if (m->nfile_ids > 0) {
+		rc = file_attach(db, m->file_ids, m->nfile_ids, m->user_id,
+		                 m->room_id, m->id);
+		if (rc != 0) {
+			db_rollback_to(db);
+			return rc == 1 ? 2 : -1;
+		}
+	}
 	return db_release(db);
 fail:
 	db_rollback_to(db);
@@ -456,7 +472,8 @@ message_delete(struct db *db, int64_t id, int64_t seq, int64_t by)
 {
 	/* The text goes NULL: the update trigger takes it out of search. */
 	struct db_stmt *st = db_prepare(
-	    db, "UPDATE messages SET text = NULL, deleted = 1, seq = :seq,"
+	    db, "UPDATE messages SET text = NULL, files = NULL, deleted = 1,"
+	        " seq = :seq,"
 	        " deleted_by = nullif(:by, 0) WHERE id = :id AND deleted = 0");
 	int64_t room_id = 0, user_id = 0;
 	int rc;
@@ -636,7 +653,7 @@ message_changed(struct db *db, int64_t room_id, int64_t since, message_cb cb,
 	    db,
 	    "SELECT m.id, m.id AS seq, m.room_id, m.user_id, NULL, NULL,"
 	    " m.text, m.ts, m.edited_ts, m.deleted, m.deleted_by, m.reply_to,"
-	    " m.mentions, m.mention_room, m.reacted FROM messages m"
+	    " m.mentions, m.mention_room, m.reacted, m.files FROM messages m"
 	    " WHERE m.room_id = :room_id AND m.id > :since AND m.seq = m.id"
 	    " UNION ALL"
 	    " SELECT " MESSAGE_COLUMNS_BARE " FROM messages m"

@@ -93,6 +93,8 @@ room_delete(struct db *db, int64_t room_id)
 	        " (SELECT last_seq FROM rooms WHERE id = :id)) AS TEXT)"
 	        " WHERE key = 'seq_floor'"
 	        " AND EXISTS (SELECT 1 FROM rooms WHERE id = :id)");
+	struct db_stmt *files =
+	    db_prepare(db, "DELETE FROM files WHERE room_id = :id");
 	struct db_stmt *messages =
 	    db_prepare(db, "DELETE FROM messages WHERE room_id = :id");
 	struct db_stmt *members =
@@ -102,12 +104,15 @@ room_delete(struct db *db, int64_t room_id)
 	struct db_stmt *room =
 	    db_prepare(db, "DELETE FROM rooms WHERE id = :id");
 
-	if (floor == NULL || messages == NULL || members == NULL ||
-	    bans == NULL || room == NULL)
+	if (floor == NULL || files == NULL || messages == NULL ||
+	    members == NULL || bans == NULL || room == NULL)
 		return -1;
 	if (db_savepoint(db) == -1)
 		return -1;
+	/* The files' bytes are removed by the server's sweep of bytes no
+	 * row names (chatd/files.c). */
 	if (db_run_id(floor, room_id) == -1 ||
+	    db_run_id(files, room_id) == -1 ||
 	    db_run_id(messages, room_id) == -1 ||
 	    db_run_id(members, room_id) == -1 ||
 	    db_run_id(bans, room_id) == -1 ||

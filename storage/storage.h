@@ -316,6 +316,11 @@ struct message {
 	                          in the order of PROTOCOL.md (read with
 	                          reaction_next) */
 	size_t reactions_len;
+	const char *files; /* NULL: none; else the "files" JSON array */
+	size_t files_len;
+	/* Input of message_insert only: the files to attach (file_attach). */
+	const char *const *file_ids;
+	size_t nfile_ids;
 	/* Input of message_insert and message_replace only (reads leave them
 	 * 0): the ids of the users named in mentions, for the counts. */
 	const int64_t *mention_ids;
@@ -328,9 +333,10 @@ struct message *message_copy(const struct message *m);
 void message_free(struct message *m);
 
 /* Stores a new message whose id and seq are m->id (allocated by the
- * caller), and sets the room's last_seq. client_msg_id may be NULL.
- * 0, 1 if (user, client_msg_id) exists already (nothing stored), -1
- * (also, logged, for an id outside 1..SEQ_MAX). */
+ * caller), and sets the room's last_seq; attaches m->file_ids. client_msg_id
+ * may be NULL. 0, 1 if (user, client_msg_id) exists already (nothing
+ * stored), 2 if a file cannot be attached (nothing stored), -1 (also,
+ * logged, for an id outside 1..SEQ_MAX). */
 int message_insert(struct db *db, const struct message *m,
     const char *client_msg_id);
 /* The message a user sent with client_msg_id, through cb. 0, 1 if none,
@@ -509,5 +515,65 @@ int import_ban(struct db *db, const struct export_ban *b);
  * client id exists, -1. */
 int import_message(struct db *db, const struct message *m,
     const char *client_msg_id);
+struct file_row;
+/* An exported file of message f->message_id (which must be a live
+ * message of room), uploaded by user. 0, 1 on a constraint (duplicate
+ * id), 2 if the message is not such a message, -1. */
+int import_file(struct db *db, const struct file_row *f, const char *room,
+                const char *user);
+
+/* file.c: file attachments' metadata (the bytes: chatd/blob.c). */
+
+#define FILE_ID_LEN 32 /* hex characters of a public file id */
+
+struct file_row {
+	char id[FILE_ID_LEN + 1];
+	int64_t room_id;
+	int64_t user_id;
+	int64_t message_id; /* 0: not attached */
+	char name[256];
+	char type[128];
+	int64_t size;
+	char hash[65];
+	int64_t created_at;
+	int room_kind; /* enum room_kind; file_get only */
+	int64_t pos;   /* its place in its message; import and export */
+	char room[ROOMNAME_MAX + 1];     /* file_list_export only */
+	char username[USERNAME_MAX + 1]; /* file_list_export only */
+};
+
+/* Stores a new, unattached file. 0, 1 if the id is taken, -1. */
+int file_insert(struct db *db, const struct file_row *f);
+/* The file with public id. 0, 1 if none, -1. */
+int file_get(struct db *db, const char *id, struct file_row *out);
+/* Attaches files ids[0..n) to message_id in that order: each must be
+ * unattached, uploaded by user_id to room_id, and named once. 0, 1 if one
+ * is not (nothing attached), -1. */
+int file_attach(struct db *db, const char *const *ids, size_t n,
+    int64_t user_id, int64_t room_id, int64_t message_id);
+typedef int (*file_cb)(void *arg, const struct file_row *f);
+/* The files of a message, in order. 0 or -1. */
+int file_list_message(struct db *db, int64_t message_id, file_cb cb,
+    void *arg);
+/* Deletes the files of a message; cb gets each deleted row (to remove
+ * bytes no other row needs). 0 or -1. */
+int file_delete_message(struct db *db, int64_t message_id, file_cb cb,
+    void *arg);
+/* Deletes the unattached files created before cutoff; cb gets each
+ * deleted row. 0 or -1. */
+int file_sweep(struct db *db, int64_t cutoff, file_cb cb, void *arg);
+/* 1 if some file row names hash, 0 if none, -1. */
+int file_hash_used(struct db *db, const char *hash);
+/* Files (rows), attached files, and the distinct bytes they need. 0 or
+ * -1. */
+int file_counts(struct db *db, int64_t *files, int64_t *attached,
+    int64_t *bytes);
+/* Every file row in id order (backup, restore). 0 or -1. */
+int file_list_all(struct db *db, file_cb cb, void *arg);
+/* The files of the live messages an export of room_id (0: all), since
+ * and until (-1: no bound) writes, with room, username and pos. 0 or
+ * -1. */
+int file_list_export(struct db *db, int64_t room_id, int64_t since,
+    int64_t until, file_cb cb, void *arg);
 
 #endif

@@ -139,8 +139,12 @@ user_delete(struct db *db, int64_t id)
 	    db_prepare(db, "DELETE FROM sessions WHERE user_id = :id");
 	struct db_stmt *members =
 	    db_prepare(db, "DELETE FROM members WHERE user_id = :id");
+	/* Uploads not yet sent go; attached files stay with the messages. */
+	struct db_stmt *files = db_prepare(
+	    db, "DELETE FROM files WHERE user_id = :id AND message_id IS NULL");
 
-	if (mark == NULL || sessions == NULL || members == NULL)
+	if (mark == NULL || sessions == NULL || members == NULL ||
+	    files == NULL)
 		return -1;
 	if (db_savepoint(db) == -1)
 		return -1;
@@ -151,7 +155,7 @@ user_delete(struct db *db, int64_t id)
 		return 1;
 	}
 	if (db_run_id(sessions, id) == -1 ||
-	    db_run_id(members, id) == -1)
+	    db_run_id(members, id) == -1 || db_run_id(files, id) == -1)
 		goto fail;
 	return db_release(db);
 fail:

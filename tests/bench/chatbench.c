@@ -98,6 +98,8 @@ struct opts {
 	const char *label;
 	int searchers;        /* search threads (load mode) */
 	const char *search_q; /* their query, URL-encoded */
+	int uploaders;        /* upload threads (load mode, scenario U) */
+	int upload_mb;        /* each upload's size in MiB */
 };
 
 /* Log-bucket latency histogram in nanoseconds (about 3 % resolution). */
@@ -1349,6 +1351,168 @@ searchers_finish(json_t *j, double dur)
 	json_lat(j, "search_ms", &all);
 }
 
+/* ---- uploaders (scenario U): POST /api/files on threads of their own ---- */
+
+/* What one upload thread counts (uploads ending in the window). */
+struct uploader {
+	pthread_t thread;
+	const char *token;
+	char room[64];
+	struct hist lat;
+	uint64_t ok, failed;
+};
+static struct uploader *uploaders;
+static atomic_int upload_stop;
+static long upload_rss_max; /* the server's highest VmRSS meanwhile */
+
+/* One upload of o.upload_mb MiB (random bytes, written 64 KiB at a
+ * time); the HTTP status, or -1. */
+static int
+upload_once(struct uploader *u, const char *buf, size_t bufsz)
+{
+	struct timeval tv = {60, 0};
+	uint64_t total = (uint64_t)o.upload_mb << 20, sent = 0;
+	char head[1024], resp[4096];
+	int fd, status = -1, n;
+	ssize_t r;
+
+	if ((fd = tcp_connect(0)) < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	n = snprintf(head, sizeof head,
+	             "POST /api/files?room=%s&name=bench.bin HTTP/1.1\r\n"
+	             "Host: %s:%d\r\nConnection: close\r\n"
+	             "Authorization: Bearer %s\r\n"
+	             "Content-Type: application/octet-stream\r\n"
+	             "Content-Length: %llu\r\n\r\n",
+	             u->room, o.host, o.port, u->token,
+	             (unsigned long long)total);
+	if (write(fd, head, (size_t)n) != n)
+		goto out;
+	while (sent < total) {
+		size_t k = total - sent < bufsz ? (size_t)(total - sent) : bufsz;
+
+		if ((r = write(fd, buf, k)) <= 0)
+			goto out;
+		sent += (uint64_t)r;
+	}
+	r = read(fd, resp, sizeof resp - 1);
+	if (r > 0) {
+		resp[r] = '\0';
+		if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
+			status = -1;
+	}
+out:
+	close(fd);
+	return status;
+}
+
+/* An upload thread: uploads in a closed loop until told to stop. */
+static void *
+uploader_main(void *arg)
+{
+	struct uploader *u = arg;
+	size_t bufsz = 65536;
+	char *buf = xrealloc(NULL, bufsz);
+	uint64_t t0, t1;
+	int st;
+
+	for (size_t i = 0; i < bufsz; i++)
+		buf[i] = (char)(rand() & 0xff);
+	while (!atomic_load(&upload_stop)) {
+		t0 = now_ns();
+		st = upload_once(u, buf, bufsz);
+		t1 = now_ns();
+		if (t1 >= t_ws && t1 <= t_we) {
+			hist_add(&u->lat, t1 - t0);
+			if (st == 201)
+				u->ok++;
+			else
+				u->failed++;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Samples the server's RSS while the uploads run. */
+static void *
+upload_rss_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&upload_stop)) {
+		long kb = proc_rss(o.server_pid);
+
+		if (kb > upload_rss_max)
+			upload_rss_max = kb;
+		usleep(100000);
+	}
+	return NULL;
+}
+static pthread_t upload_rss_thread;
+
+/* Starts the upload threads: uploader i is connection i's user, in
+ * connection i's room (of which it is a member). */
+static void
+uploaders_start(void)
+{
+	uploaders = calloc((size_t)o.uploaders, sizeof *uploaders);
+	upload_rss_max = proc_rss(o.server_pid);
+	for (int i = 0; i < o.uploaders; i++) {
+		struct conn *c = &conns[i % o.conns];
+
+		uploaders[i].token = tokens[c->user];
+		snprintf(uploaders[i].room, sizeof uploaders[i].room, "%s%d",
+		         o.room_prefix, c->room);
+		if (pthread_create(&uploaders[i].thread, NULL, uploader_main,
+		                   &uploaders[i]) != 0)
+			die("%s", "cannot start an upload thread");
+	}
+	pthread_create(&upload_rss_thread, NULL, upload_rss_main, NULL);
+}
+
+/* Stops the upload threads and adds their counts to j. */
+static void
+uploaders_finish(json_t *j, double dur)
+{
+	struct hist all;
+	uint64_t ok = 0, failed = 0;
+
+	memset(&all, 0, sizeof all);
+	atomic_store(&upload_stop, 1);
+	pthread_join(upload_rss_thread, NULL);
+	for (int i = 0; i < o.uploaders; i++) {
+		struct uploader *u = &uploaders[i];
+
+		pthread_join(u->thread, NULL);
+		ok += u->ok;
+		failed += u->failed;
+		for (int b = 0; b < HIST_BUCKETS; b++)
+			all.b[b] += u->lat.b[b];
+		all.n += u->lat.n;
+		if (u->lat.max > all.max)
+			all.max = u->lat.max;
+	}
+	free(uploaders);
+	printf("  %d uploaders of %d MiB: %llu stored (%.1f MiB/s), %llu "
+	       "failed; server RSS max %ld KiB\n",
+	       o.uploaders, o.upload_mb, (unsigned long long)ok,
+	       ok * o.upload_mb / dur, (unsigned long long)failed,
+	       upload_rss_max);
+	print_lat("upload", &all);
+	json_object_set_new(j, "uploaders", json_integer(o.uploaders));
+	json_object_set_new(j, "upload_mb", json_integer(o.upload_mb));
+	json_object_set_new(j, "uploads_ok", json_integer((json_int_t)ok));
+	json_object_set_new(j, "uploads_failed",
+	                    json_integer((json_int_t)failed));
+	json_object_set_new(j, "upload_mib_per_s",
+	                    json_real(ok * o.upload_mb / dur));
+	json_object_set_new(j, "upload_rss_max_kib",
+	                    json_integer(upload_rss_max));
+	json_lat(j, "upload_ms", &all);
+}
+
 /* Starts the measured phase: sending, history or the storm. */
 static void
 run_start(void)
@@ -1379,6 +1543,8 @@ run_start(void)
 	}
 	if (o.searchers > 0)
 		searchers_start();
+	if (o.uploaders > 0)
+		uploaders_start();
 	if (o.rate <= 0)
 		for (i = 0; i < nsenders; i++)
 			for (w = 0; w < o.window; w++)
@@ -1618,6 +1784,8 @@ run_finish(void)
 			    json_real(srv_cpu * 1e6 / deliv_window));
 		if (o.searchers > 0)
 			searchers_finish(j, dur);
+		if (o.uploaders > 0)
+			uploaders_finish(j, dur);
 		summary_bytes(j, deliv_window, "delivery");
 		summary_rss(j, "(the server's growth since before the "
 		               "connections; on a fresh server: per "
@@ -1693,7 +1861,8 @@ usage(void)
 	        "  [--tokens FILE] [--user-prefix P] [--room-prefix P] "
 	        "[--server-pid PID]\n"
 	        "  [--resync-k K] [--timeout S] [--label TEXT]\n"
-	        "  [--searchers N] [--search-q URL_ENCODED_QUERY]\n");
+	        "  [--searchers N] [--search-q URL_ENCODED_QUERY]\n"
+	        "  [--uploaders N] [--upload-mb MIB]\n");
 	exit(2);
 }
 
@@ -1763,6 +1932,10 @@ parse_args(int argc, char **argv)
 			o.searchers = atoi(v);
 		else if (strcmp(a, "--search-q") == 0)
 			o.search_q = v;
+		else if (strcmp(a, "--uploaders") == 0)
+			o.uploaders = atoi(v);
+		else if (strcmp(a, "--upload-mb") == 0)
+			o.upload_mb = atoi(v);
 		else
 			usage();
 	}

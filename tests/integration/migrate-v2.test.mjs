@@ -44,7 +44,7 @@ COMMIT;`);
 
 	const srv = await startChatd({ dbPath: db });
 	servers.push(srv);
-	assert.equal(sql(db, 'PRAGMA user_version;'), '6');
+	assert.equal(sql(db, 'PRAGMA user_version;'), '7', 'the current schema (007: files)');
 	assert.equal(sql(db, 'PRAGMA integrity_check;'), 'ok');
 	const tokenA = await login(srv, 'alice', 'password-a');
 	const tokenB = await login(srv, 'bob', 'password-b');

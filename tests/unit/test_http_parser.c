@@ -1117,6 +1117,166 @@ test_http_header_has_token_matches_list_elements(void **state)
 	assert_int_equal(http_header_has_token(NULL, "close"), 0);
 }
 
+/*
+ * Feeds raw to a deferring parser in pieces of size piece, reading the
+ * body streamed with limit max: collects the body bytes into out.
+ * Returns the bytes consumed when done, or the parser's error.
+ */
+static ssize_t
+stream_pieces(const char *raw, size_t len, size_t piece, uint64_t max,
+              char *out, size_t *outlen)
+{
+	struct http_parser p;
+	size_t off = 0, n, clen;
+	const uint8_t *chunk;
+	ssize_t r;
+
+	http_parser_init(&p, 0, 0);
+	http_parser_defer_body(&p, 1);
+	*outlen = 0;
+	while (off < len && p.state != HTTP_PARSER_DONE) {
+		n = piece < len - off ? piece : len - off;
+		r = http_parser_feed(&p, (const uint8_t *)raw + off, n);
+		if (r < 0) {
+			http_parser_free(&p);
+			return r;
+		}
+		chunk = http_parser_chunk(&p, &clen);
+		if (clen > 0) {
+			/* The chunk lies inside the bytes just consumed. */
+			assert_true(chunk >= (const uint8_t *)raw + off);
+			assert_true(chunk + clen <=
+			            (const uint8_t *)raw + off + (size_t)r);
+			memcpy(out + *outlen, chunk, clen);
+			*outlen += clen;
+		}
+		off += (size_t)r;
+		if (p.state == HTTP_PARSER_HEAD_DONE) {
+			assert_non_null(p.req.path);
+			assert_int_equal(http_parser_feed(&p,
+			                     (const uint8_t *)"x", 1), 0);
+			if ((r = http_parser_body(&p, max, 1)) < 0) {
+				http_parser_free(&p);
+				return r;
+			}
+		}
+	}
+	r = p.state == HTTP_PARSER_DONE ? (ssize_t)off : INCOMPLETE;
+	if (r >= 0)
+		assert_null(http_parser_request(&p)->body);
+	http_parser_free(&p);
+	return r;
+}
+
+static void
+test_http_parser_streams_a_content_length_body_in_any_chunking(void **state)
+{
+	static const char raw[] = "POST /api/files HTTP/1.1\r\nHost: x\r\n"
+	                          "Content-Length: 100000\r\n\r\n";
+	size_t hl = sizeof raw - 1, total = hl + 100000 + 5, outlen;
+	char *buf = malloc(total), *out = malloc(100000);
+	size_t pieces[] = {1, 2, 7, 100, 4096, 70000, total};
+
+	(void)state;
+	memcpy(buf, raw, hl);
+	for (size_t i = 0; i < 100000; i++)
+		buf[hl + i] = (char)(i * 7);
+	memcpy(buf + hl + 100000, "GET /", 5); /* a pipelined request */
+	for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
+		/* 100000 bytes: over the 64 KiB default, under the limit. */
+		assert_int_equal(stream_pieces(buf, total, pieces[i], 200000,
+		                               out, &outlen),
+		                 (ssize_t)(hl + 100000));
+		assert_int_equal(outlen, 100000);
+		assert_memory_equal(out, buf + hl, 100000);
+	}
+	free(buf);
+	free(out);
+}
+
+static void
+test_http_parser_streams_a_chunked_body_in_any_chunking(void **state)
+{
+	static const char raw[] = "POST /u HTTP/1.1\r\nHost: x\r\n"
+	                          "Transfer-Encoding: chunked\r\n\r\n"
+	                          "5\r\nhello\r\n1;ext=1\r\n \r\n"
+	                          "6\r\nworld!\r\n0\r\nTrailer: t\r\n\r\n";
+	char out[64];
+	size_t outlen;
+
+	(void)state;
+	for (size_t piece = 1; piece <= sizeof raw; piece++) {
+		assert_int_equal(stream_pieces(raw, sizeof raw - 1, piece,
+		                               1000, out, &outlen),
+		                 (ssize_t)(sizeof raw - 1));
+		assert_int_equal(outlen, 12);
+		assert_memory_equal(out, "hello world!", 12);
+	}
+}
+
+static void
+test_http_parser_stream_limit_decides_413(void **state)
+{
+	static const char cl[] = "POST /u HTTP/1.1\r\nHost: x\r\n"
+	                         "Content-Length: 11\r\n\r\nhello world";
+	static const char ch[] = "POST /u HTTP/1.1\r\nHost: x\r\n"
+	                         "Transfer-Encoding: chunked\r\n\r\n"
+	                         "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+	char out[64];
+	size_t outlen;
+
+	(void)state;
+	/* Exactly at the limit: accepted; one byte over: 413, decided from
+	 * Content-Length before any body byte, or as chunks arrive. */
+	assert_int_equal(stream_pieces(cl, sizeof cl - 1, 3, 11, out, &outlen),
+	                 (ssize_t)(sizeof cl - 1));
+	assert_int_equal(stream_pieces(cl, sizeof cl - 1, 3, 10, out, &outlen),
+	                 HTTP_E_BODY_TOO_LARGE);
+	assert_int_equal(outlen, 0);
+	assert_int_equal(stream_pieces(ch, sizeof ch - 1, 2, 11, out, &outlen),
+	                 (ssize_t)(sizeof ch - 1));
+	assert_int_equal(stream_pieces(ch, sizeof ch - 1, 2, 10, out, &outlen),
+	                 HTTP_E_BODY_TOO_LARGE);
+	assert_int_equal(outlen, 5);
+}
+
+static void
+test_http_parser_defer_leaves_bodiless_requests_and_resets(void **state)
+{
+	static const char get[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char post[] = "POST / HTTP/1.1\r\nHost: x\r\n"
+	                           "Content-Length: 70000\r\n\r\n";
+	struct http_parser p;
+
+	(void)state;
+	http_parser_init(&p, 0, 0);
+	http_parser_defer_body(&p, 1);
+	assert_int_equal(http_parser_feed(&p, (const uint8_t *)get,
+	                                  sizeof get - 1),
+	                 (ssize_t)(sizeof get - 1));
+	assert_int_equal(p.state, HTTP_PARSER_DONE);
+	http_parser_reset(&p);
+	/* Over the default limit: only http_parser_body decides. */
+	assert_int_equal(http_parser_feed(&p, (const uint8_t *)post,
+	                                  sizeof post - 1),
+	                 (ssize_t)(sizeof post - 1));
+	assert_int_equal(p.state, HTTP_PARSER_HEAD_DONE);
+	assert_int_equal(http_parser_body(&p, 0, 0), HTTP_E_BODY_TOO_LARGE);
+	http_parser_reset(&p);
+	assert_int_equal(http_parser_feed(&p, (const uint8_t *)post,
+	                                  sizeof post - 1),
+	                 (ssize_t)(sizeof post - 1));
+	assert_int_equal(http_parser_body(&p, 100000, 1), 0);
+	assert_int_equal(p.state, HTTP_PARSER_BODY);
+	/* A reset restores the default limit and buffering. */
+	http_parser_reset(&p);
+	assert_int_equal(p.max_body, HTTP_MAX_BODY);
+	assert_int_equal(p.stream, 0);
+	/* http_parser_body outside HEAD_DONE is a caller's error. */
+	assert_true(http_parser_body(&p, 0, 0) < 0);
+	http_parser_free(&p);
+}
+
 int
 main(void)
 {
@@ -1177,6 +1337,13 @@ main(void)
 	    cmocka_unit_test(
 	        test_http_request_header_finds_first_match_in_any_case),
 	    cmocka_unit_test(test_http_header_has_token_matches_list_elements),
+	    cmocka_unit_test(
+	        test_http_parser_streams_a_content_length_body_in_any_chunking),
+	    cmocka_unit_test(
+	        test_http_parser_streams_a_chunked_body_in_any_chunking),
+	    cmocka_unit_test(test_http_parser_stream_limit_decides_413),
+	    cmocka_unit_test(
+	        test_http_parser_defer_leaves_bodiless_requests_and_resets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

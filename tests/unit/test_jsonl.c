@@ -17,7 +17,7 @@
 
 /* The name rules chatd import gives the importer. */
 static const struct jsonl_names names = {auth_username_fold, auth_room_fold,
-                                         auth_hash_check};
+                                         auth_hash_check, NULL, NULL};
 
 struct fixture {
 	char dir[64];
