@@ -42,8 +42,8 @@ setup(void **state)
 	                 0);
 	for (int i = 0; i < NUSERS; i++) {
 		snprintf(name, sizeof name, "u%d", i);
-		assert_int_equal(
-		    user_create(f->db, name, "h", 1, &f->users[i]), 0);
+		assert_int_equal(user_create(f->db, name, "h", 1, &f->users[i]),
+		                 0);
 		assert_int_equal(
 		    member_add(f->db, f->lobby.id, f->users[i], 0, 1), 0);
 	}
@@ -73,8 +73,8 @@ teardown(void **state)
 static int
 react(struct fixture *f, int i, const char *emoji, int on)
 {
-	int rc = reaction_set(f->db, f->msg, f->users[i], emoji, on,
-	                      f->seq + 1);
+	int rc =
+	    reaction_set(f->db, f->msg, f->users[i], emoji, on, f->seq + 1);
 
 	if (rc == 0)
 		f->seq++;
