@@ -105,7 +105,7 @@ static void
 test_reaction_one_user_at_most_user_max(void **state)
 {
 	struct fixture *f = *state;
-	char e[8];
+	char e[16];
 	int emojis;
 	int64_t total;
 
@@ -132,7 +132,7 @@ static void
 test_reaction_message_at_most_emojis_max(void **state)
 {
 	struct fixture *f = *state;
-	char e[8];
+	char e[16];
 	int emojis, n = 0;
 	int64_t total;
 
@@ -156,7 +156,7 @@ static void
 test_reaction_message_at_most_message_max(void **state)
 {
 	struct fixture *f = *state;
-	char e[8];
+	char e[16];
 	int emojis, i;
 	int64_t total;
 
