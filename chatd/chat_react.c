@@ -1,5 +1,6 @@
 /* chatd/chat_react.c — the react request (PROTOCOL.md "Reactions"): a
  * user's emoji on a message, added or removed as a stored change. */
+#include <stdio.h>
 #include <string.h>
 
 #include "chatd/chat_int.h"
@@ -84,6 +85,26 @@ chat_react_target(struct session *s, json_t *ref, struct hub_room *room,
 	return id;
 }
 
+/* Replies too_large for reaction_set's answer rc, naming the cap. */
+static void
+chat_react_over(struct session *s, json_t *ref, int rc)
+{
+	char msg[96];
+
+	if (rc == REACTION_OVER_USER)
+		snprintf(msg, sizeof msg,
+		         "at most %d reactions of one user on a message",
+		         REACTION_USER_MAX);
+	else if (rc == REACTION_OVER_EMOJIS)
+		snprintf(msg, sizeof msg,
+		         "at most %d different emojis on a message",
+		         REACTION_EMOJIS_MAX);
+	else
+		snprintf(msg, sizeof msg, "at most %d reactions on a message",
+		         REACTION_MESSAGE_MAX);
+	chat_send_error(s, ref, "too_large", msg);
+}
+
 /* react: adds or removes the user's reaction; a change is stored and
  * delivered like an edit, a no-op only answered. */
 void
@@ -146,6 +167,8 @@ chat_react(struct session *s, json_t *req, json_t *ref)
 	message_free(m);
 	if (rc == 2)
 		chat_send_error(s, ref, "not_found", "no such message");
+	else if (rc >= REACTION_OVER_USER && rc <= REACTION_OVER_MESSAGE)
+		chat_react_over(s, ref, rc);
 	else
 		chat_send_error(s, ref, "internal", "database error");
 }

@@ -23,6 +23,48 @@ reaction_room(struct db *db, int64_t id, int64_t *room_id)
 	return rc == DB_ROW ? 0 : rc == DB_DONE ? 1 : -1;
 }
 
+/* Whether user_id may add emoji to message id under the caps of
+ * storage.h: 0 if so, 1 if the user has that reaction already (nothing
+ * to add), REACTION_OVER_* past a cap, -1. One range of the message's
+ * rows: at most REACTION_MESSAGE_MAX of them. */
+static int
+reaction_cap(struct db *db, int64_t id, int64_t user_id, const char *emoji)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT count(*), count(DISTINCT emoji),"
+	        " coalesce(sum(user_id = :user_id), 0),"
+	        " coalesce(max(emoji = :emoji), 0),"
+	        " coalesce(max(emoji = :emoji AND user_id = :user_id), 0)"
+	        " FROM reactions WHERE message_id = :id");
+	int64_t total, emojis, mine, known, has;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":id", id);
+	db_bind_text(st, ":emoji", emoji, -1);
+	db_bind_int64(st, ":user_id", user_id);
+	if ((rc = db_step(st)) != DB_ROW) {
+		db_reset(st);
+		return -1;
+	}
+	total = db_column_int64(st, 0);
+	emojis = db_column_int64(st, 1);
+	mine = db_column_int64(st, 2);
+	known = db_column_int64(st, 3);
+	has = db_column_int64(st, 4);
+	db_reset(st);
+	if (has)
+		return 1;
+	if (mine >= REACTION_USER_MAX)
+		return REACTION_OVER_USER;
+	if (!known && emojis >= REACTION_EMOJIS_MAX)
+		return REACTION_OVER_EMOJIS;
+	if (total >= REACTION_MESSAGE_MAX)
+		return REACTION_OVER_MESSAGE;
+	return 0;
+}
+
 /* Adds or removes one reaction row: 0 if a row changed, 1 if not, -1. */
 static int
 reaction_row(struct db *db, int64_t id, int64_t user_id, const char *emoji,
@@ -81,10 +123,12 @@ reaction_set(struct db *db, int64_t id, int64_t user_id, const char *emoji,
 		}
 		goto fail;
 	}
-	if ((rc = reaction_row(db, id, user_id, emoji, on, seq)) != 0) {
-		if (rc == 1) {
+	/* Past a cap only adding is refused: removing always works. */
+	if ((on && (rc = reaction_cap(db, id, user_id, emoji)) != 0) ||
+	    (rc = reaction_row(db, id, user_id, emoji, on, seq)) != 0) {
+		if (rc > 0) {
 			db_release(db);
-			return 1;
+			return rc;
 		}
 		goto fail;
 	}

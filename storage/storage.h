@@ -421,11 +421,24 @@ int mention_index(struct db *db, const struct message *m);
 #define REACTION_SEP '\x1e'  /* between the records of m->reactions */
 #define REACTION_USER '\x1f' /* before each user of a record */
 #define REACTION_EMOJI_MAX 32 /* bytes */
+/* What one message carries at most (docs/operations.md "Limits and
+ * abuse"): every reaction event, history page, resync and export carries
+ * its whole list, so the list is bounded. */
+#define REACTION_EMOJIS_MAX 50    /* different emojis on one message */
+#define REACTION_USER_MAX 20      /* one user's reactions on one message */
+#define REACTION_MESSAGE_MAX 1000 /* reactions on one message, in all */
+/* reaction_set's answers past a cap. */
+enum reaction_over {
+	REACTION_OVER_USER = 3,
+	REACTION_OVER_EMOJIS,
+	REACTION_OVER_MESSAGE,
+};
 
 /* Adds (on) or removes user_id's reaction emoji to live message id as the
  * change seq: the message takes seq, its room last_seq. 0 if that changed
  * something, 1 if not (nothing stored), 2 if the message is missing or a
- * tombstone, -1. */
+ * tombstone, REACTION_OVER_* if adding it would pass a cap (nothing
+ * stored; removing is never refused), -1. */
 int reaction_set(struct db *db, int64_t id, int64_t user_id,
     const char *emoji, int on, int64_t seq);
 /* Writes message id's reactions, encoded as m->reactions, into *buf
