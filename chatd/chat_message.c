@@ -322,13 +322,13 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 	const char *fids[FILES_MAX_PER_MESSAGE];
 	char *fjson = NULL;
 	int64_t reply_to;
-	int nfiles, rc;
+	int nfiles, rc, is_reply;
 
 	if ((room = chat_room_member(s, req, ref)) == NULL ||
 	    (nfiles = chat_files_arg(s, req, ref, fids)) < 0 ||
 	    chat_text_check(s, ref, text, nfiles > 0) != 0 ||
 	    chat_client_id(s, req, ref, &cmid) < 0 ||
-	    chat_reply_to(s, req, ref, &reply_to) < 0)
+	    (is_reply = chat_reply_to(s, req, ref, &reply_to)) < 0)
 		return;
 	if (chat_txn(ch, srv) != 0) {
 		chat_send_error(s, ref, "internal", "database error");
@@ -351,8 +351,8 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 	}
 	/* After the resend check: a resend gets its message even if the
 	 * one it answered is gone since. */
-	if (reply_to != 0 && chat_reply_target(s, ref, room, reply_to) != 0)
-		return;
+	if (is_reply && chat_reply_target(s, ref, room, reply_to) != 0)
+		return; /* reply_to 0 or below names no message either */
 	if (nfiles > 0) {
 		rc = files_message_json(srv, fids, (size_t)nfiles, s->user->id,
 		    room->id, &fjson);

@@ -272,6 +272,9 @@ describe('replies', () => {
 		const o = await send(a.c, other, 'elsewhere');
 		assert.equal((await b.c.request({ type: 'send', room, text: 'x', reply_to: o.id })).code, 'not_found');
 		assert.equal((await b.c.request({ type: 'send', room, text: 'x', reply_to: 99999999 })).code, 'not_found');
+		// 0 and negative ids name no message: not_found, not a plain send
+		assert.equal((await b.c.request({ type: 'send', room, text: 'x', reply_to: 0 })).code, 'not_found');
+		assert.equal((await b.c.request({ type: 'send', room, text: 'x', reply_to: -1 })).code, 'not_found');
 		assert.equal((await b.c.request({ type: 'send', room, text: 'x', reply_to: 'one' })).code, 'bad_request');
 		await a.c.request({ type: 'delete', room, id: m.id });
 		assert.equal((await b.c.request({ type: 'send', room, text: 'x', reply_to: m.id })).code, 'not_found');
