@@ -14,6 +14,8 @@
 #include "chatd/jsonw.h"
 #include "storage/storage.h"
 
+struct server;
+
 #define CHAT_MAX_TEXT 4000   /* code points */
 #define CHAT_MAX_REF 64      /* characters of ref and client_msg_id */
 
@@ -55,6 +57,25 @@ TAILQ_HEAD(action_list, action);
 
 /* A request handler: validated fields are read from req. */
 typedef void (*chat_handler)(struct session *s, json_t *req, json_t *ref);
+
+#define CHAT_BATCH_MAX 1000 /* changes per group commit, at most */
+
+/* chat_json.c: sends a message event (with ref) to one session (NULL:
+ * nothing); a message event as a shared frame, encoded once for every
+ * recipient (NULL on failure). */
+void chat_event_reply(struct server *srv, struct session *s, const char *type,
+    const struct message *m, json_t *ref);
+struct frame *chat_event_frame(const char *type, const struct message *m);
+
+/* chat_park.c: carries out one request now, or parks it while another
+ * process holds the write lock (write: the request changes something).
+ * Takes req. */
+void chat_request(struct server *srv, struct session *s, chat_handler fn,
+    int write, json_t *req, json_t *ref);
+/* Sets up, empties (a closing session's requests) and frees the queue. */
+void chat_park_init(struct server *srv);
+void chat_park_drop_session(struct server *srv, struct session *s);
+void chat_park_free(struct server *srv);
 
 /* A request that waits for the database's write lock, which another
  * process holds (chat_park): run in arrival order once it is free. */
