@@ -47,7 +47,7 @@ struct evbuffer_file_segment;
 #define CONN_HEADER_TIMEOUT 10 /* s to send a whole request head */
 #define CONN_IDLE_TIMEOUT 60   /* s an idle keep-alive connection lives */
 #define CONN_CLOSE_WAIT 5      /* s to wait for the peer's close frame */
-#define CONN_LINGER_WAIT 2     /* s of lingering close (CONN_LINGER) */
+#define CONN_LINGER_WAIT 10    /* s of lingering close (CONN_LINGER) */
 
 /* A refcounted, fully encoded WebSocket frame shared by many recipients. */
 struct frame {
