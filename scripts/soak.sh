@@ -102,7 +102,7 @@ make -s BUILD="$BUILD" "$BUILD/chatd" >&2
 
 # the users, made before the server starts: registration is rate-limited
 say "creating users in $DB"
-node tests/soak/soak.mjs --print-users | while read -r u; do
+node tests/bench/soak.mjs --print-users | while read -r u; do
 	printf '%s\n' "$PASSWORD" |
 		"$BIN" --db "$DB" --log-level warn user add "$u" 2>>"$WORK/admin.log"
 done
@@ -110,7 +110,7 @@ chatd_start
 say "chatd on 127.0.0.1:$PORT (pid $SRV_PID), $MINUTES minutes"
 
 rc=0
-node tests/soak/soak.mjs --port "$PORT" --pid "$SRV_PID" --db "$DB" \
+node tests/bench/soak.mjs --port "$PORT" --pid "$SRV_PID" --db "$DB" \
 	--bin "$BIN" --dir "$WORK" --minutes "$MINUTES" \
 	--password "$PASSWORD" || rc=$?
 

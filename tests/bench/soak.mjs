@@ -1,4 +1,5 @@
-// tests/soak/soak.mjs — the soak driver (issue 13), run by scripts/soak.sh.
+// tests/bench/soak.mjs — the soak driver (issue 13), run by scripts/soak.sh: a load
+// generator beside chatbench (it paces traffic with timers on purpose), not a test.
 //
 // Drives a running chatd for MINUTES minutes with a bounded, loopback-only
 // mix of traffic and prints one line per minute: chatd's VmRSS and open fds
@@ -8,8 +9,8 @@
 // their fds, prints a summary and exits 0 (flat), 1 (RSS grew past the
 // bound, fds leaked, or protocol errors) or 2 (chatd died).
 //
-//   node tests/soak/soak.mjs --print-users
-//   node tests/soak/soak.mjs --port P --pid PID --db DB --bin CHATD \
+//   node tests/bench/soak.mjs --print-users
+//   node tests/bench/soak.mjs --port P --pid PID --db DB --bin CHATD \
 //        --dir TMPDIR --minutes N --password PW
 //
 // The traffic (counts fixed, so a run's load does not depend on its length):
