@@ -334,6 +334,23 @@ db_run_id(struct db_stmt *st, int64_t id)
 	return rc == DB_DONE ? 0 : -1;
 }
 
+int
+db_run_room_user(struct db *db, struct db_stmt *st, int64_t room_id,
+                 int64_t user_id)
+{
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":room_id", room_id);
+	db_bind_int64(st, ":user_id", user_id);
+	rc = db_step(st);
+	db_reset(st);
+	if (rc != DB_DONE)
+		return -1;
+	return db_changes(db) == 0 ? 1 : 0;
+}
+
 int64_t
 db_column_int64(struct db_stmt *st, int col)
 {

@@ -71,6 +71,11 @@ void db_reset(struct db_stmt *st);
 /* Binds id to :id, runs st to completion and resets it (a NULL st, from
  * a failed prepare, fails). 0 or -1. */
 int db_run_id(struct db_stmt *st, int64_t id);
+/* Binds :room_id and :user_id (other parameters bound already), runs st
+ * to completion and resets it: 0 if it changed a row, 1 if it changed
+ * none, -1 on an error (a NULL st included). */
+int db_run_room_user(struct db *db, struct db_stmt *st, int64_t room_id,
+                     int64_t user_id);
 
 /* Column getters for the current row (0-based). Text and blobs stay valid
  * until the next db_step or db_reset. */

@@ -34,18 +34,10 @@ static int
 member_update(struct db *db, struct db_stmt *st, int64_t room_id,
               int64_t user_id, int value)
 {
-	int rc;
-
 	if (st == NULL)
 		return -1;
-	db_bind_int64(st, ":room_id", room_id);
-	db_bind_int64(st, ":user_id", user_id);
 	db_bind_int64(st, ":value", value);
-	rc = db_step(st);
-	db_reset(st);
-	if (rc != DB_DONE)
-		return -1;
-	return db_changes(db) == 0 ? 1 : 0;
+	return db_run_room_user(db, st, room_id, user_id);
 }
 
 int

@@ -246,15 +246,8 @@ message_author_seen(struct db *db, int64_t room_id, int64_t user_id)
 	struct db_stmt *st =
 	    db_prepare(db, "UPDATE members SET seen = seen + 1"
 	                   " WHERE room_id = :room_id AND user_id = :user_id");
-	int rc;
 
-	if (st == NULL)
-		return -1;
-	db_bind_int64(st, ":room_id", room_id);
-	db_bind_int64(st, ":user_id", user_id);
-	rc = db_step(st);
-	db_reset(st);
-	return rc == DB_DONE ? 0 : -1;
+	return db_run_room_user(db, st, room_id, user_id) < 0 ? -1 : 0;
 }
 
 int

@@ -238,17 +238,8 @@ member_remove(struct db *db, int64_t room_id, int64_t user_id)
 	struct db_stmt *st =
 	    db_prepare(db, "DELETE FROM members WHERE room_id = :room_id"
 	                   " AND user_id = :user_id");
-	int rc, ret = -1;
 
-	if (st == NULL)
-		return -1;
-	db_bind_int64(st, ":room_id", room_id);
-	db_bind_int64(st, ":user_id", user_id);
-	rc = db_step(st);
-	if (rc == DB_DONE)
-		ret = db_changes(db) == 0 ? 1 : 0;
-	db_reset(st);
-	return ret;
+	return db_run_room_user(db, st, room_id, user_id);
 }
 
 int
