@@ -286,6 +286,28 @@ test('an HTML file with a script and a hostile name is downloaded, never rendere
   assert.deepEqual(B.errors, []);
 });
 
+test('an edit keeps the files; a reply quotes a files-only message by its file names', async () => {
+  // alice edits the text of her image message: bob still sees the image
+  const mine = messages(A.page, 'look at this');
+  await mine.getByRole('button', { name: 'Edit' }).click();
+  await composer(A.page).fill('look at this cat');
+  await composer(A.page).press('Enter');
+  const theirs = messages(B.page, 'look at this cat');
+  await theirs.getByText('(edited)').waitFor();
+  const img = theirs.getByRole('img', { name: 'cat picture.png' });
+  await until(() => img.evaluate((e) => e.naturalWidth === 320), { what: 'image after the edit' });
+  // bob replies to the files-only message
+  const link = B.page.getByRole('link', { name: 'report.pdf (12 KB)', exact: true });
+  const filesOnly = log(B.page).getByRole('article').filter({ has: link });
+  await filesOnly.getByRole('button', { name: 'Reply' }).click();
+  await composer(B.page).fill('got the report');
+  await composer(B.page).press('Enter');
+  const quote = messages(A.page, 'got the report').getByRole('button', { name: new RegExp(`${alice} report\\.pdf`) });
+  await quote.waitFor();
+  assert.deepEqual(A.errors, []);
+  assert.deepEqual(B.errors, []);
+});
+
 test('signing out revokes the blob: URLs', async () => {
   const page = B.page;
   const img = messages(page, 'look at this').getByRole('img', { name: 'cat picture.png' });

@@ -22,6 +22,11 @@ const images = new Map(); // file id -> {url, promise} of inline images
 const urls = new Set();  // every blob: URL made (revoked at sign-out)
 let viewer = null;       // the open image dialog
 
+/** A files-only message in a line of text (quotes, notifications): the names. */
+export function filesText(m) {
+  return m && Array.isArray(m.files) ? m.files.map((f) => f.name).join(', ') : '';
+}
+
 /** "12 KB": sizes in units of 1024. */
 export function fmtSize(n) {
   if (n < 1024) return `${n} B`;
@@ -232,10 +237,9 @@ export function buildFiles(files, id, pending) {
   if (!Array.isArray(files) || !files.length) return null;
   return h('div', { class: 'files', id }, files.map((f) => {
     const label = `${f.name} (${fmtSize(f.size)})`;
-    const icon = h('span', { class: 'file-icon', 'aria-hidden': 'true' }, '📄 ');
-    if (pending) return h('span', { class: 'file-chip' }, icon, label);
+    if (pending) return h('span', { class: 'file-chip' }, label);
     if (INLINE.has(f.type)) return buildImage(f, label);
-    return h('a', { href: '#', class: 'file-link', dataset: { file: f.id }, onclick: (ev) => download(ev, f) }, icon, label);
+    return h('a', { href: '#', class: 'file-link', dataset: { file: f.id }, onclick: (ev) => download(ev, f) }, label);
   }));
 }
 
