@@ -308,6 +308,30 @@ test('an edit keeps the files; a reply quotes a files-only message by its file n
   assert.deepEqual(B.errors, []);
 });
 
+test('six files dropped at once all upload, though chatd allows 4 uploads at once per user', async () => {
+  const limited = await startChatd({ rateLimits: 'on' });
+  const C = await openPage(browser, limited);
+  const cdp = await C.page.context().newCDPSession(C.page);
+  try {
+    await signUp(C.page, uniq('carol'), PW);
+    await joinRoom(C.page, uniq('burst'));
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 512 * 1024 });
+    const files = Array.from({ length: 6 }, (_, i) => ({ name: `part${i}.bin`, mimeType: 'application/octet-stream', buffer: Buffer.alloc(100 * 1024, i) }));
+    await drop(C.page, files);
+    await C.page.getByRole('progressbar', { name: 'part5.bin' }).waitFor();
+    for (const f of files) await attachment(C.page, f.name).getByText('ready').waitFor();
+    assert.equal(await attachments(C.page).getByRole('alert').count(), 0, 'no upload refused');
+    await sendNow(C.page, 'six parts');
+    for (const f of files) await messages(C.page, 'six parts').getByRole('link', { name: `${f.name} (100 KB)` }).waitFor();
+    assert.deepEqual(C.errors, []);
+  } finally {
+    await cdp.detach().catch(() => {});
+    await C.context.close();
+    await limited.cleanup();
+  }
+});
+
 test('signing out revokes the blob: URLs', async () => {
   const page = B.page;
   const img = messages(page, 'look at this').getByRole('img', { name: 'cat picture.png' });

@@ -13,6 +13,7 @@ const $ = (id) => document.getElementById(id);
 const INLINE = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 export const MAX_FILES = 10;           // files per message (PROTOCOL.md)
 const DOWNLOAD_KEEP_MS = 60000;        // a download's blob URL is revoked after this
+const PARALLEL = 3;                    // uploads at once (chatd allows a user 4)
 
 let ctx = null;          // {S, render, setError}
 let seq = 0;             // attachment keys
@@ -76,7 +77,7 @@ export function initFiles(c) {
     if (!btn) return;
     const it = tray.find((x) => x.key === btn.closest('li').dataset.key);
     if (!it) return;
-    if (btn.dataset.act === 'retry') upload(it);
+    if (btn.dataset.act === 'retry') queue(it);
     else remove(it);
     $('composer-input').focus();
   });
@@ -100,10 +101,31 @@ function add(list) {
     const name = f.name || 'pasted image.' + ((f.type.split('/')[1] || 'bin').replace(/[^a-z0-9]/g, '') || 'bin');
     const it = { key: 'u' + ++seq, room, blob: f, name, size: f.size, state: 'uploading', loaded: 0, xhr: null, error: '', meta: null };
     tray.push(it);
-    upload(it);
   }
+  pump();
   renderTray();
   ctx.render();
+}
+
+/** Puts an attachment (back) in line for uploading. */
+function queue(it) {
+  it.state = 'uploading';
+  it.loaded = 0;
+  it.error = '';
+  it.xhr = null;
+  pump();
+  renderTray();
+  ctx.render();
+}
+
+/** Starts waiting uploads while fewer than PARALLEL run (a burst of files
+ * would otherwise meet chatd's limit of uploads in progress per user). */
+function pump() {
+  let running = tray.filter((x) => x.xhr).length;
+  for (const it of tray) {
+    if (running >= PARALLEL) break;
+    if (it.state === 'uploading' && !it.xhr) { upload(it); running++; }
+  }
 }
 
 /** Sends one attachment's bytes (POST /api/files); state goes to done or failed. */
@@ -111,9 +133,6 @@ function upload(it) {
   const g = gen;
   const xhr = new XMLHttpRequest();
   it.xhr = xhr;
-  it.state = 'uploading';
-  it.loaded = 0;
-  it.error = '';
   xhr.open('POST', `/api/files?room=${encodeURIComponent(it.room)}&name=${encodeURIComponent(it.name)}`);
   xhr.setRequestHeader('Authorization', 'Bearer ' + ctx.S.token);
   xhr.responseType = 'json';
@@ -127,6 +146,7 @@ function upload(it) {
     if (g !== gen || it.xhr !== xhr) return;
     it.xhr = null;
     fn();
+    pump();
     renderTray();
     ctx.render();
   };
@@ -141,7 +161,6 @@ function upload(it) {
   }));
   xhr.addEventListener('error', done(() => fail(it, 0, null)));
   xhr.addEventListener('timeout', done(() => fail(it, 0, null)));
-  // a (cancelled) upload's row was removed already
   xhr.send(it.blob);
   renderTray();
 }
@@ -168,6 +187,7 @@ function remove(it) {
   const i = tray.indexOf(it);
   if (i >= 0) tray.splice(i, 1);
   if (it.xhr) { const x = it.xhr; it.xhr = null; x.abort(); }
+  pump();
   renderTray();
   ctx.render();
 }
