@@ -1458,9 +1458,12 @@ function wireChat() {
     if (r && r.view && log.scrollHeight - log.scrollTop - log.clientHeight < 400) loadViewPage(r, 'after');
     scheduleRead();
   }, { passive: true });
-  const pin = new ResizeObserver(() => { if (pinned) log.scrollTop = log.scrollHeight; });
-  pin.observe(log);
-  pin.observe($('log-items')); // images that load grow the log
+  new ResizeObserver(() => { if (pinned) log.scrollTop = log.scrollHeight; }).observe(log);
+  // images that load grow the messages: stay at the bottom (not in a jump view)
+  new ResizeObserver(() => {
+    const r = S.rooms.get(S.current);
+    if (pinned && r && !r.view) log.scrollTop = log.scrollHeight;
+  }).observe($('log-items'));
   $('jump-btn').addEventListener('click', () => {
     const r = S.rooms.get(S.current);
     if (r && r.view) { leaveView(r); $('composer-input').focus(); }
