@@ -268,17 +268,29 @@ const lazy = typeof IntersectionObserver === 'function'
     for (const e of entries) {
       if (!e.isIntersecting) continue;
       lazy.unobserve(e.target);
+      waiting.delete(e.target);
       showImage(e.target);
     }
   }, { rootMargin: '300px' })
   : null;
+const waiting = new Set(); // images observed by `lazy`, not shown yet
+let sweeping = false;
+
+/** Rebuilt message nodes leave their old images behind: stop watching those. */
+function sweep() {
+  sweeping = false;
+  for (const img of waiting) if (!img.isConnected) { lazy.unobserve(img); waiting.delete(img); }
+}
 
 function buildImage(f, label) {
   const img = h('img', { alt: f.name, class: 'file-img', dataset: { file: f.id, type: f.type } });
   const cached = images.get(f.id);
   if (cached && cached.url) img.src = cached.url;
-  else if (lazy) lazy.observe(img);
-  else showImage(img);
+  else if (lazy) {
+    lazy.observe(img);
+    waiting.add(img);
+    if (!sweeping) { sweeping = true; setTimeout(sweep, 1000); }
+  } else showImage(img);
   return h('button', { type: 'button', class: 'file-thumb', title: label, onclick: () => openViewer(f) }, img);
 }
 
@@ -385,6 +397,7 @@ export function resetFiles() {
   for (const it of tray) if (it.xhr) { const x = it.xhr; it.xhr = null; x.abort(); }
   tray.length = 0;
   images.clear();
+  if (lazy) { lazy.disconnect(); waiting.clear(); }
   for (const u of urls) URL.revokeObjectURL(u);
   urls.clear();
   closeViewer();
