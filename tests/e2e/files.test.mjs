@@ -227,6 +227,21 @@ test('a too-large upload says why and offers Retry', async () => {
   await item.getByRole('alert').filter({ hasText: 'too large' }).waitFor();
   await item.getByRole('button', { name: 'Remove' }).click();
   await item.waitFor({ state: 'detached' });
+  // the limit is known now: a file over it is refused without a request
+  let posts = 0;
+  const count = (req) => { if (req.method() === 'POST' && req.url().includes('/api/files')) posts++; };
+  page.on('request', count);
+  await attachByButton(page, { name: 'huge2.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(LIMIT_MB * 1048576 + 1, 2) });
+  const item2 = attachment(page, 'huge2.bin');
+  await item2.getByRole('alert').filter({ hasText: 'Not uploaded: too large (the limit is 1.0 MB).' }).waitFor();
+  assert.equal(posts, 0);
+  // Retry still asks chatd
+  await item2.getByRole('button', { name: 'Retry' }).click();
+  await until(() => posts === 1, { what: 'the retry went to chatd' });
+  await item2.getByRole('alert').filter({ hasText: 'too large' }).waitFor();
+  page.off('request', count);
+  await item2.getByRole('button', { name: 'Remove' }).click();
+  await item2.waitFor({ state: 'detached' });
   await composer(page).fill('');
 });
 

@@ -22,6 +22,7 @@ const tray = [];         // attachments not sent yet: {key, room, blob, name, si
 const images = new Map(); // file id -> {url, promise} of inline images
 const urls = new Set();  // every blob: URL made (revoked at sign-out)
 let viewer = null;       // the open image dialog
+let maxUpload = 0;       // bytes, once a 413 told us (chatd does not announce it)
 
 /** A files-only message in a line of text (quotes, notifications): the names. */
 export function filesText(m) {
@@ -100,6 +101,8 @@ function add(list) {
   for (const f of files) {
     const name = f.name || 'pasted image.' + ((f.type.split('/')[1] || 'bin').replace(/[^a-z0-9]/g, '') || 'bin');
     const it = { key: 'u' + ++seq, room, blob: f, name, size: f.size, state: 'uploading', loaded: 0, xhr: null, error: '', meta: null };
+    // over a limit chatd told us of: say so at once ("Retry" asks chatd again)
+    if (maxUpload && f.size > maxUpload) fail(it, 413, { code: 'too_large', message: `at most ${maxUpload} bytes` });
     tray.push(it);
   }
   pump();
@@ -173,6 +176,7 @@ function fail(it, status, err) {
   if (status === 0) why = 'the connection to the server was lost';
   else if (code === 'too_large') {
     const m = err.message && err.message.match(/(\d+) bytes/);
+    if (m) maxUpload = Number(m[1]);
     why = m ? `too large (the limit is ${fmtSize(Number(m[1]))})` : 'too large';
   } else if (code === 'rate_limited') why = 'too many uploads — wait a moment';
   else if (code === 'insufficient_storage') why = 'the server is out of disk space';
