@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import { startChatd, uniq } from '../integration/lib/chatd.mjs';
-import { launchBrowser, openPage, signUp, joinRoom, log, messages, until, shot } from './lib.mjs';
+import { launchBrowser, openPage, signUp, joinRoom, roomLink, log, messages, until, shot } from './lib.mjs';
 
 let srv, browser, A, B;
 const alice = uniq('alice');
@@ -345,6 +345,25 @@ test('six files dropped at once all upload, though chatd allows 4 uploads at onc
     await C.context.close();
     await limited.cleanup();
   }
+});
+
+test('attachments are per room, and leaving a room drops its attachments', async () => {
+  const page = A.page;
+  const side = uniq('side');
+  await joinRoom(page, side);
+  await attachByButton(page, { name: 'side.txt', mimeType: 'text/plain', buffer: Buffer.from('side note') });
+  await attachment(page, 'side.txt').getByText('ready').waitFor();
+  // another room shows its own (none)
+  await joinRoom(page, room);
+  assert.equal(await attachments(page).isHidden(), true);
+  await joinRoom(page, side);
+  await attachment(page, 'side.txt').waitFor();
+  await page.getByRole('button', { name: 'Leave', exact: true }).click();
+  await roomLink(page, side).waitFor({ state: 'detached' });
+  await joinRoom(page, side);
+  assert.equal(await attachments(page).isHidden(), true);
+  assert.equal(await attachment(page, 'side.txt').count(), 0);
+  await joinRoom(page, room);
 });
 
 test('signing out revokes the blob: URLs', async () => {

@@ -12,7 +12,7 @@ import { buildReactions, openPicker, closePicker } from './reactions.js';
 import { buildQuote, quoteSig, showReplyBanner, cachedOriginal, noteOriginal, fetchOriginal, clearOriginals } from './reply.js';
 import { initRooms, resetRooms, roomsHello, roomsEvent, roomsRender, decorateRoomLink } from './rooms.js';
 import { initNotify, resetNotify, notifyEvent, updateFavicon } from './notify.js';
-import { initFiles, resetFiles, renderTray, attachState, takeFiles, buildFiles } from './files.js';
+import { initFiles, resetFiles, dropFiles, renderTray, attachState, takeFiles, buildFiles } from './files.js';
 
 const $ = (id) => document.getElementById(id);
 const LS_TOKEN = 'chatd.token';
@@ -438,6 +438,7 @@ function onLeft(name) {
   if (!S.rooms.has(name)) return;
   S.rooms.delete(name);
   for (const p of [...S.outbox.values()]) if (p.room === name) S.outbox.delete(p.cid);
+  dropFiles(name);
   if (S.current === name) {
     S.current = null;
     const next = firstRoom();

@@ -196,6 +196,16 @@ function remove(it) {
   ctx.render();
 }
 
+/** A room left: its attachments go (uploads in progress are aborted). */
+export function dropFiles(room) {
+  for (const it of tray.filter((x) => x.room === room)) {
+    tray.splice(tray.indexOf(it), 1);
+    if (it.xhr) { const x = it.xhr; it.xhr = null; x.abort(); }
+  }
+  pump();
+  renderTray();
+}
+
 /** The open room's attachments: {uploading, failed, ready} counts. */
 export function attachState(room) {
   const mine = tray.filter((x) => x.room === room);
