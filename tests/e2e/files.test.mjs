@@ -180,6 +180,15 @@ test('paste an image into the composer attaches it', async () => {
     el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
   }, [...image]);
   await attachment(A.page, 'image.png').getByText('ready').waitFor();
+  // text with a picture of it (as office programs copy) stays a text paste
+  const swallowed = await composer(A.page).evaluate((el, bytes) => {
+    const dt = new DataTransfer();
+    dt.setData('text/plain', 'some text');
+    dt.items.add(new File([new Uint8Array(bytes)], 'text.png', { type: 'image/png' }));
+    return !el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+  }, [...image]);
+  assert.equal(swallowed, false);
+  assert.equal(await attachment(A.page, 'text.png').count(), 0);
   await sendNow(A.page, 'pasted');
   const img = messages(B.page, 'pasted').getByRole('img', { name: 'image.png' });
   await until(() => img.evaluate((e) => e.naturalWidth === 40), { what: 'pasted image shown' });

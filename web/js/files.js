@@ -68,8 +68,10 @@ export function initFiles(c) {
     window.addEventListener(t, (ev) => { if (hasFiles(ev)) ev.preventDefault(); });
   }
   $('composer-input').addEventListener('paste', (ev) => {
-    const files = [...(ev.clipboardData ? ev.clipboardData.files : [])];
-    if (!files.length) return; // text: the browser pastes it
+    const cd = ev.clipboardData;
+    const files = [...(cd ? cd.files : [])];
+    // text (even with a picture of it, as office programs copy) is pasted as text
+    if (!files.length || [...cd.types].includes('text/plain')) return;
     ev.preventDefault();
     add(files);
   });
