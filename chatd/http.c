@@ -10,14 +10,15 @@
 #include "chatd/metrics.h"
 
 /* Headers every response carries: the page must not be framed, sniffed
- * or leak its address; scripts and styles only from the page's origin. */
+ * or leak its address; scripts and styles only from the page's origin;
+ * images also from blob: URLs (attachments fetched with the token). */
 #define HTTP_SECURITY_HEADERS                                                  \
 	"X-Content-Type-Options: nosniff\r\n"                                  \
 	"X-Frame-Options: DENY\r\n"                                            \
 	"Referrer-Policy: no-referrer\r\n"                                     \
 	"Cross-Origin-Opener-Policy: same-origin\r\n"                          \
 	"Content-Security-Policy: default-src 'self'; script-src 'self'; "     \
-	"style-src 'self'; img-src 'self' data:; connect-src 'self'; "         \
+	"style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "   \
 	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'\r\n"
 
 const char *

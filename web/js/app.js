@@ -12,6 +12,7 @@ import { buildReactions, openPicker, closePicker } from './reactions.js';
 import { buildQuote, quoteSig, showReplyBanner, cachedOriginal, noteOriginal, fetchOriginal, clearOriginals } from './reply.js';
 import { initRooms, resetRooms, roomsHello, roomsEvent, roomsRender, decorateRoomLink } from './rooms.js';
 import { initNotify, resetNotify, notifyEvent, updateFavicon } from './notify.js';
+import { initFiles, resetFiles, dropFiles, renderTray, attachState, takeFiles, buildFiles } from './files.js';
 
 const $ = (id) => document.getElementById(id);
 const LS_TOKEN = 'chatd.token';
@@ -79,6 +80,7 @@ function boot() {
   const ctx = { S, render, openRoom, api, isOnline };
   initRooms(ctx);
   initNotify(ctx);
+  initFiles({ S, render, setError: (t) => { $('composer-error').textContent = t; } });
   if (S.token && S.me) startChat();
   else showAuth();
 }
@@ -163,6 +165,7 @@ function startChat() {
   clearOriginals();
   resetRooms();
   resetNotify();
+  resetFiles();
   setConn('connecting');
   render();
   S.sock = new Socket(S.token, {
@@ -196,6 +199,7 @@ function signOut(message) {
   closeMentions();
   resetRooms();
   resetNotify();
+  resetFiles();
   showAuth(message);
 }
 
@@ -416,6 +420,7 @@ function copyMsg(m) {
     if (Array.isArray(m.mentions)) msg.mentions = m.mentions;
     if (m.mention_room) msg.mention_room = true;
     if (Array.isArray(m.reactions) && m.reactions.length) msg.reactions = m.reactions;
+    if (Array.isArray(m.files) && m.files.length) msg.files = m.files;
   }
   return msg;
 }
@@ -433,6 +438,7 @@ function onLeft(name) {
   if (!S.rooms.has(name)) return;
   S.rooms.delete(name);
   for (const p of [...S.outbox.values()]) if (p.room === name) S.outbox.delete(p.cid);
+  dropFiles(name);
   if (S.current === name) {
     S.current = null;
     const next = firstRoom();
@@ -739,6 +745,8 @@ function sendText(text) {
   const room = S.current;
   if (!room) return;
   const p = { cid: randomId(), room, text, ts: Date.now(), state: 'sending', error: '', connId: 0, timer: null };
+  const files = takeFiles(room);
+  if (files.length) p.files = files;
   if (S.replyTo && S.replyTo.room === room) p.replyTo = S.replyTo.id;
   cancelReply();
   const r = S.rooms.get(room);
@@ -756,6 +764,7 @@ function transmit(p) {
   clearTimeout(p.timer);
   const req = { type: 'send', room: p.room, text: p.text, client_msg_id: p.cid, ref: 'send:' + p.cid };
   if (p.replyTo) req.reply_to = p.replyTo;
+  if (p.files) req.files = p.files.map((f) => f.id);
   if (!S.sock || !S.sock.send(req)) return false;
   p.connId = S.connId;
   p.timer = setTimeout(() => { if (S.outbox.get(p.cid) === p && p.state === 'sending' && p.connId === S.connId && S.sock && S.sock.connected) failSend(p, 'timeout'); }, SEND_TIMEOUT_MS);
@@ -776,7 +785,8 @@ function failSend(p, code, message) {
   clearTimeout(p.timer);
   if (code === 'timeout') p.maybeStored = true; // chatd may have stored it
   p.state = 'failed';
-  p.error = code === 'not_found' && p.replyTo ? 'Not sent — the message you replied to is gone.'
+  p.error = code === 'not_found' && p.files ? 'Not sent — an attached file is gone (uploads not sent within 24 hours expire).'
+    : code === 'not_found' && p.replyTo ? 'Not sent — the message you replied to is gone.'
     : SEND_ERRORS[code] || ('Not sent — ' + (message || code) + '.');
   render();
 }
@@ -1176,7 +1186,7 @@ function buildMessage(r, m, cont, seenBy, focus, orig) {
       mine ? h('button', { type: 'button', class: 'act', dataset: { act: 'delete' } }, 'Delete') : null);
   return h('article', {
     class: cls.join(' '), tabindex: '-1',
-    'aria-labelledby': `${idp}-a ${idp}-t ${idp}-x`,
+    'aria-labelledby': `${idp}-a ${idp}-t ${idp}-x` + (m.files && !m.deleted ? ` ${idp}-f` : ''),
     'aria-describedby': forMe ? idp + '-me' : null,
     dataset: { id: String(m.id), user: m.user },
   },
@@ -1188,6 +1198,7 @@ function buildMessage(r, m, cont, seenBy, focus, orig) {
   forMe ? h('span', { class: 'sr-only', id: idp + '-me' }, 'Mentions you') : null,
   m.reply_to && !m.deleted ? buildQuote(orig, m.reply_to) : null,
   text,
+  m.deleted ? null : buildFiles(m.files, idp + '-f'),
   buildReactions(m, S.me),
   actions,
   seenBy ? h('div', { class: 'receipt' }, `Seen by ${seenBy}`) : null);
@@ -1205,7 +1216,7 @@ function buildPending(p, cont, orig) {
   const failed = p.state === 'failed';
   return h('article', {
     class: 'msg mine pending' + (cont ? ' cont' : '') + (failed ? ' failed' : ''),
-    'aria-labelledby': `${idp}-a ${idp}-t ${idp}-x`,
+    'aria-labelledby': `${idp}-a ${idp}-t ${idp}-x` + (p.files ? ` ${idp}-f` : ''),
     dataset: { cid: p.cid, user: S.me },
   },
   cont ? null : h('span', { class: 'avatar c' + hue(S.me), 'aria-hidden': 'true' }, [...S.me][0] || '?'),
@@ -1214,6 +1225,7 @@ function buildPending(p, cont, orig) {
     h('time', { id: idp + '-t', datetime: new Date(p.ts).toISOString() }, fmtTime(p.ts))),
   p.replyTo ? buildQuote(orig, p.replyTo) : null,
   h('div', { class: 'text', id: idp + '-x' }, formatText(p.text)),
+  buildFiles(p.files, idp + '-f', true),
   failed
     ? h('div', { class: 'send-state', role: 'alert' }, p.error || 'Not sent.', ' ',
       h('button', { type: 'button', class: 'act', dataset: { act: 'retry' } }, 'Retry'), ' ',
@@ -1329,7 +1341,9 @@ function renderComposerState() {
   const ok = !!S.current && S.rooms.has(S.current);
   const ta = $('composer-input');
   ta.disabled = !ok;
-  $('send-btn').disabled = !ok;
+  // uploads in progress hold the message back (docs/web.md, "Files")
+  $('send-btn').disabled = !ok || (!S.editing && attachState(S.current).uploading > 0);
+  renderTray();
   const conn = S.sock && S.sock.connected;
   ta.placeholder = !ok ? 'Join a room to write' : conn ? `Message ${S.current.startsWith('dm:') ? roomLabel(S.current) : '#' + S.current}` : 'Offline — messages can’t be sent right now';
 }
@@ -1353,7 +1367,10 @@ function submitComposer() {
   const ta = $('composer-input');
   const text = ta.value;
   const err = $('composer-error');
-  if (!text.trim()) return;
+  const att = S.editing ? null : attachState(S.current);
+  if (att && att.uploading) { err.textContent = 'Wait for the uploads to finish, or cancel them.'; return; }
+  if (att && att.failed) { err.textContent = 'Retry or remove the attachment that failed.'; return; }
+  if (!text.trim() && !(att && att.ready)) return;
   if (codePoints(text) > S.maxTextChars) {
     err.textContent = `Messages can be at most ${S.maxTextChars} characters (this one has ${codePoints(text)}).`;
     return;
@@ -1443,6 +1460,11 @@ function wireChat() {
     scheduleRead();
   }, { passive: true });
   new ResizeObserver(() => { if (pinned) log.scrollTop = log.scrollHeight; }).observe(log);
+  // images that load grow the messages: stay at the bottom (not in a jump view)
+  new ResizeObserver(() => {
+    const r = S.rooms.get(S.current);
+    if (pinned && r && !r.view) log.scrollTop = log.scrollHeight;
+  }).observe($('log-items'));
   $('jump-btn').addEventListener('click', () => {
     const r = S.rooms.get(S.current);
     if (r && r.view) { leaveView(r); $('composer-input').focus(); }

@@ -5,6 +5,7 @@
 // those that mention you (or @room), "none" nothing. See docs/web.md.
 
 import { mentionsMe } from './mention.js';
+import { filesText } from './files.js';
 
 const $ = (id) => document.getElementById(id);
 const LS_NOTIFY = 'chatd.notify'; // 'on' once the user enabled notifications here
@@ -67,7 +68,8 @@ function maybeNotify(r, m, mention) {
   if (shown.has(key)) return;
   shown.add(key);
   const title = r.kind === 'dm' ? m.user : `${m.user} in #${r.name}`;
-  const body = typeof m.text === 'string' ? (m.text.length > 200 ? m.text.slice(0, 200) + '…' : m.text) : '';
+  const text = (typeof m.text === 'string' && m.text) || filesText(m);
+  const body = text.length > 200 ? text.slice(0, 200) + '…' : text;
   let n;
   try {
     n = new window.Notification(title, { body, tag: key, icon: 'favicon.svg' });

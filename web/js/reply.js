@@ -4,6 +4,7 @@
 
 import { h } from './util.js';
 import { snippet } from './format.js';
+import { filesText } from './files.js';
 
 /**
  * The quote of the message a reply answers: `orig` is the message, or
@@ -13,7 +14,7 @@ export function buildQuote(orig, id) {
   let body;
   if (!orig) body = h('span', { class: 'quote-text muted' }, 'Original message');
   else if (orig.deleted) body = h('span', { class: 'quote-text muted' }, 'Deleted message');
-  else body = [h('span', { class: 'quote-user' }, orig.user), ' ', h('span', { class: 'quote-text' }, snippet(orig.text, 100))];
+  else body = [h('span', { class: 'quote-user' }, orig.user), ' ', h('span', { class: 'quote-text' }, snippet(orig.text || filesText(orig), 100))];
   return h('button', {
     type: 'button', class: 'reply-quote', title: 'Show the original message',
     dataset: { act: 'open-reply', reply: String(id) },
