@@ -1,5 +1,7 @@
 // Makes docs/screenshot.png: the page with a small, realistic conversation.
 // Run from the repo root: node tests/e2e/screenshot.mjs [out.png]
+// Emoji need a colour emoji font (Debian: fonts-noto-color-emoji); without one
+// Chromium draws the reactions as boxes.
 // (not a test; the e2e tests write their own screenshots to tests/artifacts/)
 import path from 'node:path';
 import { startChatd, register, login, wsAuth, join, send, REPO } from '../integration/lib/chatd.mjs';
@@ -23,10 +25,16 @@ try {
   await say('carol', 'Yes — after the 2 pm standup.');
   await say('carol', 'Release notes are here: https://example.com/releases/1.4');
   await say('alice', 'Great, I’ll keep an eye on the dashboards.');
-  await say('bob', 'I pushed the fix for the reconnect bug, it resyncs with `since` now.');
-  await say('bob', 'Nothing lost, nothing doubled.');
+  const fix = await say('bob', 'I pushed the fix for the reconnect bug, it resyncs with `since` now.');
+  await say('bob', 'Nothing lost, **nothing doubled**.');
+  for (const u of ['alice', 'carol']) await users[u].request({ type: 'react', room: 'general', id: fix.id, emoji: '🎉' });
+  await users.carol.request({ type: 'react', room: 'general', id: fix.id, emoji: '👍' });
   const m = await say('carol', 'Nice work! Can you add a test for the restart case?');
   await users.carol.request({ type: 'edit', room: 'general', id: m.id, text: 'Nice work! Could you add an e2e test for the restart case?' });
+  await users.bob.request({ type: 'send', room: 'general', text: '@alice could you pair on it after lunch?', reply_to: m.id });
+  await users.alice.request({ type: 'create', room: 'design', kind: 'private', topic: 'The 1.5 redesign' });
+  await users.alice.request({ type: 'invite', room: 'design', user: 'carol' });
+  await say('carol', 'First mockups are up.', 'design');
   await say('bob', 'Lunch at noon?', 'random');
   await say('bob', 'The usual place.', 'random');
   const dm = await users.bob.request({ type: 'dm', user: 'alice' });
@@ -39,7 +47,7 @@ try {
   await page.getByRole('button', { name: 'Log in' }).click();
   await connected(page);
   await page.getByRole('navigation', { name: 'Rooms' }).getByRole('link', { name: /^general/ }).click();
-  await messages(page, 'restart case').waitFor();
+  await messages(page, 'pair on it').waitFor();
   await page.getByRole('textbox', { name: 'Message', exact: true }).pressSequentially('Sure, on it');
   users.bob.send({ type: 'typing', room: 'general' });
   await page.getByText('bob is typing…').waitFor();
