@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 
 #include "chatd/blob.h"
 #include "chatd/log.h"
+#include "chatd/xmalloc.h"
 
 #define BLOB_TMP_PREFIX ".tmp-"
 
@@ -241,32 +244,74 @@ blob_remove(struct blob_store *bs, const char *hash)
 	return 0;
 }
 
-int
-blob_scan(struct blob_store *bs, blob_cb cb, void *arg)
+struct blob_scan {
+	struct blob_store *bs;
+	DIR *d;
+};
+
+struct blob_scan *
+blob_scan_open(struct blob_store *bs)
 {
 	int fd = dup(bs->dirfd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *e;
-	struct stat st;
+	struct blob_scan *s;
 
 	if (d == NULL) {
 		if (fd >= 0)
 			close(fd);
-		return -1;
+		return NULL;
 	}
 	rewinddir(d);
-	while ((e = readdir(d)) != NULL) {
+	s = xmalloc(sizeof *s);
+	s->bs = bs;
+	s->d = d;
+	return s;
+}
+
+int
+blob_scan_step(struct blob_scan *s, size_t max, blob_cb cb, void *arg)
+{
+	struct dirent *e;
+	struct stat st;
+	size_t n = 0;
+
+	while (n < max) {
+		errno = 0;
+		if ((e = readdir(s->d)) == NULL)
+			return errno != 0 ? -1 : 0;
 		if (!blob_name_ok(e->d_name) ||
-		    fstatat(bs->dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) !=
-		        0 ||
+		    fstatat(s->bs->dirfd, e->d_name, &st,
+		            AT_SYMLINK_NOFOLLOW) != 0 ||
 		    !S_ISREG(st.st_mode))
 			continue;
 		cb(arg, e->d_name, (uint64_t)st.st_size,
 		   (int64_t)st.st_mtim.tv_sec * 1000 +
 		       st.st_mtim.tv_nsec / 1000000);
+		n++;
 	}
-	closedir(d);
-	return 0;
+	return 1;
+}
+
+void
+blob_scan_close(struct blob_scan *s)
+{
+	if (s == NULL)
+		return;
+	closedir(s->d);
+	free(s);
+}
+
+int
+blob_scan(struct blob_store *bs, blob_cb cb, void *arg)
+{
+	struct blob_scan *s = blob_scan_open(bs);
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	rc = blob_scan_step(s, SIZE_MAX, cb, arg);
+	blob_scan_close(s);
+	return rc < 0 ? -1 : 0;
 }
 
 int

@@ -61,6 +61,14 @@ int blob_remove(struct blob_store *bs, const char *hash);
 typedef void (*blob_cb)(void *arg, const char *hash, uint64_t size,
                         int64_t mtime_ms);
 int blob_scan(struct blob_store *bs, blob_cb cb, void *arg);
+/* The same walk in steps, so that a large store is not read in one go:
+ * blob_scan_open (NULL on error), blob_scan_step calls cb for at most max
+ * more hashes and returns 1 while more may follow, 0 at the end, -1 on
+ * an error; blob_scan_close ends it (NULL is a no-op). */
+struct blob_scan;
+struct blob_scan *blob_scan_open(struct blob_store *bs);
+int blob_scan_step(struct blob_scan *s, size_t max, blob_cb cb, void *arg);
+void blob_scan_close(struct blob_scan *s);
 /* 0 if a file can be created in dir (check-config), else -1 with a
  * reason in err. dir need not exist if its parent is writable. */
 int blob_dir_writable(const char *dir, char *err, size_t errlen);

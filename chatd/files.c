@@ -44,7 +44,9 @@ struct files {
 	struct blob_store bs;
 	struct worker *worker; /* one thread: fsync and rename */
 	struct event *sweep_ev;
-	int64_t clock_offset_ms; /* the sweep's clock (tests) */
+	struct blob_scan *orphans; /* the orphan scan under way, or NULL */
+	struct event *orphan_ev;   /* its next step */
+	int64_t clock_offset_ms;   /* the sweep's clock (tests) */
 	unsigned sweeps;
 	unsigned active;
 	uint64_t max_upload;          /* bytes */
@@ -756,6 +758,42 @@ files_orphan_cb(void *arg, const char *hash, uint64_t size, int64_t mtime_ms)
 		files_hashes_add(&f->released, hash);
 }
 
+/* Schedules the next step of the orphan scan for a later loop pass. */
+static void
+files_orphan_next(struct files *f)
+{
+	struct timeval now = {0, 0};
+
+	evtimer_add(f->orphan_ev, &now);
+}
+
+/* One step of the orphan scan: FILES_ORPHAN_BATCH hashes checked and
+ * their unused bytes released in the same loop pass (after a flush, so
+ * no open transaction hides a row), then the next step in a later
+ * pass. */
+static void
+files_orphan_step(int fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct files *f = srv->files;
+	int rc;
+
+	(void)fd;
+	(void)what;
+	chat_flush(srv);
+	rc = blob_scan_step(f->orphans, FILES_ORPHAN_BATCH, files_orphan_cb, f);
+	files_release_bytes(srv);
+	if (rc == 1) {
+		files_orphan_next(f);
+		return;
+	}
+	if (rc < 0)
+		log_warn("%s: the scan of the files directory failed",
+		         __func__);
+	blob_scan_close(f->orphans);
+	f->orphans = NULL;
+}
+
 void
 files_sweep(struct server *srv)
 {
@@ -771,9 +809,16 @@ files_sweep(struct server *srv)
 		         "deleted",
 		         __func__, f->released.n - before);
 	/* Bytes of rows deleted elsewhere (room del, user del, a crash
-	 * between a rename and its row). */
-	if (f->sweeps++ % FILES_ORPHAN_EVERY == 0)
-		blob_scan(&f->bs, files_orphan_cb, f);
+	 * between a rename and its row): at start-up in one go, before
+	 * anyone is served; later in steps (files_orphan_step), so a store
+	 * of many files never holds the loop for long. */
+	if (f->sweeps++ % FILES_ORPHAN_EVERY == 0) {
+		if (f->orphan_ev == NULL)
+			blob_scan(&f->bs, files_orphan_cb, f);
+		else if (f->orphans == NULL &&
+		         (f->orphans = blob_scan_open(&f->bs)) != NULL)
+			files_orphan_next(f);
+	}
 	files_release_bytes(srv);
 }
 
@@ -824,6 +869,7 @@ files_start(struct server *srv)
 	}
 	srv->files = f;
 	files_sweep(srv);
+	f->orphan_ev = evtimer_new(srv->base, files_orphan_step, srv);
 	f->sweep_ev = event_new(srv->base, -1, EV_PERSIST, files_sweep_cb, srv);
 	event_add(f->sweep_ev, &tv);
 	return 0;
@@ -850,6 +896,9 @@ files_free(struct server *srv)
 	files_drain(srv);
 	if (f->sweep_ev != NULL)
 		event_free(f->sweep_ev);
+	if (f->orphan_ev != NULL)
+		event_free(f->orphan_ev);
+	blob_scan_close(f->orphans);
 	blob_store_close(&f->bs);
 	free(f->pending.h);
 	free(f->released.h);

@@ -23,6 +23,7 @@ struct jsonw;
 #define FILES_MAX_PER_MESSAGE 10
 #define FILES_UNATTACHED_MS (24 * 3600 * 1000LL) /* then swept */
 #define FILES_SWEEP_INTERVAL_S 600 /* the sweep of unattached files */
+#define FILES_ORPHAN_BATCH 256 /* stored files checked per loop pass */
 #define FILES_ORPHAN_EVERY                                                     \
 	6                       /* sweeps between scans for bytes              \
 	                           no row names */

@@ -251,6 +251,53 @@ test_blob_upload_hashes_commits_and_dedups(void **state)
 	rmdir(dir);
 }
 
+/* blob_cb that counts the hashes it sees. */
+static void
+count_hashes(void *arg, const char *hash, uint64_t size, int64_t mtime_ms)
+{
+	(void)hash;
+	(void)mtime_ms;
+	assert_int_equal(size, 1);
+	(*(int *)arg)++;
+}
+
+static void
+test_blob_scan_steps_see_every_hash_once(void **state)
+{
+	char dir[64] = "/tmp/chatd-test-blob-XXXXXX", err[128], cmd[96];
+	struct blob_store bs;
+	struct blob_upload u;
+	struct blob_scan *sc;
+	int seen = 0, steps = 0, rc;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(blob_store_open(&bs, dir, err, sizeof err), 0);
+	for (char c = 'a'; c < 'a' + 5; c++) {
+		assert_int_equal(blob_upload_start(&bs, &u), 0);
+		assert_int_equal(blob_upload_write(&u, &c, 1), 0);
+		blob_upload_finish(&u);
+		assert_int_equal(blob_upload_commit(&bs, &u), 0);
+	}
+	/* A temporary file is not a stored hash. */
+	assert_int_equal(blob_upload_start(&bs, &u), 0);
+	assert_non_null(sc = blob_scan_open(&bs));
+	while ((rc = blob_scan_step(sc, 2, count_hashes, &seen)) == 1)
+		steps++;
+	assert_int_equal(rc, 0);
+	blob_scan_close(sc);
+	assert_int_equal(seen, 5);
+	assert_true(steps >= 2); /* 2 + 2 + 1: at most 2 a step */
+	seen = 0;
+	assert_int_equal(blob_scan(&bs, count_hashes, &seen), 0);
+	assert_int_equal(seen, 5);
+	blob_scan_close(NULL);
+	blob_upload_abort(&bs, &u);
+	blob_store_close(&bs);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void
 test_blob_dir_writable_checks_dir_or_parent(void **state)
 {
@@ -281,6 +328,7 @@ main(void)
 	    cmocka_unit_test(test_fileinfo_disposition_quotes_and_encodes),
 	    cmocka_unit_test(test_fileinfo_range_single_ranges),
 	    cmocka_unit_test(test_blob_upload_hashes_commits_and_dedups),
+	    cmocka_unit_test(test_blob_scan_steps_see_every_hash_once),
 	    cmocka_unit_test(test_blob_dir_writable_checks_dir_or_parent),
 	};
 
