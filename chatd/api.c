@@ -1033,15 +1033,68 @@ api_healthz(struct conn *c, const struct http_request *req)
 	}
 }
 
+/* A /metrics request waiting for the database gauges. */
+struct api_metrics_job {
+	struct conn *c;
+	const struct http_request *req;
+	struct metrics_db dbc;
+};
+
+/* Answers /metrics, with the database gauges when dbc is not NULL. */
 static void
-api_metrics(struct conn *c, const struct http_request *req)
+api_metrics_respond(struct conn *c, const struct http_request *req,
+    const struct metrics_db *dbc)
 {
 	size_t len;
-	char *text = metrics_render(c->srv, &len);
+	char *text = metrics_render(c->srv, dbc, &len);
 
 	http_respond(c, req, 200, "text/plain; version=0.0.4; charset=utf-8",
 	    text, len, NULL);
 	free(text);
+}
+
+/* reader_fn: the database gauges of a /metrics request. */
+static int
+api_metrics_read(struct db *rdb, void *arg)
+{
+	struct api_metrics_job *j = arg;
+
+	return metrics_db_read(rdb, &j->dbc);
+}
+
+/* Back on the loop with the database gauges (or without them, if their
+ * read failed or was cancelled: the rest is still worth a scrape). */
+static void
+api_metrics_done(void *arg, int result)
+{
+	struct api_metrics_job *j = arg;
+
+	if (!(j->c->flags & CONN_DEAD))
+		api_metrics_respond(j->c, j->req,
+		    result == READER_OK ? &j->dbc : NULL);
+	conn_release(j->c);
+	free(j);
+}
+
+/* GET /metrics: the counters at once; the gauges counted in the database
+ * (whose cost grows with the data) on a reader thread of their own
+ * (srv->gauges, never behind searches), never on the loop. With its
+ * queue full, the page goes without them. */
+static void
+api_metrics(struct conn *c, const struct http_request *req)
+{
+	struct api_metrics_job *j = xcalloc(1, sizeof *j);
+
+	j->c = c;
+	j->req = req;
+	if (c->srv->gauges == NULL ||
+	    reader_submit(c->srv->gauges, "metrics", api_metrics_read,
+		api_metrics_done, j) != 0) {
+		free(j);
+		api_metrics_respond(c, req, NULL);
+		return;
+	}
+	conn_hold(c);
 }
 
 /* GET /ws: the upgrade, with optional bearer authentication. */
@@ -1188,6 +1241,7 @@ api_stop(struct server *srv)
 {
 	chat_flush(srv);
 	reader_cancel(srv->reader);
+	reader_cancel(srv->gauges);
 }
 
 const struct conn_app api_app = {

@@ -831,12 +831,10 @@ files_sweep_cb(int fd, short what, void *arg)
 	files_sweep(arg);
 }
 
-int
-files_counts(struct server *srv, int64_t *files, int64_t *attached,
-             int64_t *bytes, int64_t *active)
+unsigned
+files_active(struct server *srv)
 {
-	*active = srv->files ? srv->files->active : 0;
-	return file_counts(srv->db, files, attached, bytes);
+	return srv->files ? srv->files->active : 0;
 }
 
 int

@@ -72,9 +72,8 @@ int files_delete_message(struct server *srv, int64_t message_id);
 void files_release_bytes(struct server *srv);
 /* Runs the sweep now (tests call it through the sweep timer). */
 void files_sweep(struct server *srv);
-/* /metrics: files stored, attached, their distinct bytes, uploads in
- * progress. 0 or -1. */
-int files_counts(struct server *srv, int64_t *files, int64_t *attached,
-                 int64_t *bytes, int64_t *active);
+/* /metrics: uploads in progress (the stored files are counted on a
+ * reader thread: metrics_db_read). */
+unsigned files_active(struct server *srv);
 
 #endif

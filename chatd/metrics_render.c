@@ -73,42 +73,57 @@ metrics_lock(FILE *f, struct server *srv)
 	    (unsigned long long)chat_lock_wait_ms(srv));
 }
 
+int
+metrics_db_read(struct db *rdb, void *arg)
+{
+	struct metrics_db *m = arg;
+
+	if (admin_counts(rdb, &m->public_rooms, &m->dm_rooms, &m->users) !=
+	        0 ||
+	    file_counts(rdb, &m->files, &m->attached, &m->file_bytes) != 0)
+		return -1;
+	return 0;
+}
+
 /* Rooms and users in the database. */
 static void
-metrics_database(FILE *f, struct server *srv)
+metrics_database(FILE *f, const struct metrics_db *dbc)
 {
-	int64_t pub = 0, dm = 0, users = 0;
+	long long pub, dm;
 
-	if (srv->db == NULL || admin_counts(srv->db, &pub, &dm, &users) != 0)
+	if (dbc == NULL)
 		return;
+	pub = dbc->public_rooms;
+	dm = dbc->dm_rooms;
 	fprintf(f, "# HELP chatd_rooms Rooms in the database by kind.\n"
 		   "# TYPE chatd_rooms gauge\n"
 		   "chatd_rooms{kind=\"public\"} %lld\n"
 		   "chatd_rooms{kind=\"dm\"} %lld\n",
-	    (long long)pub, (long long)dm);
+	    pub, dm);
 	metrics_write_one(f, "chatd_users", "gauge", "Accounts (not deleted).",
-	    (unsigned long long)users);
+	    (unsigned long long)dbc->users);
 }
 
 /* Files in the database and their bytes on disk. */
 static void
-metrics_files(FILE *f, struct server *srv)
+metrics_files(FILE *f, struct server *srv, const struct metrics_db *dbc)
 {
-	int64_t files = 0, attached = 0, bytes = 0, active = 0;
-
-	if (srv->db == NULL || srv->files == NULL ||
-	    files_counts(srv, &files, &attached, &bytes, &active) != 0)
+	if (srv->files == NULL)
 		return;
-	fprintf(f, "# HELP chatd_files Uploaded files by state.\n"
-		   "# TYPE chatd_files gauge\n"
-		   "chatd_files{state=\"attached\"} %lld\n"
-		   "chatd_files{state=\"unattached\"} %lld\n",
-	    (long long)attached, (long long)(files - attached));
-	metrics_write_one(f, "chatd_file_bytes", "gauge",
-	    "Bytes of the stored files (identical files counted once).",
-	    (unsigned long long)bytes);
+	if (dbc != NULL) {
+		fprintf(f, "# HELP chatd_files Uploaded files by state.\n"
+			   "# TYPE chatd_files gauge\n"
+			   "chatd_files{state=\"attached\"} %lld\n"
+			   "chatd_files{state=\"unattached\"} %lld\n",
+		    (long long)dbc->attached,
+		    (long long)(dbc->files - dbc->attached));
+		metrics_write_one(f, "chatd_file_bytes", "gauge",
+		    "Bytes of the stored files (identical files counted "
+		    "once).",
+		    (unsigned long long)dbc->file_bytes);
+	}
 	metrics_write_one(f, "chatd_file_uploads_active", "gauge",
-	    "Uploads in progress.", (unsigned long long)active);
+	    "Uploads in progress.", (unsigned long long)files_active(srv));
 }
 
 /* The process: resident memory, open descriptors, start time. */
@@ -144,7 +159,7 @@ metrics_process(FILE *f, struct server *srv)
 }
 
 char *
-metrics_render(struct server *srv, size_t *len)
+metrics_render(struct server *srv, const struct metrics_db *dbc, size_t *len)
 {
 	char *buf = NULL;
 	FILE *f = open_memstream(&buf, len);
@@ -160,8 +175,8 @@ metrics_render(struct server *srv, size_t *len)
 	    "Searches queued or running on the reader threads.",
 	    reader_jobs(srv->reader));
 	metrics_lock(f, srv);
-	metrics_database(f, srv);
-	metrics_files(f, srv);
+	metrics_database(f, dbc);
+	metrics_files(f, srv, dbc);
 	metrics_process(f, srv);
 	if (fclose(f) != 0)
 		abort();

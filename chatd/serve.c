@@ -60,8 +60,11 @@ serve_run(struct config *cfg)
 		return 1;
 	}
 	if ((srv.reader = reader_new(srv.base, srv.db, READER_THREADS,
+		 cfg->query_timeout_ms)) == NULL ||
+	    (srv.gauges = reader_new(srv.base, srv.db, 1,
 		 cfg->query_timeout_ms)) == NULL) {
 		fprintf(stderr, "chatd: cannot start reader threads\n");
+		reader_free(srv.reader);
 		worker_free(srv.worker);
 		serve_teardown(&srv);
 		if (lock >= 0)
@@ -71,6 +74,7 @@ serve_run(struct config *cfg)
 	if (files_start(&srv) != 0) {
 		worker_free(srv.worker);
 		reader_free(srv.reader);
+		reader_free(srv.gauges);
 		files_drain(&srv);
 		serve_teardown(&srv);
 		if (lock >= 0)
@@ -87,6 +91,7 @@ serve_run(struct config *cfg)
 	/* Their done callbacks release held connections: before those go. */
 	worker_free(srv.worker);
 	reader_free(srv.reader);
+	reader_free(srv.gauges);
 	files_drain(&srv);
 	serve_teardown(&srv);
 	limiter_free(srv.login_user);

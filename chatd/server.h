@@ -37,6 +37,7 @@ struct server {
 	struct chat *chat;           /* rooms, sessions, group commit */
 	struct worker *worker;       /* password hashing threads */
 	struct reader *reader;       /* search threads (chatd/reader.c) */
+	struct reader *gauges;       /* one thread: /metrics' database counts */
 	struct files *files;         /* uploads (chatd/files.c) */
 	struct limiter *login_user;  /* failed logins per username */
 	struct limiter *login_addr;  /* failed logins per address */
