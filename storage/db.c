@@ -351,6 +351,27 @@ db_run_room_user(struct db *db, struct db_stmt *st, int64_t room_id,
 	return db_changes(db) == 0 ? 1 : 0;
 }
 
+int
+db_get_room_user(struct db_stmt *st, int64_t room_id, int64_t user_id,
+                 int64_t *out)
+{
+	int rc, ret = -1;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":room_id", room_id);
+	db_bind_int64(st, ":user_id", user_id);
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		if (out != NULL)
+			*out = db_column_int64(st, 0);
+		ret = 0;
+	} else if (rc == DB_DONE)
+		ret = 1;
+	db_reset(st);
+	return ret;
+}
+
 int64_t
 db_column_int64(struct db_stmt *st, int col)
 {

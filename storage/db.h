@@ -76,6 +76,11 @@ int db_run_id(struct db_stmt *st, int64_t id);
  * none, -1 on an error (a NULL st included). */
 int db_run_room_user(struct db *db, struct db_stmt *st, int64_t room_id,
                      int64_t user_id);
+/* Binds :room_id and :user_id, reads the first column of st's one row
+ * into *out (may be NULL) and resets st: 0, 1 if there is no row, -1 on
+ * an error (a NULL st included). */
+int db_get_room_user(struct db_stmt *st, int64_t room_id, int64_t user_id,
+                     int64_t *out);
 
 /* Column getters for the current row (0-based). Text and blobs stay valid
  * until the next db_step or db_reset. */

@@ -12,21 +12,12 @@ member_role(struct db *db, int64_t room_id, int64_t user_id, int *role)
 	struct db_stmt *st =
 	    db_prepare(db, "SELECT role FROM members WHERE room_id = :room_id"
 	                   " AND user_id = :user_id");
-	int rc, ret = -1;
+	int64_t v;
+	int rc = db_get_room_user(st, room_id, user_id, &v);
 
-	if (st == NULL)
-		return -1;
-	db_bind_int64(st, ":room_id", room_id);
-	db_bind_int64(st, ":user_id", user_id);
-	rc = db_step(st);
-	if (rc == DB_ROW) {
-		if (role != NULL)
-			*role = (int)db_column_int64(st, 0);
-		ret = 0;
-	} else if (rc == DB_DONE)
-		ret = 1;
-	db_reset(st);
-	return ret;
+	if (rc == 0 && role != NULL)
+		*role = (int)v;
+	return rc;
 }
 
 /* Runs an UPDATE of one member's :value. 0, 1 if not a member, -1. */

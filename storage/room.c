@@ -248,21 +248,8 @@ member_get(struct db *db, int64_t room_id, int64_t user_id, int64_t *read_seq)
 	struct db_stmt *st = db_prepare(
 	    db, "SELECT read_seq FROM members WHERE room_id = :room_id"
 	        " AND user_id = :user_id");
-	int rc, ret = -1;
 
-	if (st == NULL)
-		return -1;
-	db_bind_int64(st, ":room_id", room_id);
-	db_bind_int64(st, ":user_id", user_id);
-	rc = db_step(st);
-	if (rc == DB_ROW) {
-		if (read_seq != NULL)
-			*read_seq = db_column_int64(st, 0);
-		ret = 0;
-	} else if (rc == DB_DONE)
-		ret = 1;
-	db_reset(st);
-	return ret;
+	return db_get_room_user(st, room_id, user_id, read_seq);
 }
 
 int
