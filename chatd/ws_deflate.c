@@ -101,12 +101,16 @@ ws_inflate_new(int wbits)
 {
 	struct ws_inflate *zi = xcalloc(1, sizeof(*zi));
 
-	/* zlib refuses raw window bits 8 for some streams it made itself;
-	 * a 9-bit window inflates anything an 8-bit one does. */
-	if (wbits < 9)
-		wbits = 9;
-	if (wbits > 15)
-		wbits = 15;
+	/* Always the largest window, whatever the client's: zlib enforces
+	 * a small window only against bytes it output in earlier inflate
+	 * calls, not earlier in the same call, so with a 2^wbits window a
+	 * distance past it would be accepted or refused depending on how
+	 * the frames were cut into reads. With 2^15 every distance deflate
+	 * can express is judged the same way, however the bytes arrive
+	 * (tests/fuzz/fuzz_ws.c feeds whole and in pieces). The cost: the
+	 * window while a compressed message arrives is 32 KiB, not 512. */
+	(void)wbits;
+	wbits = 15;
 	zi->z.zalloc = ws_deflate_zalloc;
 	zi->z.zfree = ws_deflate_zfree;
 	if (inflateInit2(&zi->z, -wbits) != Z_OK) {
