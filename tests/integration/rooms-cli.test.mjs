@@ -13,12 +13,15 @@ import {
 function run(args, { input } = {}) {
 	return new Promise((resolve, reject) => {
 		const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CHATD_')));
-		const p = spawn(CHATD_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
+		// A CLI that never exits is killed and fails the test (a watchdog,
+		// not a wait: the exit event resolves).
+		const p = spawn(CHATD_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'], env,
+			signal: AbortSignal.timeout(15000), killSignal: 'SIGKILL' });
 		let stdout = '', stderr = '';
 		p.stdout.on('data', (d) => { stdout += d; });
 		p.stderr.on('data', (d) => { stderr += d; });
-		const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`chatd ${args.join(' ')}: no exit`)); }, 15000);
-		p.on('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+		p.on('error', (e) => reject(new Error(`chatd ${args.join(' ')}: ${e.message}`)));
+		p.on('exit', (code) => resolve({ code, stdout, stderr }));
 		p.stdin.on('error', () => {});
 		if (input !== undefined) p.stdin.write(input);
 		p.stdin.end();

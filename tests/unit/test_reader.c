@@ -2,7 +2,6 @@
  * read-only connections, the time budget, the queue bound, cancelling */
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,7 +42,8 @@ struct tjob {
 	int nids;
 	int result;
 	int done;
-	atomic_int started;
+	int started[2]; /* with notify: a pipe the job writes to on start */
+	int notify;
 };
 
 static int
@@ -153,7 +153,8 @@ tjob_run(struct db *rdb, void *arg)
 {
 	struct tjob *j = arg;
 
-	atomic_store(&j->started, 1);
+	if (j->notify)
+		assert_int_equal(write(j->started[1], "s", 1), 1);
 	return message_search(rdb, j->user_id, j->room_id, j->q, 16, collect,
 	                      j);
 }
@@ -324,17 +325,20 @@ static void
 test_reader_cancel_stops_a_running_query(void **state)
 {
 	struct fixture *f = *state;
-	struct tjob slow = {.q = slow_query()};
-	struct timespec nap = {0, 1000000};
+	struct tjob slow = {.q = slow_query(), .notify = 1};
 	int64_t t0;
+	char c;
 
 	post_slow(f);
 	f->r = reader_new(f->base, f->db, 1, 0); /* no budget */
 	assert_non_null(f->r);
 	slow.user_id = f->ann;
+	assert_int_equal(pipe(slow.started), 0);
 	assert_int_equal(submit(f, &slow, "bob"), 0);
-	while (!atomic_load(&slow.started))
-		nanosleep(&nap, NULL);
+	/* Blocks until the reader thread has started the job. */
+	assert_int_equal(read(slow.started[0], &c, 1), 1);
+	close(slow.started[0]);
+	close(slow.started[1]);
 	t0 = now_ms();
 	reader_cancel(f->r);
 	wait_all(f);
