@@ -6,33 +6,16 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-	startChatd, api, newUser, uniq, wsAuth, join, send,
+	startChatd, api, newUser, uniq, wsAuth, join, send, openWs, usersInRoom,
 } from './lib/chatd.mjs';
 
 let srv;
 before(async () => { srv = await startChatd(); });
 after(() => srv.cleanup());
 
-async function open(t, u, opts = {}) {
-	const c = await wsAuth(srv.wsUrl, u.token, opts);
-	t.after(() => c.close());
-	return c;
-}
-
+const open = (t, u, opts) => openWs(t, srv, u, opts);
 /** n users, each with one connection, all in a fresh room. */
-async function roomOf(t, n, prefix = 'v2') {
-	const room = uniq(prefix);
-	const users = [];
-	for (let i = 0; i < n; i++) {
-		const u = await newUser(srv);
-		u.c = await open(t, u);
-		await join(u.c, room);
-		users.push(u);
-	}
-	// Let each earlier member see the later joins before the test starts.
-	for (const u of users) await u.c.fence();
-	return { room, users };
-}
+const roomOf = (t, n, prefix = 'v2') => usersInRoom(t, srv, n, prefix);
 
 const stateOf = (hello, room) => hello.rooms.find((r) => r.name === room);
 

@@ -5,7 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-	startChatd, api, newUser, uniq, wsAuth, join, send,
+	startChatd, api, newUser, uniq, wsAuth, join, send, openWs, usersInRoom,
 } from './lib/chatd.mjs';
 
 // The caps of storage/storage.h (docs/protocol.md 7.2).
@@ -16,25 +16,9 @@ let srv;
 before(async () => { srv = await startChatd(); });
 after(() => srv.cleanup());
 
-async function open(t, u, opts = {}) {
-	const c = await wsAuth(srv.wsUrl, u.token, opts);
-	t.after(() => c.close());
-	return c;
-}
-
+const open = (t, u, opts) => openWs(t, srv, u, opts);
 /** n users, each with one connection, all in a fresh room. */
-async function roomOf(t, n, prefix = 'ab') {
-	const room = uniq(prefix);
-	const users = [];
-	for (let i = 0; i < n; i++) {
-		const u = await newUser(srv);
-		u.c = await open(t, u);
-		await join(u.c, room);
-		users.push(u);
-	}
-	for (const u of users) await u.c.fence();
-	return { room, users };
-}
+const roomOf = (t, n, prefix = 'ab') => usersInRoom(t, srv, n, prefix);
 
 const react = (u, room, id, emoji, on = true) =>
 	u.c.request({ type: 'react', room, id, emoji, on });

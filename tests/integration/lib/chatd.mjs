@@ -587,6 +587,28 @@ export async function wsAuth(wsUrl, token, { since, ...opts } = {}) {
 	return c;
 }
 
+/** A WebSocket of user u on srv, authenticated, closed after test t. */
+export async function openWs(t, srv, u, opts = {}) {
+	const c = await wsAuth(srv.wsUrl, u.token, opts);
+	t.after(() => c.close());
+	return c;
+}
+
+/** n new users on srv, each with one connection (u.c), all in a fresh
+ * room; every member has seen every join before it resolves. */
+export async function usersInRoom(t, srv, n, prefix = 'r') {
+	const room = uniq(prefix);
+	const users = [];
+	for (let i = 0; i < n; i++) {
+		const u = await newUser(srv);
+		u.c = await openWs(t, srv, u);
+		await join(u.c, room);
+		users.push(u);
+	}
+	for (const u of users) await u.c.fence();
+	return { room, users };
+}
+
 /** Joins room; returns the joined reply (throws on error reply). */
 export async function join(c, room) {
 	const r = await c.request({ type: 'join', room });
