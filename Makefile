@@ -3,7 +3,8 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libevent libevent_openssl jansson openssl sqlite3 libargon2 zlib
+PKGS    := libevent libevent_openssl jansson openssl sqlite3 libargon2 zlib \
+	   libpq
 OPT     ?= -O2 -g
 SAN     ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) $(SAN) -I. \
@@ -13,8 +14,10 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 
 LIB_SRC := $(sort $(filter-out chatd/main.c,$(wildcard chatd/*.c)) \
 	   $(wildcard storage/*.c))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o
-MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o \
+	   $(BUILD)/obj/gen/pg_migrations.o
+MIGRATIONS := $(sort $(wildcard migrations/sqlite/*.sql))
+PG_MIGRATIONS := $(sort $(wildcard migrations/postgres/*.sql))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
@@ -45,19 +48,26 @@ $(BUILD)/obj/%.o: %.c $(wildcard chatd/*.h storage/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-# The numbered migrations are compiled into chatd. The list of their
-# names is a file rewritten only when it changes, so that removing or
-# renaming one rebuilds the embedded set too (timestamps alone can't).
+# The numbered migrations of both dialects are compiled into chatd. The
+# list of their names is a file rewritten only when it changes, so that
+# removing or renaming one rebuilds the embedded set too (timestamps
+# alone can't).
 $(BUILD)/gen/migrations.list: FORCE
 	@mkdir -p $(dir $@)
-	@echo '$(MIGRATIONS)' | cmp -s - $@ || echo '$(MIGRATIONS)' > $@
+	@echo '$(MIGRATIONS) $(PG_MIGRATIONS)' | cmp -s - $@ || \
+		echo '$(MIGRATIONS) $(PG_MIGRATIONS)' > $@
 
 $(BUILD)/gen/migrations.c: $(MIGRATIONS) $(BUILD)/gen/migrations.list \
 		scripts/embed-migrations.sh
 	@mkdir -p $(dir $@)
-	scripts/embed-migrations.sh $@ $(MIGRATIONS)
+	scripts/embed-migrations.sh $@ sqlite $(MIGRATIONS)
 
-$(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c storage/db.h
+$(BUILD)/gen/pg_migrations.c: $(PG_MIGRATIONS) $(BUILD)/gen/migrations.list \
+		scripts/embed-migrations.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-migrations.sh $@ postgres $(PG_MIGRATIONS)
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c storage/db.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

@@ -1,19 +1,31 @@
 #!/bin/sh
-# scripts/embed-migrations.sh — compiles migrations/NNN_name.sql into C
+# scripts/embed-migrations.sh — compiles migrations/DIALECT/NNN_name.sql
+# into C
 #
-# Usage: scripts/embed-migrations.sh OUT.c migrations/*.sql
-# Writes OUT.c defining db_migrations[] (see storage/db.h), one entry per
-# file in version order, each ending with "PRAGMA user_version = N;" so a
-# migration and its version number commit together. Versions must run
-# 1, 2, 3 ... without gaps or duplicates.
+# Usage: scripts/embed-migrations.sh OUT.c sqlite|postgres FILE.sql...
+# Writes OUT.c defining db_migrations[] (sqlite) or db_pg_migrations[]
+# (postgres; see storage/db.h), one entry per file in version order, each
+# ending with the statement that records its version (SQLite's "PRAGMA
+# user_version = N;", PostgreSQL's meta row schema_version) so a migration
+# and its version number commit together. Versions must run 1, 2, 3 ...
+# without gaps or duplicates.
 set -eu
 
-if [ $# -lt 2 ]; then
-	echo "usage: $0 OUT.c migrations/NNN_name.sql ..." >&2
+if [ $# -lt 3 ]; then
+	echo "usage: $0 OUT.c sqlite|postgres migrations/DIALECT/NNN_name.sql ..." >&2
 	exit 2
 fi
 out=$1
-shift
+dialect=$2
+shift 2
+case $dialect in
+sqlite) sym=db_migrations ;;
+postgres) sym=db_pg_migrations ;;
+*)
+	echo "$0: unknown dialect $dialect" >&2
+	exit 2
+	;;
+esac
 
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT INT TERM
@@ -28,7 +40,7 @@ files=$(for f in "$@"; do echo "$f"; done | awk -F/ '{ print $NF "\t" $0 }' |
 	echo
 	echo "#include \"storage/db.h\""
 	echo
-	echo "const struct migration db_migrations[] = {"
+	echo "const struct migration $sym[] = {"
 } >"$tmp"
 
 expect=1
@@ -51,7 +63,14 @@ for f in $files; do
 	# trigraphs); tabs stay as they are.
 	tr -d '\r' <"$f" | LC_ALL=C sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' \
 	    -e 's/?/\\?/g' -e 's/^/\t    "/' -e 's/$/\\n"/' >>"$tmp"
-	printf '\t    "PRAGMA user_version = %d;\\n"},\n' "$num" >>"$tmp"
+	if [ "$dialect" = sqlite ]; then
+		printf '\t    "PRAGMA user_version = %d;\\n"},\n' "$num" >>"$tmp"
+	else
+		printf '\t    "INSERT INTO meta (key, value) VALUES (%s, %s)"\n' \
+		    "'schema_version'" "'$num'" >>"$tmp"
+		printf '\t    " ON CONFLICT (key) DO UPDATE SET value = %s;\\n"},\n' \
+		    "excluded.value" >>"$tmp"
+	fi
 	expect=$((expect + 1))
 done
 
@@ -63,8 +82,7 @@ fi
 {
 	echo "};"
 	echo
-	echo "const size_t db_migrations_count ="
-	echo "    sizeof db_migrations / sizeof db_migrations[0];"
+	echo "const size_t ${sym}_count = sizeof $sym / sizeof $sym[0];"
 } >>"$tmp"
 
 mv "$tmp" "$out"

@@ -43,6 +43,10 @@ start() {
 		-o "-k $dir -c listen_addresses= -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=300" \
 		start >/dev/null || { cat "$dir/pg.log" >&2; exit 1; }
 	as_pg "$pgbin/createdb" -h "$dir" -U chatd chatd
+	# In public once, so the unit tests' schemas (tests/unit/tmpdb.h) all
+	# find it on their search_path.
+	as_pg "$pgbin/psql" -q -h "$dir" -U chatd -d chatd \
+		-c 'CREATE EXTENSION pg_trgm' >/dev/null
 
 	# Redis on a free loopback port: bind refuses a taken one, so try a few.
 	local port ok=0

@@ -37,6 +37,9 @@ struct migration {
 };
 extern const struct migration db_migrations[];
 extern const size_t db_migrations_count;
+/* PostgreSQL's (build/gen/pg_migrations.c, from migrations/postgres/). */
+extern const struct migration db_pg_migrations[];
+extern const size_t db_pg_migrations_count;
 
 struct db_stmt;
 
@@ -50,6 +53,11 @@ enum db_step_result {
 /* The cached statement for sql, compiling it on first use; NULL (logged
  * with the caller's name) if it does not compile. */
 #define db_prepare(db, sql) db_prepare_at((db), (sql), __func__)
+/* The same where the dialects differ: SQLite's text or PostgreSQL's.
+ * Both use :name parameters; PostgreSQL's may cast them (:n::bigint). */
+#define db_prepare2(db, sqlite_sql, pg_sql)                                    \
+	db_prepare_at((db), db_is_postgres(db) ? (pg_sql) : (sqlite_sql),      \
+	              __func__)
 struct db_stmt *db_prepare_at(struct db *db, const char *sql, const char *func);
 
 /* Bind by :name. Errors (unknown name, out of memory) make the next
@@ -90,9 +98,20 @@ int db_column_is_null(struct db_stmt *st, int col);
 const char *db_column_text(struct db_stmt *st, int col, size_t *len);
 const void *db_column_blob(struct db_stmt *st, int col, size_t *len);
 
-/* Rows changed by the last INSERT, UPDATE or DELETE. */
+/* Rows changed by the last INSERT, UPDATE or DELETE. (A new row's id:
+ * INSERT ... RETURNING id, which both dialects have.) */
 int db_changes(struct db *db);
-int64_t db_last_insert_rowid(struct db *db);
+
+/* How the PostgreSQL backend waits for its socket: fd readable
+ * (DB_WAIT_READ) or writable (DB_WAIT_WRITE), at most timeout_ms (< 0:
+ * no limit). Returns the DB_WAIT_ flags that are ready, 0 on a timeout,
+ * -1 on error or cancellation. The default polls; chatd's loop installs
+ * one that yields its fiber (chatd/fiber.c), so the loop never waits. */
+#define DB_WAIT_READ 1
+#define DB_WAIT_WRITE 2
+typedef int (*db_wait_fn)(int fd, short what, int timeout_ms);
+/* Installs fn (NULL: the default) for every PostgreSQL connection. */
+void db_set_waiter(db_wait_fn fn);
 
 /* A savepoint, so a storage function that makes several writes is atomic
  * whether or not the caller has a transaction open. Pair db_savepoint

@@ -33,7 +33,7 @@ int
 export_meta(struct db *db, int64_t *seq_floor)
 {
 	struct db_stmt *st =
-	    db_prepare(db, "SELECT CAST(value AS INTEGER) FROM meta"
+	    db_prepare(db, "SELECT CAST(value AS BIGINT) FROM meta"
 	                   " WHERE key = :key");
 	int rc;
 

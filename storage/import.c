@@ -130,8 +130,7 @@ import_user_get(struct db *db, const char *name, int64_t now, int64_t *id)
 	u.created_at = now;
 	if (import_user(db, &u) != 0)
 		return -1;
-	*id = db_last_insert_rowid(db);
-	return 0;
+	return import_user_id(db, name, id) == 0 ? 0 : -1;
 }
 
 /* The id of a room by name, creating it (public, or a DM by its name)
@@ -150,9 +149,9 @@ import_room_get(struct db *db, const char *name, int64_t now, int64_t *id)
 	snprintf(r.name, sizeof r.name, "%s", name);
 	r.kind = strncmp(name, "dm:", 3) == 0 ? ROOM_DM : ROOM_PUBLIC;
 	r.created_at = now;
-	if (import_room(db, &r) != 0)
+	if (import_room(db, &r) != 0 || room_by_name(db, name, &r) != 0)
 		return -1;
-	*id = db_last_insert_rowid(db);
+	*id = r.id;
 	return 0;
 }
 
@@ -295,8 +294,10 @@ import_message(struct db *db, const struct message *m,
 	        " nullif(:by, 0), :reply_to, :mentions, :mention_room,"
 	        " :files)");
 	struct db_stmt *last =
-	    db_prepare(db, "UPDATE rooms SET last_seq = max(last_seq, :seq)"
-	                   " WHERE id = :room");
+	    db_prepare2(db, "UPDATE rooms SET last_seq = max(last_seq, :seq)"
+	                    " WHERE id = :room",
+	                "UPDATE rooms SET last_seq = greatest(last_seq, :seq)"
+	                " WHERE id = :room");
 	int64_t room_id, user_id, by = 0;
 	int rc;
 

@@ -5,25 +5,10 @@
 #include "chatd/log.h"
 #include "chatd/xmalloc.h"
 #include "storage/db.h"
+#include "storage/message_int.h"
 #include "storage/storage.h"
 
 /* The columns every message query selects, in message_row's order. */
-#define MESSAGE_COLUMNS                                                        \
-	"m.id, m.seq, m.room_id, m.user_id, r.name, u.username, m.text,"       \
-	" m.ts, m.edited_ts, m.deleted, m.deleted_by, m.reply_to,"             \
-	" m.mentions, m.mention_room, m.reacted, m.files"
-/* The column after MESSAGE_COLUMNS (or _BARE): a page's has_more. */
-#define MESSAGE_NCOLUMNS 16
-#define MESSAGE_JOINS                                                          \
-	" JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
-/* The same columns without the names (NULL): for the many-row queries of
- * one room, where message_row looks a name up only when it changes rather
- * than the join fetching two more rows for every message. */
-#define MESSAGE_COLUMNS_BARE                                                   \
-	"m.id, m.seq, m.room_id, m.user_id, NULL, NULL, m.text,"               \
-	" m.ts, m.edited_ts, m.deleted, m.deleted_by, m.reply_to,"             \
-	" m.mentions, m.mention_room, m.reacted, m.files"
-
 /* Copies the text column col (at most max bytes) into name, NUL-ended. */
 static void
 message_name(struct db_stmt *st, int col, char *name, size_t max)
@@ -131,7 +116,7 @@ message_row(struct db *db, struct db_stmt *st, struct message *m,
  * rows were seen (max < 0: all); *rows counts the rows read, including
  * the one past max if there is one. cb may be NULL (just count). Resets
  * st. 0 or -1. */
-static int
+int
 message_each(struct db *db, struct db_stmt *st, int64_t max, message_cb cb,
              void *arg, int64_t *rows)
 {
@@ -218,11 +203,18 @@ static int
 message_bump_room(struct db *db, int64_t room_id, int64_t seq, int new_msg)
 {
 	struct db_stmt *st =
-	    new_msg ? db_prepare(db, "UPDATE rooms SET last_seq ="
-	                             " max(last_seq, :seq), msgs = msgs + 1"
-	                             " WHERE id = :id")
-	            : db_prepare(db, "UPDATE rooms SET last_seq ="
-	                             " max(last_seq, :seq) WHERE id = :id");
+	    new_msg ? db_prepare2(db,
+	                          "UPDATE rooms SET last_seq ="
+	                          " max(last_seq, :seq), msgs = msgs + 1"
+	                          " WHERE id = :id",
+	                          "UPDATE rooms SET last_seq ="
+	                          " greatest(last_seq, :seq), msgs = msgs + 1"
+	                          " WHERE id = :id")
+	            : db_prepare2(db,
+	                          "UPDATE rooms SET last_seq ="
+	                          " max(last_seq, :seq) WHERE id = :id",
+	                          "UPDATE rooms SET last_seq ="
+	                          " greatest(last_seq, :seq) WHERE id = :id");
 	int rc;
 
 	if (st == NULL)
@@ -662,7 +654,7 @@ message_changed(struct db *db, int64_t room_id, int64_t since, message_cb cb,
 
 /* The byte length of the whitespace character at s, or 0 if s is not
  * one (ASCII white space, U+00A0 and U+3000, the ideographic space). */
-static size_t
+size_t
 message_space(const unsigned char *s)
 {
 	if (*s == ' ' || (*s >= '\t' && *s <= '\r'))
@@ -730,14 +722,6 @@ message_query_split(const char *text, struct message_query *trigram,
 	}
 }
 
-/* Scope shared by the search statements: one room, or the user's rooms. */
-#define MESSAGE_SEARCH_SCOPE                                                   \
-	" AND m.deleted = 0 AND CASE WHEN :room_id > 0"                        \
-	" THEN m.room_id = :room_id"                                           \
-	" ELSE m.room_id IN (SELECT room_id FROM members"                      \
-	" WHERE user_id = :user_id EXCEPT SELECT room_id FROM bans"            \
-	" WHERE user_id = :user_id) END"
-
 /* Runs one statement that takes :lo and :hi. 0 or -1. */
 static int
 message_index_range(struct db_stmt *st, int64_t lo, int64_t hi)
@@ -772,6 +756,8 @@ message_index_pending(struct db *db, int64_t max)
 	int64_t lo = 0, hi = 0;
 	int rc;
 
+	if (db_is_postgres(db))
+		return 0; /* pg_trgm's index is maintained by PostgreSQL */
 	if (upto == NULL || last == NULL || tri == NULL || words == NULL ||
 	    mark == NULL)
 		return -1;
@@ -831,6 +817,9 @@ message_search(struct db *db, int64_t user_id, int64_t room_id, const char *q,
 	struct db_stmt *st;
 	int ret;
 
+	if (db_is_postgres(db))
+		return pg_message_search(db, user_id, room_id, q, limit, cb,
+		                         arg);
 	if (by_trigram == NULL || by_words == NULL || by_both == NULL)
 		return -1;
 	message_query_split(q, &trigram, &words);

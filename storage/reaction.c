@@ -30,12 +30,18 @@ reaction_room(struct db *db, int64_t id, int64_t *room_id)
 static int
 reaction_cap(struct db *db, int64_t id, int64_t user_id, const char *emoji)
 {
-	struct db_stmt *st = db_prepare(
-	    db, "SELECT count(*), count(DISTINCT emoji),"
-	        " coalesce(sum(user_id = :user_id), 0),"
-	        " coalesce(max(emoji = :emoji), 0),"
-	        " coalesce(max(emoji = :emoji AND user_id = :user_id), 0)"
-	        " FROM reactions WHERE message_id = :id");
+	struct db_stmt *st = db_prepare2(
+	    db,
+	    "SELECT count(*), count(DISTINCT emoji),"
+	    " coalesce(sum(user_id = :user_id), 0),"
+	    " coalesce(max(emoji = :emoji), 0),"
+	    " coalesce(max(emoji = :emoji AND user_id = :user_id), 0)"
+	    " FROM reactions WHERE message_id = :id",
+	    "SELECT count(*), count(DISTINCT emoji),"
+	    " count(*) FILTER (WHERE user_id = :user_id),"
+	    " coalesce(bool_or(emoji = :emoji)::int, 0),"
+	    " coalesce(bool_or(emoji = :emoji AND user_id = :user_id)::int, 0)"
+	    " FROM reactions WHERE message_id = :id");
 	int64_t total, emojis, mine, known, has;
 	int rc;
 
@@ -106,9 +112,10 @@ reaction_set(struct db *db, int64_t id, int64_t user_id, const char *emoji,
 	 * record size in place (no text rewritten, see PERFORMANCE.md). */
 	struct db_stmt *msg = db_prepare(
 	    db, "UPDATE messages SET seq = :seq, reacted = 1 WHERE id = :id");
-	struct db_stmt *room = db_prepare(
-	    db,
-	    "UPDATE rooms SET last_seq = max(last_seq, :seq) WHERE id = :id");
+	struct db_stmt *room = db_prepare2(
+	    db, "UPDATE rooms SET last_seq = max(last_seq, :seq) WHERE id = :id",
+	    "UPDATE rooms SET last_seq = greatest(last_seq, :seq)"
+	    " WHERE id = :id");
 	int64_t room_id = 0;
 	int rc;
 

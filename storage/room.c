@@ -88,11 +88,16 @@ room_delete(struct db *db, int64_t room_id)
 {
 	/* The room's seqs stay used: seq_floor keeps db_max_seq from going
 	 * back when the room with the highest seq goes. */
-	struct db_stmt *floor = db_prepare(
-	    db, "UPDATE meta SET value = CAST(max(CAST(value AS INTEGER),"
-	        " (SELECT last_seq FROM rooms WHERE id = :id)) AS TEXT)"
-	        " WHERE key = 'seq_floor'"
-	        " AND EXISTS (SELECT 1 FROM rooms WHERE id = :id)");
+	struct db_stmt *floor = db_prepare2(
+	    db,
+	    "UPDATE meta SET value = CAST(max(CAST(value AS INTEGER),"
+	    " (SELECT last_seq FROM rooms WHERE id = :id)) AS TEXT)"
+	    " WHERE key = 'seq_floor'"
+	    " AND EXISTS (SELECT 1 FROM rooms WHERE id = :id)",
+	    "UPDATE meta SET value = greatest(value::bigint,"
+	    " (SELECT last_seq FROM rooms WHERE id = :id))::text"
+	    " WHERE key = 'seq_floor'"
+	    " AND EXISTS (SELECT 1 FROM rooms WHERE id = :id)");
 	struct db_stmt *files =
 	    db_prepare(db, "DELETE FROM files WHERE room_id = :id");
 	struct db_stmt *messages =
@@ -165,7 +170,8 @@ room_list_public(struct db *db, const char *after, int64_t limit, room_cb cb,
 		return -1;
 	db_bind_int64(st, ":kind", ROOM_PUBLIC);
 	db_bind_text(st, ":after", after != NULL ? after : "", -1);
-	db_bind_int64(st, ":limit", limit);
+	/* -1: all (PostgreSQL refuses a negative LIMIT) */
+	db_bind_int64(st, ":limit", limit < 0 ? INT64_MAX : limit);
 	return room_list(st, cb, arg);
 }
 

@@ -53,6 +53,18 @@ uint64_t db_checkpoints(struct db *db);
 /* Waits (at most timeout_ms) until the thread has run n checkpoints: 1 if
  * it has, 0 if not (or there is no thread). */
 int db_checkpoints_wait(struct db *db, uint64_t n, int timeout_ms);
+/* 1 if path is a PostgreSQL connection URI (postgres:// or
+ * postgresql://): db_open then connects to it (creating chatd's tables
+ * with migrations/postgres/ in one transaction under an advisory lock);
+ * anything else is a SQLite file. */
+int db_url_is_pg(const char *path);
+/* 1 if db is a PostgreSQL connection. */
+int db_is_postgres(struct db *db);
+/* Connects to the PostgreSQL URI url and runs one query (chatd
+ * check-config). 0, or -1 with a one-line reason in err. */
+int db_pg_check(const char *url, char *err, size_t errlen);
+/* The schema version this chatd writes on PostgreSQL. */
+int db_pg_schema_version(void);
 /* Finalizes every prepared statement and closes. NULL is a no-op. */
 void db_close(struct db *db);
 /* 0 if the database answers a trivial query, -1 if it is unusable. */

@@ -30,7 +30,7 @@ user_create(struct db *db, const char *username, const char *pwhash,
 	struct db_stmt *st =
 	    db_prepare(db, "INSERT INTO users (username, pwhash, created_at)"
 	                   " VALUES (:username, :pwhash, :now)"
-	                   " ON CONFLICT (username) DO NOTHING");
+	                   " ON CONFLICT (username) DO NOTHING RETURNING id");
 	int rc, ret = -1;
 
 	if (st == NULL)
@@ -39,15 +39,12 @@ user_create(struct db *db, const char *username, const char *pwhash,
 	db_bind_text(st, ":pwhash", pwhash, -1);
 	db_bind_int64(st, ":now", now);
 	rc = db_step(st);
-	if (rc == DB_DONE) {
-		if (db_changes(db) == 0)
-			ret = 1;
-		else {
-			if (id != NULL)
-				*id = db_last_insert_rowid(db);
-			ret = 0;
-		}
-	}
+	if (rc == DB_ROW) {
+		if (id != NULL)
+			*id = db_column_int64(st, 0);
+		ret = 0;
+	} else if (rc == DB_DONE)
+		ret = 1;
 	db_reset(st);
 	return ret;
 }

@@ -19,7 +19,7 @@
 
 struct fixture {
 	char dir[64];
-	char path[96];
+	char path[TMPDB_PATH_MAX];
 	struct db *db;
 };
 
@@ -38,7 +38,7 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	char p[128];
+	char p[TMPDB_PATH_MAX + 16];
 
 	db_close(f->db);
 	snprintf(p, sizeof p, "%s/sub", f->dir);
@@ -514,7 +514,7 @@ test_db_crash_image_during_checkpoints_has_every_commit(void **state)
 	struct fixture *f = *state;
 	struct db_stmt *st;
 	struct timespec t0, now;
-	char err[256], wal[128], copy[100], copy_wal[128];
+	char err[256], wal[TMPDB_PATH_MAX + 8], copy[100], copy_wal[128];
 	int64_t n = 0;
 
 	ckpt_open(f, 2000);

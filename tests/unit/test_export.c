@@ -12,11 +12,12 @@
 #include <cmocka.h>
 
 #include "storage/storage.h"
+#include "tests/unit/tmpdb.h"
 
 struct fixture {
 	char dir[64];
-	char path[96];
-	char path2[96];
+	char path[TMPDB_PATH_MAX];
+	char path2[TMPDB_PATH_MAX];
 	struct db *db;
 	struct db *db2;
 	int64_t ann, bob;
@@ -32,8 +33,9 @@ setup(void **state)
 	assert_non_null(f);
 	strcpy(f->dir, "/tmp/chatd-test-export-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof f->path, "%s/a.db", f->dir);
-	snprintf(f->path2, sizeof f->path2, "%s/b.db", f->dir);
+	assert_int_equal(tmpdb_path(f->path, sizeof f->path, f->dir, "a.db"), 0);
+	assert_int_equal(tmpdb_path(f->path2, sizeof f->path2, f->dir, "b.db"),
+	                 0);
 	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
 	assert_int_equal(db_open(&f->db2, f->path2, err, sizeof err), 0);
 	assert_int_equal(user_create(f->db, "ann", "hash-a", 1, &f->ann), 0);
@@ -54,6 +56,8 @@ teardown(void **state)
 
 	db_close(f->db);
 	db_close(f->db2);
+	tmpdb_drop(f->path);
+	tmpdb_drop(f->path2);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(f);

@@ -14,6 +14,7 @@
 #include "chatd/auth.h"
 #include "storage/jsonl.h"
 #include "storage/storage.h"
+#include "tests/unit/tmpdb.h"
 
 /* The name rules chatd import gives the importer. */
 static const struct jsonl_names names = {auth_username_fold, auth_room_fold,
@@ -21,8 +22,8 @@ static const struct jsonl_names names = {auth_username_fold, auth_room_fold,
 
 struct fixture {
 	char dir[64];
-	char path[96];
-	char path2[96];
+	char path[TMPDB_PATH_MAX];
+	char path2[TMPDB_PATH_MAX];
 	struct db *db;
 	struct db *db2;
 };
@@ -36,8 +37,9 @@ setup(void **state)
 	assert_non_null(f);
 	strcpy(f->dir, "/tmp/chatd-test-jsonl-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof f->path, "%s/a.db", f->dir);
-	snprintf(f->path2, sizeof f->path2, "%s/b.db", f->dir);
+	assert_int_equal(tmpdb_path(f->path, sizeof f->path, f->dir, "a.db"), 0);
+	assert_int_equal(tmpdb_path(f->path2, sizeof f->path2, f->dir, "b.db"),
+	                 0);
 	assert_int_equal(db_open(&f->db, f->path, err, sizeof err), 0);
 	assert_int_equal(db_open(&f->db2, f->path2, err, sizeof err), 0);
 	*state = f;
@@ -52,6 +54,8 @@ teardown(void **state)
 
 	db_close(f->db);
 	db_close(f->db2);
+	tmpdb_drop(f->path);
+	tmpdb_drop(f->path2);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(f);

@@ -557,7 +557,7 @@ test_stored_pages_encode_like_jansson(void **state)
 	struct jsonw *w = *state;
 	static const char *const want_users[] = {"ann", "ann", "bob", "ann",
 	    "bob", "bob", "ann"};
-	char dir[64], path[96], err[256];
+	char dir[64], path[TMPDB_PATH_MAX], err[256];
 	struct page_check pc = {.w = w};
 	struct db *db;
 	struct room lobby, other;
@@ -681,7 +681,7 @@ static void
 test_stored_v2_messages_encode_like_jansson(void **state)
 {
 	struct jsonw *w = *state;
-	char dir[64], path[96], err[256];
+	char dir[64], path[TMPDB_PATH_MAX], err[256];
 	struct page_check pc = {.w = w};
 	struct db *db;
 	struct room lobby;

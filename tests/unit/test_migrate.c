@@ -21,7 +21,7 @@
 
 struct fixture {
 	char dir[64];
-	char path[96];
+	char path[TMPDB_PATH_MAX];
 	struct db *db;
 };
 
@@ -64,13 +64,16 @@ v1_room(struct db *db, const char *name, int kind)
 {
 	struct db_stmt *st = db_prepare(
 	    db, "INSERT INTO rooms (name, kind, created_at) VALUES (:name,"
-	        " :kind, 5)");
+	        " :kind, 5) RETURNING id");
+	int64_t id;
 
 	assert_non_null(st);
 	db_bind_text(st, ":name", name, -1);
 	db_bind_int64(st, ":kind", kind);
-	exec1(db, st);
-	return db_last_insert_rowid(db);
+	assert_int_equal(db_step(st), DB_ROW);
+	id = db_column_int64(st, 0);
+	db_reset(st);
+	return id;
 }
 
 /* A message as the version 1 message_insert stored it (room last_seq

@@ -16,7 +16,7 @@
 
 struct fixture {
 	char dir[64];
-	char path[96];
+	char path[TMPDB_PATH_MAX];
 	struct db *db;
 };
 
