@@ -46,7 +46,8 @@ start() {
 	# In public once, so the unit tests' schemas (tests/unit/tmpdb.h) all
 	# find it on their search_path.
 	as_pg "$pgbin/psql" -q -h "$dir" -U chatd -d chatd \
-		-c 'CREATE EXTENSION pg_trgm' >/dev/null
+		-c 'CREATE EXTENSION pg_trgm' -c 'CREATE EXTENSION unaccent' \
+		>/dev/null
 
 	# Redis on a free loopback port: bind refuses a taken one, so try a few.
 	local port ok=0

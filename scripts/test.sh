@@ -30,9 +30,20 @@ else
 	failed=$((failed + 1))
 fi
 
-echo "== unit tests ($BUILD)"
-for t in "$BUILD"/tests/test_*; do
-	[ -x "$t" ] || continue
+# A throwaway PostgreSQL and Redis for the tests of the PostgreSQL
+# backend and of several nodes (issue 17), stopped however this ends.
+services=$(mktemp -d /tmp/chatd-services-XXXXXX)
+trap 'scripts/services.sh stop "$services"' EXIT
+if scripts/services.sh start "$services"; then
+	. "$services/env"
+else
+	echo "test: PostgreSQL and Redis did not start" >&2
+	failed=$((failed + 1))
+fi
+
+# One unit test binary; label names the run in the table.
+run_unit() {
+	local t=$1 label=$2 out rc p f
 	out=$("$t" 2>&1)
 	rc=$?
 	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
@@ -44,8 +55,21 @@ for t in "$BUILD"/tests/test_*; do
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
-	printf '%-40s %4d passed %4d failed\n' "$(basename "$t")" "$p" "$f"
+	printf '%-40s %4d passed %4d failed\n' "$label" "$p" "$f"
 	[ "$f" -eq 0 ] || printf '%s\n' "$out" | grep -E 'FAILED|ERROR|Failure|error' | head -20
+}
+
+echo "== unit tests ($BUILD)"
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	run_unit "$t" "$(basename "$t")"
+done
+
+# The storage tests that hold for both backends, again on PostgreSQL
+# (tests/unit/tmpdb.h gives each a schema of the throwaway cluster).
+echo "== storage unit tests on PostgreSQL ($BUILD)"
+for n in user room message reaction file export jsonl reader; do
+	CHATD_TEST_DB=postgres run_unit "$BUILD/tests/test_$n" "test_$n (postgres)"
 done
 
 # node:test suites: spec output to the terminal, TAP to a file we count.

@@ -246,7 +246,7 @@ file_counts(struct db *db, int64_t *files, int64_t *attached, int64_t *bytes)
 	struct db_stmt *st = db_prepare(
 	    db, "SELECT count(*), count(message_id),"
 	        " (SELECT coalesce(sum(size), 0) FROM"
-	        " (SELECT max(size) AS size FROM files GROUP BY hash))"
+	        " (SELECT max(size) AS size FROM files GROUP BY hash) AS h)"
 	        " FROM files");
 	int rc;
 

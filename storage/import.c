@@ -60,11 +60,23 @@ import_meta(struct db *db, const char *epoch, int64_t seq_floor)
 int
 import_user(struct db *db, const struct export_user *u)
 {
-	struct db_stmt *st = db_prepare(
-	    db, "INSERT INTO users (id, username, pwhash, created_at, deleted)"
-	        " VALUES (:id, :name, :pwhash, :created, :deleted)");
+	/* SQLite gives a NULL id the next one; PostgreSQL takes it from the
+	 * identity's sequence, which an explicit id must then pass. */
+	struct db_stmt *st = db_prepare2(
+	    db,
+	    "INSERT INTO users (id, username, pwhash, created_at, deleted)"
+	    " VALUES (:id, :name, :pwhash, :created, :deleted)",
+	    "INSERT INTO users (id, username, pwhash, created_at, deleted)"
+	    " VALUES (coalesce(:id::bigint,"
+	    " nextval(pg_get_serial_sequence('users', 'id'))), :name, :pwhash,"
+	    " :created, :deleted)");
+	struct db_stmt *seq = db_is_postgres(db)
+	    ? db_prepare(db, "SELECT setval(pg_get_serial_sequence('users',"
+	                     " 'id'), (SELECT max(id) FROM users))")
+	    : NULL;
+	int rc;
 
-	if (st == NULL)
+	if (st == NULL || (db_is_postgres(db) && seq == NULL))
 		return -1;
 	if (u->id > 0)
 		db_bind_int64(st, ":id", u->id);
@@ -75,7 +87,12 @@ import_user(struct db *db, const struct export_user *u)
 	             -1);
 	db_bind_int64(st, ":created", u->created_at);
 	db_bind_int64(st, ":deleted", u->deleted != 0);
-	return import_run(st);
+	rc = import_run(st);
+	if (rc == 0 && seq != NULL && u->id > 0) {
+		rc = db_step(seq) == DB_ROW ? 0 : -1;
+		db_reset(seq);
+	}
+	return rc;
 }
 
 int
@@ -195,8 +212,8 @@ import_mentions(struct db *db, const struct message *m, int64_t room_id,
                 int64_t author)
 {
 	struct db_stmt *ins = db_prepare(
-	    db, "INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
-	        " VALUES (:user_id, :room_id, :id)");
+	    db, "INSERT INTO mentions (user_id, room_id, message_id)"
+	        " VALUES (:user_id, :room_id, :id) ON CONFLICT DO NOTHING");
 	const char *p = m->mentions, *end = p + m->mentions_len, *sp;
 	char name[USERNAME_MAX + 1];
 	int64_t user_id;

@@ -32,8 +32,8 @@ mention_index(struct db *db, const struct message *m)
 	struct db_stmt *drop =
 	    db_prepare(db, "DELETE FROM mentions WHERE message_id = :id");
 	struct db_stmt *ins = db_prepare(
-	    db, "INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
-	        " VALUES (:user_id, :room_id, :id)");
+	    db, "INSERT INTO mentions (user_id, room_id, message_id)"
+	        " VALUES (:user_id, :room_id, :id) ON CONFLICT DO NOTHING");
 	int rc;
 
 	if (drop == NULL || ins == NULL || db_run_id(drop, m->id) != 0)

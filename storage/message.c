@@ -611,10 +611,10 @@ message_count_changed(struct db *db, int64_t room_id, int64_t since,
 {
 	struct db_stmt *st = db_prepare(
 	    db, "SELECT (SELECT count(*) FROM (SELECT 1 FROM messages"
-	        " WHERE room_id = :room_id AND id > :since LIMIT :cap))"
+	        " WHERE room_id = :room_id AND id > :since LIMIT :cap) AS n)"
 	        " + (SELECT count(*) FROM (SELECT 1 FROM messages"
 	        " WHERE room_id = :room_id AND seq > :since AND seq <> id"
-	        " AND id <= :since LIMIT :cap))");
+	        " AND id <= :since LIMIT :cap) AS c)");
 	int64_t n = -1;
 
 	if (st == NULL)

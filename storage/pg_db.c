@@ -34,6 +34,8 @@
  */
 
 #define PG_PARAMS_MAX 64
+/* How often a statement cancelled by db_cancel asks the server again. */
+#define PG_CANCEL_RETRY_MS 100
 
 struct pg_stmt {
 	int kind; /* DB_KIND_PG */
@@ -130,8 +132,17 @@ pg_flush_and_wait(struct pg_db *db)
 	if (r == -1)
 		return -1;
 	while (PQisBusy(db->c)) {
-		if (db_waiter(fd, DB_WAIT_READ, -1) < 0)
+		/* A cancel (db_cancel, another thread) that reached the
+		 * server before the statement started is lost: ask again
+		 * every PG_CANCEL_RETRY_MS until the statement ends. */
+		r = db_waiter(fd, DB_WAIT_READ, PG_CANCEL_RETRY_MS);
+		if (r < 0)
 			return -1;
+		if (r == 0 && atomic_load(&db->cancelled) && db->cancel != NULL) {
+			char err[128];
+
+			PQcancel(db->cancel, err, sizeof err);
+		}
 		if (PQconsumeInput(db->c) == 0)
 			return -1;
 	}
@@ -448,6 +459,10 @@ pg_execute(struct pg_stmt *st)
 
 	if (pg_ready(db) == -1)
 		return -1;
+	if (atomic_load(&db->cancelled)) {
+		db->exceeded = 1;
+		return -1;
+	}
 	if (!st->prepared || st->prepared != (int)db->generation) {
 		if (!PQsendPrepare(db->c, st->name, st->text, 0, NULL))
 			goto conn_err;
@@ -567,9 +582,15 @@ pg_db_column_int64(struct db_stmt *s, int col)
 {
 	struct pg_stmt *st = PGST(s);
 
+	const char *v;
+
 	if (!pg_has(st, col))
 		return 0;
-	return strtoll(PQgetvalue(st->res, st->row, col), NULL, 10);
+	v = PQgetvalue(st->res, st->row, col);
+	/* A boolean (EXISTS, comparisons) reads as SQLite's 0 or 1. */
+	if (v[0] == 't' || v[0] == 'f')
+		return v[0] == 't';
+	return strtoll(v, NULL, 10);
 }
 
 int

@@ -46,7 +46,7 @@ pg_terms_add(struct pg_terms *t, const char *term, size_t len)
 	" NOT EXISTS (SELECT 1 FROM unnest(:terms::text[]) t WHERE NOT"        \
 	" CASE WHEN char_length(t) >= 3"                                       \
 	" THEN strpos(lower(m.text), lower(t)) > 0"                            \
-	" ELSE m.text ~* ('\\m' || regexp_replace(t,"                          \
+	" ELSE unaccent(m.text) ~* ('\\m' || regexp_replace(unaccent(t),"       \
 	" '([][!$()*+.:<=>?\\\\^{|}-])', '\\\\\\1', 'g') || '\\M') END)"
 
 int

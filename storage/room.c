@@ -12,7 +12,7 @@
 #define ROOM_NCOLS 7
 
 /* Copies a rooms row (ROOM_COLUMNS from col on). A private room is kind
- * 0 with private = 1 in the table (migrations/005_team_rooms.sql). */
+ * 0 with private = 1 in the table (migrations/sqlite/005_team_rooms.sql). */
 static void
 room_row(struct db_stmt *st, int col, struct room *out)
 {
@@ -225,7 +225,7 @@ member_count(struct db *db, int64_t user_id, int64_t max, int64_t *count)
 	/* members_user (user_id, room_id): at most max + 1 index entries. */
 	struct db_stmt *st =
 	    db_prepare(db, "SELECT count(*) FROM (SELECT 1 FROM members"
-	                   " WHERE user_id = :user_id LIMIT :max)");
+	                   " WHERE user_id = :user_id LIMIT :max) AS m");
 	int rc;
 
 	if (st == NULL)

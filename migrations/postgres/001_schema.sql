@@ -9,6 +9,7 @@
 -- SQLite's deferred indexing (fts_upto) has no counterpart here.
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE EXTENSION IF NOT EXISTS unaccent;
 
 CREATE TABLE meta (
 	key TEXT PRIMARY KEY,

@@ -30,7 +30,7 @@ test('a version 3 database upgrades in place', async (t) => {
 	const dir = tempDir(t);
 	const db = path.join(dir, 'v3.db');
 	const migrations = ['001_initial.sql', '002_deferred_search_index.sql', '003_changed_index.sql']
-		.map((f) => fs.readFileSync(path.join(REPO, 'migrations', f), 'utf8')).join('\n');
+		.map((f) => fs.readFileSync(path.join(REPO, 'migrations', 'sqlite', f), 'utf8')).join('\n');
 	sql(db, `PRAGMA journal_mode = WAL;
 BEGIN;
 ${migrations}

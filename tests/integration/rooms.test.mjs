@@ -20,7 +20,7 @@ const STALL_MS = 50;     // the issue's bound on a stall of the loop
 
 /** The SQL of migrations 001-003: the schema before the counters. */
 function schemaV3() {
-	const dir = path.join(REPO, 'migrations');
+	const dir = path.join(REPO, 'migrations', 'sqlite');
 	const files = fs.readdirSync(dir).filter((f) => /^00[123]_.*\.sql$/.test(f)).sort();
 	assert.equal(files.length, 3);
 	return files.map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('\n') +

@@ -166,6 +166,13 @@ test_message_insert_keeps_embedded_bytes_exactly(void **state)
 	m.user_id = f->ann;
 	m.text = text;
 	m.text_len = 3;
+	if (tmpdb_pg()) {
+		/* PostgreSQL's text cannot hold U+0000: refused, nothing
+		 * stored (chatd answers such a send before storage). */
+		assert_int_equal(message_insert(f->db, &m, NULL), -1);
+		assert_int_equal(message_get(f->db, m.id, NULL, NULL), 1);
+		return;
+	}
 	assert_int_equal(message_insert(f->db, &m, NULL), 0);
 	assert_int_equal(message_get(f->db, m.id, collect, &s), 0);
 	assert_int_equal(s.last->text_len, 3);
@@ -705,11 +712,17 @@ test_message_index_pending_catches_up_in_chunks(void **state)
 
 	for (int i = 0; i < 4; i++)
 		post(f, f->lobby.id, f->ann, "chunked beta");
-	/* Five ids pending: two, two, one, then nothing. */
-	assert_int_equal(message_index_pending(f->db, 2), 2);
-	assert_int_equal(message_index_pending(f->db, 2), 2);
-	assert_int_equal(message_index_pending(f->db, 2), 1);
-	assert_int_equal(message_index_pending(f->db, 2), 0);
+	if (tmpdb_pg()) {
+		/* PostgreSQL maintains pg_trgm's index itself: nothing is
+		 * ever pending, and search sees every commit. */
+		assert_int_equal(message_index_pending(f->db, 2), 0);
+	} else {
+		/* Five ids pending: two, two, one, then nothing. */
+		assert_int_equal(message_index_pending(f->db, 2), 2);
+		assert_int_equal(message_index_pending(f->db, 2), 2);
+		assert_int_equal(message_index_pending(f->db, 2), 1);
+		assert_int_equal(message_index_pending(f->db, 2), 0);
+	}
 	/* An indexed message deleted or edited leaves the index in step. */
 	assert_int_equal(message_delete(f->db, first, ++f->seq, 0), 0);
 	assert_int_equal(search(f, f->ann, 0, "alpha", &s), 0);
