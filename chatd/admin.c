@@ -16,16 +16,17 @@
 struct db *
 admin_open(struct config *cfg, int must_exist)
 {
-	char err[512];
+	char err[512], shown[4096];
 	struct db *db;
+	int pg = db_url_is_pg(cfg->db_path);
 
-	if (must_exist && access(cfg->db_path, F_OK) != 0) {
-		fprintf(stderr, "chatd: --db %s: %s\n", cfg->db_path,
-		    strerror(errno));
+	config_redact(cfg->db_path, shown, sizeof shown);
+	if (must_exist && !pg && access(cfg->db_path, F_OK) != 0) {
+		fprintf(stderr, "chatd: --db %s: %s\n", shown, strerror(errno));
 		return NULL;
 	}
 	if (db_open(&db, cfg->db_path, err, sizeof err) != 0) {
-		fprintf(stderr, "chatd: --db %s: %s\n", cfg->db_path, err);
+		fprintf(stderr, "chatd: --db %s: %s\n", shown, err);
 		return NULL;
 	}
 	db_set_slow_ms(cfg->slow_query_ms);

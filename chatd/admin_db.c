@@ -85,6 +85,11 @@ admin_db_backup(struct config *cfg, int argc, char **argv)
 		config_usage(stderr);
 		return 2;
 	}
+	if (db_url_is_pg(cfg->db_path)) {
+		fprintf(stderr, "chatd: backup: a PostgreSQL database is backed "
+		                "up with pg_dump (docs/cluster.md)\n");
+		return 1;
+	}
 	/* The copy is renamed over FILE: never over the database itself
 	 * (nor is FILE.tmp, which it writes first). */
 	snprintf(tmp, sizeof tmp, "%s.tmp", argv[0]);
@@ -187,6 +192,11 @@ admin_db_restore(struct config *cfg, int argc, char **argv)
 	if (argc != 1) {
 		config_usage(stderr);
 		return 2;
+	}
+	if (db_url_is_pg(cfg->db_path)) {
+		fprintf(stderr, "chatd: restore: a PostgreSQL database is "
+		                "restored with pg_restore (docs/cluster.md)\n");
+		return 1;
 	}
 	/* Its WAL would be deleted under the copy of its main file. */
 	if (admin_db_refuse_live(cfg, "restore", argv[0]))

@@ -65,6 +65,12 @@ chat_text_check(struct session *s, json_t *ref, json_t *v, int empty_ok)
 		    "the message is over 4000 characters");
 		return -1;
 	}
+	/* PostgreSQL's text cannot hold U+0000 (SQLite keeps it). */
+	if (memchr(t, '\0', len) != NULL && db_is_postgres(s->conn->srv->db)) {
+		chat_send_error(s, ref, "bad_request",
+		    "text with U+0000 cannot be stored on this server");
+		return -1;
+	}
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "chatd/blob.h"
 #include "chatd/config.h"
 #include "chatd/log.h"
+#include "storage/storage.h"
 
 /* One option: --name VALUE, also settable as the environment variable
  * env and as "name = value" in the config file. Flags take no value
@@ -35,11 +36,20 @@ static const char *source_names[] = {"unset", "default", "config file",
 static const struct option_def options[] = {
 	{"listen", "CHATD_LISTEN", "127.0.0.1:8080", "address and port", 0,
 	    NULL},
-	{"db", "CHATD_DB", "./chat.db", "SQLite database file", 0, NULL},
+	{"db", "CHATD_DB", "./chat.db",
+	    "SQLite database file, or PostgreSQL URI (postgres://...)", 0,
+	    NULL},
+	{"redis", "CHATD_REDIS", NULL,
+	    "Redis joining the nodes of a PostgreSQL chatd "
+	    "(redis://HOST:PORT[/DB] or unix:PATH)",
+	    0, NULL},
+	{"node-id", "CHATD_NODE_ID", NULL,
+	    "this node's name in logs and metrics (default: hostname:port)", 0,
+	    NULL},
 	{"web", "CHATD_WEB", "web", "directory of the web page", 0, NULL},
 	{"files", "CHATD_FILES", NULL,
 	    "directory of uploaded files (default: the database path + "
-	    "\".files\")", 0, NULL},
+	    "\".files\"; ./chatd.files on PostgreSQL)", 0, NULL},
 	{"max-upload-mb", "CHATD_MAX_UPLOAD_MB", "25",
 	    "largest file upload, in MiB", 0, NULL},
 	{"upload-quota-mb", "CHATD_UPLOAD_QUOTA_MB", "500",
@@ -193,6 +203,10 @@ config_set(struct config *cfg, const char *name, const char *val)
 		cfg->listen = val;
 	else if (strcmp(name, "db") == 0)
 		cfg->db_path = val;
+	else if (strcmp(name, "redis") == 0)
+		cfg->redis_url = val;
+	else if (strcmp(name, "node-id") == 0)
+		cfg->node_id = val;
 	else if (strcmp(name, "web") == 0)
 		cfg->web_dir = val;
 	else if (strcmp(name, "files") == 0)
@@ -503,13 +517,23 @@ config_load(struct config *cfg, int argc, char **argv, char **pos, int *npos)
 		    0)
 			return -1;
 	}
-	if (cfg->files_dir == NULL && cfg->db_path != NULL) {
+	if (cfg->files_dir == NULL && cfg->db_path != NULL &&
+	    db_url_is_pg(cfg->db_path)) {
+		cfg->files_dir = "./chatd.files";
+	} else if (cfg->files_dir == NULL && cfg->db_path != NULL) {
 		char *d = malloc(strlen(cfg->db_path) + 7);
 
 		if (d == NULL)
 			abort();
 		sprintf(d, "%s.files", cfg->db_path);
 		cfg->files_dir = config_keep(d);
+	}
+	if (cfg->redis_url != NULL &&
+	    (cfg->db_path == NULL || !db_url_is_pg(cfg->db_path))) {
+		fprintf(stderr, "chatd: --redis joins nodes that share a "
+		                "PostgreSQL database: --db must be a "
+		                "postgres:// URI\n");
+		return -1;
 	}
 	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
 		fprintf(stderr, "chatd: --tls-cert and --tls-key go together\n");
@@ -539,13 +563,43 @@ config_check_listen(const char *spec)
 	return 0;
 }
 
-/* check-config: the database exists and is SQLite, or can be created. */
+const char *
+config_redact(const char *url, char *buf, size_t len)
+{
+	const char *scheme = strstr(url, "://"), *at, *colon, *pw;
+	size_t n;
+
+	snprintf(buf, len, "%s", url);
+	if (scheme != NULL && (at = strchr(scheme + 3, '@')) != NULL &&
+	    (colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3))) !=
+	        NULL) {
+		n = (size_t)(colon + 1 - url);
+		snprintf(buf, len, "%.*s***%s", (int)n, url, at);
+	}
+	if ((pw = strstr(buf, "password=")) != NULL) {
+		char *p = (char *)pw + 9;
+		size_t rest = strcspn(p, "& ");
+
+		memmove(p + 3, p + rest, strlen(p + rest) + 1);
+		memcpy(p, "***", 3);
+	}
+	return buf;
+}
+
+/* check-config: the database exists and is SQLite, or can be created;
+ * or PostgreSQL answers at the URI. */
 static int
 config_check_db(const char *path)
 {
-	char head[16], dir[4096];
+	char head[16], dir[4096], why[256];
 	int fd;
 
+	if (db_url_is_pg(path)) {
+		if (db_pg_check(path, why, sizeof why) != 0)
+			return config_check_fail(
+			    "--db", config_redact(path, dir, sizeof dir), why);
+		return 0;
+	}
 	if (access(path, F_OK) != 0) {
 		snprintf(dir, sizeof dir, "%s", path);
 		if (access(dirname(dir), W_OK | X_OK) != 0)
@@ -602,7 +656,15 @@ config_check(struct config *cfg, int argc)
 		if (option_val[o] == NULL &&
 		    strcmp(options[o].name, "files") == 0)
 			printf("files = %s\t# default\n", cfg->files_dir);
-		else if (option_val[o] != NULL)
+		else if (option_val[o] != NULL &&
+		         (strcmp(options[o].name, "db") == 0 ||
+		          strcmp(options[o].name, "redis") == 0)) {
+			char buf[4096];
+
+			printf("%s = %s\t# %s\n", options[o].name,
+			    config_redact(option_val[o], buf, sizeof buf),
+			    source_names[option_src[o]]);
+		} else if (option_val[o] != NULL)
 			printf("%s = %s\t# %s\n", options[o].name,
 			    option_val[o], source_names[option_src[o]]);
 	}

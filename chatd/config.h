@@ -12,7 +12,9 @@
 
 struct config {
 	const char *listen;        /* ADDR:PORT */
-	const char *db_path;
+	const char *db_path;       /* a SQLite file or a PostgreSQL URI */
+	const char *redis_url;     /* --redis: the nodes' fan-out; or NULL */
+	const char *node_id;       /* --node-id; default hostname:port */
 	const char *web_dir;
 	const char *files_dir;     /* uploads' bytes; default DB.files */
 	int64_t max_upload_mb;     /* one upload's limit */
@@ -50,6 +52,10 @@ struct config {
 	const char *room_owner;    /* chatd room create --owner, or NULL */
 	const char *room_topic;    /* chatd room create --topic, or NULL */
 };
+
+/* url with its password (user:PASSWORD@ or password=...) replaced by
+ * ***, into buf: what logs and check-config print of --db and --redis. */
+const char *config_redact(const char *url, char *buf, size_t len);
 
 /* Prints the commands and every option with its variable and default. */
 void config_usage(FILE *f);

@@ -35,7 +35,7 @@ int
 serve_run(struct config *cfg)
 {
 	struct server srv;
-	int rc, lock;
+	int rc, lock = -1;
 
 	memset(&srv, 0, sizeof srv);
 	db_set_slow_ms(cfg->slow_query_ms);
@@ -46,8 +46,10 @@ serve_run(struct config *cfg)
 		serve_teardown(&srv);
 		return 1;
 	}
-	/* Held while serving: chatd restore refuses to replace the file. */
-	if ((lock = admin_db_lock(cfg->db_path, 0)) == -2) {
+	/* Held while serving: chatd restore refuses to replace the file
+	 * (a SQLite file; PostgreSQL is restored with pg_restore). */
+	if (!db_url_is_pg(cfg->db_path) &&
+	    (lock = admin_db_lock(cfg->db_path, 0)) == -2) {
 		fprintf(stderr, "chatd: %s is being restored\n", cfg->db_path);
 		serve_teardown(&srv);
 		return 1;

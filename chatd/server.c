@@ -280,7 +280,10 @@ server_start(struct server *srv, struct config *cfg,
 	}
 	if (cfg->db_path != NULL &&
 	    db_open(&srv->db, cfg->db_path, err, sizeof err) != 0) {
-		fprintf(stderr, "chatd: --db %s: %s\n", cfg->db_path, err);
+		char shown[4096];
+
+		fprintf(stderr, "chatd: --db %s: %s\n",
+		    config_redact(cfg->db_path, shown, sizeof shown), err);
 		return -1;
 	}
 	if (srv->db != NULL &&

@@ -38,6 +38,35 @@ pg_terms_add(struct pg_terms *t, const char *term, size_t len)
 	t->s[t->len] = '\0';
 }
 
+/* 1 if the byte c is part of a word for the short terms: ASCII letters
+ * and digits, and every byte of a non-ASCII character (SQLite's unicode61
+ * tokenizer, which the SQLite backend's word index uses, splits on ASCII
+ * punctuation and white space the same way). */
+static int
+pg_word_byte(unsigned char c)
+{
+	return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	       (c >= 'A' && c <= 'Z');
+}
+
+/* Adds a short term as the words in it ("b)" is the word b), as SQLite's
+ * word index reads it; a term without any (punctuation) adds nothing. */
+static void
+pg_terms_add_words(struct pg_terms *t, const char *term, size_t len)
+{
+	size_t i = 0, start;
+
+	while (i < len) {
+		while (i < len && !pg_word_byte((unsigned char)term[i]))
+			i++;
+		start = i;
+		while (i < len && pg_word_byte((unsigned char)term[i]))
+			i++;
+		if (i > start)
+			pg_terms_add(t, term + start, i - start);
+	}
+}
+
 /* Each term must match: one of three or more characters as a substring
  * (strpos over lower(): ILIKE would read % and _ in it), a shorter one
  * as a whole word (a regular expression with its characters escaped).
@@ -84,7 +113,12 @@ pg_message_search(struct db *db, int64_t user_id, int64_t room_id,
 				chars++;
 			p++;
 		}
-		pg_terms_add(&terms, (const char *)start, (size_t)(p - start));
+		if (chars >= 3)
+			pg_terms_add(&terms, (const char *)start,
+			             (size_t)(p - start));
+		else
+			pg_terms_add_words(&terms, (const char *)start,
+			                   (size_t)(p - start));
 		if (chars >= 3 && chars > lead_chars) {
 			lead = (const char *)start;
 			lead_len = (size_t)(p - start);
@@ -92,7 +126,7 @@ pg_message_search(struct db *db, int64_t user_id, int64_t room_id,
 		}
 	}
 	if (terms.n == 0)
-		return 0; /* nothing to look for */
+		return 0; /* nothing to look for (SQLite finds nothing too) */
 	terms.s[terms.len++] = '}';
 	terms.s[terms.len] = '\0';
 	st = lead != NULL ? by_lead : by_words;

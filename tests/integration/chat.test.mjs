@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import {
 	startChatd, useChatd, api, newUser, login, uniq, rand,
 	wsConnect, wsAuth, wsHeaderAuth, join, send,
+	PG_URL,
 } from './lib/chatd.mjs';
 
 let srv;
@@ -329,7 +330,12 @@ describe('send', () => {
 		const room = uniq('nul');
 		await join(c, room);
 		const s = 'before\u0000after';
-		assert.equal((await send(c, room, s)).text, s);
+		if (PG_URL) {
+			// PostgreSQL's text cannot hold it: refused, nothing stored.
+			assertErr(await c.request({ type: 'send', room, text: s }), 'bad_request');
+		} else {
+			assert.equal((await send(c, room, s)).text, s);
+		}
 		assertErr(await c.request({ type: 'join', room: 'ab\u0000' }), 'invalid_room');
 	});
 

@@ -5,7 +5,7 @@
 // clients that speak PROTOCOL.md. Every wait is bounded; nothing sleeps to
 // "let things settle". Shared with the browser tests in tests/e2e/.
 
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -24,6 +24,26 @@ export const REPO = path.resolve(HERE, '..', '..', '..');
 export const WEB_DIR = path.join(REPO, 'web');
 export const CHATD_BIN = process.env.CHATD_BIN || path.join(REPO, 'build', 'chatd');
 export const WAIT_MS = Number(process.env.CHATD_TEST_WAIT_MS || 5000);
+// CHATD_TEST_DB=postgres: each chatd gets a fresh schema of the throwaway
+// PostgreSQL at CHATD_TEST_PG (scripts/services.sh) instead of a SQLite
+// file, so that the single-node suite runs against that backend too.
+export const PG_URL = process.env.CHATD_TEST_DB === 'postgres' ? process.env.CHATD_TEST_PG : null;
+if (process.env.CHATD_TEST_DB === 'postgres' && !PG_URL) {
+	throw new Error('CHATD_TEST_DB=postgres needs CHATD_TEST_PG (scripts/services.sh)');
+}
+
+/** Runs sql on the test cluster's database with psql. */
+export function pgExec(sql, url = PG_URL) {
+	return execFileSync('psql', [url, '-qAtX', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' });
+}
+
+/** A fresh schema of the test cluster: { name, url } (url's search_path
+ * is the schema, then public for the extensions). */
+export function pgSchema(prefix = 'it') {
+	const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+	pgExec(`CREATE SCHEMA ${name}`);
+	return { name, url: `${PG_URL}&options=-csearch_path%3D${name}%2Cpublic` };
+}
 
 // ---------------------------------------------------------------- utilities
 
@@ -86,6 +106,8 @@ export function freePort() {
 
 const live = new Set(); // running instances, killed if the process exits
 const dirs = new Set(); // temp dirs not yet removed
+const schemas = new Set(); // PostgreSQL schemas not yet dropped (the
+// throwaway cluster goes with all of them at the end of the run)
 
 /** Kills every running chatd and removes every temp dir (synchronously). */
 function cleanupAll() {
@@ -137,7 +159,8 @@ function portBusy(text) {
 /**
  * Starts chatd. opts:
  *   args       extra command-line flags (array)
- *   dbPath     database file (default: <fresh temp dir>/chat.db)
+ *   dbPath     database file (default: <fresh temp dir>/chat.db, or a
+ *              fresh PostgreSQL schema's URI with CHATD_TEST_DB=postgres)
  *   webDir     web root (default: <repo>/web)
  *   env        extra environment variables
  *   rateLimits 'off' (default) | 'on' | null (null: pass no --rate-limits flag)
@@ -149,9 +172,11 @@ function portBusy(text) {
 export async function startChatd(opts = {}) {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatd-it-'));
 	dirs.add(dir);
+	const schema = !opts.dbPath && PG_URL ? pgSchema() : null;
+	if (schema) schemas.add(schema.name);
 	const inst = {
 		dir,
-		dbPath: opts.dbPath || path.join(dir, 'chat.db'),
+		dbPath: opts.dbPath || (schema ? schema.url : path.join(dir, 'chat.db')),
 		webDir: opts.webDir || WEB_DIR,
 		opts: { ...opts },
 		port: 0,
@@ -172,6 +197,9 @@ export async function startChatd(opts = {}) {
 		for (let attempt = 0; attempt < attempts; attempt++) {
 			const port = samePort ? inst.port : (o.port || await freePort());
 			const args = ['--listen', `127.0.0.1:${port}`, '--db', inst.dbPath, '--web', inst.webDir];
+			// PostgreSQL's default files directory is ./chatd.files:
+			// each chatd keeps its own in its temp dir, as with SQLite.
+			if (schema && !(o.args || []).includes('--files')) args.push('--files', path.join(dir, 'chat.db.files'));
 			const rl = o.rateLimits === undefined ? 'off' : o.rateLimits;
 			if (rl !== null) args.push('--rate-limits', rl);
 			args.push(...(o.args || []));
@@ -274,6 +302,10 @@ export async function startChatd(opts = {}) {
 			} catch { /* killed */ }
 			try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* ignore */ }
 			dirs.delete(dir);
+			if (schema) {
+				try { pgExec(`DROP SCHEMA ${schema.name} CASCADE`); } catch { /* ignore */ }
+				schemas.delete(schema.name);
+			}
 		},
 	};
 	return srv;
