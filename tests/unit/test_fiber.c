@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,6 +335,53 @@ test_fiber_stacks_are_reused(void **state)
 	assert_int_equal(st.stack_bytes, st0.stack_bytes);
 }
 
+/* The permissions of the mapping of /proc/self/maps that starts or ends
+ * (end != 0) at addr, or that holds it (addr inside); "" if none. */
+static void
+mapping(uintptr_t addr, int end, char perms[5])
+{
+	FILE *fp = fopen("/proc/self/maps", "r");
+	char line[512], p[5];
+	uintptr_t lo, hi;
+
+	assert_non_null(fp);
+	perms[0] = 0;
+	while (fgets(line, sizeof line, fp) != NULL) {
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s", &lo, &hi,
+		           p) != 3)
+			continue;
+		if (end ? hi == addr : (lo <= addr && addr < hi)) {
+			memcpy(perms, p, 5);
+			break;
+		}
+	}
+	fclose(fp);
+}
+
+static void
+test_fiber_stack_has_a_guard_page_below(void **state)
+{
+	struct fixture *f = *state;
+	uintptr_t a = 0, lo;
+	char perms[5];
+	long page = sysconf(_SC_PAGESIZE);
+
+	assert_int_equal(fiber_start(f->base, where, &a), 0);
+	/* The stack is the top of its own mapping (cached now), with at
+	 * most FIBER_STACK_SIZE below the frame; under it, no access. */
+	mapping(a, 0, perms);
+	assert_string_equal(perms, "rw-p");
+	lo = (a - FIBER_STACK_SIZE + (uintptr_t)page) & ~((uintptr_t)page - 1);
+	mapping(lo - 1, 0, perms);
+	while (strcmp(perms, "rw-p") == 0) {
+		lo -= (uintptr_t)page;
+		mapping(lo - 1, 0, perms);
+	}
+	assert_string_equal(perms, "---p");
+	mapping(lo, 1, perms); /* the guard ends where the stack begins */
+	assert_string_equal(perms, "---p");
+}
+
 static void
 test_fiber_wait_outside_a_fiber_polls(void **state)
 {
@@ -636,6 +684,8 @@ main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fiber_stacks_are_reused, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_fiber_stack_has_a_guard_page_below, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_fiber_wait_outside_a_fiber_polls, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
