@@ -296,13 +296,12 @@ test_fiber_large_local_buffer(void **state)
 	close(sw[1]);
 }
 
-/* Notes where its stack is and returns at once. */
+/* Notes where its stack is and returns at once. (Its frame, not a local:
+ * with detect_stack_use_after_return ASan moves locals to the heap.) */
 static void
 where(void *arg)
 {
-	volatile char here;
-
-	*(uintptr_t *)arg = (uintptr_t)&here;
+	*(uintptr_t *)arg = (uintptr_t)__builtin_frame_address(0);
 }
 
 static void
@@ -480,6 +479,53 @@ test_fiber_cancel_all_unwinds_everyone(void **state)
 	close(sq[0]);
 	close(sq[1]);
 	event_base_free(other);
+}
+
+/* A cleanup that itself waits: when cancelled, starts a fiber that
+ * waits (as a backend's rollback would). */
+struct chain {
+	struct event_base *base;
+	struct probe later;
+	int result, err, started;
+};
+
+/* Waits; once cancelled, starts chain->later, which waits too. */
+static void
+cancel_starts_another(void *arg)
+{
+	struct chain *c = arg;
+
+	c->result = fiber_wait_fd(c->later.fd, EV_READ, -1);
+	c->err = errno;
+	c->started = fiber_start(c->base, read_once, &c->later);
+}
+
+static void
+test_fiber_cancel_all_reaches_fibers_started_while_unwinding(void **state)
+{
+	struct fixture *f = *state;
+	struct chain c = {.base = f->base};
+	struct fiber_stats st0, st;
+	int sv[2];
+
+	fiber_stats(&st0);
+	pair(sv);
+	c.later.fd = sv[0];
+	c.later.what = EV_READ;
+	c.later.timeout_ms = -1;
+	assert_int_equal(fiber_start(f->base, cancel_starts_another, &c), 0);
+	assert_int_equal(fiber_cancel_all(f->base), 2);
+	assert_int_equal(c.result, -1);
+	assert_int_equal(c.err, ECANCELED);
+	assert_int_equal(c.started, 0);
+	assert_true(c.later.finished);
+	assert_int_equal(c.later.result, -1);
+	assert_int_equal(c.later.err, ECANCELED);
+	fiber_stats(&st);
+	assert_int_equal(st.running, st0.running);
+	assert_int_equal(st.started, st0.started + 2);
+	close(sv[0]);
+	close(sv[1]);
 }
 
 /* What the nested test's outer fiber saw. */
@@ -690,6 +736,9 @@ main(void)
 	        test_fiber_wait_outside_a_fiber_polls, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_fiber_cancel_all_unwinds_everyone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_fiber_cancel_all_reaches_fibers_started_while_unwinding,
+	        setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fiber_started_inside_a_fiber,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
