@@ -16,7 +16,7 @@ layers=(
 	"1 leaf chatd/xmalloc.[ch] chatd/log.[ch] chatd/utf8.[ch] chatd/url.[ch]
 	   chatd/jsonw.[ch] chatd/limiter.[ch] chatd/worker.[ch] chatd/auth.[ch]
 	   chatd/fairq.[ch] chatd/proxy.[ch] chatd/mention.[ch] chatd/blob.[ch]
-	   chatd/fileinfo.[ch]"
+	   chatd/fileinfo.[ch] chatd/fiber.[ch]"
 	# Sans-IO: protocol state machines, and the counters they feed.
 	"2 engine chatd/http_parser.[ch] chatd/ws_frame.[ch] chatd/ws.[ch]
 	   chatd/ws_handshake.[ch] chatd/ws_deflate.[ch] chatd/metrics.[ch]"
@@ -38,8 +38,9 @@ layers=(
 )
 
 # What storage/ may include besides storage/: it knows nothing of chatd
-# but the two leaves every file uses.
-storage_may="chatd/log.h chatd/xmalloc.h"
+# but the two leaves every file uses, and fibers (a backend waiting for
+# its socket yields to the loop with fiber_wait_fd).
+storage_may="chatd/log.h chatd/xmalloc.h chatd/fiber.h"
 
 # Prints "LEVEL NAME" for path, or nothing if no row matches.
 layer_of() {
