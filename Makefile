@@ -3,7 +3,8 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libevent libevent_openssl jansson openssl sqlite3 libargon2 zlib
+PKGS    := libevent libevent_openssl jansson openssl sqlite3 libargon2 zlib \
+	   hiredis
 OPT     ?= -O2 -g
 SAN     ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) $(SAN) -I. \
