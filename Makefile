@@ -4,7 +4,7 @@
 CC      ?= cc
 BUILD   ?= build
 PKGS    := libevent libevent_openssl jansson openssl sqlite3 libargon2 zlib \
-	   libpq
+	   libpq hiredis
 OPT     ?= -O2 -g
 SAN     ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) $(SAN) -I. \

@@ -19,10 +19,12 @@ layers=(
 	   chatd/fileinfo.[ch] chatd/fiber.[ch]"
 	# Sans-IO: protocol state machines, and the counters they feed.
 	"2 engine chatd/http_parser.[ch] chatd/ws_frame.[ch] chatd/ws.[ch]
-	   chatd/ws_handshake.[ch] chatd/ws_deflate.[ch] chatd/metrics.[ch]"
+	   chatd/ws_handshake.[ch] chatd/ws_deflate.[ch] chatd/metrics.[ch]
+	   chatd/cluster_wire.[ch] chatd/cluster_order.[ch]"
 	"3 storage storage/*.[ch]"
-	# The socket, TLS, and the HTTP and WebSocket modes of a connection.
-	"4 conn chatd/conn.[ch]"
+	# The socket, TLS, and the HTTP and WebSocket modes of a connection;
+	# the connections to Redis.
+	"4 conn chatd/conn.[ch] chatd/redis.[ch]"
 	# Responses written on a conn.
 	"5 http chatd/http.[ch]"
 	# struct config and its parsing: below the server that holds it.

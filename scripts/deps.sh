@@ -5,9 +5,9 @@
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libevent-dev libssl-dev libsqlite3-dev
-	libjansson-dev libargon2-dev zlib1g-dev libpq-dev)
+	libjansson-dev libargon2-dev zlib1g-dev libpq-dev libhiredis-dev)
 test_pkgs=(libcmocka-dev chromium openssl sqlite3 clang libclang-rt-14-dev
-	postgresql postgresql-contrib)
+	postgresql postgresql-contrib redis-server)
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -1,0 +1,443 @@
+/* tests/unit/test_redis.c — pub/sub between two nodes on a real Redis */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "chatd/redis.h"
+
+#define DEADLINE_MS 15000 /* generous: a loaded machine */
+#define MAXMSG 8
+
+/* A free loopback port (the kernel's pick, released at once). */
+static int
+free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+/* Milliseconds of a monotonic clock. */
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether something accepts connections on the loopback port. */
+static int
+port_open(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons(port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Starts redis-server on port and waits until it accepts connections
+ * (or fails the test: redis-server missing or not starting). */
+static pid_t
+redis_start(int port)
+{
+	char p[16];
+	pid_t pid;
+	int64_t end = now_ms() + DEADLINE_MS;
+	int status;
+
+	snprintf(p, sizeof(p), "%d", port);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		execlp("redis-server", "redis-server", "--port", p, "--bind",
+		       "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+		       "/tmp", (char *)NULL);
+		fprintf(stderr, "test_redis: cannot run redis-server: %m\n");
+		_exit(127);
+	}
+	while (!port_open(port)) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			fail_msg("redis-server exited (status %d): is it "
+			         "installed (scripts/deps.sh test)?",
+			         status);
+		if (now_ms() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			fail_msg("redis-server did not listen on %d", port);
+		}
+		/* Poll again soon: a connect is the readiness test. */
+		nanosleep(&(struct timespec){0, 5000000}, NULL);
+	}
+	return pid;
+}
+
+/* Kills redis-server at once and reaps it. */
+static void
+redis_kill(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* What one node saw. */
+struct node {
+	struct redis *r;
+	int ups, downs;
+	int nmsg;
+	uint8_t *msg[MAXMSG];
+	size_t len[MAXMSG];
+	int nfailed;
+	uint64_t failed[MAXMSG];
+};
+
+static void
+on_message(void *arg, const uint8_t *buf, size_t len)
+{
+	struct node *n = arg;
+
+	assert_true(n->nmsg < MAXMSG);
+	n->msg[n->nmsg] = malloc(len ? len : 1);
+	memcpy(n->msg[n->nmsg], buf, len);
+	n->len[n->nmsg++] = len;
+}
+
+static void
+on_up(void *arg)
+{
+	((struct node *)arg)->ups++;
+}
+
+static void
+on_down(void *arg)
+{
+	((struct node *)arg)->downs++;
+}
+
+static void
+on_publish_failed(void *arg, uint64_t tag)
+{
+	struct node *n = arg;
+
+	assert_true(n->nfailed < MAXMSG);
+	n->failed[n->nfailed++] = tag;
+}
+
+/* Starts node n on url. */
+static void
+node_start(struct node *n, struct event_base *base, const char *url)
+{
+	struct redis_callbacks cb = {on_message, on_up, on_down,
+	                             on_publish_failed, n};
+	char err[256];
+
+	memset(n, 0, sizeof(*n));
+	n->r = redis_new(base, url, "chatd-test", &cb, err, sizeof(err));
+	assert_non_null(n->r);
+}
+
+/* Frees n's node and messages. */
+static void
+node_stop(struct node *n)
+{
+	redis_free(n->r);
+	for (int i = 0; i < n->nmsg; i++)
+		free(n->msg[i]);
+}
+
+/* Runs the loop until *a >= want (and *b >= want if b): fails the test
+ * past the deadline. */
+static void
+run_until(struct event_base *base, const int *a, const int *b, int want)
+{
+	int64_t end = now_ms() + DEADLINE_MS;
+	struct event *tick = evtimer_new(base, NULL, NULL);
+	struct timeval tv = {0, 100000};
+
+	while (*a < want || (b != NULL && *b < want)) {
+		assert_true(now_ms() < end);
+		/* The tick bounds one turn of the loop, so the deadline is
+		 * checked even when nothing happens. */
+		evtimer_add(tick, &tv);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	event_free(tick);
+}
+
+/* The test's Redis and event loop. */
+struct fixture {
+	struct event_base *base;
+	int port;
+	pid_t pid;
+	char url[64];
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	signal(SIGPIPE, SIG_IGN);
+	f->base = event_base_new();
+	f->port = free_port();
+	snprintf(f->url, sizeof(f->url), "redis://127.0.0.1:%d", f->port);
+	f->pid = redis_start(f->port);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (f->pid > 0)
+		redis_kill(f->pid);
+	event_base_free(f->base);
+	free(f);
+	return 0;
+}
+
+static void
+test_redis_two_nodes_exchange_messages(void **state)
+{
+	struct fixture *f = *state;
+	struct node a, b;
+	static const uint8_t bin[] = {0, 1, 2, 0xff, '\r', '\n', 0};
+	size_t big = 1u << 20;
+	uint8_t *p = malloc(big);
+
+	node_start(&a, f->base, f->url);
+	node_start(&b, f->base, f->url);
+	run_until(f->base, &a.ups, &b.ups, 1);
+	assert_true(redis_up(a.r) && redis_up(b.r));
+	assert_int_equal(redis_stats(a.r)->connects, 2);
+
+	assert_int_equal(redis_publish(a.r, bin, sizeof(bin), 1), 0);
+	for (size_t i = 0; i < big; i++)
+		p[i] = (uint8_t)(i * 7);
+	assert_int_equal(redis_publish(b.r, p, big, 2), 0);
+	assert_int_equal(redis_stats(b.r)->pending, 1);
+	assert_int_equal(redis_stats(b.r)->pending_bytes, big);
+	run_until(f->base, &a.nmsg, &b.nmsg, 2);
+	/* Every node gets every message, its own too, each publisher's in
+	 * order (here a's went first and was acknowledged... or not: only
+	 * compare by content). */
+	for (int k = 0; k < 2; k++) {
+		struct node *n = k ? &b : &a;
+		int bi = n->len[0] == sizeof(bin) ? 0 : 1;
+
+		assert_int_equal(n->len[bi], sizeof(bin));
+		assert_memory_equal(n->msg[bi], bin, sizeof(bin));
+		assert_int_equal(n->len[1 - bi], big);
+		assert_memory_equal(n->msg[1 - bi], p, big);
+		assert_int_equal(redis_stats(n->r)->received, 2);
+	}
+	while (redis_stats(b.r)->published < 1)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(redis_stats(b.r)->pending, 0);
+	assert_int_equal(redis_stats(b.r)->pending_bytes, 0);
+	assert_int_equal(a.downs, 0);
+	assert_int_equal(a.nfailed + b.nfailed, 0);
+	node_stop(&a);
+	node_stop(&b);
+	free(p);
+}
+
+static void
+test_redis_refuses_to_publish_while_down_and_past_the_bound(void **state)
+{
+	struct fixture *f = *state;
+	struct node a;
+	char url[64];
+	int port = free_port();
+	pid_t pid;
+
+	/* Nothing listens there yet: the node keeps trying. */
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
+	node_start(&a, f->base, url);
+	assert_int_equal(redis_publish(a.r, "x", 1, 1), -1);
+	assert_int_equal(redis_stats(a.r)->publish_refused, 1);
+	assert_false(redis_up(a.r));
+	/* A turn of the loop later, still refused at once. */
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	assert_int_equal(redis_publish(a.r, "x", 1, 1), -1);
+
+	pid = redis_start(port);
+	run_until(f->base, &a.ups, NULL, 1);
+	redis_set_limits(a.r, 2, 10);
+	assert_int_equal(redis_publish(a.r, "12345", 5, 1), 0);
+	assert_int_equal(redis_publish(a.r, "123456", 6, 2), -1); /* bytes */
+	assert_int_equal(redis_publish(a.r, "12345", 5, 3), 0);
+	assert_int_equal(redis_publish(a.r, "1", 1, 4), -1); /* count */
+	assert_int_equal(redis_stats(a.r)->publish_overflow, 2);
+	run_until(f->base, &a.nmsg, NULL, 2);
+	while (redis_stats(a.r)->pending > 0)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(redis_publish(a.r, "1", 1, 5), 0);
+	node_stop(&a);
+	redis_kill(pid);
+}
+
+static void
+test_redis_nodes_come_back_after_a_redis_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct node a, b;
+
+	node_start(&a, f->base, f->url);
+	node_start(&b, f->base, f->url);
+	run_until(f->base, &a.ups, &b.ups, 1);
+
+	/* A publish handed over, then Redis dies before it is written. */
+	assert_int_equal(redis_publish(a.r, "lost", 4, 77), 0);
+	redis_kill(f->pid);
+	f->pid = 0;
+	run_until(f->base, &a.downs, &b.downs, 1);
+	assert_false(redis_up(a.r));
+	assert_int_equal(a.nfailed, 1);
+	assert_int_equal(a.failed[0], 77);
+	assert_int_equal(redis_stats(a.r)->publish_failures, 1);
+	assert_true(redis_stats(a.r)->disconnects >= 1);
+	assert_int_equal(redis_publish(a.r, "x", 1, 1), -1);
+
+	/* Same port again: both reconnect with their backoff. */
+	f->pid = redis_start(f->port);
+	run_until(f->base, &a.ups, &b.ups, 2);
+	assert_true(redis_stats(b.r)->connects >= 4);
+	assert_int_equal(redis_publish(b.r, "again", 5, 2), 0);
+	run_until(f->base, &a.nmsg, &b.nmsg, 1);
+	assert_int_equal(a.len[0], 5);
+	assert_memory_equal(a.msg[0], "again", 5);
+	assert_memory_equal(b.msg[0], "again", 5);
+	node_stop(&a);
+	node_stop(&b);
+}
+
+static void
+test_redis_check_pings_a_live_server(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], url[96];
+
+	assert_int_equal(redis_check(f->url, err, sizeof(err)), 0);
+	snprintf(url, sizeof(url), "%s/3", f->url);
+	assert_int_equal(redis_check(url, err, sizeof(err)), 0);
+	snprintf(url, sizeof(url), "%s/99", f->url);
+	assert_int_equal(redis_check(url, err, sizeof(err)), -1);
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", free_port());
+	err[0] = '\0';
+	assert_int_equal(redis_check(url, err, sizeof(err)), -1);
+	assert_true(err[0] != '\0');
+	assert_int_equal(redis_check("http://x", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "expected redis://"));
+}
+
+static void
+test_redis_url_parse(void **state)
+{
+	struct redis_addr a;
+	char err[256];
+	static const char *const bad[] = {
+	    "",
+	    "redis://",
+	    "redis://:6379",
+	    "redis://h:",
+	    "redis://h:0",
+	    "redis://h:65536",
+	    "redis://h:12x",
+	    "redis://u:pw@h:1",
+	    "redis://h:1/x",
+	    "redis://h:1?db=1",
+	    "rediss://h:1",
+	    "http://h:1",
+	    "unix:",
+	    "unix:relative/sock",
+	    "redis://[::1",
+	    "redis://[::1]x",
+	    "tcp://h:1",
+	};
+
+	(void)state;
+	assert_int_equal(
+	    redis_url_parse("redis://10.0.0.2:7000/2", &a, err, sizeof(err)),
+	    0);
+	assert_string_equal(a.host, "10.0.0.2");
+	assert_int_equal(a.port, 7000);
+	assert_int_equal(a.db, 2);
+	assert_string_equal(a.path, "");
+	assert_int_equal(redis_url_parse("redis://cache", &a, err, sizeof(err)),
+	                 0);
+	assert_string_equal(a.host, "cache");
+	assert_int_equal(a.port, 6379);
+	assert_int_equal(a.db, 0);
+	assert_int_equal(
+	    redis_url_parse("redis://[::1]:6380/", &a, err, sizeof(err)), 0);
+	assert_string_equal(a.host, "::1");
+	assert_int_equal(a.port, 6380);
+	assert_int_equal(
+	    redis_url_parse("unix:/run/redis/redis.sock", &a, err, sizeof(err)),
+	    0);
+	assert_string_equal(a.path, "/run/redis/redis.sock");
+	assert_string_equal(a.host, "");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(redis_url_parse(bad[i], &a, err, sizeof(err)),
+		                 -1);
+		assert_non_null(strstr(err, "expected redis://"));
+	}
+	assert_null(redis_new(NULL, "nope", "ch", &(struct redis_callbacks){0},
+	                      err, sizeof(err)));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_redis_url_parse),
+	    cmocka_unit_test_setup_teardown(
+	        test_redis_two_nodes_exchange_messages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_redis_refuses_to_publish_while_down_and_past_the_bound,
+	        setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_redis_nodes_come_back_after_a_redis_restart, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_redis_check_pings_a_live_server, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
