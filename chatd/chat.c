@@ -110,6 +110,8 @@ chat_txn(struct chat *ch, struct server *srv)
 		return rc;
 	}
 	ch->txn = 1;
+	ch->txn_gen++;
+	ch->rooms_locked = 0;
 	metrics_txn_begin(&srv->m);
 	event_active(ch->commit_ev, EV_TIMEOUT, 0);
 	return 0;
@@ -210,6 +212,7 @@ chat_flush(struct server *srv)
 		}
 		chat_action_free(a);
 	}
+	chat_cluster_committed(srv);
 }
 
 int64_t
@@ -440,8 +443,12 @@ chat_gone(struct conn *c)
 				a->sess = NULL;
 				s->pending--;
 			}
-	if (s->user != NULL && s->user->nsessions == 1)
-		chat_session_presence(srv, s->user, "offline");
+	if (s->user != NULL && s->user->nsessions == 1) {
+		/* Offline for everyone only if no other node has them. */
+		if (!chat_cluster_online_elsewhere(srv, s->user->id))
+			chat_session_presence(srv, s->user, "offline");
+		chat_cluster_presence(srv, s->user->id, 0);
+	}
 	hub_user_detach(srv->chat->hub, s);
 	if (s->expiry != NULL)
 		event_free(s->expiry);
@@ -456,13 +463,21 @@ chat_start(struct server *srv)
 
 	ch->hub = hub_new();
 	ch->next_seq = db_max_seq(srv->db) + 1;
+	/* PostgreSQL's sequence takes the seqs: never below what is stored
+	 * (an import with its seqs). */
+	if (db_is_postgres(srv->db) && db_seq_sync(srv->db) != 0) {
+		fprintf(stderr, "chatd: cannot read the database's seqs\n");
+		hub_free(ch->hub);
+		free(ch);
+		return -1;
+	}
 	TAILQ_INIT(&ch->actions);
 	ch->commit_ev = event_new(srv->base, -1, 0, chat_commit_cb, srv);
 	ch->index_ev = evtimer_new(srv->base, chat_index_cb, srv);
 	jsonw_init(&ch->out, CONN_JSONW_HEAD);
 	srv->chat = ch;
 	chat_park_init(srv);
-	return 0;
+	return chat_cluster_start(srv);
 }
 
 void
@@ -473,6 +488,7 @@ chat_free(struct server *srv)
 	if (ch == NULL)
 		return;
 	chat_flush(srv);
+	chat_cluster_stop(srv);
 	chat_park_free(srv);
 	event_free(ch->commit_ev);
 	event_free(ch->index_ev);

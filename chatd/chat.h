@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -39,6 +40,9 @@ int64_t chat_index(struct server *srv, int64_t max);
 int64_t chat_lock_wait_ms(struct server *srv);
 /* Changes waiting for the write lock. */
 unsigned chat_lock_waiting(struct server *srv);
+/* Writes the chatd_cluster_* lines of /metrics (several nodes; nothing
+ * without --redis). */
+void chat_cluster_metrics(struct server *srv, FILE *f);
 /* 1 if changes have waited for the write lock long enough that /healthz
  * reports the server stalled: min(1 s, half of --db-wait-ms). */
 int chat_stalled(struct server *srv);

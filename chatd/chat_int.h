@@ -42,6 +42,7 @@ struct action {
 	json_t *ref;
 	struct hub_room *room;
 	int64_t seq;
+	int64_t prev_seq;     /* the room's seq before it (several nodes) */
 	json_t *event;        /* ACT_READ: the event everyone gets */
 	struct message *msg;  /* ACT_SEND/CHANGE/REPLY: the message, */
 	const char *evtype;   /* sent as this event ("message", "edited"...) */
@@ -95,6 +96,8 @@ struct chat {
 	struct hub *hub;
 	int64_t next_seq;     /* the seq the next stored change takes */
 	int txn;              /* a group-commit transaction is open */
+	uint64_t txn_gen;     /* counts the transactions begun (room locks) */
+	unsigned rooms_locked; /* rooms the open transaction has locked */
 	struct action_list actions;
 	unsigned nactions;
 	int64_t data_version;   /* of the database at the last check */
@@ -282,5 +285,60 @@ void chat_session_presence(struct server *srv, struct hub_user *u,
 void chat_session_check_user(void *arg, struct hub_user *u);
 /* Request handler (PROTOCOL.md): typing. */
 void chat_session_typing(struct session *s, json_t *req, json_t *ref);
+
+/* chat_message.c: the seq of the next change of room, in the open
+ * transaction; -1 after replying. */
+int64_t chat_next_seq(struct session *s, json_t *ref, struct hub_room *room);
+
+/* chat_cluster.c: several nodes (issue 17). Each hook does the local
+ * part, and with --redis tells the other nodes. */
+struct chat_cluster;
+struct redis_stats;
+struct cluster_order_stats;
+struct chat_cluster_stats {
+	uint64_t received;      /* messages from other nodes */
+	uint64_t bad_in;        /* undecodable messages */
+	uint64_t bad_out;       /* messages that would not encode */
+	uint64_t publish_errors; /* publishes refused or lost */
+	uint64_t fills;         /* reads of a room back from the database */
+	uint64_t fill_rows;     /* events those delivered */
+	uint64_t fill_errors;
+	uint64_t nodes_lost;    /* nodes gone silent */
+	uint64_t outages;       /* Redis connection losses */
+	uint64_t order_breaks;  /* own events delivered out of turn (bugs) */
+};
+/* Starts the fan-out when --redis is set: 0 or -1 (printed). */
+int chat_cluster_start(struct server *srv);
+void chat_cluster_stop(struct server *srv);
+/* Takes room's lock for the open transaction (PostgreSQL), once per
+ * transaction, catching up with what other nodes stored before it. 0 or
+ * -1. */
+int64_t chat_cluster_lock_room(struct server *srv, struct hub_room *room);
+/* A committed event of room (seq, after prev): delivered here in order
+ * and published. */
+void chat_cluster_event(struct server *srv, struct hub_room *room,
+    int64_t prev, int64_t seq, struct frame *f, struct session *skip);
+/* After each commit: the reads that waited for it. */
+void chat_cluster_committed(struct server *srv);
+/* f to room's connections (but user skip_user's, 0: none, and skip) on
+ * every node. */
+void chat_to_room(struct server *srv, struct hub_room *room, struct frame *f,
+    int64_t skip_user, struct session *skip);
+/* f to user_id's connections (but skip) on every node. */
+void chat_to_user(struct server *srv, int64_t user_id, struct frame *f,
+    struct session *skip);
+/* Subscribes or unsubscribes user_id's connections on every node. */
+void chat_subscribe_everywhere(struct server *srv, int64_t user_id,
+    struct hub_room *room);
+void chat_unsubscribe_everywhere(struct server *srv, int64_t user_id,
+    struct hub_room *room);
+/* A logout: that token's connections close on every node. */
+void chat_cluster_logout(struct server *srv, const uint8_t hash[32]);
+/* user_id's first connection here opened (1) or last closed (0). */
+void chat_cluster_presence(struct server *srv, int64_t user_id, int online);
+/* 1 if another node has a connection of user_id. */
+int chat_cluster_online_elsewhere(struct server *srv, int64_t user_id);
+/* The presence of other nodes' users sharing a room with s's user. */
+void chat_cluster_snapshot(struct session *s);
 
 #endif

@@ -33,7 +33,8 @@ chat_message_run(struct server *srv, struct action *a)
 	if (a->seq > a->room->last_seq)
 		a->room->last_seq = a->seq;
 	f = chat_event_frame(a->evtype, a->msg);
-	n = hub_deliver(a->room, a->seq, f, a->sess);
+	n = a->room->nsubs;
+	chat_cluster_event(srv, a->room, a->prev_seq, a->seq, f, a->sess);
 	metrics_delivered(&srv->m);
 	frame_unref(f);
 	srv->m.deliveries += n + (a->sess != NULL);
@@ -122,12 +123,17 @@ bad:
 	return -1;
 }
 
-/* Allocates the next seq, opening the transaction. -1 after replying
- * (also once the seqs are used up: SEQ_MAX, logged). */
-static int64_t
-chat_next_seq(struct session *s, json_t *ref)
+/* Allocates the next seq of a change of room, opening the transaction.
+ * -1 after replying (also once the seqs are used up: SEQ_MAX, logged).
+ * On PostgreSQL the seq comes from the database's sequence, taken under
+ * the room's lock (chat_cluster_lock_room): a room's changes commit in
+ * the order of their seqs whichever node stores them; room->seq_prev is
+ * the room's seq before this one. */
+int64_t
+chat_next_seq(struct session *s, json_t *ref, struct hub_room *room)
 {
 	struct server *srv = s->conn->srv;
+	int64_t seq;
 
 	if (chat_seq_ok(s, ref) != 0)
 		return -1;
@@ -135,7 +141,18 @@ chat_next_seq(struct session *s, json_t *ref)
 		chat_send_error(s, ref, "internal", "database error");
 		return -1;
 	}
-	return srv->chat->next_seq++;
+	if (!db_is_postgres(srv->db)) {
+		room->seq_prev = room->pending_seq;
+		return srv->chat->next_seq++;
+	}
+	if (chat_cluster_lock_room(srv, room) != 0 ||
+	    (seq = db_seq_next(srv->db)) < 0) {
+		chat_send_error(s, ref, "internal", "database error");
+		return -1;
+	}
+	room->seq_prev = room->lock_prev;
+	room->lock_prev = seq;
+	return seq;
 }
 
 /* Reads client_msg_id: 0 (absent), 1 (present), -1 after replying. */
@@ -273,7 +290,7 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
-	if ((m.id = m.seq = chat_next_seq(s, ref)) < 0) {
+	if ((m.id = m.seq = chat_next_seq(s, ref, room)) < 0) {
 		free(fjson);
 		chat_mentions_free(&cm);
 		return;
@@ -297,6 +314,7 @@ chat_message_send(struct session *s, json_t *req, json_t *ref)
 	room->pending_seq = m.seq;
 	a = chat_action(ch, ACT_SEND, s, ref, room, NULL);
 	a->seq = m.seq;
+	a->prev_seq = room->seq_prev;
 	a->msg = message_copy(&m);
 	a->evtype = "message";
 	free(fjson);
@@ -384,6 +402,7 @@ chat_message_changed(struct session *s, json_t *ref, struct hub_room *room,
 	}
 	a = chat_action(srv->chat, ACT_CHANGE, s, ref, room, NULL);
 	a->seq = seq;
+	a->prev_seq = room->seq_prev;
 	a->msg = m;
 	a->evtype = type;
 }
@@ -412,7 +431,7 @@ chat_message_edit(struct session *s, json_t *req, json_t *ref)
 		chat_send_error(s, ref, "internal", "database error");
 		return;
 	}
-	if ((m.seq = chat_next_seq(s, ref)) < 0) {
+	if ((m.seq = chat_next_seq(s, ref, room)) < 0) {
 		chat_mentions_free(&cm);
 		return;
 	}
@@ -437,7 +456,7 @@ chat_message_delete(struct session *s, json_t *req, json_t *ref)
 
 	if ((id = chat_own_message(s, req, ref, &room, 1, &by)) < 0)
 		return;
-	if ((seq = chat_next_seq(s, ref)) < 0)
+	if ((seq = chat_next_seq(s, ref, room)) < 0)
 		return;
 	/* Its files go with it; their bytes once the batch commits. */
 	if (message_delete(srv->db, id, seq, by) != 0 ||

@@ -240,12 +240,7 @@ chat_mod_invite(struct session *s, json_t *req, json_t *ref)
 static void
 chat_mod_unsubscribe(struct server *srv, struct hub_room *room, int64_t id)
 {
-	struct hub_user *u = hub_user_find(srv->chat->hub, id);
-	struct session *sess;
-
-	if (u != NULL)
-		LIST_FOREACH(sess, &u->sessions, user_link)
-	hub_unsubscribe(sess, room);
+	chat_unsubscribe_everywhere(srv, id, room);
 }
 
 /* kick: ends a membership, with "ban": true also bans (members or not). */
@@ -437,59 +432,50 @@ chat_mod_notify(struct session *s, json_t *req, json_t *ref)
 /* A member event about a->other_name ("join" or "kick"), by the sender,
  * to the room's connections but the sender's and skip_user's. */
 static void
-chat_mod_member_event(struct action *a, const char *event,
-                      struct hub_user *skip_user)
+chat_mod_member_event(struct server *srv, struct action *a,
+                      const char *event, int64_t skip_user)
 {
 	struct frame *f = chat_frame(json_pack(
 	    "{s:s,s:s,s:s,s:s,s:s}", "type", "member", "room", a->room->name,
 	    "user", a->other_name, "event", event, "by", a->username));
 
-	hub_broadcast(a->room, f, skip_user, a->sess);
+	chat_to_room(srv, a->room, f, skip_user, a->sess);
 	frame_unref(f);
 }
 
 void
 chat_mod_run(struct server *srv, struct action *a)
 {
-	struct hub_user *u = hub_user_find(srv->chat->hub, a->user_id);
-	struct hub_user *t = hub_user_find(srv->chat->hub, a->other_id);
 	struct frame *f;
 
 	switch (a->type) {
 	case ACT_INVITE:
 		if (a->fresh) {
-			chat_mod_member_event(a, "join", t);
-			chat_room_subscribe_user(t, a->room);
-			if (t != NULL) {
-				f = chat_room_event(a->room);
-				hub_user_send(t, f, NULL);
-				frame_unref(f);
-			}
+			chat_mod_member_event(srv, a, "join", a->other_id);
+			chat_subscribe_everywhere(srv, a->other_id, a->room);
+			f = chat_room_event(a->room);
+			chat_to_user(srv, a->other_id, f, NULL);
+			frame_unref(f);
 		}
 		break;
 	case ACT_KICK:
 		if (a->fresh) {
-			if (t != NULL) {
-				f = chat_frame(json_pack(
-				    "{s:s,s:s,s:s}", "type", "left", "room",
-				    a->room->name, "by", a->username));
-				hub_user_send(t, f, NULL);
-				frame_unref(f);
-			}
-			chat_mod_member_event(a, "kick", t);
+			f = chat_frame(json_pack("{s:s,s:s,s:s}", "type", "left",
+			    "room", a->room->name, "by", a->username));
+			chat_to_user(srv, a->other_id, f, NULL);
+			frame_unref(f);
+			chat_mod_member_event(srv, a, "kick", a->other_id);
 		}
 		break;
 	case ACT_EVENT:
 		f = chat_frame(json_incref(a->event));
-		hub_broadcast(a->room, f, NULL, a->sess);
+		chat_to_room(srv, a->room, f, 0, a->sess);
 		frame_unref(f);
 		break;
 	case ACT_NOTIFY:
-		if (u != NULL) {
-			f = chat_frame(json_incref(a->event));
-			hub_user_send(u, f, a->sess);
-			frame_unref(f);
-		}
+		f = chat_frame(json_incref(a->event));
+		chat_to_user(srv, a->user_id, f, a->sess);
+		frame_unref(f);
 		break;
 	default: /* ACT_ANSWER: the reply alone */
 		break;

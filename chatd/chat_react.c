@@ -147,12 +147,18 @@ chat_react(struct session *s, json_t *req, json_t *ref)
 	}
 	if ((id = chat_react_target(s, ref, room, json_integer_value(idv))) < 0)
 		return;
-	/* The seq is taken only if the reaction changes something. */
-	seq = ch->next_seq;
+	/* The seq is taken only if the reaction changes something (on
+	 * PostgreSQL it is taken from the sequence, under the room's lock,
+	 * before: a no-op leaves a gap, which seqs may have). */
+	if (!db_is_postgres(srv->db))
+		seq = ch->next_seq;
+	else if ((seq = chat_next_seq(s, ref, room)) < 0)
+		return;
 	rc = reaction_set(srv->db, id, s->user->id, json_string_value(emoji),
 	                  on, seq);
 	if (rc == 0) {
-		ch->next_seq++;
+		if (!db_is_postgres(srv->db))
+			ch->next_seq++;
 		chat_message_changed(s, ref, room, id, seq, "reaction");
 		return;
 	}

@@ -142,71 +142,58 @@ chat_room_event(struct hub_room *room)
 void
 chat_room_run(struct server *srv, struct action *a)
 {
-	struct chat *ch = srv->chat;
-	/* The requesting connection may be gone; its user's others not. */
-	struct hub_user *u = hub_user_find(ch->hub, a->user_id);
+	/* The requesting connection may be gone; its user's others not:
+	 * everything goes by user id, to every node. */
 	struct frame *f;
 
 	switch (a->type) {
 	case ACT_JOIN:
-		chat_room_subscribe_user(u, a->room);
+		chat_subscribe_everywhere(srv, a->user_id, a->room);
 		chat_reply(a->sess, chat_room_joined(srv, a->room, a->user_id),
 		    a->ref);
 		if (!a->fresh)
 			break;
-		if (u != NULL) {
-			f = chat_room_event(a->room);
-			hub_user_send(u, f, a->sess);
-			frame_unref(f);
-		}
+		f = chat_room_event(a->room);
+		chat_to_user(srv, a->user_id, f, a->sess);
+		frame_unref(f);
 		f = chat_frame(json_pack("{s:s,s:s,s:s,s:s}", "type", "member",
 		    "room", a->room->name, "user", a->username, "event",
 		    "join"));
-		hub_broadcast(a->room, f, u, NULL);
+		chat_to_room(srv, a->room, f, a->user_id, NULL);
 		frame_unref(f);
 		break;
 	case ACT_LEAVE:
-		if (u != NULL) {
-			struct session *s;
-
-			LIST_FOREACH(s, &u->sessions, user_link)
-				hub_unsubscribe(s, a->room);
-		}
+		chat_unsubscribe_everywhere(srv, a->user_id, a->room);
 		f = chat_frame(json_pack("{s:s,s:s}", "type", "left", "room",
 		    a->room->name));
-		if (u != NULL)
-			hub_user_send(u, f, a->sess);
+		chat_to_user(srv, a->user_id, f, a->sess);
 		frame_unref(f);
 		chat_reply(a->sess, json_pack("{s:s,s:s}", "type", "left",
 		    "room", a->room->name), a->ref);
 		f = chat_frame(json_pack("{s:s,s:s,s:s,s:s}", "type", "member",
 		    "room", a->room->name, "user", a->username, "event",
 		    "leave"));
-		hub_broadcast(a->room, f, u, NULL);
+		chat_to_room(srv, a->room, f, a->user_id, NULL);
 		frame_unref(f);
 		break;
-	case ACT_DM: {
-		struct hub_user *other = hub_user_find(ch->hub, a->other_id);
-
-		chat_room_subscribe_user(u, a->room);
-		if (other != u)
-			chat_room_subscribe_user(other, a->room);
+	case ACT_DM:
+		chat_subscribe_everywhere(srv, a->user_id, a->room);
+		if (a->other_id != a->user_id)
+			chat_subscribe_everywhere(srv, a->other_id, a->room);
 		chat_reply(a->sess, chat_room_joined(srv, a->room, a->user_id),
 		    a->ref);
 		if (!a->fresh)
 			break;
 		f = chat_room_event(a->room);
-		if (u != NULL)
-			hub_user_send(u, f, a->sess);
-		if (other != NULL && other != u)
-			hub_user_send(other, f, NULL);
+		chat_to_user(srv, a->user_id, f, a->sess);
+		if (a->other_id != a->user_id)
+			chat_to_user(srv, a->other_id, f, NULL);
 		frame_unref(f);
 		break;
-	}
 	case ACT_READ:
 		if (a->fresh) {
 			f = chat_frame(json_incref(a->event));
-			hub_broadcast(a->room, f, NULL, a->sess);
+			chat_to_room(srv, a->room, f, 0, a->sess);
 			frame_unref(f);
 		}
 		chat_reply(a->sess, json_incref(a->event), a->ref);

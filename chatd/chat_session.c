@@ -236,9 +236,14 @@ chat_authenticate(struct session *s, const struct user *u,
 			chat_replay(s, room, json_integer_value(v));
 	}
 	chat_presence_snapshot(s);
+	chat_cluster_snapshot(s);
 	conn_cork(s->conn, 0);
-	if (first)
-		chat_session_presence(srv, s->user, "online");
+	if (first) {
+		/* Online already for everyone if another node has them. */
+		if (!chat_cluster_online_elsewhere(srv, s->user->id))
+			chat_session_presence(srv, s->user, "online");
+		chat_cluster_presence(srv, s->user->id, 1);
+	}
 }
 
 /* A WebSocket that authenticated with a header at the upgrade. */
@@ -323,6 +328,7 @@ chat_logout(struct server *srv, int64_t user_id, const uint8_t hash[32])
 	struct hub_user *u = hub_user_find(srv->chat->hub, user_id);
 	struct session *s, *next;
 
+	chat_cluster_logout(srv, hash);
 	if (u == NULL)
 		return;
 	for (s = LIST_FIRST(&u->sessions); s != NULL; s = next) {
@@ -343,7 +349,7 @@ chat_session_typing(struct session *s, json_t *req, json_t *ref)
 		return;
 	f = chat_frame(json_pack("{s:s,s:s,s:s}", "type", "typing", "room",
 	    room->name, "user", s->user->username));
-	hub_broadcast(room, f, s->user, NULL);
+	chat_to_room(s->conn->srv, room, f, s->user->id, NULL);
 	frame_unref(f);
 }
 

@@ -184,6 +184,7 @@ msg_valid(const struct cluster_wire_msg *m)
 	case CLUSTER_WIRE_USER_GONE:
 		return id_ok(m->user_id);
 	case CLUSTER_WIRE_KICK:
+	case CLUSTER_WIRE_JOIN:
 		return id_ok(m->room_id) && id_ok(m->user_id);
 	}
 	return 0;
@@ -247,6 +248,7 @@ cluster_wire_encode(const struct cluster_wire_msg *m, uint8_t *buf, size_t cap)
 		put_uint(&o, m->user_id);
 		break;
 	case CLUSTER_WIRE_KICK:
+	case CLUSTER_WIRE_JOIN:
 		put_uint(&o, m->room_id);
 		put_uint(&o, m->user_id);
 		break;
@@ -340,6 +342,7 @@ decode_body(struct in *in, struct cluster_wire_msg *m)
 	case CLUSTER_WIRE_USER_GONE:
 		return get_uint(in, &m->user_id);
 	case CLUSTER_WIRE_KICK:
+	case CLUSTER_WIRE_JOIN:
 		if (get_uint(in, &m->room_id) < 0)
 			return -1;
 		return get_uint(in, &m->user_id);
@@ -357,7 +360,7 @@ cluster_wire_decode(struct cluster_wire_msg *m, const uint8_t *buf, size_t len)
 	memset(m, 0, sizeof(*m));
 	if (buf == NULL || get_u8(&in, &version) < 0 ||
 	    version != CLUSTER_WIRE_VERSION || get_u8(&in, &kind) < 0 ||
-	    kind < CLUSTER_WIRE_EVENT || kind > CLUSTER_WIRE_KICK ||
+	    kind < CLUSTER_WIRE_EVENT || kind > CLUSTER_WIRE_JOIN ||
 	    get_str(&in, &node, &m->node_len, CLUSTER_WIRE_NODE_MAX) < 0 ||
 	    m->node_len == 0)
 		goto bad;
@@ -394,9 +397,10 @@ cluster_wire_kind_name(int kind)
 	    [CLUSTER_WIRE_LOGOUT] = "logout",
 	    [CLUSTER_WIRE_USER_GONE] = "user_gone",
 	    [CLUSTER_WIRE_KICK] = "kick",
+	    [CLUSTER_WIRE_JOIN] = "join",
 	};
 
-	if (kind < CLUSTER_WIRE_EVENT || kind > CLUSTER_WIRE_KICK)
+	if (kind < CLUSTER_WIRE_EVENT || kind > CLUSTER_WIRE_JOIN)
 		return "?";
 	return names[kind];
 }

@@ -42,6 +42,7 @@
  *   LOGOUT     hash:32 bytes  (a session token's hash: close it, 4001)
  *   USER_GONE  user:uint      (account deleted: close all its sessions)
  *   KICK       room:uint user:uint (unsubscribe user's sessions from room)
+ *   JOIN       room:uint user:uint (subscribe user's sessions to room)
  *
  * The decoder accepts exactly what the encoder writes for a valid message
  * and nothing else: any other input is -1, read within its bounds only.
@@ -66,6 +67,7 @@ enum cluster_wire_kind {
 	CLUSTER_WIRE_LOGOUT = 6,
 	CLUSTER_WIRE_USER_GONE = 7,
 	CLUSTER_WIRE_KICK = 8,
+	CLUSTER_WIRE_JOIN = 9,
 };
 
 /* A message, to encode or as decoded. Decoded pointers point into the
@@ -74,8 +76,8 @@ struct cluster_wire_msg {
 	enum cluster_wire_kind kind;
 	const char *node; /* not NUL-terminated */
 	size_t node_len;
-	int64_t room_id;        /* EVENT HEAD EPHEMERAL KICK */
-	int64_t user_id;        /* EPHEMERAL PRESENCE USER_GONE KICK */
+	int64_t room_id;        /* EVENT HEAD EPHEMERAL KICK JOIN */
+	int64_t user_id;        /* EPHEMERAL PRESENCE USER_GONE KICK JOIN */
 	int64_t prev_seq;       /* EVENT */
 	int64_t seq;            /* EVENT HEAD */
 	const uint8_t *payload; /* EVENT EPHEMERAL */

@@ -1031,6 +1031,19 @@ frame_new(const char *data, size_t len)
 }
 
 struct frame *
+frame_copy(const uint8_t *bytes, size_t len)
+{
+	struct frame *f = xmalloc(sizeof *f + len);
+
+	f->refs = 1;
+	f->len = len;
+	f->bytes = f->data;
+	f->z = NULL;
+	memcpy(f->data, bytes, len);
+	return f;
+}
+
+struct frame *
 frame_from_jsonw(struct jsonw *w)
 {
 	uint8_t hdr[WS_MAX_HEADER];

@@ -229,6 +229,9 @@ void conn_ws_send_frame(struct conn *c, struct frame *f);
 /* Starts the WebSocket closing handshake with code and reason. */
 void conn_ws_close(struct conn *c, int code, const char *reason);
 
+/* A frame of the len encoded bytes (a WebSocket frame, header included,
+ * as another node sent it). refs starts at 1. */
+struct frame *frame_copy(const uint8_t *bytes, size_t len);
 /* Builds a text frame holding data. refs starts at 1. */
 struct frame *frame_new(const char *data, size_t len);
 /* Turns the JSON in w (jsonw_init(w, CONN_JSONW_HEAD)) into a text frame

@@ -326,6 +326,54 @@ hub_user_send(struct hub_user *u, struct frame *f, struct session *skip)
 	}
 }
 
+struct hub_room *
+hub_room_by_id(struct hub *h, int64_t id)
+{
+	struct hub_room *room;
+
+	for (room = h->by_id[hub_id_slot(id)]; room != NULL;
+	    room = room->next_id)
+		if (room->id == id)
+			return room;
+	return NULL;
+}
+
+void
+hub_room_each(struct hub *h, void (*fn)(void *arg, struct hub_room *r),
+    void *arg)
+{
+	struct hub_room *room, *next;
+
+	for (unsigned i = 0; i < HUB_BUCKETS; i++)
+		for (room = h->by_id[i]; room != NULL; room = next) {
+			next = room->next_id;
+			fn(arg, room);
+		}
+}
+
+void
+hub_mark_begin(struct hub *h)
+{
+	h->mark++;
+}
+
+void
+hub_mark_send(struct hub *h, struct hub_room *room, struct frame *f,
+    int64_t skip_user)
+{
+	struct sub *sub, *next;
+
+	for (sub = LIST_FIRST(&room->subs); sub != NULL; sub = next) {
+		struct conn *c = sub->sess->conn;
+
+		next = LIST_NEXT(sub, room_link);
+		if (sub->sess->user->id == skip_user || c->mark == h->mark)
+			continue;
+		c->mark = h->mark;
+		conn_ws_send_frame(c, f);
+	}
+}
+
 void
 hub_neighbours_send(struct hub *h, struct hub_user *u, struct frame *f)
 {

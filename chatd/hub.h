@@ -33,6 +33,11 @@ struct hub_room {
 	int64_t pending_seq; /* latest change, open transaction included */
 	struct sub_list subs;
 	unsigned nsubs;
+	/* PostgreSQL: the transaction (chat's txn_gen) that holds the
+	 * room's lock, and the room's last_seq it read when it took it. */
+	uint64_t lock_txn;
+	int64_t lock_prev;  /* ...then the seq the transaction took last */
+	int64_t seq_prev;   /* the room's seq before the seq taken last */
 	struct hub_room *next_id;
 	struct hub_room *next_name;
 };
@@ -82,6 +87,19 @@ struct hub_room *hub_room_cache(struct hub *h, const struct room *r);
  * Their memory stays until hub_free, as pending actions may point to
  * them. */
 void hub_rooms_check(struct hub *h, struct db *db);
+/* The cached room with id (a deleted one too: it has no subscribers),
+ * or NULL. */
+struct hub_room *hub_room_by_id(struct hub *h, int64_t id);
+/* Calls fn for every cached room. */
+void hub_room_each(struct hub *h, void (*fn)(void *arg, struct hub_room *r),
+    void *arg);
+/* Starts a de-duplicated send (hub_mark_send): each connection gets f at
+ * most once until the next hub_mark_begin. */
+void hub_mark_begin(struct hub *h);
+/* Sends f to every subscriber of room not sent it since hub_mark_begin,
+ * but skip_user's. */
+void hub_mark_send(struct hub *h, struct hub_room *room, struct frame *f,
+    int64_t skip_user);
 /* Calls fn for every online user; fn may close the user's sessions. */
 void hub_user_each(struct hub *h, void (*fn)(void *arg, struct hub_user *u),
     void *arg);

@@ -175,6 +175,7 @@ metrics_render(struct server *srv, const struct metrics_db *dbc, size_t *len)
 	    "Searches queued or running on the reader threads.",
 	    reader_jobs(srv->reader));
 	metrics_lock(f, srv);
+	chat_cluster_metrics(srv, f);
 	metrics_database(f, dbc);
 	metrics_files(f, srv, dbc);
 	metrics_process(f, srv);

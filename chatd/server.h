@@ -35,6 +35,7 @@ struct server {
 	struct ssl_ctx_st *ssl;
 	struct db *db;
 	struct chat *chat;           /* rooms, sessions, group commit */
+	struct chat_cluster *cluster; /* the other nodes; NULL: one node */
 	struct worker *worker;       /* password hashing threads */
 	struct reader *reader;       /* search threads (chatd/reader.c) */
 	struct reader *gauges;       /* one thread: /metrics' database counts */

@@ -274,6 +274,24 @@ db_backup(struct db *db, const char *dest, char *err, size_t errlen)
 	return sqlite_db_backup(db, dest, err, errlen);
 }
 
+int64_t
+db_seq_next(struct db *db)
+{
+	return db_is_pg(db) ? pg_db_seq_next(db) : -1;
+}
+
+int
+db_seq_sync(struct db *db)
+{
+	return db_is_pg(db) ? pg_db_seq_sync(db) : 0;
+}
+
+int
+db_room_lock(struct db *db, int64_t room_id, int wait, int64_t *last_seq)
+{
+	return db_is_pg(db) ? pg_db_room_lock(db, room_id, wait, last_seq) : -1;
+}
+
 /* Helpers over the wrappers, the same for both backends. */
 
 int

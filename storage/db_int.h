@@ -70,6 +70,12 @@ db_stmt_is_pg(const struct db_stmt *st)
 DB_BACKEND_API(sqlite_db);
 DB_BACKEND_API(pg_db);
 
+/* PostgreSQL only (storage/storage.h's db_seq_next ...). */
+int64_t pg_db_seq_next(struct db *db);
+int pg_db_seq_sync(struct db *db);
+int pg_db_room_lock(struct db *db, int64_t room_id, int wait,
+                    int64_t *last_seq);
+
 /* SQLite only (PostgreSQL has its own answers in storage/db.c). */
 int sqlite_db_set_durability(struct db *db, enum db_durability d);
 int sqlite_db_checkpointer_start(struct db *db);

@@ -809,7 +809,7 @@ jsonl_import(struct db *db, FILE *in, const struct jsonl_names *names,
 		why = "read error";
 	/* The unread counters follow from the lines, in whatever order
 	 * the members and messages came. */
-	if (why == NULL && room_counts_rebuild(db) != 0)
+	if (why == NULL && (room_counts_rebuild(db) != 0 || db_seq_sync(db) != 0))
 		why = "database error";
 	free(line);
 	return why;

@@ -1059,3 +1059,73 @@ db_pg_check(const char *url, char *err, size_t errlen)
 		PQfinish(db.c);
 	return rc;
 }
+
+/* Several nodes (issue 17): seqs from one sequence, and a room's changes
+ * committed in seq order. */
+
+int64_t
+pg_db_seq_next(struct db *db)
+{
+	struct db_stmt *st =
+	    db_prepare(db, "SELECT nextval('chatd_seq')");
+	int64_t v = -1;
+
+	if (st == NULL)
+		return -1;
+	if (db_step(st) == DB_ROW)
+		v = db_column_int64(st, 0);
+	db_reset(st);
+	return v;
+}
+
+int
+pg_db_seq_sync(struct db *db)
+{
+	int64_t max = pg_db_max_seq(db);
+	char sql[160];
+
+	if (max < 0)
+		return -1;
+	if (max == 0)
+		return 0;
+	snprintf(sql, sizeof sql,
+	         "SELECT setval('chatd_seq', greatest(%lld,"
+	         " (SELECT last_value FROM chatd_seq)))",
+	         (long long)max);
+	return pg_int(PG(db), sql, 0, __func__) >= 0 ? 0 : -1;
+}
+
+int
+pg_db_room_lock(struct db *db, int64_t room_id, int wait, int64_t *last_seq)
+{
+	/* A transaction-scoped advisory lock keyed by the room (negated:
+	 * the migrations' lock is positive): released by
+	 * the commit or rollback, after which the next holder reads the
+	 * room's last_seq as committed. The try form answers at once. */
+	struct db_stmt *lock = wait
+	    ? db_prepare(db, "SELECT pg_advisory_xact_lock(-:room_id::bigint),"
+	                     " true")
+	    : db_prepare(db, "SELECT pg_try_advisory_xact_lock("
+	                     "-:room_id::bigint)");
+	struct db_stmt *last =
+	    db_prepare(db, "SELECT last_seq FROM rooms WHERE id = :id");
+	int rc, got = 0;
+
+	if (lock == NULL || last == NULL)
+		return -1;
+	db_bind_int64(lock, ":room_id", room_id);
+	rc = db_step(lock);
+	if (rc == DB_ROW)
+		got = (int)db_column_int64(lock, wait ? 1 : 0);
+	db_reset(lock);
+	if (rc != DB_ROW)
+		return -1;
+	if (!got)
+		return 1;
+	db_bind_int64(last, ":id", room_id);
+	rc = db_step(last);
+	if (rc == DB_ROW)
+		*last_seq = db_column_int64(last, 0);
+	db_reset(last);
+	return rc == DB_ROW ? 0 : rc == DB_DONE ? 2 : -1;
+}

@@ -35,16 +35,13 @@ room_row(struct db_stmt *st, int col, struct room *out)
 		       len > ROOM_TOPIC_BYTES ? ROOM_TOPIC_BYTES : len);
 }
 
-int
-room_by_name(struct db *db, const char *name, struct room *out)
+/* Reads the one row st finds into out (may be NULL): 0, 1 if none, -1.
+ * Resets st. */
+static int
+room_one(struct db_stmt *st, struct room *out)
 {
-	struct db_stmt *st = db_prepare(
-	    db, "SELECT " ROOM_COLUMNS " FROM rooms r WHERE r.name = :name");
 	int rc, ret = -1;
 
-	if (st == NULL)
-		return -1;
-	db_bind_text(st, ":name", name, -1);
 	rc = db_step(st);
 	if (rc == DB_ROW) {
 		if (out != NULL)
@@ -54,6 +51,48 @@ room_by_name(struct db *db, const char *name, struct room *out)
 		ret = 1;
 	db_reset(st);
 	return ret;
+}
+
+int
+room_by_name(struct db *db, const char *name, struct room *out)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT " ROOM_COLUMNS " FROM rooms r WHERE r.name = :name");
+
+	if (st == NULL)
+		return -1;
+	db_bind_text(st, ":name", name, -1);
+	return room_one(st, out);
+}
+
+int
+room_by_id(struct db *db, int64_t id, struct room *out)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT " ROOM_COLUMNS " FROM rooms r WHERE r.id = :id");
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":id", id);
+	return room_one(st, out);
+}
+
+int
+member_shares_room(struct db *db, int64_t a, int64_t b)
+{
+	struct db_stmt *st = db_prepare(
+	    db, "SELECT 1 FROM members x JOIN members y"
+	        " ON y.room_id = x.room_id AND y.user_id = :b"
+	        " WHERE x.user_id = :a LIMIT 1");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	db_bind_int64(st, ":a", a);
+	db_bind_int64(st, ":b", b);
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 int

@@ -114,6 +114,21 @@ int db_backup(struct db *db, const char *dest, char *err, size_t errlen);
  * not a SQLite file with a chatd schema) into the new file dest, which
  * must not exist. 0, or -1 with a reason in err. */
 int db_copy_file(const char *src, const char *dest, char *err, size_t errlen);
+/* Several nodes on PostgreSQL (issue 17, docs/cluster.md). */
+
+/* The next seq of the database's sequence (PostgreSQL), -1 on error (and
+ * on SQLite, whose server counts seqs itself). */
+int64_t db_seq_next(struct db *db);
+/* Moves the sequence up to the highest seq stored (after an import, at
+ * start-up); a no-op on SQLite. 0 or -1. */
+int db_seq_sync(struct db *db);
+/* Inside a transaction, locks room_id for it (released by its end), so
+ * that the changes of a room commit in the order of their seqs: the seq
+ * is taken after the lock. wait 0: fail at once (1) if another
+ * transaction holds it. Sets *last_seq to the room's committed last_seq.
+ * 0, 1, 2 if there is no such room, -1 (also on SQLite). */
+int db_room_lock(struct db *db, int64_t room_id, int wait, int64_t *last_seq);
+
 /* Statements (and commits) slower than ms are logged at warn; 0: off. */
 void db_set_slow_ms(int ms);
 
@@ -220,6 +235,10 @@ struct room {
 
 /* 0, 1 if no such room, -1. */
 int room_by_name(struct db *db, const char *name, struct room *out);
+/* The same by id. */
+int room_by_id(struct db *db, int64_t id, struct room *out);
+/* 1 if users a and b are members of a common room, 0 if not, -1. */
+int member_shares_room(struct db *db, int64_t a, int64_t b);
 /* Creates a room of kind (ROOM_PUBLIC, ROOM_PRIVATE or ROOM_DM); 0 and
  * *out filled, 1 if it exists (*out filled too), -1. */
 int room_create(struct db *db, const char *name, int kind, int64_t now,

@@ -61,6 +61,7 @@ static const struct cluster_wire_msg samples[] = {
     {.kind = CLUSTER_WIRE_LOGOUT, NODE("n"), .token_hash = hash},
     {.kind = CLUSTER_WIRE_USER_GONE, NODE("n"), .user_id = 16384},
     {.kind = CLUSTER_WIRE_KICK, NODE("n"), .room_id = 5, .user_id = 6},
+    {.kind = CLUSTER_WIRE_JOIN, NODE("n"), .room_id = 7, .user_id = 8},
 };
 #define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
 
@@ -82,6 +83,7 @@ assert_same(const struct cluster_wire_msg *a, const struct cluster_wire_msg *b)
 		assert_memory_equal(a->token_hash, b->token_hash,
 		                    CLUSTER_WIRE_HASH_LEN);
 	if (a->kind == CLUSTER_WIRE_EPHEMERAL || a->kind == CLUSTER_WIRE_KICK ||
+	    a->kind == CLUSTER_WIRE_JOIN ||
 	    a->kind == CLUSTER_WIRE_PRESENCE ||
 	    a->kind == CLUSTER_WIRE_USER_GONE)
 		assert_int_equal(a->user_id, b->user_id);

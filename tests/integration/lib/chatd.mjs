@@ -33,7 +33,7 @@ if (process.env.CHATD_TEST_DB === 'postgres' && !PG_URL) {
 }
 
 /** Runs sql on the test cluster's database with psql. */
-export function pgExec(sql, url = PG_URL) {
+export function pgExec(sql, url = process.env.CHATD_TEST_PG) {
 	return execFileSync('psql', [url, '-qAtX', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' });
 }
 
@@ -42,7 +42,7 @@ export function pgExec(sql, url = PG_URL) {
 export function pgSchema(prefix = 'it') {
 	const name = `${prefix}_${randomBytes(6).toString('hex')}`;
 	pgExec(`CREATE SCHEMA ${name}`);
-	return { name, url: `${PG_URL}&options=-csearch_path%3D${name}%2Cpublic` };
+	return { name, url: `${process.env.CHATD_TEST_PG}&options=-csearch_path%3D${name}%2Cpublic` };
 }
 
 // ---------------------------------------------------------------- utilities
