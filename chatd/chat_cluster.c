@@ -256,10 +256,12 @@ chat_cluster_lock_room(struct server *srv, struct hub_room *room)
 
 	if (room->lock_txn == ch->txn_gen)
 		return 0;
-	/* Waiting for a room while holding another could deadlock with a
-	 * node doing the opposite: with rooms held, only try; if that
-	 * fails, commit what the batch has and wait holding nothing. */
-	rc = db_room_lock(srv->db, room->id, ch->rooms_locked == 0, &last);
+	/* Waiting for a room while holding another, or any row the batch
+	 * wrote (a topic, a membership), could deadlock with a node doing
+	 * the opposite: once the batch holds anything it only tries; if
+	 * that fails, it commits what it has and waits holding nothing. */
+	rc = db_room_lock(srv->db, room->id,
+	                  ch->rooms_locked == 0 && ch->nactions == 0, &last);
 	if (rc == 1) {
 		chat_flush(srv);
 		if (chat_txn(ch, srv) != 0)
@@ -1012,6 +1014,16 @@ chat_cluster_metrics(struct server *srv, FILE *f)
 	const struct cluster_order_stats *os;
 	unsigned nodes = 0;
 
+	if (db_is_postgres(srv->db)) {
+		int down;
+		uint64_t n = db_pg_outages(srv->db, &down);
+
+		CL_METRIC(f, "db_up", "gauge",
+		    "1 while PostgreSQL answers (as of the last statement).",
+		    !down);
+		CL_METRIC(f, "db_outages_total", "counter",
+		    "Times PostgreSQL became unreachable.", n);
+	}
 	if (cl == NULL)
 		return;
 	rs = redis_stats(cl->redis);

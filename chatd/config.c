@@ -12,6 +12,7 @@
 #include "chatd/blob.h"
 #include "chatd/config.h"
 #include "chatd/log.h"
+#include "chatd/redis.h"
 #include "storage/storage.h"
 
 /* One option: --name VALUE, also settable as the environment variable
@@ -634,6 +635,13 @@ config_check(struct config *cfg, int argc)
 	}
 	bad |= config_check_listen(cfg->listen);
 	bad |= config_check_db(cfg->db_path);
+	if (cfg->redis_url != NULL &&
+	    redis_check(cfg->redis_url, why, sizeof why) != 0) {
+		char shown[4096];
+
+		bad |= config_check_fail("--redis",
+		    config_redact(cfg->redis_url, shown, sizeof shown), why);
+	}
 	if (stat(cfg->web_dir, &st) != 0 || !S_ISDIR(st.st_mode))
 		bad |= config_check_fail("--web", cfg->web_dir, "not a directory");
 	if (blob_dir_writable(cfg->files_dir, why, sizeof why) != 0)

@@ -79,6 +79,12 @@ struct pg_db {
 	int sp_depth;
 };
 
+/* Whether PostgreSQL was unreachable at the last try of any connection
+ * of this process (the loop's, the readers'), and how many times it
+ * became so: an outage is logged once, not once per connection. */
+static atomic_int pg_down;
+static atomic_ullong pg_outages;
+
 #define PG(db) ((struct pg_db *)(void *)(db))
 #define PGST(st) ((struct pg_stmt *)(void *)(st))
 
@@ -230,10 +236,17 @@ pg_ready(struct pg_db *db)
 	if (db->c != NULL && PQstatus(db->c) == CONNECTION_OK)
 		return 0;
 	if (pg_connect(db, err, sizeof err) == -1) {
-		log_error("postgresql: %s", err);
+		/* Once per outage; every try after it fails quietly. */
+		if (atomic_exchange(&pg_down, 1) == 0) {
+			atomic_fetch_add(&pg_outages, 1);
+			log_error("postgresql: unreachable: %s (changes answer "
+			          "internal until it is back)",
+			          err);
+		}
 		return -1;
 	}
-	log_info("postgresql: connected again");
+	if (atomic_exchange(&pg_down, 0) == 1)
+		log_info("postgresql: reachable again");
 	return 0;
 }
 
@@ -1128,4 +1141,16 @@ pg_db_room_lock(struct db *db, int64_t room_id, int wait, int64_t *last_seq)
 		*last_seq = db_column_int64(last, 0);
 	db_reset(last);
 	return rc == DB_ROW ? 0 : rc == DB_DONE ? 2 : -1;
+}
+
+uint64_t
+db_pg_outages(struct db *db, int *down)
+{
+	if (db == NULL || !db_is_pg(db)) {
+		*down = 0;
+		return 0;
+	}
+	*down = atomic_load(&pg_down) ||
+	        (PG(db)->c != NULL && PQstatus(PG(db)->c) != CONNECTION_OK);
+	return atomic_load(&pg_outages);
 }

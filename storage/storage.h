@@ -116,6 +116,9 @@ int db_backup(struct db *db, const char *dest, char *err, size_t errlen);
 int db_copy_file(const char *src, const char *dest, char *err, size_t errlen);
 /* Several nodes on PostgreSQL (issue 17, docs/cluster.md). */
 
+/* PostgreSQL: times the server became unreachable, and in *down whether
+ * it is now (as of the last statement). 0 and 0 for SQLite. */
+uint64_t db_pg_outages(struct db *db, int *down);
 /* The next seq of the database's sequence (PostgreSQL), -1 on error (and
  * on SQLite, whose server counts seqs itself). */
 int64_t db_seq_next(struct db *db);
