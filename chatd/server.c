@@ -296,9 +296,14 @@ server_start(struct server *srv, struct config *cfg,
 		return -1;
 	}
 	/* The loop never sleeps in SQLite: a lock another process holds
-	 * fails at once, and changes are retried from a timer (chat.c). */
+	 * fails at once, and changes are retried from a timer (chat.c). On
+	 * PostgreSQL no statement or lock wait passes --db-wait-ms. */
 	if (srv->db != NULL)
 		db_set_busy_timeout(srv->db, 0);
+	if (srv->db != NULL && db_set_wait_limit(srv->db, cfg->db_wait_ms) != 0) {
+		fprintf(stderr, "chatd: --db: cannot set --db-wait-ms\n");
+		return -1;
+	}
 	if (cfg->tls_cert != NULL && server_tls_setup(srv) != 0)
 		return -1;
 	srv->base = event_base_new();

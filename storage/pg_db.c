@@ -77,6 +77,7 @@ struct pg_db {
 	 * SQLite's outermost SAVEPOINT does). */
 	unsigned char sp_began[32];
 	int sp_depth;
+	int limit_ms;      /* db_set_wait_limit: applied to each connection */
 };
 
 /* Whether PostgreSQL was unreachable at the last try of any connection
@@ -175,6 +176,8 @@ pg_result(struct pg_db *db)
 	return last;
 }
 
+static int pg_run(struct pg_db *db, const char *sql, const char *func);
+
 /* Makes a new connection to db->url, waiting through db_waiter. 0, or
  * -1 with the reason in err. */
 static int
@@ -217,6 +220,17 @@ pg_connect(struct pg_db *db, char *err, size_t errlen)
 	db->c = c;
 	db->cancel = PQgetCancel(c);
 	db->generation++;
+	if (db->limit_ms > 0) {
+		char sql[96];
+
+		snprintf(sql, sizeof sql,
+		         "SET statement_timeout = %d; SET lock_timeout = %d",
+		         db->limit_ms, db->limit_ms);
+		if (pg_run(db, sql, __func__) == -1) {
+			snprintf(err, errlen, "cannot set the time limits");
+			return -1;
+		}
+	}
 	return 0;
 bad:
 	snprintf(err, errlen, "%s", PQerrorMessage(c));
@@ -1153,4 +1167,18 @@ db_pg_outages(struct db *db, int *down)
 	*down = atomic_load(&pg_down) ||
 	        (PG(db)->c != NULL && PQstatus(PG(db)->c) != CONNECTION_OK);
 	return atomic_load(&pg_outages);
+}
+
+int
+db_set_wait_limit(struct db *d, int ms)
+{
+	char sql[96];
+
+	if (d == NULL || !db_is_pg(d))
+		return 0;
+	PG(d)->limit_ms = ms > 0 ? ms : 0;
+	snprintf(sql, sizeof sql,
+	         "SET statement_timeout = %d; SET lock_timeout = %d",
+	         PG(d)->limit_ms, PG(d)->limit_ms);
+	return pg_run(PG(d), sql, __func__);
 }

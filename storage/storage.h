@@ -116,6 +116,11 @@ int db_backup(struct db *db, const char *dest, char *err, size_t errlen);
 int db_copy_file(const char *src, const char *dest, char *err, size_t errlen);
 /* Several nodes on PostgreSQL (issue 17, docs/cluster.md). */
 
+/* PostgreSQL: no statement on db runs, nor waits for a lock, longer than
+ * ms (statement_timeout and lock_timeout, on every connection it makes):
+ * the server's bound on how long its loop can be held by the database.
+ * 0 or -1; a no-op on SQLite. */
+int db_set_wait_limit(struct db *db, int ms);
 /* PostgreSQL: times the server became unreachable, and in *down whether
  * it is now (as of the last statement). 0 and 0 for SQLite. */
 uint64_t db_pg_outages(struct db *db, int *down);
