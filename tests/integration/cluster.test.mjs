@@ -168,6 +168,37 @@ describe('three nodes on PostgreSQL and Redis', () => {
 		await a.c.next((e) => e.type === 'presence' && e.user === c.name && e.status === 'offline', SLOW);
 	});
 
+	test('an invite, a kick with a ban and a topic cross nodes', async (t) => {
+		const a = await userOn(t, 0);
+		const b = await userOn(t, 1);
+		const room = uniq('priv');
+		const cr = await a.c.request({ type: 'create', room, kind: 'private' });
+		assert.notEqual(cr.type, 'error', JSON.stringify(cr));
+		const inv = await a.c.request({ type: 'invite', room, user: b.name });
+		assert.equal(inv.type, 'invited', JSON.stringify(inv));
+		// b's connection on node 1 is subscribed: it gets the room and
+		// then the room's messages.
+		await b.c.next((e) => e.type === 'room' && e.room === room, SLOW);
+		const m = await send(a.c, room, 'welcome');
+		await b.c.next((e) => e.type === 'message' && e.id === m.id, SLOW);
+		const tp = await a.c.request({ type: 'topic', room, topic: 'plans' });
+		assert.notEqual(tp.type, 'error', JSON.stringify(tp));
+		await b.c.next((e) => e.type === 'topic' && e.room === room, SLOW);
+		const k = await a.c.request({ type: 'kick', room, user: b.name, ban: true });
+		assert.equal(k.type, 'kicked', JSON.stringify(k));
+		await b.c.next((e) => e.type === 'left' && e.room === room, SLOW);
+		// Unsubscribed on node 1: later messages do not reach b.
+		const after1 = await send(a.c, room, 'after the kick');
+		const fenceRoom = uniq('fence');
+		await join(a.c, fenceRoom);
+		await join(b.c, fenceRoom);
+		const fm = await send(a.c, fenceRoom, 'fence');
+		await b.c.next((e) => e.type === 'message' && e.id === fm.id, SLOW);
+		assert.ok(!b.c.pending().some((e) => e.id === after1.id), 'a kicked member got a message');
+		const back = await b.c.request({ type: 'join', room });
+		assert.equal(back.type, 'error', 'banned');
+	});
+
 	test('logout on one node closes the token\'s socket on another with 4001', async (t) => {
 		const u = await userOn(t, 2);
 		const r = await api(nodes[0].url, 'POST', '/api/logout', { token: u.token });
@@ -196,7 +227,7 @@ describe('three nodes on PostgreSQL and Redis', () => {
 		assert.equal(got.length, 11);
 	});
 
-	test('a node killed mid-stream: its client resyncs on another node with nothing lost or doubled', async (t) => {
+	test('a node killed mid-stream: its users go offline, its client resyncs on another node with nothing lost or doubled', async (t) => {
 		const room = uniq('kill');
 		const a = await userOn(t, 0);
 		const b = await userOn(t, 2);
@@ -208,6 +239,8 @@ describe('three nodes on PostgreSQL and Redis', () => {
 		const last = got.reduce((s, e) => Math.max(s, e.seq), 0);
 		await nodes[2].kill();
 		await b.c.waitClose(SLOW);
+		// Its heartbeats stop: the others take its users offline.
+		await a.c.next((e) => e.type === 'presence' && e.user === b.name && e.status === 'offline', SLOW);
 		const second = [];
 		for (let i = 0; i < 5; i++) second.push(await send(a.c, room, `two-${i}`));
 		// b comes back through another node with since = what it had.
