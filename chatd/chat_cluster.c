@@ -112,6 +112,34 @@ cl_publish(struct chat_cluster *cl, struct cluster_wire_msg *m, int64_t tag)
 	return rc;
 }
 
+/* 1 if p (len bytes) is one whole unmasked text frame, as chatd encodes
+ * them: what another node's payload must be before it is sent to anyone
+ * (conn_frame_deflated reads its header). */
+static int
+cl_frame_ok(const uint8_t *p, size_t len)
+{
+	size_t h, n;
+
+	if (len < 2 || p[0] != 0x81 || (p[1] & 0x80))
+		return 0;
+	n = p[1] & 0x7f;
+	h = 2;
+	if (n == 126) {
+		if (len < 4)
+			return 0;
+		n = (size_t)p[2] << 8 | p[3];
+		h = 4;
+	} else if (n == 127) {
+		if (len < 10)
+			return 0;
+		n = 0;
+		for (int i = 2; i < 10; i++)
+			n = n << 8 | p[i];
+		h = 10;
+	}
+	return len - h == n;
+}
+
 /* --- room events in seq order ------------------------------------ */
 
 /* Delivers a stored event of room to this node's connections. */
@@ -640,7 +668,8 @@ cl_node_reconcile(struct chat_cluster *cl, struct cl_node *n,
 {
 	size_t i;
 
-	qsort(list, count, sizeof *list, cl_cmp);
+	if (count > 0)
+		qsort(list, count, sizeof *list, cl_cmp);
 	/* Gone first (iterating a copy: cl_node_set edits n->users). */
 	if (n->n > 0) {
 		int64_t *old = xmalloc(n->n * sizeof *old);
@@ -648,7 +677,8 @@ cl_node_reconcile(struct chat_cluster *cl, struct cl_node *n,
 
 		memcpy(old, n->users, nold * sizeof *old);
 		for (i = 0; i < nold; i++)
-			if (bsearch(&old[i], list, count, sizeof *list,
+			if (count == 0 ||
+			    bsearch(&old[i], list, count, sizeof *list,
 			            cl_cmp) == NULL)
 				cl_node_set(cl, n, old[i], 0);
 		free(old);
@@ -755,7 +785,9 @@ cl_on_message(void *arg, const uint8_t *buf, size_t len)
 	struct cluster_wire_msg m;
 	struct cl_node *n;
 
-	if (cluster_wire_decode(&m, buf, len) != 0) {
+	if (cluster_wire_decode(&m, buf, len) != 0 ||
+	    ((m.kind == CLUSTER_WIRE_EVENT || m.kind == CLUSTER_WIRE_EPHEMERAL) &&
+	     !cl_frame_ok(m.payload, m.payload_len))) {
 		cl->st.bad_in++;
 		return;
 	}

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
 	startChatd, api, newUser, uniq, wsAuth, join, send, freePort, pgSchema,
-	pgExec, WAIT_MS,
+	pgExec, until, WAIT_MS,
 } from './lib/chatd.mjs';
 
 const PG = process.env.CHATD_TEST_PG;
@@ -37,6 +37,20 @@ async function startRedis(port, dir) {
 	}
 	proc.kill('SIGKILL');
 	throw new Error(`redis-server did not start on port ${port}`);
+}
+
+/** PUBLISH channel payload on the Redis at port (RESP by hand). */
+function redisPublish(port, channel, payload) {
+	return new Promise((resolve, reject) => {
+		const s = net.connect(port, '127.0.0.1');
+		const ch = Buffer.from(channel);
+		s.on('error', reject);
+		s.on('data', (d) => { if (d.toString().startsWith(':')) { s.end(); resolve(); } });
+		s.write(Buffer.concat([
+			Buffer.from(`*3\r\n$7\r\nPUBLISH\r\n$${ch.length}\r\n`), ch,
+			Buffer.from(`\r\n$${payload.length}\r\n`), payload, Buffer.from('\r\n'),
+		]));
+	});
 }
 
 /** Waits until c has received every id of ids in room (message events);
@@ -197,6 +211,29 @@ describe('three nodes on PostgreSQL and Redis', () => {
 		assert.ok(!b.c.pending().some((e) => e.id === after1.id), 'a kicked member got a message');
 		const back = await b.c.request({ type: 'join', room });
 		assert.equal(back.type, 'error', 'banned');
+	});
+
+	test('hostile messages on the channel are counted and change nothing', async (t) => {
+		const a = await userOn(t, 0);
+		const channel = `chatd:${a.c.hello.epoch}`;
+		const metric = async (srv) => {
+			const r = await api(srv.url, 'GET', '/metrics', { raw: true });
+			return Number(/^chatd_cluster_bad_messages_total (\d+)/m.exec(r.text)[1]);
+		};
+		const before = await Promise.all(nodes.map(metric));
+		// Not a message at all; then a well-formed EPHEMERAL (version 1,
+		// kind 3, node "x", room 1, user 0) whose payload is a cut frame.
+		await redisPublish(redisPort, channel, Buffer.from('garbage'));
+		await redisPublish(redisPort, channel,
+			Buffer.from([1, 3, 1, 0x78, 1, 0, 2, 0x81, 0x7e]));
+		for (const [i, srv] of nodes.entries()) {
+			await until(async () => (await metric(srv)) >= before[i] + 2,
+				{ what: `node ${i} counting the bad messages`, tries: 200 });
+		}
+		// Everyone still works.
+		const room = uniq('after-bad');
+		await join(a.c, room);
+		await send(a.c, room, 'still here');
 	});
 
 	test('logout on one node closes the token\'s socket on another with 4001', async (t) => {
