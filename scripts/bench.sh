@@ -285,7 +285,9 @@ run_cluster() {
 	run_cluster_points sqlite sqlite
 	server_stop
 
-	SVC=$WORK/services
+	# not under WORK (mode 700): as root PostgreSQL runs as postgres
+	SVC=$(mktemp -d "${TMPDIR:-/tmp}/chatbench-services.XXXXXX")
+	chmod 755 "$SVC"
 	scripts/services.sh start "$SVC" >&2
 	# shellcheck disable=SC1091
 	. "$SVC/env"
@@ -602,7 +604,7 @@ for (const g of groups.values()) {
 	rows.push([g.scenario, g.point, ...cell(c), ...cell(p), ratio]);
 }
 const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-for (const r of rows)
+for (const r of rows.length > 1 ? rows : [])
 	console.log(r.map((c, i) => i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))
 		.join('  '));
 console.log('(mean of runs; lost summed over runs; µs CPU: server ' +
