@@ -8,6 +8,9 @@
 # peer, which does not, is then skipped); BENCH_TEXT=N: message texts of
 # about N bytes of words in F, M and U (chatd compresses events of 256
 # bytes and more).
+# C (cluster, issue 17): three chatd nodes on PostgreSQL + Redis
+# (scripts/services.sh) against one SQLite chatd and one PostgreSQL chatd
+# without Redis; needs PostgreSQL and redis-server installed, else skipped.
 #
 # Server on core 0 (taskset -c 0), generator on core 1 (taskset -c 1).
 # chatbench is built with:
@@ -19,7 +22,7 @@ set -euo pipefail
 BUILD=${1:-build}
 QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-2}
-ONLY=${BENCH_ONLY:-FMRIUSHQL} # the scenarios to run, e.g. BENCH_ONLY=MH
+ONLY=${BENCH_ONLY:-FMRIUSHQLC} # the scenarios to run, e.g. BENCH_ONLY=MH
 PEER=${BENCH_PEER:-1}        # 0: chatd only
 DEFLATE=${BENCH_DEFLATE:-0}  # 1: offer permessage-deflate
 TEXT=${BENCH_TEXT:-0}        # text bytes of F, M, U messages (0: ~20)
@@ -30,6 +33,10 @@ OUT=${BENCH_OUT:-$ROOT/tests/artifacts/bench.json}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/chatbench.XXXXXX")
 RESULTS=$WORK/results.jsonl
 SRV_PID=
+SRV_PIDS=  # every chatd of the server under test (C: the nodes)
+PORTS=     # C: their ports, comma-separated
+CPU_PIDS=  # C: the processes whose CPU counts (chatd, PostgreSQL, Redis)
+SVC=       # C: scripts/services.sh directory
 SRV_CORE=0
 GEN_CORE=1
 
@@ -44,6 +51,7 @@ if [ "$QUICK" = 1 ]; then
 	H_MSGS=100000 H_CONNS=4
 	Q_RATE=1000 Q_SEARCHERS=8
 	L_RATE=1000 L_UPLOADERS=20 L_MB=25 L_DUR=3
+	C_DUR=1.5 C_WARM=0.5
 else
 	DUR=4 WARM=1
 	F_CONNS=1000 F_USERS=100 F_RATES="30 60 90"
@@ -54,24 +62,35 @@ else
 	H_MSGS=1000000 H_CONNS=8
 	Q_RATE=2000 Q_SEARCHERS=8
 	L_RATE=2000 L_UPLOADERS=20 L_MB=25 L_DUR=8
+	C_DUR=3 C_WARM=1
 fi
+# C: one room of C_F_CONNS (C_F_SENDERS senders, one per node), and
+# C_M_ROOMS rooms of 10 where everyone sends; closed loop, then open loop
+# at a rate every configuration sustains on one core.
+C_F_CONNS=300 C_F_USERS=30 C_F_SENDERS=3 C_F_RATE=100
+C_M_CONNS=1000 C_M_ROOMS=100 C_M_USERS=100 C_M_RATE=1000
+C_REPS=${BENCH_C_REPS:-1}
 
 # Prints a progress line on stderr.
 say() {
 	echo "bench: $*" >&2
 }
 
-# Stops the server under test, if any.
+# Stops the server under test (every node of it), if any.
 server_stop() {
-	if [ -n "$SRV_PID" ]; then
-		kill -TERM "$SRV_PID" 2>/dev/null || true
-		wait "$SRV_PID" 2>/dev/null || true
-		SRV_PID=
-	fi
+	local p
+	for p in $SRV_PID $SRV_PIDS; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in $SRV_PID $SRV_PIDS; do
+		wait "$p" 2>/dev/null || true
+	done
+	SRV_PID= SRV_PIDS= PORTS= CPU_PIDS=
 }
 
 cleanup() {
 	server_stop
+	[ -z "$SVC" ] || scripts/services.sh stop "$SVC" || true
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then
 		say "kept $WORK (databases, tokens, logs)"
 	else
@@ -95,14 +114,15 @@ pick_port() {
 	echo 28765
 }
 
-# Starts chatd on database $1; sets SRV_PID and STARTUP_MS (until
-# /healthz answers).
+# Starts chatd on database $1 (more chatd options after it); sets SRV_PID
+# and STARTUP_MS (until /healthz answers).
 chatd_start() {
-	local t0 t1
+	local t0 t1 db=$1
+	shift
 	PORT=$(pick_port)
 	t0=$(date +%s%N)
 	taskset -c $SRV_CORE "$BUILD/chatd" --listen "127.0.0.1:$PORT" \
-		--db "$1" --web web --rate-limits off --log-level warn \
+		--db "$db" --web web --rate-limits off --log-level warn "$@" \
 		2>>"$WORK/chatd.log" &
 	SRV_PID=$!
 	t1=$("$BUILD/chatbench" --port "$PORT" --mode healthz --timeout 120)
@@ -136,23 +156,171 @@ settle() {
 }
 
 # Runs chatbench: point SERVER SCENARIO POINT ARGS...; records the result.
+# With PORTS set (C), its clients spread over those ports, the CPU is
+# CPU_PIDS's, and the record also has the nodes' database and Redis
+# counters over the point ("db") and Redis round trips measured during
+# the window ("redis_ms"); TOKENS names the token cache (default: SERVER).
 point() {
-	local server=$1 scen=$2 pt=$3 rep line
+	local server=$1 scen=$2 pt=$3 rep line before after rtt extra ports
+	local pids=${CPU_PIDS:-$SRV_PID} lat_pid=
 	shift 3
+	ports=${PORTS:-$PORT}
 	for rep in $(seq 1 "$REPS"); do
 		settle
 		say "$server $scen $pt (run $rep of $REPS)"
-		line=$(taskset -c $GEN_CORE "$BUILD/chatbench" --port "$PORT" \
-			--server-pid "$SRV_PID" --tokens "$WORK/tokens-$server" \
+		extra=
+		[ -z "$PORTS" ] || before=$(metrics_sum "$PORTS")
+		if [ -n "$PORTS" ] && [ -n "${REDIS_PORT:-}" ]; then
+			(sleep "$C_WARM" && taskset -c $GEN_CORE redis-cli \
+				-p "$REDIS_PORT" --latency --raw \
+				>"$WORK/redis-rtt" 2>/dev/null) &
+			lat_pid=$!
+		fi
+		line=$(taskset -c $GEN_CORE "$BUILD/chatbench" --ports "$ports" \
+			--server-pid "$pids" \
+			--tokens "$WORK/tokens-${TOKENS:-$server}" \
 			--label "$server $scen $pt" --deflate "$DEFLATE" "$@" |
 			tee -a "$WORK/chatbench.log" | tail -n 1) || true
 		case $line in
 		"{"*) ;;
 		*) line='{"failed_run":true}' ;;
 		esac
-		printf '{"server":"%s","scenario":"%s","point":"%s","rep":%d,"result":%s}\n' \
-			"$server" "$scen" "$pt" "$rep" "$line" >>"$RESULTS"
+		if [ -n "$PORTS" ]; then
+			after=$(metrics_sum "$PORTS")
+			extra=$(printf ',"db":%s' "$(metrics_diff "$before" "$after")")
+		fi
+		if [ -n "$lat_pid" ]; then
+			wait "$lat_pid" 2>/dev/null || true
+			# min max avg count, ms
+			rtt=$(awk 'NF == 4 { printf "{\"min\":%s,\"max\":%s,\"avg\":%s,\"n\":%s}", $1, $2, $3, $4 }' \
+				"$WORK/redis-rtt" 2>/dev/null)
+			[ -z "$rtt" ] || extra="$extra,\"redis_ms\":$rtt"
+		fi
+		printf '{"server":"%s","scenario":"%s","point":"%s","rep":%d%s,"result":%s}\n' \
+			"$server" "$scen" "$pt" "$rep" "$extra" "$line" >>"$RESULTS"
 	done
+}
+
+# The nodes' counters summed over ports $1 (comma-separated): the
+# transaction time histogram's sum and count, commits, Redis publishes,
+# gaps read back, order breaks.
+metrics_sum() {
+	local p
+	for p in ${1//,/ }; do
+		curl -s --max-time 10 "http://127.0.0.1:$p/metrics" || true
+	done | awk '
+		$1 == "chatd_db_transaction_seconds_sum" { s += $2 }
+		$1 == "chatd_db_transaction_seconds_count" { n += $2 }
+		$1 == "chatd_cluster_published_total" { pub += $2 }
+		$1 == "chatd_cluster_gaps_total" { gaps += $2 }
+		$1 == "chatd_cluster_order_breaks_total" { br += $2 }
+		$1 == "chatd_cluster_publish_errors_total" { perr += $2 }
+		END { printf "%.6f %d %d %d %d %d\n", s, n, pub, gaps, br, perr }'
+}
+
+# The JSON of counters $2 minus counters $1 (metrics_sum lines).
+metrics_diff() {
+	echo "$1 $2" | awk '{ printf "{\"txn_s\":%.6f,\"txns\":%d,\"published\":%d,\"gaps\":%d,\"order_breaks\":%d,\"publish_errors\":%d}", $7 - $1, $8 - $2, $9 - $3, $10 - $4, $11 - $5, $12 - $6 }'
+}
+
+# Pins PostgreSQL (the postmaster and its processes: backends it forks
+# later inherit it) and Redis of $SVC to the server's core.
+services_pin() {
+	local pm p
+	pm=$(head -n 1 "$SVC/pg/postmaster.pid")
+	for p in "$pm" $(ps --ppid "$pm" -o pid=) "$(cat "$SVC/redis.pid")"; do
+		taskset -a -c -p $SRV_CORE "$p" >/dev/null
+	done
+}
+
+# The processes whose CPU counts for a server on PostgreSQL: the chatd
+# ($@), PostgreSQL's (backends and background processes, not the
+# short-lived autovacuum workers) and, with REDIS_PORT set, Redis.
+cpu_pids() {
+	local pm
+	pm=$(head -n 1 "$SVC/pg/postmaster.pid")
+	{
+		printf '%s\n' "$@" "$pm"
+		ps --ppid "$pm" -o pid=,args= | grep -v 'autovacuum worker' |
+			awk '{ print $1 }'
+		[ -z "${REDIS_PORT:-}" ] || cat "$SVC/redis.pid"
+	} | paste -sd, -
+}
+
+# The four points of C against the server started as $1 (its tokens in
+# tokens-$2).
+run_cluster_points() {
+	local s=$1
+	TOKENS=$2 REPS=$C_REPS point "$s" C "1 room x $C_F_CONNS, closed" \
+		--mode load --conns $C_F_CONNS --rooms 1 --users $C_F_USERS \
+		--senders $C_F_SENDERS --rate 0 --duration $C_DUR \
+		--warmup $C_WARM --room-prefix cf
+	TOKENS=$2 REPS=$C_REPS point "$s" C "1 room x $C_F_CONNS, $C_F_RATE msg/s" \
+		--mode load --conns $C_F_CONNS --rooms 1 --users $C_F_USERS \
+		--senders $C_F_SENDERS --rate $C_F_RATE --duration $C_DUR \
+		--warmup $C_WARM --room-prefix cf
+	TOKENS=$2 REPS=$C_REPS point "$s" C "$C_M_ROOMS rooms x 10, closed" \
+		--mode load --conns $C_M_CONNS --rooms $C_M_ROOMS \
+		--users $C_M_USERS --senders $C_M_CONNS --rate 0 \
+		--duration $C_DUR --warmup $C_WARM --room-prefix cm
+	TOKENS=$2 REPS=$C_REPS point "$s" C "$C_M_ROOMS rooms x 10, $C_M_RATE msg/s" \
+		--mode load --conns $C_M_CONNS --rooms $C_M_ROOMS \
+		--users $C_M_USERS --senders $C_M_CONNS --rate $C_M_RATE \
+		--duration $C_DUR --warmup $C_WARM --room-prefix cm
+}
+
+# C: one SQLite chatd, one PostgreSQL chatd (no Redis), then three nodes
+# on PostgreSQL and Redis; every server process on the server's core.
+run_cluster() {
+	local schema url i pids=() ports=()
+	want C || return 0
+	if [ -z "$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null)" ] ||
+		! command -v redis-server >/dev/null; then
+		say "C skipped: PostgreSQL or redis-server is not installed"
+		return 0
+	fi
+	chatd_start "$WORK/cluster-sqlite.db"
+	say "C: SQLite chatd on port $PORT (pid $SRV_PID)"
+	PORTS=$PORT
+	run_cluster_points sqlite sqlite
+	server_stop
+
+	# not under WORK (mode 700): as root PostgreSQL runs as postgres
+	SVC=$(mktemp -d "${TMPDIR:-/tmp}/chatbench-services.XXXXXX")
+	chmod 755 "$SVC"
+	scripts/services.sh start "$SVC" >&2
+	# shellcheck disable=SC1091
+	. "$SVC/env"
+	services_pin
+	REDIS_PORT=${CHATD_TEST_REDIS##*:}
+	schema=bench_$$
+	psql -q "$CHATD_TEST_PG" -c "CREATE SCHEMA $schema" >&2
+	url="$CHATD_TEST_PG&options=-csearch_path%3D$schema%2Cpublic"
+	say "Redis round trip, idle: $(taskset -c $GEN_CORE redis-cli -p "$REDIS_PORT" --latency --raw) (min max avg count, ms)"
+
+	chatd_start "$url" --files "$WORK/files"
+	say "C: PostgreSQL chatd on port $PORT (pid $SRV_PID)"
+	PORTS=$PORT CPU_PIDS=$(REDIS_PORT='' cpu_pids "$SRV_PID")
+	REDIS_PORT='' run_cluster_points postgres pg
+	server_stop
+
+	# the same schema, users and tokens: the nodes take over its rooms
+	for i in 0 1 2; do
+		chatd_start "$url" --files "$WORK/files" \
+			--redis "$CHATD_TEST_REDIS" --node-id "n$i"
+		pids+=("$SRV_PID")
+		ports+=("$PORT")
+	done
+	SRV_PID= SRV_PIDS="${pids[*]}"
+	PORT=${ports[0]}
+	PORTS=$(IFS=,; echo "${ports[*]}")
+	CPU_PIDS=$(cpu_pids "${pids[@]}")
+	SRV_PID=${pids[0]}
+	say "C: three nodes on ports $PORTS (pids ${pids[*]})"
+	run_cluster_points cluster pg
+	server_stop
+	scripts/services.sh stop "$SVC" >&2
+	SVC=
 }
 
 # Records a start-up time: startup SERVER MS.
@@ -325,6 +493,9 @@ fi
 fi
 server_stop
 
+# ---- C: three nodes on PostgreSQL and Redis, beside single chatd ----
+run_cluster
+
 # ---- the peer: F, M, I, U ----
 if [ "$PEER" = 1 ] && [ "$DEFLATE" = 1 ]; then
 	say "the peer does not negotiate permessage-deflate: skipped"
@@ -347,9 +518,10 @@ const fs = require('fs');
 const os = require('os');
 const [results, out, quick, elapsed, deflate, text] = process.argv.slice(2);
 const runs = fs.readFileSync(results, 'utf8').trim().split('\n')
-	.map((l) => JSON.parse(l)).filter((r) => r.scenario !== 'prep-H');
+	.filter((l) => l).map((l) => JSON.parse(l))
+	.filter((r) => r.scenario !== 'prep-H');
 const groups = new Map();
-for (const r of runs) {
+for (const r of runs.filter((x) => x.scenario !== 'C')) {
 	const k = `${r.scenario}|${r.point}`;
 	if (!groups.has(k)) groups.set(k, { scenario: r.scenario,
 		point: r.point, chatd: [], peer: [] });
@@ -432,7 +604,7 @@ for (const g of groups.values()) {
 	rows.push([g.scenario, g.point, ...cell(c), ...cell(p), ratio]);
 }
 const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-for (const r of rows)
+for (const r of rows.length > 1 ? rows : [])
 	console.log(r.map((c, i) => i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))
 		.join('  '));
 console.log('(mean of runs; lost summed over runs; µs CPU: server ' +
@@ -453,6 +625,64 @@ for (const p of points)
 			`${p.chatd.uploads_failed} failed, upload p50 ` +
 			`${fmt(p.chatd.upload_p50)} ms, server RSS max ` +
 			`${p.chatd.upload_rss_max_kib} KiB`);
+// C: the side-by-side of SQLite, PostgreSQL and three nodes, and where
+// the time goes (commits from the nodes' /metrics, Redis round trips)
+const cruns = runs.filter((r) => r.scenario === 'C');
+if (cruns.length) {
+	const cg = new Map();
+	for (const r of cruns) {
+		const k = `${r.point}|${r.server}`;
+		if (!cg.has(k)) cg.set(k, { point: r.point, server: r.server,
+			rs: [] });
+		cg.get(k).rs.push(r);
+	}
+	const sum = (xs, f) => xs.reduce((a, x) => a + (f(x) || 0), 0);
+	const crow = [['C point', 'server', 'deliv/s', 'p50 ms', 'p99 ms',
+		'lost/dup/ooo', 'µs CPU', 'msgs/commit', 'ms/commit',
+		'local p50', 'remote p50', 'redis ms']];
+	for (const g of cg.values()) {
+		const res = g.rs.map((r) => r.result);
+		const f = figures('F', res);
+		const txns = sum(g.rs, (r) => r.db && r.db.txns);
+		const txs = sum(g.rs, (r) => r.db && r.db.txn_s);
+		const sent = sum(res, (r) => r.sent);
+		const lp = pick(res, (r) => r.latency_local_ms &&
+			r.latency_local_ms.p50);
+		const rp = pick(res, (r) => r.latency_remote_ms &&
+			r.latency_remote_ms.p50);
+		const rtt = mean(g.rs.filter((r) => r.redis_ms)
+			.map((r) => r.redis_ms.avg));
+		const o = { runs: res.length, ...f, commits: txns,
+			msgs_per_commit: txns ? sent / txns : null,
+			commit_ms: txns ? 1000 * txs / txns : null,
+			local_p50: lp, remote_p50: rp, redis_rtt_ms: rtt,
+			db: g.rs.map((r) => r.db || null),
+			redis_ms: g.rs.map((r) => r.redis_ms || null) };
+		points.push({ scenario: 'C', point: g.point, server: g.server,
+			[g.server]: o });
+		crow.push([g.point, g.server, fmt(o.value), fmt(o.p50, 2),
+			fmt(o.p99, 2), `${o.lost}/${o.dup}/${o.ooo}`,
+			fmt(o.cpu_us, 1),
+			fmt(o.msgs_per_commit, 1),
+			fmt(o.commit_ms, 2), fmt(lp, 2), fmt(rp, 2),
+			fmt(rtt, 2)]);
+	}
+	const cw = crow[0].map((_, i) => Math.max(...crow.map((r) =>
+		r[i].length)));
+	console.log('');
+	for (const r of crow)
+		console.log(r.map((c, i) => i < 2 ? c.padEnd(cw[i])
+			: c.padStart(cw[i])).join('  '));
+	console.log('(C: sqlite and postgres are one chatd; cluster is three ' +
+		'nodes on PostgreSQL and Redis, clients on node i % 3; every ' +
+		'server process on one core. µs CPU: chatd, PostgreSQL and ' +
+		'Redis user+sys per delivery; msgs/commit: messages sent per ' +
+		'transaction over the whole point, set-up included (the group ' +
+		'commit\'s batch); ms/commit: BEGIN to COMMIT, mean, from ' +
+		'chatd_db_transaction_seconds; local/remote p50: receivers on ' +
+		'the sender\'s node or another; redis ms: redis-cli --latency ' +
+		'during the window)');
+}
 const doc = { date: new Date().toISOString(), quick: quick === '1',
 	deflate: deflate === '1', text_bytes: Number(text),
 	elapsed_s: Number(elapsed),

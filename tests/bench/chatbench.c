@@ -29,7 +29,14 @@
  * RSV1 frames it receives with one shared zlib stream (each message is
  * whole in one frame and independent). Its own frames go out plain. The
  * summary counts the bytes read from the sockets in the measured window
- * and what they would have been as plain frames. */
+ * and what they would have been as plain frames.
+ *
+ * --ports P0,P1,...: several servers (the nodes of a cluster, scenario C):
+ * connection i talks to port i % n, HTTP (register, login, searches,
+ * uploads) goes to the first. Load mode then also splits the latency by
+ * whether the receiver is on its sender's node (local) or not (remote).
+ * --server-pid takes a comma-separated list too: the CPU and RSS reported
+ * are their sum. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +65,8 @@
 #define READ_CHUNK (256 * 1024)
 #define MAX_FRAME (4 * 1024 * 1024)
 #define PASSWORD "benchpassword"
+#define MAX_PORTS 16
+#define MAX_PIDS 256
 
 enum mode { M_LOAD, M_IDLE, M_HISTORY, M_RECONNECT, M_HEALTHZ };
 
@@ -111,6 +120,7 @@ struct hist {
 /* One WebSocket client connection. */
 struct conn {
 	int fd, idx, room, local, user, sender; /* sender: room-local or -1 */
+	int node; /* index in ports[]: idx % nports */
 	enum cstate state;
 	int deflate; /* permessage-deflate agreed for this socket */
 	struct event rev, wev;
@@ -168,6 +178,9 @@ static uint64_t deliv_window, deliv_total, uniq_total, dups, ooo;
 static uint64_t late_after_window, history_q, history_window;
 static int64_t room_last[100000];
 static struct hist lat, resync;
+static struct hist lat_local, lat_remote; /* --ports: by receiver's node */
+static int ports[MAX_PORTS], nports = 1;  /* --ports (or --port) */
+static int srv_pids[MAX_PIDS], nsrv_pids; /* --server-pid */
 static struct rusage ru_ws, ru_we;
 static double srv_cpu_ws, srv_cpu_we;
 static long rss_before, rss_after;
@@ -332,6 +345,38 @@ proc_rss(int pid)
 	return kb;
 }
 
+/* User plus system CPU seconds of the --server-pid processes, or -1. */
+static double
+srv_cpu(void)
+{
+	double sum = 0, v;
+
+	if (nsrv_pids == 0)
+		return -1;
+	for (int i = 0; i < nsrv_pids; i++) {
+		if ((v = proc_cpu(srv_pids[i])) < 0)
+			return -1;
+		sum += v;
+	}
+	return sum;
+}
+
+/* Summed VmRSS of the --server-pid processes in KiB, or -1. */
+static long
+srv_rss(void)
+{
+	long sum = 0, v;
+
+	if (nsrv_pids == 0)
+		return -1;
+	for (int i = 0; i < nsrv_pids; i++) {
+		if ((v = proc_rss(srv_pids[i])) < 0)
+			return -1;
+		sum += v;
+	}
+	return sum;
+}
+
 /* CPU seconds used by this process in r. */
 static double
 ru_cpu(const struct rusage *r)
@@ -342,16 +387,17 @@ ru_cpu(const struct rusage *r)
 
 /* ---- blocking HTTP client for register/login/healthz ---- */
 
-/* Connects a blocking TCP socket to the server, or returns -1. */
+/* Connects a TCP socket (non-blocking if nonblock) to the server on
+ * port, or returns -1. */
 static int
-tcp_connect(int nonblock)
+tcp_connect_port(int port, int nonblock)
 {
 	struct sockaddr_in sa;
 	int fd, one = 1;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)o.port);
+	sa.sin_port = htons((uint16_t)port);
 	if (inet_pton(AF_INET, o.host, &sa.sin_addr) != 1)
 		die("bad host %s (an IPv4 address is needed)", o.host);
 	fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
@@ -364,6 +410,13 @@ tcp_connect(int nonblock)
 		return -1;
 	}
 	return fd;
+}
+
+/* tcp_connect_port to the first server (the HTTP one). */
+static int
+tcp_connect(int nonblock)
+{
+	return tcp_connect_port(o.port, nonblock);
 }
 
 /* One HTTP request, with a bearer token if token is not NULL; returns
@@ -771,9 +824,14 @@ on_message(struct conn *c, const char *p, size_t n, uint64_t now)
 		return;
 	}
 	uniq_total += (uint64_t)mark_received(c, (int)j, (uint32_t)num);
-	if (ts >= t_ws && ts < t_we)
+	if (ts >= t_ws && ts < t_we) {
 		hist_add(&lat, now - ts);
-	else if (ts >= t_we)
+		if (nports > 1)
+			hist_add(conns[c->room * cpr + (int)j].node == c->node
+			             ? &lat_local
+			             : &lat_remote,
+			         now - ts);
+	} else if (ts >= t_we)
 		late_after_window++;
 	if (c->sender == (int)j && find(end - (n < 80 ? n : 80),
 	                                n < 80 ? n : 80, "\"ref\":") != NULL) {
@@ -1129,7 +1187,7 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		    "Connection: Upgrade\r\n"
 		    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 		    "Sec-WebSocket-Version: 13\r\n%s\r\n",
-		    o.host, o.port,
+		    o.host, ports[c->node],
 		    o.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
 		                "client_max_window_bits\r\n"
 		              : "");
@@ -1152,7 +1210,7 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 static void
 conn_start(struct conn *c)
 {
-	c->fd = tcp_connect(1);
+	c->fd = tcp_connect_port(ports[c->node], 1);
 	c->in_len = c->out_len = 0;
 	if (c->fd < 0) {
 		nfail++;
@@ -1202,6 +1260,7 @@ static void
 conn_layout(struct conn *c, int i)
 {
 	c->idx = i;
+	c->node = i % nports;
 	c->fd = -1;
 	c->room = i / cpr;
 	c->local = i % cpr;
@@ -1442,7 +1501,7 @@ upload_rss_main(void *arg)
 {
 	(void)arg;
 	while (!atomic_load(&upload_stop)) {
-		long kb = proc_rss(o.server_pid);
+		long kb = srv_rss();
 
 		if (kb > upload_rss_max)
 			upload_rss_max = kb;
@@ -1458,7 +1517,7 @@ static void
 uploaders_start(void)
 {
 	uploaders = calloc((size_t)o.uploaders, sizeof *uploaders);
-	upload_rss_max = proc_rss(o.server_pid);
+	upload_rss_max = srv_rss();
 	for (int i = 0; i < o.uploaders; i++) {
 		struct conn *c = &conns[i % o.conns];
 
@@ -1597,7 +1656,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 			if (nfail > 0 && nready == 0)
 				die("%s", "no connection could be set up");
 			if (o.mode == M_IDLE || o.mode == M_LOAD)
-				srv_cpu_ws = proc_cpu(o.server_pid);
+				srv_cpu_ws = srv_cpu();
 			run_start();
 		} else if (now - t_setup0 > (uint64_t)(o.timeout * 1e9)) {
 			fprintf(stderr,
@@ -1621,13 +1680,13 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		getrusage(RUSAGE_SELF, &ru_ws);
 		if (ru_ws.ru_utime.tv_usec == 0)
 			ru_ws.ru_utime.tv_usec = 1;
-		srv_cpu_ws = proc_cpu(o.server_pid);
+		srv_cpu_ws = srv_cpu();
 	}
 	if (phase == PH_RUN && now >= t_end) {
 		getrusage(RUSAGE_SELF, &ru_we);
-		srv_cpu_we = proc_cpu(o.server_pid);
+		srv_cpu_we = srv_cpu();
 		if (o.mode == M_IDLE || o.mode == M_LOAD)
-			rss_after = proc_rss(o.server_pid);
+			rss_after = srv_rss();
 		if (o.mode == M_RECONNECT) {
 			storm_start();
 			return;
@@ -1737,7 +1796,7 @@ run_finish(void)
 	lost = expected > uniq_total ? expected - uniq_total : 0;
 	gen_cpu = ru_cpu(&ru_we) - ru_cpu(&ru_ws);
 	srv_cpu = srv_cpu_we - srv_cpu_ws;
-	if (o.server_pid <= 0 || srv_cpu_ws < 0)
+	if (nsrv_pids == 0 || srv_cpu_ws < 0)
 		srv_cpu = -1;
 	j = json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:f,s:s,s:f,s:f}", "label",
 	              o.label, "mode", names[o.mode], "conns", o.conns, "ready",
@@ -1763,6 +1822,13 @@ run_finish(void)
 		       (unsigned long long)expected, (unsigned long long)lost,
 		       (unsigned long long)dups, (unsigned long long)ooo);
 		print_lat("latency", &lat);
+		if (nports > 1) {
+			print_lat("local", &lat_local);
+			print_lat("remote", &lat_remote);
+			json_lat(j, "latency_local_ms", &lat_local);
+			json_lat(j, "latency_remote_ms", &lat_remote);
+			json_object_set_new(j, "nodes", json_integer(nports));
+		}
 		json_object_set_new(j, "sent",
 		                    json_integer((json_int_t)sent_total));
 		json_object_set_new(j, "sent_per_s",
@@ -1851,7 +1917,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	        "usage: chatbench [--host IP] [--port N] [--mode "
+	        "usage: chatbench [--host IP] [--port N | --ports N,N,...] "
+	        "[--mode "
 	        "load|idle|history|reconnect|healthz]\n"
 	        "  [--conns C] [--rooms R] [--users U] [--senders S] [--rate "
 	        "MSG_PER_S (0: closed loop)]\n"
@@ -1859,11 +1926,32 @@ usage(void)
 	        "[--parallel N] [--pad BYTES]\n"
 	        "  [--text-bytes N] [--deflate 0|1]\n"
 	        "  [--tokens FILE] [--user-prefix P] [--room-prefix P] "
-	        "[--server-pid PID]\n"
+	        "[--server-pid PID[,PID...]]\n"
 	        "  [--resync-k K] [--timeout S] [--label TEXT]\n"
 	        "  [--searchers N] [--search-q URL_ENCODED_QUERY]\n"
 	        "  [--uploaders N] [--upload-mb MIB]\n");
 	exit(2);
+}
+
+/* Parses a comma-separated list of positive integers into out (at most
+ * max); exits on a bad one. */
+static void
+parse_ints(const char *v, int *out, int max, int *n, const char *what)
+{
+	char *end;
+	long x;
+
+	*n = 0;
+	for (;;) {
+		x = strtol(v, &end, 10);
+		if (end == v || x <= 0 || x > 0x7fffffff || *n >= max ||
+		    (*end != ',' && *end != '\0'))
+			die("bad list of numbers in %s", what);
+		out[(*n)++] = (int)x;
+		if (*end == '\0')
+			return;
+		v = end + 1;
+	}
 }
 
 /* Parses argv into o. */
@@ -1872,6 +1960,7 @@ parse_args(int argc, char **argv)
 {
 	int i;
 
+	ports[0] = o.port;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -1881,7 +1970,9 @@ parse_args(int argc, char **argv)
 		if (strcmp(a, "--host") == 0)
 			o.host = v;
 		else if (strcmp(a, "--port") == 0)
-			o.port = atoi(v);
+			o.port = ports[0] = atoi(v);
+		else if (strcmp(a, "--ports") == 0)
+			parse_ints(v, ports, MAX_PORTS, &nports, "--ports");
 		else if (strcmp(a, "--mode") == 0)
 			o.mode = strcmp(v, "idle") == 0        ? M_IDLE
 			         : strcmp(v, "history") == 0   ? M_HISTORY
@@ -1921,7 +2012,8 @@ parse_args(int argc, char **argv)
 		else if (strcmp(a, "--room-prefix") == 0)
 			o.room_prefix = v;
 		else if (strcmp(a, "--server-pid") == 0)
-			o.server_pid = atoi(v);
+			parse_ints(v, srv_pids, MAX_PIDS, &nsrv_pids,
+			           "--server-pid");
 		else if (strcmp(a, "--resync-k") == 0)
 			o.resync_k = atoi(v);
 		else if (strcmp(a, "--timeout") == 0)
@@ -1945,6 +2037,8 @@ parse_args(int argc, char **argv)
 	if (o.text_pad < 0 || o.text_pad > 4000 || o.text_bytes < 0 ||
 	    o.text_bytes > 4000)
 		die("%s", "--pad and --text-bytes must be 0..4000");
+	o.port = ports[0];
+	o.server_pid = nsrv_pids > 0 ? srv_pids[0] : 0;
 	if (o.users <= 0)
 		o.users = o.rooms;
 	if (o.users % o.rooms != 0 || o.users / o.rooms > o.conns / o.rooms)
@@ -1986,7 +2080,7 @@ main(int argc, char **argv)
 	upr = o.users / o.rooms;
 	spr = o.senders >= o.rooms ? o.senders / o.rooms : 1;
 	if (o.mode == M_IDLE || o.mode == M_LOAD)
-		rss_before = proc_rss(o.server_pid);
+		rss_before = srv_rss();
 	if (o.text_bytes > 0)
 		filler_init();
 	tokens_load(o.users);
