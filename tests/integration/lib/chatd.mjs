@@ -308,7 +308,7 @@ export async function startChatd(opts = {}) {
 			try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* ignore */ }
 			dirs.delete(dir);
 			if (schema) {
-				try { pgExec(`DROP SCHEMA ${schema.name} CASCADE`); } catch { /* ignore */ }
+				try { pgExec(`SET client_min_messages = warning; DROP SCHEMA ${schema.name} CASCADE`); } catch { /* ignore */ }
 				schemas.delete(schema.name);
 			}
 		},
