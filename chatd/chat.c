@@ -318,15 +318,22 @@ static const struct {
 	{"notify", chat_mod_notify, 1},
 };
 
+/* How often a PostgreSQL server reads meta 'admin_version' (a round
+ * trip to the database), in microseconds. */
+#define CHAT_PG_ADMIN_CHECK_US 500000
+
 /* Applies what another process (the admin CLI) committed since the last
  * request (checked once per loop pass): deleted rooms are forgotten,
  * deleted users' sockets closed.
- * One cheap PRAGMA when nothing changed. */
+ * One cheap PRAGMA when nothing changed. On PostgreSQL the version is
+ * meta 'admin_version', which the admin commands raise (admin_changed),
+ * read by a query: at most every CHAT_PG_ADMIN_CHECK_US, so a change
+ * shows at the first request half a second after it at the latest. */
 static void
 chat_external_changes(struct server *srv)
 {
 	struct chat *ch = srv->chat;
-	struct timeval now;
+	struct timeval now, next;
 	int64_t v;
 
 	/* Once per loop pass (libevent's cached time changes with each):
@@ -334,6 +341,15 @@ chat_external_changes(struct server *srv)
 	event_base_gettimeofday_cached(srv->base, &now);
 	if (timercmp(&now, &ch->dv_checked, ==))
 		return;
+	if (db_is_postgres(srv->db)) {
+		next = ch->dv_checked;
+		next.tv_usec += CHAT_PG_ADMIN_CHECK_US;
+		next.tv_sec += next.tv_usec / 1000000;
+		next.tv_usec %= 1000000;
+		if (timercmp(&now, &next, <) &&
+		    timercmp(&now, &ch->dv_checked, >=))
+			return;
+	}
 	ch->dv_checked = now;
 	v = db_data_version(srv->db);
 	if (v == ch->data_version)

@@ -40,3 +40,20 @@ admin_room_gone(struct db *db, int64_t room_id)
 	db_reset(st);
 	return rc == DB_DONE;
 }
+
+int
+admin_changed(struct db *db)
+{
+	struct db_stmt *st;
+	int rc;
+
+	if (!db_is_postgres(db))
+		return 0; /* SQLite's PRAGMA data_version sees every commit */
+	st = db_prepare(db, "UPDATE meta SET value = (value::bigint + 1)::text"
+	                    " WHERE key = 'admin_version'");
+	if (st == NULL)
+		return -1;
+	rc = db_step(st);
+	db_reset(st);
+	return rc == DB_DONE ? 0 : -1;
+}

@@ -277,13 +277,17 @@ int
 file_list_export(struct db *db, int64_t room_id, int64_t since, int64_t until,
     file_cb cb, void *arg)
 {
+	/* The CASTs: PostgreSQL would type :until by its first use, an
+	 * integer beside 0, too small for a time in ms. */
 	struct db_stmt *st = db_prepare(
 	    db, "SELECT f.id, f.room_id, f.user_id, f.message_id, f.name,"
 	        " f.type, f.size, f.hash, f.created_at, f.pos, r.name,"
 	        " u.username FROM files f JOIN messages m ON m.id = f.message_id"
 	        " JOIN rooms r ON r.id = f.room_id JOIN users u ON u.id = f.user_id"
-	        " WHERE m.deleted = 0 AND (:room = 0 OR f.room_id = :room)"
-	        " AND m.seq > :since AND (:until < 0 OR m.ts <= :until)"
+	        " WHERE m.deleted = 0"
+	        " AND (CAST(:room AS BIGINT) = 0 OR f.room_id = :room)"
+	        " AND m.seq > :since"
+	        " AND (CAST(:until AS BIGINT) < 0 OR m.ts <= :until)"
 	        " ORDER BY f.message_id, f.pos");
 	struct file_row f;
 	int rc;

@@ -125,6 +125,17 @@ room_create(struct db *db, const char *name, int kind, int64_t now,
 int
 room_delete(struct db *db, int64_t room_id)
 {
+	/* On PostgreSQL, the room's row first: a send that inserts into the
+	 * room meanwhile (its row lock, FOR KEY SHARE) is either committed
+	 * before the messages go, or waits and finds the room gone, never
+	 * leaves a message that makes the room's DELETE fail. Not on
+	 * SQLite: a read first would make the transaction's first write an
+	 * upgrade, which fails at once (busy) after another's commit, where
+	 * a first write waits for the lock. */
+	int pg = db_is_postgres(db);
+	struct db_stmt *lock =
+	    pg ? db_prepare(db, "SELECT 1 FROM rooms WHERE id = :id FOR UPDATE")
+	       : NULL;
 	/* The room's seqs stay used: seq_floor keeps db_max_seq from going
 	 * back when the room with the highest seq goes. */
 	struct db_stmt *floor = db_prepare2(
@@ -147,25 +158,34 @@ room_delete(struct db *db, int64_t room_id)
 	    db_prepare(db, "DELETE FROM bans WHERE room_id = :id");
 	struct db_stmt *room =
 	    db_prepare(db, "DELETE FROM rooms WHERE id = :id");
+	int rc;
 
-	if (floor == NULL || files == NULL || messages == NULL ||
-	    members == NULL || bans == NULL || room == NULL)
+	if ((pg && lock == NULL) || floor == NULL || files == NULL ||
+	    messages == NULL || members == NULL || bans == NULL || room == NULL)
 		return -1;
 	if (db_savepoint(db) == -1)
 		return -1;
 	/* The files' bytes are removed by the server's sweep of bytes no
 	 * row names (chatd/files.c). */
-	if (db_run_id(floor, room_id) == -1 ||
+	rc = DB_DONE;
+	if (pg) {
+		db_bind_int64(lock, ":id", room_id);
+		while ((rc = db_step(lock)) == DB_ROW)
+			;
+		db_reset(lock);
+	}
+	if (rc != DB_DONE || db_run_id(floor, room_id) == -1 ||
 	    db_run_id(files, room_id) == -1 ||
 	    db_run_id(messages, room_id) == -1 ||
 	    db_run_id(members, room_id) == -1 ||
-	    db_run_id(bans, room_id) == -1 ||
-	    db_run_id(room, room_id) == -1)
+	    db_run_id(bans, room_id) == -1 || db_run_id(room, room_id) == -1)
 		goto fail;
 	if (db_changes(db) == 0) {
 		db_release(db);
 		return 1;
 	}
+	if (admin_changed(db) == -1)
+		goto fail;
 	return db_release(db);
 fail:
 	db_rollback_to(db);
@@ -488,8 +508,8 @@ room_counts_rebuild(struct db *db)
 int
 room_set_topic(struct db *db, int64_t room_id, const char *topic)
 {
-	struct db_stmt *st = db_prepare(
-	    db, "UPDATE rooms SET topic = :topic WHERE id = :id");
+	struct db_stmt *st =
+	    db_prepare(db, "UPDATE rooms SET topic = :topic WHERE id = :id");
 	int rc;
 
 	if (st == NULL)

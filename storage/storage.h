@@ -168,6 +168,12 @@ int admin_counts(struct db *db, int64_t *public_rooms, int64_t *dm_rooms,
 /* 1 if the room was deleted (chatd room del while serving), 0 if it
  * exists or on error. The hub checks its cached rooms with it. */
 int admin_room_gone(struct db *db, int64_t room_id);
+/* Marks a change that running servers must notice (a room or user gone,
+ * sessions revoked), in the caller's transaction: on PostgreSQL raises
+ * meta 'admin_version', which db_data_version reads; nothing on SQLite,
+ * whose data_version changes with every commit of another connection.
+ * 0 or -1. */
+int admin_changed(struct db *db);
 
 /* user.c: accounts. */
 

@@ -151,8 +151,8 @@ user_delete(struct db *db, int64_t id)
 		db_release(db);
 		return 1;
 	}
-	if (db_run_id(sessions, id) == -1 ||
-	    db_run_id(members, id) == -1 || db_run_id(files, id) == -1)
+	if (db_run_id(sessions, id) == -1 || db_run_id(members, id) == -1 ||
+	    db_run_id(files, id) == -1 || admin_changed(db) == -1)
 		goto fail;
 	return db_release(db);
 fail:
@@ -194,8 +194,7 @@ user_rows(struct db_stmt *st, user_cb cb, void *arg)
 }
 
 int
-user_prefix(struct db *db, const char *prefix, int limit, user_cb cb,
-            void *arg)
+user_prefix(struct db *db, const char *prefix, int limit, user_cb cb, void *arg)
 {
 	/* A range of the UNIQUE index on username: every name is made of
 	 * [a-z0-9_.-], all below 0x7f, so the names starting with p are

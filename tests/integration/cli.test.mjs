@@ -9,6 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import {
 	CHATD_BIN, WEB_DIR, useChatd, startChatd, tempDir, api, login, uniq, freePort, withTimeout,
+	PG_URL, pgExec,
 } from './lib/chatd.mjs';
 
 /** Runs chatd with args to completion: {code, signal, stdout, stderr}. */
@@ -164,7 +165,9 @@ test('a database with a newer schema is refused', async (t) => {
 	const srv = await startChatd();
 	t.after(() => srv.cleanup());
 	assert.equal(await srv.stop(), 0);
-	execFileSync('sqlite3', [srv.dbPath, 'PRAGMA user_version = 9999;']);
+	// SQLite's schema version is user_version; PostgreSQL's, meta's.
+	if (PG_URL) pgExec("UPDATE meta SET value = '9999' WHERE key = 'schema_version'", srv.dbPath);
+	else execFileSync('sqlite3', [srv.dbPath, 'PRAGMA user_version = 9999;']);
 	const port = await freePort();
 	const r = await run(['--listen', `127.0.0.1:${port}`, '--db', srv.dbPath, '--web', WEB_DIR, '--rate-limits', 'off']);
 	assert.notEqual(r.code, 0);

@@ -20,8 +20,9 @@ const MiB = 1024 * 1024;
 
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
 
-/** The files directory of srv (the default, beside the database). */
-const filesDir = (srv) => `${srv.dbPath}.files`;
+/** The files directory of srv (the default beside a SQLite database;
+ * the harness's on PostgreSQL). */
+const filesDir = (srv) => srv.filesDir;
 
 /** Names in the files directory: { blobs, temps }. */
 function listFiles(dir) {
@@ -544,14 +545,14 @@ test('lifetimes: unattached files are swept after 24 hours (injected clock); roo
 	const bk = await share(srv, b, room, 'b-kept.bin', randomBytes(100));
 	await upload(srv, b.token, room, 'b-loose.bin', randomBytes(100));
 	await srv.stop();
-	execFileSync(process.env.CHATD_BIN || path.resolve('build/chatd'), ['--db', srv.dbPath, 'user', 'del', b.name]);
+	execFileSync(process.env.CHATD_BIN || path.resolve('build/chatd'), [...srv.dbArgs, 'user', 'del', b.name]);
 	await srv.restart();
 	assert.equal(await metric(srv, 'chatd_files{state="unattached"}'), 0);
 	assert.equal((await download(srv, a.token, bk.file.id)).status, 200);
 	assert.equal(listFiles(filesDir(srv)).blobs.length, 2, 'the loose upload\'s bytes swept at start');
 	// room del: every file of the room, and their bytes at the next sweep.
 	await srv.stop();
-	execFileSync(process.env.CHATD_BIN || path.resolve('build/chatd'), ['--db', srv.dbPath, 'room', 'del', room]);
+	execFileSync(process.env.CHATD_BIN || path.resolve('build/chatd'), [...srv.dbArgs, 'room', 'del', room]);
 	await srv.restart();
 	assert.deepEqual(listFiles(filesDir(srv)), { blobs: [], temps: [] });
 	assert.equal((await download(srv, a.token, kept.file.id)).status, 404);
@@ -584,14 +585,14 @@ test('backup writes the files beside the copy; restore brings them back', async 
 	const m2 = await share(srv, a, room, 'two.bin', two);
 	await upload(srv, a.token, room, 'loose.bin', randomBytes(10)); // unattached: in the backup too
 	const bk = path.join(tempDir(t), 'bk.db');
-	assert.equal(await chatdOk(['--db', srv.dbPath, 'backup', bk]), '');
+	assert.equal(await chatdOk([...srv.dbArgs, 'backup', bk]), '');
 	assert.deepEqual(listFiles(`${bk}.files`).blobs.sort(), listFiles(filesDir(srv)).blobs.sort());
 	// After the backup: one message deleted (its bytes go), one more sent.
 	await a.c.request({ type: 'delete', room, id: m1.msg.id });
 	const m3 = await share(srv, a, room, 'three.bin', randomBytes(3000));
 	await until(async () => !listFiles(filesDir(srv)).blobs.includes(sha256(one)), { what: 'bytes gone' });
 	await srv.stop();
-	await chatdOk(['--db', srv.dbPath, 'restore', bk]);
+	await chatdOk([...srv.dbArgs, 'restore', bk]);
 	await srv.restart();
 	const d1 = await download(srv, a.token, m1.file.id);
 	assert.equal(d1.status, 200, 'the deleted file is back');
@@ -611,7 +612,7 @@ test('export carries files as base64 lines; import brings them to a new server',
 	const img = await share(srv, a, room, 'pic.png', randomBytes(100), 'image/png');
 	await a.c.request({ type: 'delete', room, id: img.msg.id });
 	await upload(srv, a.token, room, 'loose.bin', randomBytes(10));
-	const out = await chatdOk(['--db', srv.dbPath, 'export']);
+	const out = await chatdOk([...srv.dbArgs, 'export']);
 	const lines = jsonLines(out);
 	const files = lines.filter((l) => l.type === 'file');
 	assert.equal(files.length, 1, 'attached files of live messages only');
@@ -622,9 +623,9 @@ test('export carries files as base64 lines; import brings them to a new server',
 	// --room of another room: no file lines.
 	const o = uniq('fo');
 	await join(a.c, o);
-	const other = jsonLines(await chatdOk(['--db', srv.dbPath, 'export', '--room', o]));
+	const other = jsonLines(await chatdOk([...srv.dbArgs, 'export', '--room', o]));
 	assert.equal(other.filter((l) => l.type === 'file').length, 0, 'another room: none');
-	const mine = jsonLines(await chatdOk(['--db', srv.dbPath, 'export', '--room', room]));
+	const mine = jsonLines(await chatdOk([...srv.dbArgs, 'export', '--room', room]));
 	assert.equal(mine.filter((l) => l.type === 'file').length, 1, 'the room: its file');
 	const dir = tempDir(t);
 	const db2 = path.join(dir, 'new.db');

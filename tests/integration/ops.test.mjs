@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
 	useChatd, api, newUser, login, wsAuth, join, send, uniq, until,
+	PG_URL, pgExec,
 } from './lib/chatd.mjs';
 import { chatd, chatdOk, parseMetrics } from './lib/ops.mjs';
 
@@ -175,8 +176,19 @@ test('user del while serving closes the deleted user\'s open WebSockets with 400
 	await join(ca, room);
 	await join(cb, room);
 	await chatdOk(['--db', srv.dbPath, 'user', 'del', b.name]);
-	// The server notices the admin's commit at its next request.
-	await send(ca, room, 'after the deletion');
+	// The server notices the admin's commit at its next request; on
+	// PostgreSQL, at the first one from 500 ms after its last look at
+	// meta's admin_version (chatd/chat.c).
+	if (PG_URL) {
+		let gone = false;
+		cb.closed.then(() => { gone = true; });
+		await until(async () => {
+			await send(ca, room, 'after the deletion');
+			return gone;
+		}, { what: 'the deleted user\'s socket closed' });
+	} else {
+		await send(ca, room, 'after the deletion');
+	}
 	const closed = await cb.closed;
 	assert.equal(closed.code, 4001);
 	// Everyone else carries on.
@@ -189,7 +201,8 @@ test('/healthz answers 503 with the error body once the database is unusable', a
 	assert.equal(r.status, 200);
 	assert.deepEqual(r.json, { status: 'ok' });
 	// Another process breaks the schema under the running server.
-	execFileSync('sqlite3', [srv.dbPath, 'PRAGMA busy_timeout = 5000; DROP TABLE meta;']);
+	if (PG_URL) pgExec('DROP TABLE meta', srv.dbPath);
+	else execFileSync('sqlite3', [srv.dbPath, 'PRAGMA busy_timeout = 5000; DROP TABLE meta;']);
 	r = await api(srv, 'GET', '/healthz');
 	assert.equal(r.status, 503);
 	assert.equal(typeof r.json.error.code, 'string');

@@ -174,6 +174,12 @@ test_jsonl_export_writes_header_users_rooms_members_messages(void **state)
 	         "\"user\":\"bob\",\"ts\":1001,\"deleted\":true,"
 	         "\"edited_ts\":1002}\n");
 	free(got);
+	/* --until of a time in ms today, past 2^31 (PostgreSQL took it for
+	 * an integer in the files' query once). */
+	got = export_text(f->db, 0, -1, 1796395251281LL);
+	assert_non_null(strstr(got, "\"id\":1,"));
+	assert_non_null(strstr(got, "\"id\":2,"));
+	free(got);
 }
 
 static void

@@ -112,6 +112,30 @@ test_room_delete_removes_members_and_messages(void **state)
 	assert_int_equal(room_delete(f->db, r.id), 1);
 }
 
+/* On PostgreSQL, room_delete and user_delete raise meta's admin_version,
+ * which running servers read (db_data_version) to notice them; a delete
+ * of nothing leaves it. SQLite's data_version only counts other
+ * connections' commits: nothing to see from this one. */
+static void
+test_admin_deletes_raise_the_data_version(void **state)
+{
+	struct fixture *f = *state;
+	struct room r;
+	int64_t v0 = db_data_version(f->db);
+
+	if (!db_is_postgres(f->db))
+		return;
+	assert_int_equal(room_create(f->db, "lobby", ROOM_PUBLIC, 5, &r), 0);
+	assert_int_equal(db_data_version(f->db), v0);
+	assert_int_equal(room_delete(f->db, r.id), 0);
+	assert_int_equal(db_data_version(f->db), v0 + 1);
+	assert_int_equal(room_delete(f->db, r.id), 1);
+	assert_int_equal(user_delete(f->db, f->bob), 0);
+	assert_int_equal(db_data_version(f->db), v0 + 2);
+	assert_int_equal(user_delete(f->db, f->bob), 1);
+	assert_int_equal(db_data_version(f->db), v0 + 2);
+}
+
 struct rooms {
 	char list[256];
 	int64_t members[8];
@@ -687,6 +711,7 @@ main(void)
 	    T(test_room_create_then_find_by_name),
 	    T(test_room_create_existing_returns_it),
 	    T(test_room_delete_removes_members_and_messages),
+	    T(test_admin_deletes_raise_the_data_version),
 	    T(test_room_list_public_skips_dms_and_counts_members),
 	    T(test_member_add_twice_reports_existing_member),
 	    T(test_member_add_to_missing_room_fails),

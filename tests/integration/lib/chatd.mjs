@@ -166,8 +166,10 @@ function portBusy(text) {
  *   rateLimits 'off' (default) | 'on' | null (null: pass no --rate-limits flag)
  *   tls        true when args include --tls-cert/--tls-key (url is https)
  *   port       a fixed port (default: a free one)
- * Resolves to { port, url, wsUrl, dbPath, dir, proc, stop, kill, restart,
- * logs, cleanup }.
+ * Resolves to { port, url, wsUrl, dbPath, filesDir, dbArgs, dir, proc, stop,
+ * kill, restart, logs, cleanup }: filesDir is the files directory (beside
+ * a SQLite file; in dir on PostgreSQL), dbArgs the flags that point the
+ * admin commands at this server's database and files.
  */
 export async function startChatd(opts = {}) {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatd-it-'));
@@ -186,6 +188,7 @@ export async function startChatd(opts = {}) {
 		_logs: '',
 		_stdout: '',
 	};
+	const pgFiles = path.join(dir, 'chat.db.files');
 	const tlsOn = !!opts.tls || (opts.args || []).includes('--tls-cert');
 	const proto = tlsOn ? 'https' : 'http';
 
@@ -199,7 +202,7 @@ export async function startChatd(opts = {}) {
 			const args = ['--listen', `127.0.0.1:${port}`, '--db', inst.dbPath, '--web', inst.webDir];
 			// PostgreSQL's default files directory is ./chatd.files:
 			// each chatd keeps its own in its temp dir, as with SQLite.
-			if (schema && !(o.args || []).includes('--files')) args.push('--files', path.join(dir, 'chat.db.files'));
+			if (schema && !(o.args || []).includes('--files')) args.push('--files', pgFiles);
 			const rl = o.rateLimits === undefined ? 'off' : o.rateLimits;
 			if (rl !== null) args.push('--rate-limits', rl);
 			args.push(...(o.args || []));
@@ -260,6 +263,8 @@ export async function startChatd(opts = {}) {
 		get wsUrl() { return `${proto === 'https' ? 'wss' : 'ws'}://127.0.0.1:${inst.port}/ws`; },
 		get proc() { return inst.proc; },
 		dbPath: inst.dbPath,
+		filesDir: schema ? pgFiles : `${inst.dbPath}.files`,
+		dbArgs: schema ? ['--db', inst.dbPath, '--files', pgFiles] : ['--db', inst.dbPath],
 		dir,
 		webDir: inst.webDir,
 		/** SIGTERM and wait for exit; returns the exit code (null if killed by a signal). */
@@ -303,7 +308,7 @@ export async function startChatd(opts = {}) {
 			try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* ignore */ }
 			dirs.delete(dir);
 			if (schema) {
-				try { pgExec(`DROP SCHEMA ${schema.name} CASCADE`); } catch { /* ignore */ }
+				try { pgExec(`SET client_min_messages = warning; DROP SCHEMA ${schema.name} CASCADE`); } catch { /* ignore */ }
 				schemas.delete(schema.name);
 			}
 		},
