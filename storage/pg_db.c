@@ -283,7 +283,15 @@ pg_exec(struct pg_db *db, const char *sql, ExecStatusType want,
 		return NULL;
 	}
 	if (PQresultStatus(r) != want) {
-		log_error("%s: %s", func, PQresultErrorMessage(r));
+		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+		/* Out of time (a reader's budget, or db_cancel) wherever it
+		 * strikes, BEGIN included: not an error of the database. */
+		if (state != NULL && strcmp(state, "57014") == 0 &&
+		    (db->budget_ms > 0 || atomic_load(&db->cancelled)))
+			db->exceeded = 1;
+		else
+			log_error("%s: %s", func, PQresultErrorMessage(r));
 		PQclear(r);
 		return NULL;
 	}
