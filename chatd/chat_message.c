@@ -147,7 +147,12 @@ chat_next_seq(struct session *s, json_t *ref, struct hub_room *room)
 	}
 	if (chat_cluster_lock_room(srv, room) != 0 ||
 	    (seq = db_seq_next(srv->db)) < 0) {
-		chat_send_error(s, ref, "internal", "database error");
+		/* chatd room del may have committed since the loop's last
+		 * look at admin changes (every 500 ms on PostgreSQL). */
+		if (hub_room_gone(srv->chat->hub, srv->db, room))
+			chat_send_error(s, ref, "no_such_room", "no such room");
+		else
+			chat_send_error(s, ref, "internal", "database error");
 		return -1;
 	}
 	room->seq_prev = room->lock_prev;
