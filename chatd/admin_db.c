@@ -314,6 +314,14 @@ admin_db_import(struct config *cfg, int argc, char **argv)
 			close(lock);
 		return 1;
 	}
+	/* PostgreSQL: the same refusal, through its serving lock. */
+	if ((empty = db_serving_lock(db, 1)) != 0) {
+		fprintf(stderr, "chatd: import: %s\n", empty == 1 ?
+		    "chatd is serving this database: stop it first" :
+		    "database error");
+		db_close(db);
+		return 1;
+	}
 	if (db_begin(db) != 0 || (empty = import_is_empty(db)) < 0) {
 		fprintf(stderr, "chatd: import: database error\n");
 		goto fail;

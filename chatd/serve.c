@@ -46,6 +46,15 @@ serve_run(struct config *cfg)
 		serve_teardown(&srv);
 		return 1;
 	}
+	/* PostgreSQL: every node holds the serving lock shared; an import
+	 * running holds it alone. */
+	if ((rc = db_serving_lock(srv.db, 0)) != 0) {
+		fprintf(stderr, "chatd: %s\n", rc == 1
+		    ? "an import into this database is running"
+		    : "cannot take the serving lock");
+		serve_teardown(&srv);
+		return 1;
+	}
 	/* Held while serving: chatd restore refuses to replace the file
 	 * (a SQLite file; PostgreSQL is restored with pg_restore). */
 	if (!db_url_is_pg(cfg->db_path) &&

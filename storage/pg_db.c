@@ -78,7 +78,10 @@ struct pg_db {
 	unsigned char sp_began[32];
 	int sp_depth;
 	int limit_ms;      /* db_set_wait_limit: applied to each connection */
+	int serving;       /* db_serving_lock: 1 shared, 2 exclusive */
 };
+
+static int pg_serving_take(struct pg_db *db, int exclusive);
 
 /* Whether PostgreSQL was unreachable at the last try of any connection
  * of this process (the loop's, the readers'), and how many times it
@@ -230,6 +233,11 @@ pg_connect(struct pg_db *db, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot set the time limits");
 			return -1;
 		}
+	}
+	/* A session's advisory lock goes with the session: take it again. */
+	if (db->serving && pg_serving_take(db, db->serving == 2) != 0) {
+		snprintf(err, errlen, "cannot take the serving lock again");
+		return -1;
 	}
 	return 0;
 bad:
@@ -1189,4 +1197,37 @@ db_set_wait_limit(struct db *d, int ms)
 	         "SET statement_timeout = %d; SET lock_timeout = %d",
 	         PG(d)->limit_ms, PG(d)->limit_ms);
 	return pg_run(PG(d), sql, __func__);
+}
+
+/* The serving lock: a session advisory lock of the schema chatd's tables
+ * are in (so that databases in other schemas of one PostgreSQL do not
+ * meet). 0 taken, 1 held by another session in a conflicting mode, -1. */
+static int
+pg_serving_take(struct pg_db *db, int exclusive)
+{
+	PGresult *r = pg_exec(db, exclusive
+	    ? "SELECT pg_try_advisory_lock(726163, hashtext(current_schema()))"
+	    : "SELECT pg_try_advisory_lock_shared(726163,"
+	      " hashtext(current_schema()))",
+	    PGRES_TUPLES_OK, __func__);
+	int got;
+
+	if (r == NULL)
+		return -1;
+	got = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	return got ? 0 : 1;
+}
+
+int
+db_serving_lock(struct db *d, int exclusive)
+{
+	int rc;
+
+	if (d == NULL || !db_is_pg(d))
+		return 0;
+	rc = pg_serving_take(PG(d), exclusive);
+	if (rc == 0)
+		PG(d)->serving = exclusive ? 2 : 1;
+	return rc;
 }

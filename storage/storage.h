@@ -121,6 +121,12 @@ int db_copy_file(const char *src, const char *dest, char *err, size_t errlen);
  * the server's bound on how long its loop can be held by the database.
  * 0 or -1; a no-op on SQLite. */
 int db_set_wait_limit(struct db *db, int ms);
+/* PostgreSQL: what SQLite's file lock is for chatd serve and chatd
+ * import. A serving chatd (every node) holds it shared, import exclusive,
+ * for as long as db's connection lives (taken again after a reconnect).
+ * 0 taken, 1 held by another process in a conflicting mode, -1; a no-op
+ * (0) on SQLite. */
+int db_serving_lock(struct db *db, int exclusive);
 /* PostgreSQL: times the server became unreachable, and in *down whether
  * it is now (as of the last statement). 0 and 0 for SQLite. */
 uint64_t db_pg_outages(struct db *db, int *down);

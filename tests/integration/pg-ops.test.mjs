@@ -144,3 +144,16 @@ test('check-config tests the PostgreSQL and Redis connections', async (t) => {
 	const pw = await chatd(['--db', `postgresql://chatd:s3cret@127.0.0.1:${port}/chatd`, 'check-config']);
 	assert.doesNotMatch(pw.stdout + pw.stderr, /s3cret/);
 });
+
+test('import refuses a PostgreSQL database a chatd is serving; once it stops, import goes ahead', async (t) => {
+	const s = schemaFor(t);
+	const srv = await useChatd(t, { dbPath: s.url, args: ['--files', path.join(tempDir(t), 'files')] });
+	const line = '{"type":"chatd_export","version":1,"epoch":"00000000000000000000000000000000","seq_floor":0}\n';
+	const imp = await chatd(['--db', s.url, 'import'], { input: line });
+	assert.equal(imp.code, 1);
+	assert.match(imp.stderr, /serving this database/);
+	assert.equal(await srv.stop(), 0);
+	// Stopped: the lock went with its connection.
+	const again = await chatd(['--db', s.url, 'import'], { input: '' });
+	assert.doesNotMatch(again.stderr, /serving/);
+});
