@@ -311,6 +311,11 @@ chat_cluster_lock_room(struct server *srv, struct hub_room *room)
 			int64_t from = cluster_order_refill(cl->order, room->id,
 			                                    cl_now());
 
+			/* A fill left for after the commit (a gap Redis
+			 * showed while the batch was open) is done now. */
+			if (from < 0 &&
+			    cluster_order_filling(cl->order, room->id))
+				from = cluster_order_last(cl->order, room->id);
 			if (from >= 0) {
 				int txn = ch->txn;
 
