@@ -123,7 +123,12 @@ chat_presence_snapshot(struct session *s)
 	json_decref(seen);
 }
 
-/* The session's token expired: close 4001, as for a logout. */
+static void chat_session_arm(struct session *s);
+
+/* The session's token expired: close 4001, as for a logout. The timer
+ * runs on the monotonic clock and the token's end is wall-clock time: a
+ * timer early by a few ms waits for the rest, so that the token is
+ * refused everywhere (HTTP too) once the socket is closed. */
 static void
 chat_session_expired(int fd, short what, void *arg)
 {
@@ -131,7 +136,25 @@ chat_session_expired(int fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (chat_now() < s->expires_at) {
+		chat_session_arm(s);
+		return;
+	}
 	conn_ws_close(s->conn, 4001, "token expired");
+}
+
+/* Arms s's timer for the rest of its token's life (at least 1 ms). */
+static void
+chat_session_arm(struct session *s)
+{
+	int64_t left = s->expires_at - chat_now();
+	struct timeval tv;
+
+	if (left < 1)
+		left = 1;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
+	evtimer_add(s->expiry, &tv);
 }
 
 /*
@@ -143,19 +166,14 @@ static int
 chat_session_expiry(struct session *s, const uint8_t hash[32])
 {
 	struct server *srv = s->conn->srv;
-	int64_t expires, left;
-	struct timeval tv;
+	int64_t expires;
 
 	if (session_expires(srv->db, hash, &expires) != 0)
 		return -1;
-	left = expires - chat_now();
-	if (left < 0)
-		left = 0;
-	tv.tv_sec = (time_t)(left / 1000);
-	tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
+	s->expires_at = expires;
 	if (s->expiry == NULL)
 		s->expiry = evtimer_new(srv->base, chat_session_expired, s);
-	evtimer_add(s->expiry, &tv);
+	chat_session_arm(s);
 	return 0;
 }
 

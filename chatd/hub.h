@@ -62,6 +62,7 @@ struct session {
 	unsigned pending;      /* batch actions that still point here */
 	unsigned parked;       /* requests waiting for the write lock */
 	struct event *expiry;  /* the token's end: close 4001 (authed) */
+	int64_t expires_at;    /* ...in ms since the epoch */
 	LIST_ENTRY(session) user_link;
 };
 
