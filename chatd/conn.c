@@ -37,6 +37,7 @@ struct conn_msg {
 	uint8_t data[];
 };
 static void conn_linger_read_cb(struct bufferevent *bev, void *arg);
+static void conn_linger(struct conn *c);
 
 static int conn_ws_message(void *arg, int binary, uint8_t *data, size_t len);
 static void conn_ws_write(void *arg, const uint8_t *data, size_t len);
@@ -302,10 +303,17 @@ conn_flush_close(struct conn *c, const char *reason)
 	c->flags |= CONN_FLUSH_CLOSE;
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	if (conn_output_len(c) == 0)
-		conn_close(c, reason);
-	else
+	if (conn_output_len(c) > 0)
 		conn_timer_set(c, CONN_CLOSE_WAIT);
+	else if (c->mode == CONN_MODE_HTTP &&
+	         (c->flags & (CONN_IN_HEAD | CONN_LINGER)))
+		/* The answer went out at once (conn_send_now) while the
+		 * request was still arriving (a refused body): closing with
+		 * its rest unread would reset the connection and could
+		 * destroy the answer before the peer reads it. */
+		conn_linger(c);
+	else
+		conn_close(c, reason);
 }
 
 void

@@ -18,6 +18,7 @@ export function upload(srv, token, room, name, bytes, opts = {}) {
 		const req = http.request({
 			host: '127.0.0.1', port: srv.port, path: `/api/files?${q}`, method: 'POST', headers, agent: false,
 		}, (res) => {
+			answered = true;
 			const parts = [];
 			res.on('data', (d) => parts.push(d));
 			res.on('end', () => {
@@ -27,8 +28,12 @@ export function upload(srv, token, room, name, bytes, opts = {}) {
 				resolve({ status: res.statusCode, headers: res.headers, json, text });
 			});
 		});
+		// A server may answer a refused body early and close (RFC 9112
+		// 9.6): once the answer is in, a failed write of the rest of the
+		// body is the expected end, not an error.
+		let answered = false;
 		req.setTimeout(WAIT_MS * 4, () => req.destroy(new Error('upload: no answer')));
-		req.on('error', reject);
+		req.on('error', (e) => { if (!answered) reject(new Error(`upload ${name}: ${e.message}`, { cause: e })); });
 		if (opts.chunks) for (const c of opts.chunks) req.write(c);
 		else req.write(bytes);
 		req.end();
