@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -65,42 +66,80 @@ port_open(int port)
 	return ok;
 }
 
-/* Starts redis-server on port and waits until it accepts connections
- * (or fails the test: redis-server missing or not starting). */
+/* Each running redis-server's log (its standard output), read until it
+ * says it is ready, then kept open (its few later lines unread) until it
+ * is killed. */
+#define REDIS_MAX 4
+static struct {
+	pid_t pid;
+	int fd;
+} redis_logs[REDIS_MAX];
+
+/* Starts redis-server on port and waits until its log says it accepts
+ * connections (or fails the test: redis-server missing or not starting):
+ * a blocking read of the log, no polling. */
 static pid_t
 redis_start(int port)
 {
-	char p[16];
+	char p[16], buf[8192];
+	size_t have = 0;
+	int64_t left;
 	pid_t pid;
-	int64_t end = now_ms() + DEADLINE_MS;
-	int status;
+	int fds[2], status;
 
 	snprintf(p, sizeof(p), "%d", port);
+	assert_int_equal(pipe(fds), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(null, 1);
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
 		execlp("redis-server", "redis-server", "--port", p, "--bind",
 		       "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-		       "/tmp", (char *)NULL);
+		       "/tmp", "--loglevel", "notice", (char *)NULL);
 		fprintf(stderr, "test_redis: cannot run redis-server: %m\n");
 		_exit(127);
 	}
-	while (!port_open(port)) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
+	close(fds[1]);
+	left = DEADLINE_MS;
+	for (;;) {
+		struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+		int64_t t0 = now_ms();
+		ssize_t n;
+
+		if (poll(&pf, 1, (int)left) <= 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			fail_msg("redis-server did not start on %d", port);
+		}
+		n = read(fds[0], buf + have, sizeof(buf) - 1 - have);
+		if (n <= 0) {
+			waitpid(pid, &status, 0);
 			fail_msg("redis-server exited (status %d): is it "
 			         "installed (scripts/deps.sh test)?",
 			         status);
-		if (now_ms() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			fail_msg("redis-server did not listen on %d", port);
 		}
-		/* Poll again soon: a connect is the readiness test. */
-		nanosleep(&(struct timespec){0, 5000000}, NULL);
+		have += (size_t)n;
+		buf[have] = '\0';
+		if (strstr(buf, "Ready to accept connections") != NULL)
+			break;
+		if (have > sizeof(buf) / 2) { /* keep the tail only */
+			memmove(buf, buf + have - 256, 256);
+			have = 256;
+		}
+		left -= now_ms() - t0;
+		if (left < 1)
+			left = 1;
 	}
+	assert_true(port_open(port));
+	for (int i = 0; i < REDIS_MAX; i++)
+		if (redis_logs[i].pid == 0) {
+			redis_logs[i].pid = pid;
+			redis_logs[i].fd = fds[0];
+			return pid;
+		}
+	fail_msg("more than %d redis-servers at once", REDIS_MAX);
 	return pid;
 }
 
@@ -110,6 +149,11 @@ redis_kill(pid_t pid)
 {
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+	for (int i = 0; i < REDIS_MAX; i++)
+		if (redis_logs[i].pid == pid) {
+			close(redis_logs[i].fd);
+			redis_logs[i].pid = 0;
+		}
 }
 
 /* What one node saw. */
