@@ -292,6 +292,30 @@ db_room_lock(struct db *db, int64_t room_id, int wait, int64_t *last_seq)
 	return db_is_pg(db) ? pg_db_room_lock(db, room_id, wait, last_seq) : -1;
 }
 
+/* The highest version of a set of migrations. */
+static int
+db_migrations_version(const struct migration *m, size_t n)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (m[i].version > v)
+			v = m[i].version;
+	return v;
+}
+
+int
+db_schema_version(void)
+{
+	return db_migrations_version(db_migrations, db_migrations_count);
+}
+
+int
+db_pg_schema_version(void)
+{
+	return db_migrations_version(db_pg_migrations, db_pg_migrations_count);
+}
+
 /* Helpers over the wrappers, the same for both backends. */
 
 int

@@ -654,7 +654,7 @@ message_changed(struct db *db, int64_t room_id, int64_t since, message_cb cb,
 
 /* The byte length of the whitespace character at s, or 0 if s is not
  * one (ASCII white space, U+00A0 and U+3000, the ideographic space). */
-size_t
+static size_t
 message_space(const unsigned char *s)
 {
 	if (*s == ' ' || (*s >= '\t' && *s <= '\r'))
@@ -695,14 +695,10 @@ message_query_add(struct message_query *q, const char *term, size_t len)
 	q->s[q->len] = '\0';
 }
 
-/* Splits text into white-space separated terms and sorts them into the
- * trigram query (3 or more code points: substring match) and the word
- * query (shorter: whole-word match; trigrams can't find them). */
-static void
-message_query_split(const char *text, struct message_query *trigram,
-                    struct message_query *words)
+void
+message_terms(const char *q, message_term_fn fn, void *arg)
 {
-	const unsigned char *p = (const unsigned char *)text, *start;
+	const unsigned char *p = (const unsigned char *)q, *start;
 	size_t sp, chars;
 
 	for (;;) {
@@ -717,9 +713,34 @@ message_query_split(const char *text, struct message_query *trigram,
 				chars++;
 			p++;
 		}
-		message_query_add(chars >= 3 ? trigram : words,
-		                  (const char *)start, (size_t)(p - start));
+		fn(arg, (const char *)start, (size_t)(p - start), chars);
 	}
+}
+
+/* The two queries of message_query_split. */
+struct message_queries {
+	struct message_query *trigram, *words;
+};
+
+/* message_term_fn of message_query_split. */
+static void
+message_query_term(void *arg, const char *term, size_t len, size_t chars)
+{
+	struct message_queries *q = arg;
+
+	message_query_add(chars >= 3 ? q->trigram : q->words, term, len);
+}
+
+/* Splits text into white-space separated terms and sorts them into the
+ * trigram query (3 or more code points: substring match) and the word
+ * query (shorter: whole-word match; trigrams can't find them). */
+static void
+message_query_split(const char *text, struct message_query *trigram,
+                    struct message_query *words)
+{
+	struct message_queries q = {trigram, words};
+
+	message_terms(text, message_query_term, &q);
 }
 
 /* Runs one statement that takes :lo and :hi. 0 or -1. */

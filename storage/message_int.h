@@ -38,9 +38,12 @@
  * the count. Resets st. 0 or -1. */
 int message_each(struct db *db, struct db_stmt *st, int64_t max,
                  message_cb cb, void *arg, int64_t *rows);
-/* The byte length of the white-space character at s, or 0 if s is not
- * one: what separates the terms of a search. */
-size_t message_space(const unsigned char *s);
+/* Calls fn for each term of a search query q: the runs between white
+ * space (ASCII white space, U+00A0, U+3000), with their length in bytes
+ * and in code points. */
+typedef void (*message_term_fn)(void *arg, const char *term, size_t len,
+                                size_t chars);
+void message_terms(const char *q, message_term_fn fn, void *arg);
 /* message_search on PostgreSQL (storage/pg_search.c). */
 int pg_message_search(struct db *db, int64_t user_id, int64_t room_id,
                       const char *q, int limit, message_cb cb, void *arg);

@@ -911,17 +911,6 @@ pg_schema_of(struct pg_db *db)
 	              0, __func__);
 }
 
-int
-db_pg_schema_version(void)
-{
-	int v = 0;
-
-	for (size_t i = 0; i < db_pg_migrations_count; i++)
-		if (db_pg_migrations[i].version > v)
-			v = db_pg_migrations[i].version;
-	return v;
-}
-
 /* Applies the migrations the database lacks, in one transaction that
  * holds an advisory lock: nodes starting together migrate once. */
 static int

@@ -78,6 +78,31 @@ pg_terms_add_words(struct pg_terms *t, const char *term, size_t len)
 	" ELSE unaccent(m.text) ~* ('\\m' || regexp_replace(unaccent(t),"       \
 	" '([][!$()*+.:<=>?\\\\^{|}-])', '\\\\\\1', 'g') || '\\M') END)"
 
+/* The query being built: the terms, and the longest one of three or more
+ * characters (the trigram index's lead). */
+struct pg_query {
+	struct pg_terms terms;
+	const char *lead;
+	size_t lead_len, lead_chars;
+};
+
+/* message_term_fn: a term into the query. */
+static void
+pg_query_term(void *arg, const char *term, size_t len, size_t chars)
+{
+	struct pg_query *q = arg;
+
+	if (chars >= 3)
+		pg_terms_add(&q->terms, term, len);
+	else
+		pg_terms_add_words(&q->terms, term, len);
+	if (chars >= 3 && chars > q->lead_chars) {
+		q->lead = term;
+		q->lead_len = len;
+		q->lead_chars = chars;
+	}
+}
+
 int
 pg_message_search(struct db *db, int64_t user_id, int64_t room_id,
                   const char *q, int limit, message_cb cb, void *arg)
@@ -92,51 +117,26 @@ pg_message_search(struct db *db, int64_t user_id, int64_t room_id,
 	    db, "SELECT " MESSAGE_COLUMNS " FROM messages m" MESSAGE_JOINS
 	        " WHERE" PG_SEARCH_TERMS MESSAGE_SEARCH_SCOPE
 	        " ORDER BY m.id DESC LIMIT :limit");
-	const unsigned char *p = (const unsigned char *)q, *start;
-	const char *lead = NULL;
-	size_t sp, chars, lead_len = 0, lead_chars = 0;
-	struct pg_terms terms = {0};
+	struct pg_query pq = {{0}, NULL, 0, 0};
+	struct pg_terms *terms = &pq.terms;
 	struct db_stmt *st;
 	int ret;
 
 	if (by_lead == NULL || by_words == NULL)
 		return -1;
-	for (;;) {
-		while (*p != '\0' && (sp = message_space(p)) > 0)
-			p += sp;
-		if (*p == '\0')
-			break;
-		start = p;
-		chars = 0;
-		while (*p != '\0' && message_space(p) == 0) {
-			if ((*p & 0xc0) != 0x80)
-				chars++;
-			p++;
-		}
-		if (chars >= 3)
-			pg_terms_add(&terms, (const char *)start,
-			             (size_t)(p - start));
-		else
-			pg_terms_add_words(&terms, (const char *)start,
-			                   (size_t)(p - start));
-		if (chars >= 3 && chars > lead_chars) {
-			lead = (const char *)start;
-			lead_len = (size_t)(p - start);
-			lead_chars = chars;
-		}
-	}
-	if (terms.n == 0)
+	message_terms(q, pg_query_term, &pq);
+	if (terms->n == 0)
 		return 0; /* nothing to look for (SQLite finds nothing too) */
-	terms.s[terms.len++] = '}';
-	terms.s[terms.len] = '\0';
-	st = lead != NULL ? by_lead : by_words;
-	if (lead != NULL)
-		db_bind_text(st, ":lead", lead, (ptrdiff_t)lead_len);
-	db_bind_text(st, ":terms", terms.s, (ptrdiff_t)terms.len);
+	terms->s[terms->len++] = '}';
+	terms->s[terms->len] = '\0';
+	st = pq.lead != NULL ? by_lead : by_words;
+	if (pq.lead != NULL)
+		db_bind_text(st, ":lead", pq.lead, (ptrdiff_t)pq.lead_len);
+	db_bind_text(st, ":terms", terms->s, (ptrdiff_t)terms->len);
 	db_bind_int64(st, ":room_id", room_id);
 	db_bind_int64(st, ":user_id", user_id);
 	db_bind_int64(st, ":limit", limit);
 	ret = message_each(db, st, -1, cb, arg, NULL);
-	free(terms.s);
+	free(terms->s);
 	return ret;
 }

@@ -95,18 +95,6 @@ struct db {
 	struct db_budget *budget; /* a reader connection's (db_open_reader) */
 };
 
-/* The schema version this chatd writes: the highest migration. */
-int
-db_schema_version(void)
-{
-	int v = 0;
-
-	for (size_t i = 0; i < db_migrations_count; i++)
-		if (db_migrations[i].version > v)
-			v = db_migrations[i].version;
-	return v;
-}
-
 /* 1 if rc says another connection holds a lock the statement needs: a
  * retry later may succeed. */
 static int
