@@ -924,6 +924,7 @@ api_head(struct conn *c, const struct http_request *req, int *stream)
 	rc = api_auth_quiet(c, req, &u);
 	if (rc != 0) {
 		c->srv->m.files_upload_failed++;
+		conn_linger_after(c);
 		if (rc < 0)
 			http_respond_error(c, req, 500, "internal",
 			    "database error");

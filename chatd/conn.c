@@ -305,8 +305,7 @@ conn_flush_close(struct conn *c, const char *reason)
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	if (conn_output_len(c) > 0)
 		conn_timer_set(c, CONN_CLOSE_WAIT);
-	else if (c->mode == CONN_MODE_HTTP &&
-	         (c->flags & (CONN_IN_HEAD | CONN_LINGER)))
+	else if (c->flags & CONN_LINGER)
 		/* The answer went out at once (conn_send_now) while the
 		 * request was still arriving (a refused body): closing with
 		 * its rest unread would reset the connection and could
@@ -314,6 +313,12 @@ conn_flush_close(struct conn *c, const char *reason)
 		conn_linger(c);
 	else
 		conn_close(c, reason);
+}
+
+void
+conn_linger_after(struct conn *c)
+{
+	c->flags |= CONN_LINGER;
 }
 
 void
@@ -342,9 +347,9 @@ conn_http_head(struct conn *c)
 	if (c->flags & CONN_DISCARD)
 		stream = 1;
 	if ((r = http_parser_body(c->http, max, stream)) < 0) {
+		c->flags |= CONN_LINGER;
 		if (!(c->flags & CONN_DISCARD))
 			c->env->bad_request(c, http_error_status(r));
-		c->flags |= CONN_LINGER;
 		conn_flush_close(c, "body over the limit");
 		return -1;
 	}
@@ -386,9 +391,9 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 		}
 		n = http_parser_feed(c->http, v.iov_base, v.iov_len);
 		if (n < 0) {
+			c->flags |= CONN_LINGER;
 			if (!(c->flags & CONN_DISCARD))
 				c->env->bad_request(c, http_error_status(n));
-			c->flags |= CONN_LINGER;
 			conn_flush_close(c, "bad request");
 			return;
 		}

@@ -232,6 +232,10 @@ void conn_ws_close(struct conn *c, int code, const char *reason);
 /* A frame of the len encoded bytes (a WebSocket frame, header included,
  * as another node sent it). refs starts at 1. */
 struct frame *frame_copy(const uint8_t *bytes, size_t len);
+/* The answer about to be written ends the connection with a lingering
+ * close (conn_body_discard(c, 1) after it): set before writing it, as it
+ * may go out at once, while the rest of the request is still arriving. */
+void conn_linger_after(struct conn *c);
 /* Builds a text frame holding data. refs starts at 1. */
 struct frame *frame_new(const char *data, size_t len);
 /* Turns the JSON in w (jsonw_init(w, CONN_JSONW_HEAD)) into a text frame

@@ -180,11 +180,14 @@ files_refuse(struct conn *c, const struct http_request *req, int status,
              const char *code, const char *message, const char *extra)
 {
 	struct files *f = c->srv->files;
+	int close = req->expect_continue || !req->keep_alive ||
+	            req->content_length > (int64_t)f->max_upload;
 
 	c->srv->m.files_upload_failed++;
+	if (close)
+		conn_linger_after(c);
 	files_error(c, req, status, code, message, extra);
-	conn_body_discard(c, req->expect_continue || !req->keep_alive ||
-	                         req->content_length > (int64_t)f->max_upload);
+	conn_body_discard(c, close);
 }
 
 /* 429 for the quota, with the wait for len bytes. */
