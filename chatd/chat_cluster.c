@@ -428,38 +428,46 @@ chat_to_user(struct server *srv, int64_t user_id, struct frame *f,
 	cl_publish(srv->cluster, &m, 0);
 }
 
+/* Publishes a JOIN or KICK of user_id in room (with --redis). */
+static void
+cl_publish_member(struct server *srv, int kind, struct hub_room *room,
+                  int64_t user_id)
+{
+	struct cluster_wire_msg m = {0};
+
+	if (srv->cluster == NULL)
+		return;
+	m.kind = kind;
+	m.room_id = room->id;
+	m.user_id = user_id;
+	cl_publish(srv->cluster, &m, 0);
+}
+
+/* Unsubscribes this node's sessions of u (may be NULL) from room. */
+static void
+cl_unsubscribe_local(struct hub_user *u, struct hub_room *room)
+{
+	struct session *s;
+
+	if (u != NULL)
+		LIST_FOREACH(s, &u->sessions, user_link)
+			hub_unsubscribe(s, room);
+}
+
 void
 chat_subscribe_everywhere(struct server *srv, int64_t user_id,
     struct hub_room *room)
 {
-	struct cluster_wire_msg m = {0};
-
 	chat_room_subscribe_user(hub_user_find(srv->chat->hub, user_id), room);
-	if (srv->cluster == NULL)
-		return;
-	m.kind = CLUSTER_WIRE_JOIN;
-	m.room_id = room->id;
-	m.user_id = user_id;
-	cl_publish(srv->cluster, &m, 0);
+	cl_publish_member(srv, CLUSTER_WIRE_JOIN, room, user_id);
 }
 
 void
 chat_unsubscribe_everywhere(struct server *srv, int64_t user_id,
     struct hub_room *room)
 {
-	struct hub_user *u = hub_user_find(srv->chat->hub, user_id);
-	struct cluster_wire_msg m = {0};
-	struct session *s;
-
-	if (u != NULL)
-		LIST_FOREACH(s, &u->sessions, user_link)
-			hub_unsubscribe(s, room);
-	if (srv->cluster == NULL)
-		return;
-	m.kind = CLUSTER_WIRE_KICK;
-	m.room_id = room->id;
-	m.user_id = user_id;
-	cl_publish(srv->cluster, &m, 0);
+	cl_unsubscribe_local(hub_user_find(srv->chat->hub, user_id), room);
+	cl_publish_member(srv, CLUSTER_WIRE_KICK, room, user_id);
 }
 
 void
@@ -518,17 +526,14 @@ cl_on_member(struct chat_cluster *cl, const struct cluster_wire_msg *m)
 {
 	struct hub_user *u = hub_user_find(cl->srv->chat->hub, m->user_id);
 	struct hub_room *room;
-	struct session *s;
 
 	if (u == NULL || (room = cl_room(cl, m->room_id)) == NULL)
 		return;
 	if (m->kind == CLUSTER_WIRE_JOIN) {
 		cl_track(cl, room);
 		chat_room_subscribe_user(u, room);
-	} else {
-		LIST_FOREACH(s, &u->sessions, user_link)
-			hub_unsubscribe(s, room);
-	}
+	} else
+		cl_unsubscribe_local(u, room);
 }
 
 /* hub_user_each of a LOGOUT: closes the sessions of that token. */

@@ -187,7 +187,16 @@ db_new_epoch(struct db *db)
 int64_t
 db_max_seq(struct db *db)
 {
-	return DB_ON(db, max_seq, db);
+	int64_t v = DB_ON(db, max_seq, db);
+
+	/* The caller adds 1: never past INT64_MAX. */
+	if (v > SEQ_MAX) {
+		log_error("%s: the database holds seq %lld, above %lld: no "
+		          "more changes can be stored",
+		          __func__, (long long)v, (long long)SEQ_MAX);
+		v = SEQ_MAX;
+	}
+	return v;
 }
 
 int64_t

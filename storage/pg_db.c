@@ -866,12 +866,6 @@ pg_db_max_seq(struct db *d)
 	    " WHERE key = 'seq_floor'), 0))",
 	    0, __func__);
 
-	if (v > SEQ_MAX) {
-		log_error("%s: the database holds seq %lld, above %lld: no "
-		          "more changes can be stored",
-		          __func__, (long long)v, (long long)SEQ_MAX);
-		v = SEQ_MAX;
-	}
 	return v;
 }
 

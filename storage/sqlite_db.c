@@ -578,13 +578,6 @@ sqlite_db_max_seq(struct db *db)
 	if (db_step(st) == DB_ROW)
 		v = db_column_int64(st, 0);
 	db_reset(st);
-	/* The caller adds 1: never past INT64_MAX. */
-	if (v > SEQ_MAX) {
-		log_error("%s: the database holds seq %lld, above %lld: no "
-		          "more changes can be stored",
-		          __func__, (long long)v, (long long)SEQ_MAX);
-		v = SEQ_MAX;
-	}
 	return v;
 }
 
