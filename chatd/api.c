@@ -9,6 +9,7 @@
 #include "chatd/chat.h"
 #include "chatd/conn.h"
 #include "chatd/files.h"
+#include "chatd/gate.h"
 #include "chatd/http.h"
 #include "chatd/jsonw.h"
 #include "chatd/limiter.h"
@@ -913,7 +914,7 @@ api_download(struct conn *c, const struct http_request *req)
 /* A request head with a body: POST /api/files streams it (after the
  * checks its head allows); every other body is buffered as before. */
 static uint64_t
-api_head(struct conn *c, const struct http_request *req, int *stream)
+api_head_now(struct conn *c, const struct http_request *req, int *stream)
 {
 	struct user u;
 	int rc;
@@ -939,7 +940,7 @@ api_head(struct conn *c, const struct http_request *req, int *stream)
 
 /* A connection goes: its upload, then its chat session. */
 static void
-api_gone(struct conn *c)
+api_gone_now(struct conn *c)
 {
 	files_conn_gone(c);
 	chat_gone(c);
@@ -1196,8 +1197,8 @@ api_client(struct conn *c, const struct http_request *req)
 		    nxff > 0 ? "X-Forwarded-For" : "Forwarded", c->addr);
 }
 
-void
-api_request(struct conn *c, const struct http_request *req)
+static void
+api_request_now(struct conn *c, const struct http_request *req)
 {
 	enum http_method m = req->method == HTTP_HEAD ? HTTP_GET : req->method;
 
@@ -1235,6 +1236,225 @@ api_request(struct conn *c, const struct http_request *req)
 	static_serve(c, req);
 }
 
+/*
+ * On PostgreSQL the callbacks that may touch the database run as gate
+ * jobs (chatd/gate.h): the request, the head of an upload, a WebSocket
+ * message and a connection going. A job that finishes before gate_post
+ * returns is answered as a direct call would; one that waits holds the
+ * connection (HTTP: conn_hold, the request stays parsed; WebSocket:
+ * conn_ref, the message copied) until it ran. A connection with
+ * API_CONN_QUEUE messages queued reads no more until half have run.
+ */
+#define API_CONN_QUEUE 32
+
+struct api_gate_job {
+	struct gate_job job;
+	struct conn *c;
+	const struct http_request *req;
+	uint64_t max;   /* head: the body's limit */
+	int stream;     /* head: stream the body */
+	int held;       /* the poster returned: the job ends the hold */
+	int done;
+};
+
+/* A static file: no database, never queued behind it. */
+static int
+api_is_static(const struct http_request *req)
+{
+	return strncmp(req->path, "/api/", 5) != 0 &&
+	    strcmp(req->path, "/ws") != 0 &&
+	    strcmp(req->path, "/healthz") != 0 &&
+	    strcmp(req->path, "/metrics") != 0;
+}
+
+static void
+api_request_job(struct gate_job *g)
+{
+	struct api_gate_job *j = (struct api_gate_job *)g;
+	struct conn *c = j->c;
+
+	if (!(c->flags & CONN_DEAD))
+		api_request_now(c, j->req);
+	j->done = 1;
+	if (j->held) {
+		free(j);
+		conn_release(c);
+	}
+}
+
+void
+api_request(struct conn *c, const struct http_request *req)
+{
+	struct api_gate_job *j;
+
+	if (!gate_on() || api_is_static(req)) {
+		api_request_now(c, req);
+		return;
+	}
+	j = xcalloc(1, sizeof *j);
+	j->c = c;
+	j->req = req;
+	gate_post(&j->job, api_request_job);
+	if (j->done) {
+		free(j);
+		return;
+	}
+	j->held = 1;
+	conn_hold(c);
+}
+
+static void
+api_head_job(struct gate_job *g)
+{
+	struct api_gate_job *j = (struct api_gate_job *)g;
+	struct conn *c = j->c;
+
+	if (!(c->flags & CONN_DEAD))
+		j->max = api_head_now(c, j->req, &j->stream);
+	j->done = 1;
+	if (j->held) {
+		uint64_t max = j->max;
+		int stream = j->stream;
+
+		free(j);
+		conn_head_done(c, max, stream);
+	}
+}
+
+static uint64_t
+api_head(struct conn *c, const struct http_request *req, int *stream)
+{
+	struct api_gate_job *j;
+	uint64_t max;
+
+	if (!gate_on() || req->method != HTTP_POST ||
+	    strcmp(req->path, "/api/files") != 0)
+		return api_head_now(c, req, stream);
+	j = xcalloc(1, sizeof *j);
+	j->c = c;
+	j->req = req;
+	gate_post(&j->job, api_head_job);
+	if (j->done) {
+		*stream = j->stream;
+		max = j->max;
+		free(j);
+		return max;
+	}
+	j->held = 1;
+	conn_hold(c);
+	return 0;
+}
+
+/* A connection's WebSocket messages waiting for the gate, in order, and
+ * whether it has gone: one gate job per connection runs them, one message
+ * a turn (connections take turns), then the going. */
+struct api_msg {
+	TAILQ_ENTRY(api_msg) link;
+	int binary;
+	size_t len;
+	uint8_t data[];
+};
+
+struct api_queue {
+	struct gate_job job;
+	struct conn *c;
+	TAILQ_HEAD(api_msg_list, api_msg) msgs;
+	unsigned n;
+	int gone;
+};
+
+/* c's queue, made (holding c) on first use. */
+static struct api_queue *
+api_queue(struct conn *c)
+{
+	struct api_queue *q = c->app_queue;
+
+	if (q == NULL) {
+		q = xcalloc(1, sizeof *q);
+		q->c = c;
+		TAILQ_INIT(&q->msgs);
+		conn_ref(c);
+		c->app_queue = q;
+	}
+	return q;
+}
+
+static void
+api_queue_run(struct gate_job *g)
+{
+	struct api_queue *q = (struct api_queue *)g;
+	struct conn *c = q->c;
+	struct api_msg *m;
+
+	if ((m = TAILQ_FIRST(&q->msgs)) != NULL &&
+	    (c->flags & (CONN_READ_PAUSED | CONN_DEAD | CONN_OVERFLOW)) ==
+		CONN_READ_PAUSED) {
+		/* Its output is over the mark: what waits here goes back in
+		 * front of what conn holds, for when it drains (a paused
+		 * peer's requests produce nothing). */
+		while ((m = TAILQ_LAST(&q->msgs, api_msg_list)) != NULL) {
+			TAILQ_REMOVE(&q->msgs, m, link);
+			conn_unread(c, m->binary, m->data, m->len);
+			free(m);
+		}
+		q->n = 0;
+		conn_input_release(c);
+	} else if (m != NULL) {
+		TAILQ_REMOVE(&q->msgs, m, link);
+		q->n--;
+		/* Run even if c closed meanwhile: it had arrived before. */
+		chat_ws_message(c, m->binary, m->data, m->len);
+		free(m);
+		if (q->n <= API_CONN_QUEUE / 2)
+			conn_input_release(c);
+	}
+	if (!TAILQ_EMPTY(&q->msgs)) {
+		gate_post(&q->job, api_queue_run); /* its next turn */
+		return;
+	}
+	if (!q->gone)
+		return; /* posted again by the next message */
+	c->app_queue = NULL;
+	gate_cancel(&q->job); /* posted again while it ran */
+	free(q);
+	api_gone_now(c);
+	conn_unref(c);
+}
+
+static int
+api_ws_message(struct conn *c, int binary, uint8_t *data, size_t len)
+{
+	struct api_queue *q;
+	struct api_msg *m;
+
+	if (!gate_on())
+		return chat_ws_message(c, binary, data, len);
+	q = api_queue(c);
+	m = xmalloc(sizeof *m + len);
+	m->binary = binary;
+	m->len = len;
+	memcpy(m->data, data, len);
+	TAILQ_INSERT_TAIL(&q->msgs, m, link);
+	q->n++;
+	gate_post(&q->job, api_queue_run); /* nothing if queued already */
+	if (c->flags & CONN_DEAD)
+		return -1;
+	if (c->app_queue != NULL && q->n >= API_CONN_QUEUE)
+		conn_input_hold(c);
+	return 0;
+}
+
+static void
+api_gone(struct conn *c)
+{
+	if (!gate_on() && c->app_queue == NULL) {
+		api_gone_now(c);
+		return;
+	}
+	api_queue(c)->gone = 1;
+	gate_post(&api_queue(c)->job, api_queue_run);
+}
+
 /* Shutdown: whatever is pending is committed and delivered first, and
  * searches still running stop (their clients get 503 unavailable). */
 static void
@@ -1250,7 +1470,7 @@ const struct conn_app api_app = {
 	.head = api_head,
 	.body = files_upload_body,
 	.ws_open = chat_ws_open,
-	.ws_message = chat_ws_message,
+	.ws_message = api_ws_message,
 	.gone = api_gone,
 	.stop = api_stop,
 	.ws_auth_timeout = CHAT_AUTH_TIMEOUT,

@@ -14,6 +14,7 @@
 #include "chatd/chat_int.h"
 #include "chatd/conn.h"
 #include "chatd/files.h"
+#include "chatd/gate.h"
 #include "chatd/hub.h"
 #include "chatd/jsonw.h"
 #include "chatd/log.h"
@@ -467,7 +468,7 @@ chat_gone(struct conn *c)
 	}
 	hub_user_detach(srv->chat->hub, s);
 	if (s->expiry != NULL)
-		event_free(s->expiry);
+		gate_event_free(s->expiry);
 	free(s);
 	c->app_data = NULL;
 }
@@ -488,8 +489,8 @@ chat_start(struct server *srv)
 		return -1;
 	}
 	TAILQ_INIT(&ch->actions);
-	ch->commit_ev = event_new(srv->base, -1, 0, chat_commit_cb, srv);
-	ch->index_ev = evtimer_new(srv->base, chat_index_cb, srv);
+	ch->commit_ev = gate_event_new(srv->base, -1, 0, chat_commit_cb, srv);
+	ch->index_ev = gate_event_new(srv->base, -1, 0, chat_index_cb, srv);
 	jsonw_init(&ch->out, CONN_JSONW_HEAD);
 	srv->chat = ch;
 	chat_park_init(srv);
@@ -506,8 +507,8 @@ chat_free(struct server *srv)
 	chat_flush(srv);
 	chat_cluster_stop(srv);
 	chat_park_free(srv);
-	event_free(ch->commit_ev);
-	event_free(ch->index_ev);
+	gate_event_free(ch->commit_ev);
+	gate_event_free(ch->index_ev);
 	hub_free(ch->hub);
 	jsonw_free(&ch->out);
 	free(ch);

@@ -17,6 +17,8 @@
 #include "chatd/cluster_wire.h"
 #include "chatd/config.h"
 #include "chatd/conn.h"
+#include "chatd/fiber.h"
+#include "chatd/gate.h"
 #include "chatd/hub.h"
 #include "chatd/log.h"
 #include "chatd/metrics.h"
@@ -60,8 +62,30 @@ struct chat_cluster {
 	int64_t *fills; /* rooms to read back once the batch commits */
 	size_t nfills, capfills;
 	int up;
+	int refill_queued; /* a CL_JOB_REFILL waits in the gate */
 	struct chat_cluster_stats st;
+	/* What Redis brought, waiting for its turn in the gate (gate.h). */
+	TAILQ_HEAD(, cl_job) jobs;
+	unsigned njobs;
 };
+
+/* A Redis callback as a gate job: a message (copied), up, or down. */
+struct cl_job {
+	struct gate_job job;
+	struct chat_cluster *cl;
+	int what; /* CL_JOB_* */
+	size_t len;
+	TAILQ_ENTRY(cl_job) link;
+	uint8_t data[];
+};
+#define CL_JOB_MESSAGE 0
+#define CL_JOB_UP 1
+#define CL_JOB_DOWN 2
+#define CL_JOB_REFILL 3
+/* Messages from Redis waiting for the gate, at most: past it they are
+ * dropped (counted) and every room is read back from the database after
+ * those already queued, so nothing is missed. */
+#define CL_JOBS_MAX 16384
 
 static int64_t
 cl_now(void)
@@ -974,11 +998,95 @@ cl_tick(int fd, short what, void *arg)
 	}
 }
 
+static void
+cl_job_run(struct gate_job *g)
+{
+	struct cl_job *j = (struct cl_job *)g;
+	struct chat_cluster *cl = j->cl;
+
+	TAILQ_REMOVE(&cl->jobs, j, link);
+	cl->njobs--;
+	switch (j->what) {
+	case CL_JOB_MESSAGE:
+		cl_on_message(cl, j->data, j->len);
+		break;
+	case CL_JOB_UP:
+		cl_on_up(cl);
+		break;
+	case CL_JOB_DOWN:
+		cl_on_down(cl);
+		break;
+	case CL_JOB_REFILL:
+		cl->refill_queued = 0;
+		hub_room_each(cl->srv->chat->hub, cl_refill_room, cl);
+		break;
+	}
+	free(j);
+}
+
+/* Queues a Redis callback for the gate (off: runs it now). */
+static void
+cl_job_post(struct chat_cluster *cl, int what, const uint8_t *buf,
+    size_t len)
+{
+	struct cl_job *j;
+
+	if (!gate_on()) {
+		if (what == CL_JOB_MESSAGE)
+			cl_on_message(cl, buf, len);
+		else if (what == CL_JOB_UP)
+			cl_on_up(cl);
+		else
+			cl_on_down(cl);
+		return;
+	}
+	if (what == CL_JOB_MESSAGE && cl->njobs >= CL_JOBS_MAX) {
+		cl->st.gate_drops++;
+		if (cl->refill_queued)
+			return;
+		if (cl->st.gate_drops == 1)
+			log_warn("cluster: more than %u messages from Redis "
+			    "wait for the database: dropped, rooms read back "
+			    "instead", CL_JOBS_MAX);
+		cl->refill_queued = 1;
+		what = CL_JOB_REFILL;
+		len = 0;
+	}
+	j = xmalloc(sizeof *j + len);
+	memset(&j->job, 0, sizeof j->job);
+	j->cl = cl;
+	j->what = what;
+	j->len = len;
+	if (len > 0)
+		memcpy(j->data, buf, len);
+	TAILQ_INSERT_TAIL(&cl->jobs, j, link);
+	cl->njobs++;
+	gate_post(&j->job, cl_job_run);
+}
+
+static void
+cl_gate_message(void *arg, const uint8_t *buf, size_t len)
+{
+	cl_job_post(arg, CL_JOB_MESSAGE, buf, len);
+}
+
+static void
+cl_gate_up(void *arg)
+{
+	cl_job_post(arg, CL_JOB_UP, NULL, 0);
+}
+
+static void
+cl_gate_down(void *arg)
+{
+	cl_job_post(arg, CL_JOB_DOWN, NULL, 0);
+}
+
 int
 chat_cluster_start(struct server *srv)
 {
 	struct config *cfg = srv->cfg;
-	struct redis_callbacks cb = {cl_on_message, cl_on_up, cl_on_down,
+	struct redis_callbacks cb = {cl_gate_message, cl_gate_up, cl_gate_down,
 	                             cl_on_publish_failed, NULL};
 	struct chat_cluster *cl;
 	struct timeval tv = {0, CLUSTER_HEARTBEAT_MS * 1000};
@@ -988,6 +1096,7 @@ chat_cluster_start(struct server *srv)
 		return 0;
 	cl = xcalloc(1, sizeof *cl);
 	cl->srv = srv;
+	TAILQ_INIT(&cl->jobs);
 	if (cfg->node_id != NULL)
 		snprintf(cl->node, sizeof cl->node, "%s", cfg->node_id);
 	else {
@@ -1012,7 +1121,7 @@ chat_cluster_start(struct server *srv)
 		free(cl);
 		return -1;
 	}
-	cl->tick = event_new(srv->base, -1, EV_PERSIST, cl_tick, cl);
+	cl->tick = gate_event_new(srv->base, -1, EV_PERSIST, cl_tick, cl);
 	event_add(cl->tick, &tv);
 	srv->cluster = cl;
 	log_info("cluster: node %s", cl->node);
@@ -1024,12 +1133,18 @@ chat_cluster_stop(struct server *srv)
 {
 	struct chat_cluster *cl = srv->cluster;
 	struct cl_node *n;
+	struct cl_job *j;
 
 	if (cl == NULL)
 		return;
 	srv->cluster = NULL;
 	if (cl->tick != NULL)
-		event_free(cl->tick);
+		gate_event_free(cl->tick);
+	while ((j = TAILQ_FIRST(&cl->jobs)) != NULL) {
+		TAILQ_REMOVE(&cl->jobs, j, link);
+		gate_cancel(&j->job);
+		free(j);
+	}
 	redis_free(cl->redis);
 	cluster_order_free(cl->order);
 	while ((n = cl->nodes) != NULL) {
@@ -1048,6 +1163,35 @@ chat_cluster_stop(struct server *srv)
 	metrics_write_one((f), "chatd_cluster_" name, (type), (help),          \
 	    (unsigned long long)(v))
 
+/* The gate's and fibers' counters (PostgreSQL: gate.h). */
+static void
+chat_gate_metrics(FILE *f)
+{
+	struct gate_stats gs;
+	struct fiber_stats fs;
+
+	gate_stats(&gs);
+	fiber_stats(&fs);
+	metrics_write_one(f, "chatd_db_gate_jobs_total", "counter",
+	    "Loop-side jobs run one at a time for the database.",
+	    (unsigned long long)gs.jobs);
+	metrics_write_one(f, "chatd_db_gate_deferred_total", "counter",
+	    "Jobs that queued behind another waiting for the database.",
+	    (unsigned long long)gs.deferred);
+	metrics_write_one(f, "chatd_db_gate_queued", "gauge",
+	    "Jobs waiting for their turn now.", gs.queued);
+	metrics_write_one(f, "chatd_db_gate_queued_max", "gauge",
+	    "The most jobs that waited at once.", gs.max_queued);
+	metrics_write_one(f, "chatd_db_gate_waits_total", "counter",
+	    "Database waits that let the loop go on.",
+	    (unsigned long long)gs.waits);
+	metrics_write_one(f, "chatd_db_gate_loop_waits_total", "counter",
+	    "Database waits that blocked the loop (a bug if not 0).",
+	    (unsigned long long)gs.loop_waits);
+	metrics_write_one(f, "chatd_fiber_stack_bytes", "gauge",
+	    "Bytes mapped for fiber stacks.", (unsigned long long)fs.stack_bytes);
+}
+
 void
 chat_cluster_metrics(struct server *srv, FILE *f)
 {
@@ -1065,6 +1209,7 @@ chat_cluster_metrics(struct server *srv, FILE *f)
 		    !down);
 		CL_METRIC(f, "db_outages_total", "counter",
 		    "Times PostgreSQL became unreachable.", n);
+		chat_gate_metrics(f);
 	}
 	if (cl == NULL)
 		return;
@@ -1078,6 +1223,9 @@ chat_cluster_metrics(struct server *srv, FILE *f)
 	    "Other nodes whose heartbeats arrive.", nodes);
 	CL_METRIC(f, "redis_outages_total", "counter",
 	    "Times the connection to Redis was lost.", cl->st.outages);
+	CL_METRIC(f, "gate_drops_total", "counter",
+	    "Messages from Redis dropped while too many waited for the "
+	    "database (rooms read back instead).", cl->st.gate_drops);
 	CL_METRIC(f, "published_total", "counter",
 	    "Messages Redis acknowledged.", rs->published);
 	CL_METRIC(f, "publish_errors_total", "counter",

@@ -10,6 +10,7 @@
 #include "chatd/chat.h"
 #include "chatd/chat_int.h"
 #include "chatd/config.h"
+#include "chatd/gate.h"
 #include "chatd/hub.h"
 #include "chatd/log.h"
 #include "chatd/server.h"
@@ -246,7 +247,7 @@ chat_park_init(struct server *srv)
 	struct chat *ch = srv->chat;
 
 	TAILQ_INIT(&ch->parked);
-	ch->park_ev = evtimer_new(srv->base, chat_park_cb, srv);
+	ch->park_ev = gate_event_new(srv->base, -1, 0, chat_park_cb, srv);
 }
 
 void
@@ -277,5 +278,5 @@ chat_park_free(struct server *srv)
 		chat_unpark(ch, p);
 		chat_parked_free(p);
 	}
-	event_free(ch->park_ev);
+	gate_event_free(ch->park_ev);
 }

@@ -10,6 +10,7 @@
 #include "chatd/chat.h"
 #include "chatd/chat_int.h"
 #include "chatd/conn.h"
+#include "chatd/gate.h"
 #include "chatd/hub.h"
 #include "chatd/jsonw.h"
 #include "chatd/log.h"
@@ -172,7 +173,8 @@ chat_session_expiry(struct session *s, const uint8_t hash[32])
 		return -1;
 	s->expires_at = expires;
 	if (s->expiry == NULL)
-		s->expiry = evtimer_new(srv->base, chat_session_expired, s);
+		s->expiry = gate_event_new(srv->base, -1, 0,
+		    chat_session_expired, s);
 	chat_session_arm(s);
 	return 0;
 }

@@ -124,10 +124,61 @@ conn_close(struct conn *c, const char *reason)
 	c->flags |= CONN_DEAD;
 	log_debug("%s: #%llu %s: %s", __func__, (unsigned long long)c->id,
 	    c->addr, reason);
+	c->refs++; /* gone may take and drop references of its own */
 	if (c->app->gone != NULL)
 		c->app->gone(c);
-	if (!(c->flags & CONN_IN_CALLBACK) && c->holds == 0)
+	c->refs--;
+	if (!(c->flags & CONN_IN_CALLBACK) && c->holds == 0 && c->refs == 0)
 		conn_free(c);
+}
+
+void
+conn_ref(struct conn *c)
+{
+	c->refs++;
+}
+
+void
+conn_unref(struct conn *c)
+{
+	if (--c->refs == 0 && (c->flags & CONN_DEAD) &&
+	    !(c->flags & CONN_IN_CALLBACK) && c->holds == 0)
+		conn_free(c);
+}
+
+void
+conn_unread(struct conn *c, int binary, const uint8_t *data, size_t len)
+{
+	struct conn_msg *m = xmalloc(sizeof *m + len);
+
+	m->binary = binary;
+	m->len = len;
+	memcpy(m->data, data, len);
+	if ((m->next = c->pending) == NULL)
+		c->pending_tail = &m->next;
+	c->pending = m;
+}
+
+void
+conn_input_hold(struct conn *c)
+{
+	if (c->flags & (CONN_APP_PAUSED | CONN_DEAD))
+		return;
+	c->flags |= CONN_APP_PAUSED;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+void
+conn_input_release(struct conn *c)
+{
+	if (!(c->flags & CONN_APP_PAUSED))
+		return;
+	c->flags &= ~CONN_APP_PAUSED;
+	if (c->flags & CONN_DEAD)
+		return;
+	if (c->resume == NULL)
+		c->resume = event_new(c->env->base, -1, 0, conn_resume_cb, c);
+	event_active(c->resume, EV_TIMEOUT, 0);
 }
 
 void
@@ -144,14 +195,20 @@ conn_release(struct conn *c)
 	if (--c->holds > 0)
 		return 0;
 	if (c->flags & CONN_DEAD) {
-		if (!(c->flags & CONN_IN_CALLBACK))
+		if (!(c->flags & CONN_IN_CALLBACK) && c->refs == 0)
 			conn_free(c);
 		return -1;
 	}
-	if (c->mode == CONN_MODE_HTTP && c->http != NULL)
-		http_parser_reset(c->http);
-	if (!(c->flags & CONN_FLUSH_CLOSE))
-		conn_timer_set(c, c->env->idle_timeout);
+	/* Released inside c's own read callback (the answer came before the
+	 * request callback returned): the callback goes on by itself. */
+	if (c->flags & CONN_IN_CALLBACK)
+		return 0;
+	if (c->mode == CONN_MODE_HTTP) {
+		if (c->http != NULL)
+			http_parser_reset(c->http);
+		if (!(c->flags & CONN_FLUSH_CLOSE))
+			conn_timer_set(c, c->env->idle_timeout);
+	}
 	if (!c->env->stopping)
 		conn_read_cb(c->bev, c); /* pipelined requests waited */
 	return 0;
@@ -333,15 +390,42 @@ conn_body_discard(struct conn *c, int close)
 
 /* A head with a body is complete: asks the application how to read the
  * body. 0, or -1 after answering (or closing). */
+static int conn_http_head_go(struct conn *c, uint64_t max, int stream);
+
+/* A body the client holds back until told (Expect: 100-continue) and the
+ * application takes: 100 Continue, once. */
+static void
+conn_http_continue(struct conn *c)
+{
+	if (c->http->state == HTTP_PARSER_BODY && !(c->flags & CONN_DISCARD) &&
+	    c->http->req.expect_continue && !(c->flags & CONN_PING_SENT)) {
+		/* PING_SENT doubles as "100 sent" in HTTP. */
+		c->flags |= CONN_PING_SENT;
+		conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
+}
+
 static int
 conn_http_head(struct conn *c)
 {
 	const struct http_request *rq = &c->http->req;
 	uint64_t max = 0;
-	int stream = 0, r;
+	int stream = 0;
 
 	if (c->app->head != NULL)
 		max = c->app->head(c, rq, &stream);
+	if (c->holds > 0)
+		return -1; /* the application decides later: conn_head_done */
+	return conn_http_head_go(c, max, stream);
+}
+
+/* What follows the head callback's answer: the body's limit and mode.
+ * 0, or -1 after answering (or closing). */
+static int
+conn_http_head_go(struct conn *c, uint64_t max, int stream)
+{
+	int r;
+
 	if (c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE))
 		return -1;
 	if (c->flags & CONN_DISCARD)
@@ -354,6 +438,30 @@ conn_http_head(struct conn *c)
 		return -1;
 	}
 	return 0;
+}
+
+void
+conn_head_done(struct conn *c, uint64_t max, int stream)
+{
+	if (--c->holds > 0)
+		return;
+	if ((c->flags & CONN_DEAD) && c->refs == 0) {
+		conn_free(c);
+		return;
+	}
+	c->flags |= CONN_IN_CALLBACK;
+	if (conn_http_head_go(c, max, stream) == 0)
+		conn_http_continue(c);
+	c->flags &= ~CONN_IN_CALLBACK;
+	if ((c->flags & CONN_DEAD) && c->holds == 0 && c->refs == 0) {
+		conn_free(c);
+		return;
+	}
+	if (!(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE)) && !c->env->stopping) {
+		/* The head timer ran while the application decided. */
+		conn_timer_set(c, c->env->header_timeout);
+		conn_read_cb(c->bev, c); /* the body waited in the input */
+	}
 }
 
 /* Hands the body bytes of the last feed to the application (streaming),
@@ -383,7 +491,7 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 
 	while (c->mode == CONN_MODE_HTTP && c->holds == 0 && c->file == NULL &&
 	    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE | CONN_READ_PAUSED |
-		CONN_OVERFLOW)) &&
+		CONN_APP_PAUSED | CONN_OVERFLOW)) &&
 	    evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
 		if (!(c->flags & CONN_IN_HEAD)) {
 			c->flags |= CONN_IN_HEAD;
@@ -404,17 +512,7 @@ conn_read_http(struct conn *c, struct evbuffer *in)
 		if (c->http->state == HTTP_PARSER_HEAD_DONE &&
 		    conn_http_head(c) != 0)
 			return;
-		if (c->http->state == HTTP_PARSER_BODY &&
-		    !(c->flags & CONN_DISCARD)) {
-			const struct http_request *rq = &c->http->req;
-
-			if (rq->expect_continue && !(c->flags & CONN_PING_SENT)) {
-				/* PING_SENT doubles as "100 sent" in HTTP. */
-				c->flags |= CONN_PING_SENT;
-				conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n",
-				    25);
-			}
-		}
+		conn_http_continue(c);
 		if (c->http->state != HTTP_PARSER_DONE)
 			continue;
 		c->flags &= ~(CONN_IN_HEAD | CONN_PING_SENT);
@@ -449,7 +547,7 @@ conn_read_ws(struct conn *c, struct evbuffer *in)
 
 	while ((c->mode == CONN_MODE_WS || c->mode == CONN_MODE_CLOSING) &&
 	    !(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE | CONN_READ_PAUSED |
-		CONN_OVERFLOW)) &&
+		CONN_APP_PAUSED | CONN_OVERFLOW)) &&
 	    evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
 		n = ws_feed(&c->ws, v.iov_base, v.iov_len);
 		if (n < 0) {
@@ -490,7 +588,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (c->mode == CONN_MODE_WS || c->mode == CONN_MODE_CLOSING)
 		conn_read_ws(c, in);
 	c->flags &= ~CONN_IN_CALLBACK;
-	if ((c->flags & CONN_DEAD) && c->holds == 0)
+	if ((c->flags & CONN_DEAD) && c->holds == 0 && c->refs == 0)
 		conn_free(c);
 }
 
@@ -506,14 +604,17 @@ conn_resume_cb(int fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!(c->flags & CONN_READ_PAUSED) ||
-	    conn_output_len(c) > CONN_OUTPUT_LOW)
-		return; /* resumed already, or more came: the mark calls again */
-	c->flags &= ~CONN_READ_PAUSED;
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	if (c->flags & (CONN_APP_PAUSED | CONN_DEAD))
+		return; /* conn_input_release calls again */
+	if (c->flags & CONN_READ_PAUSED) {
+		if (conn_output_len(c) > CONN_OUTPUT_LOW)
+			return; /* more came: the mark calls again */
+		c->flags &= ~CONN_READ_PAUSED;
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	}
 	c->flags |= CONN_IN_CALLBACK;
-	while ((m = c->pending) != NULL &&
-	    !(c->flags & (CONN_READ_PAUSED | CONN_DEAD | CONN_OVERFLOW))) {
+	while ((m = c->pending) != NULL && !(c->flags & (CONN_READ_PAUSED |
+		CONN_APP_PAUSED | CONN_DEAD | CONN_OVERFLOW))) {
 		if ((c->pending = m->next) == NULL)
 			c->pending_tail = &c->pending;
 		if (c->mode == CONN_MODE_WS) {
@@ -523,12 +624,14 @@ conn_resume_cb(int fd, short what, void *arg)
 		free(m);
 	}
 	c->flags &= ~CONN_IN_CALLBACK;
-	if ((c->flags & CONN_DEAD) && c->holds == 0) {
+	if ((c->flags & CONN_DEAD) && c->holds == 0 && c->refs == 0) {
 		conn_free(c);
 		return;
 	}
-	if (c->flags & (CONN_READ_PAUSED | CONN_DEAD | CONN_OVERFLOW |
-		CONN_FLUSH_CLOSE) || c->env->stopping)
+	if (c->flags & CONN_DEAD)
+		return;
+	if (c->flags & (CONN_READ_PAUSED | CONN_APP_PAUSED | CONN_DEAD |
+		CONN_OVERFLOW | CONN_FLUSH_CLOSE) || c->env->stopping)
 		return;
 	bufferevent_enable(c->bev, EV_READ);
 	conn_read_cb(c->bev, c); /* input may already be buffered */
@@ -724,7 +827,7 @@ conn_timer_cb(int fd, short what, void *arg)
 		conn_timer_set(c, c->env->ping_interval);
 	}
 	c->flags &= ~CONN_IN_CALLBACK;
-	if ((c->flags & CONN_DEAD) && c->holds == 0)
+	if ((c->flags & CONN_DEAD) && c->holds == 0 && c->refs == 0)
 		conn_free(c);
 }
 
@@ -764,8 +867,10 @@ conn_ws_message(void *arg, int binary, uint8_t *data, size_t len)
 
 	if (c->mode != CONN_MODE_WS)
 		return 0; /* we sent close: data from the peer is ignored */
-	if (c->flags & CONN_READ_PAUSED || c->pending != NULL) {
-		/* The rest of what was read waits for the output to drain. */
+	if (c->flags & (CONN_READ_PAUSED | CONN_APP_PAUSED) ||
+	    c->pending != NULL) {
+		/* The rest of what was read waits for the output to drain
+		 * (or the application to catch up). */
 		struct conn_msg *m = xmalloc(sizeof *m + len);
 
 		m->next = NULL;

@@ -119,6 +119,7 @@ struct conn {
 #define CONN_LINGER 0x2000     /* flush-close: then read and drop input
                                   for CONN_LINGER_WAIT s before closing,
                                   so the peer reads the answer first */
+#define CONN_APP_PAUSED 0x4000 /* conn_input_hold: input not read */
 	struct conn_msg *pending;  /* WebSocket messages read while paused */
 	struct conn_msg **pending_tail;
 	struct http_parser *http;  /* HTTP mode only */
@@ -134,8 +135,10 @@ struct conn {
 	void *app_data;            /* the application's per-connection state */
 	uint64_t id;
 	unsigned holds;            /* conn_hold count: free only at zero */
+	unsigned refs;             /* conn_ref count: free only at zero */
 	unsigned mark;             /* scratch for de-duplicating fan-out */
 	void *body_data;           /* application: state of a streamed body */
+	void *app_queue;           /* application: its work queued for c */
 	struct evbuffer_file_segment *file; /* a file being sent */
 	uint64_t file_off;         /* its next byte to queue (from the
 	                              segment's start) */
@@ -187,6 +190,22 @@ void conn_hold(struct conn *c);
 /* Ends a hold: frees c if it was closed meanwhile (returns -1), else
  * goes on with any buffered input (returns 0). */
 int conn_release(struct conn *c);
+/* In the head callback, after conn_hold: the application decides about
+ * the body later and calls this (what head would have returned) to end
+ * the hold; it may answer and conn_body_discard before, as in head. */
+void conn_head_done(struct conn *c, uint64_t max, int stream);
+/* Keeps c's memory (not its connection) until conn_unref: work queued
+ * for c may still look at it after it closed (CONN_DEAD). */
+void conn_ref(struct conn *c);
+void conn_unref(struct conn *c);
+/* The application has queued enough work for c: its input waits, unread,
+ * until conn_input_release (the socket's buffer fills, TCP pushes back). */
+void conn_input_hold(struct conn *c);
+void conn_input_release(struct conn *c);
+/* Puts a WebSocket message the application took back in front of those
+ * waiting (conn delivers them again, in order, when reading resumes). */
+void conn_unread(struct conn *c, int binary, const uint8_t *data,
+    size_t len);
 /* Writes the rest, then closes. */
 void conn_flush_close(struct conn *c, const char *reason);
 /* Bytes waiting to be sent to the peer. */

@@ -15,6 +15,7 @@
 #include "chatd/conn.h"
 #include "chatd/fileinfo.h"
 #include "chatd/files.h"
+#include "chatd/gate.h"
 #include "chatd/http.h"
 #include "chatd/jsonw.h"
 #include "chatd/log.h"
@@ -870,8 +871,10 @@ files_start(struct server *srv)
 	}
 	srv->files = f;
 	files_sweep(srv);
-	f->orphan_ev = evtimer_new(srv->base, files_orphan_step, srv);
-	f->sweep_ev = event_new(srv->base, -1, EV_PERSIST, files_sweep_cb, srv);
+	f->orphan_ev = gate_event_new(srv->base, -1, 0, files_orphan_step,
+	    srv);
+	f->sweep_ev = gate_event_new(srv->base, -1, EV_PERSIST,
+	    files_sweep_cb, srv);
 	event_add(f->sweep_ev, &tv);
 	return 0;
 }
@@ -896,9 +899,9 @@ files_free(struct server *srv)
 		return;
 	files_drain(srv);
 	if (f->sweep_ev != NULL)
-		event_free(f->sweep_ev);
+		gate_event_free(f->sweep_ev);
 	if (f->orphan_ev != NULL)
-		event_free(f->orphan_ev);
+		gate_event_free(f->orphan_ev);
 	blob_scan_close(f->orphans);
 	blob_store_close(&f->bs);
 	free(f->pending.h);

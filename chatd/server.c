@@ -15,10 +15,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "chatd/gate.h"
 #include "chatd/http.h"
 #include "chatd/log.h"
 #include "chatd/server.h"
 #include "chatd/ws_deflate.h"
+#include "storage/db.h"
 #include "storage/storage.h"
 
 int64_t
@@ -307,6 +309,14 @@ server_start(struct server *srv, struct config *cfg,
 	if (cfg->tls_cert != NULL && server_tls_setup(srv) != 0)
 		return -1;
 	srv->base = event_base_new();
+	/* PostgreSQL: loop-side storage calls run as gate jobs on a fiber,
+	 * so that a wait for the server does not block the loop. */
+	if (cfg->db_path != NULL && db_url_is_pg(cfg->db_path)) {
+		_Static_assert(GATE_WAIT_READ == DB_WAIT_READ &&
+		    GATE_WAIT_WRITE == DB_WAIT_WRITE, "one set of wait flags");
+		gate_start(srv->base);
+		db_set_waiter(gate_db_wait);
+	}
 	server_env_setup(srv, app);
 	srv->accept_timer = evtimer_new(srv->base, server_accept_timer_cb, srv);
 	srv->listener = evconnlistener_new_bind(srv->base, server_accept_cb,
@@ -318,8 +328,11 @@ server_start(struct server *srv, struct config *cfg,
 		return -1;
 	}
 	evconnlistener_set_error_cb(srv->listener, server_accept_error_cb);
-	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
-	srv->sig_int = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
+	/* The shutdown runs after the work queued before it (gate.h). */
+	srv->sig_term = gate_event_new(srv->base, SIGTERM,
+	    EV_SIGNAL | EV_PERSIST, server_signal_cb, srv);
+	srv->sig_int = gate_event_new(srv->base, SIGINT, EV_SIGNAL | EV_PERSIST,
+	    server_signal_cb, srv);
 	evsignal_add(srv->sig_term, NULL);
 	evsignal_add(srv->sig_int, NULL);
 	return 0;
@@ -330,7 +343,11 @@ server_run(struct server *srv)
 {
 	log_info("chatd listening on %s%s", srv->cfg->listen,
 	    srv->ssl ? " (TLS)" : "");
+	gate_loop_running(1);
 	event_base_dispatch(srv->base);
+	gate_loop_running(0);
+	/* A job still waiting fails; queued ones run now, blocking. */
+	gate_stop();
 	log_info("chatd stopped");
 	return 0;
 }
@@ -351,9 +368,9 @@ server_free(struct server *srv)
 	if (srv->listener != NULL)
 		evconnlistener_free(srv->listener);
 	if (srv->sig_term != NULL)
-		event_free(srv->sig_term);
+		gate_event_free(srv->sig_term);
 	if (srv->sig_int != NULL)
-		event_free(srv->sig_int);
+		gate_event_free(srv->sig_int);
 	if (srv->accept_timer != NULL)
 		event_free(srv->accept_timer);
 	if (srv->base != NULL)

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "chatd/fairq.h"
+#include "chatd/gate.h"
 #include "chatd/log.h"
 #include "chatd/worker.h"
 #include "chatd/xmalloc.h"
@@ -167,7 +168,7 @@ worker_new_ctx(struct event_base *base, int nthreads, unsigned max,
 		free(w);
 		return NULL;
 	}
-	w->ev = event_new(base, w->pipe[0], EV_READ | EV_PERSIST,
+	w->ev = gate_event_new(base, w->pipe[0], EV_READ | EV_PERSIST,
 	    worker_event_cb, w);
 	event_add(w->ev, NULL);
 	for (w->nthreads = 0; w->nthreads < nthreads; w->nthreads++) {
@@ -231,7 +232,7 @@ worker_free(struct worker *w)
 		pthread_join(w->threads[i].thread, NULL);
 	worker_drain(w);
 	if (w->ev != NULL)
-		event_free(w->ev);
+		gate_event_free(w->ev);
 	close(w->pipe[0]);
 	close(w->pipe[1]);
 	pthread_cond_destroy(&w->cv);

@@ -16,7 +16,7 @@ layers=(
 	"1 leaf chatd/xmalloc.[ch] chatd/log.[ch] chatd/utf8.[ch] chatd/url.[ch]
 	   chatd/jsonw.[ch] chatd/limiter.[ch] chatd/worker.[ch] chatd/auth.[ch]
 	   chatd/fairq.[ch] chatd/proxy.[ch] chatd/mention.[ch] chatd/blob.[ch]
-	   chatd/fileinfo.[ch] chatd/fiber.[ch]"
+	   chatd/fileinfo.[ch] chatd/fiber.[ch] chatd/gate.[ch]"
 	# Sans-IO: protocol state machines, and the counters they feed.
 	"2 engine chatd/http_parser.[ch] chatd/ws_frame.[ch] chatd/ws.[ch]
 	   chatd/ws_handshake.[ch] chatd/ws_deflate.[ch] chatd/metrics.[ch]

@@ -4,6 +4,9 @@
 # integration tests against a real chatd, and the browser tests in real
 # Chromium. The last line is the count.
 set -uo pipefail
+# A PostgreSQL chatd that waits for the database on its loop outside a
+# gate job aborts with a backtrace (chatd/gate.c, docs/gate.md).
+export CHATD_GATE_STRICT=1
 
 BUILD=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)

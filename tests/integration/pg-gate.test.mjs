@@ -1,0 +1,158 @@
+// A slow PostgreSQL does not freeze chatd (issue 17): while a statement
+// waits for a lock another session holds, the loop goes on serving what
+// does not need the database (static files, pings, deliveries), requests
+// that need it queue in arrival order, and everything completes, in
+// order, once the lock goes (chatd/gate.c, docs/gate.md). Uses the
+// throwaway PostgreSQL at CHATD_TEST_PG, a fresh schema per test.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import {
+	useChatd, newUser, wsAuth, join, uniq, until, pgSchema, pgExec,
+	tempDir, withTimeout, WAIT_MS,
+} from './lib/chatd.mjs';
+
+const PG = process.env.CHATD_TEST_PG;
+
+/** A chatd on a fresh schema, with lock waits allowed a minute. */
+async function pgChatd(t) {
+	assert.ok(PG, 'CHATD_TEST_PG is not set: run through scripts/test.sh (scripts/services.sh)');
+	const s = pgSchema('gate');
+	t.after(() => { try { pgExec(`DROP SCHEMA ${s.name} CASCADE`); } catch { /* gone */ } });
+	const srv = await useChatd(t, {
+		dbPath: s.url,
+		args: ['--files', tempDir(t), '--db-wait-ms', '60000'],
+	});
+	return { srv, schema: s };
+}
+
+/** A psql session holding an exclusive lock on table until release()
+ * (the test releases it in a finally: after-hooks would drop the schema
+ * first, waiting for the lock with node's loop blocked). */
+async function holdLock(t, schema, table) {
+	const p = spawn('psql', [schema.url, '-qAtX', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+	let out = '';
+	let err = '';
+	p.stdout.setEncoding('utf8');
+	p.stderr.setEncoding('utf8');
+	const exited = new Promise((resolve) => p.once('exit', resolve));
+	const locked = new Promise((resolve, reject) => {
+		p.stdout.on('data', (d) => { out += d; if (out.includes('locked')) resolve(); });
+		p.once('exit', (code) => reject(new Error(`psql exited (${code}) before locking: ${err}`)));
+	});
+	p.stderr.on('data', (d) => { err += d; });
+	p.stdin.write(`BEGIN; LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n`);
+	await locked;
+	let released = false;
+	const release = async () => {
+		if (released) return;
+		released = true;
+		p.stdin.end('COMMIT;\n');
+		await exited;
+	};
+	return { release };
+}
+
+/** Sessions of the schema's chatd waiting for a lock, now. */
+function waitingForLock() {
+	return Number(pgExec("SELECT count(*) FROM pg_locks WHERE NOT granted").trim());
+}
+
+/** The value of one /metrics line. */
+async function metric(srv, name) {
+	const text = await (await fetch(`${srv.url}/metrics`)).text();
+	const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+	assert.ok(m, `no ${name} in /metrics`);
+	return Number(m[1]);
+}
+
+test('a statement waiting for PostgreSQL does not stop the loop; queued requests finish in order', async (t) => {
+	const { srv, schema } = await pgChatd(t);
+	const room = uniq('gate');
+	const a = await newUser(srv);
+	const b = await newUser(srv);
+	const ca = await wsAuth(srv.wsUrl, a.token);
+	const cb = await wsAuth(srv.wsUrl, b.token);
+	t.after(() => { ca.close(); cb.close(); });
+	await join(ca, room);
+	await join(cb, room);
+
+	const lock = await holdLock(t, schema, 'messages');
+	let sends;
+	try {
+		// Three sends from a, pipelined: the first waits for the lock.
+		sends = ['one', 'two', 'three'].map((text) => ca.request({ type: 'send', room, text }, WAIT_MS * 6));
+		let acked = 0;
+		for (const p of sends) p.then(() => { acked++; }, () => {});
+		await until(() => waitingForLock() > 0, { what: 'chatd waiting for the lock' });
+
+		// The loop is free: a static file, a ping answered, while a's
+		// sends wait.
+		const page = await fetch(`${srv.url}/`, { signal: AbortSignal.timeout(WAIT_MS) });
+		assert.equal(page.status, 200);
+		await page.text();
+		const pong = new Promise((resolve) => cb.ws.once('pong', resolve));
+		cb.ws.ping();
+		await withTimeout(pong, WAIT_MS, 'a pong while the database waits');
+		assert.equal(acked, 0, 'nothing acknowledged while its commit cannot happen');
+		assert.ok(waitingForLock() > 0, 'the lock is still waited for');
+	} finally {
+		await lock.release();
+	}
+	const replies = await Promise.all(sends);
+	assert.deepEqual(replies.map((r) => r.type), ['message', 'message', 'message'], JSON.stringify(replies));
+	assert.deepEqual(replies.map((r) => r.text), ['one', 'two', 'three']);
+	for (let i = 1; i < replies.length; i++) assert.ok(replies[i].seq > replies[i - 1].seq, 'seqs in send order');
+	// b got all three, in order.
+	const got = [];
+	while (got.length < 3) {
+		const m = await cb.next('message', WAIT_MS * 6);
+		got.push(m.text);
+	}
+	assert.deepEqual(got, ['one', 'two', 'three']);
+	assert.ok(await metric(srv, 'chatd_db_gate_deferred_total') > 0, 'requests queued behind the wait');
+	assert.ok(await metric(srv, 'chatd_db_gate_waits_total') > 0, 'waits slept in the loop');
+	assert.equal(await metric(srv, 'chatd_db_gate_loop_waits_total'), 0);
+});
+
+test('a client flooding requests while PostgreSQL is slow is paused, then served in order; one that closes leaves nothing behind', async (t) => {
+	const { srv, schema } = await pgChatd(t);
+	const room = uniq('flood');
+	const a = await newUser(srv);
+	const b = await newUser(srv);
+	const q = await newUser(srv);
+	const ca = await wsAuth(srv.wsUrl, a.token);
+	const cb = await wsAuth(srv.wsUrl, b.token);
+	const cq = await wsAuth(srv.wsUrl, q.token);
+	t.after(() => { ca.close(); cb.close(); });
+	await join(ca, room);
+	await join(cb, room);
+	await join(cq, room);
+
+	const lock = await holdLock(t, schema, 'messages');
+	const n = 200;
+	const sends = [];
+	try {
+		for (let i = 0; i < n; i++) sends.push(ca.request({ type: 'send', room, text: `m${i}` }, WAIT_MS * 6));
+		// q sends one and goes away before it is stored.
+		cq.send({ type: 'send', room, text: 'from a closed socket', ref: 'q1' });
+		await until(() => waitingForLock() > 0, { what: 'chatd waiting for the lock' });
+		cq.terminate();
+	} finally {
+		await lock.release();
+	}
+	const replies = await Promise.all(sends);
+	assert.ok(replies.every((r) => r.type === 'message'), JSON.stringify(replies.find((r) => r.type !== 'message')));
+	assert.deepEqual(replies.map((r) => r.text), sends.map((_, i) => `m${i}`));
+	for (let i = 1; i < n; i++) assert.ok(replies[i].seq > replies[i - 1].seq);
+	// b gets every message, q's too: what arrived before the close is stored.
+	const got = new Set();
+	while (got.size < n + 1) got.add((await cb.next('message', WAIT_MS * 6)).text);
+	assert.ok(got.has('from a closed socket'));
+	// The queue is bounded per connection: a's input was paused, not read
+	// into memory, so at most a few dozen of its messages waited.
+	const max = await metric(srv, 'chatd_db_gate_queued_max');
+	assert.ok(max >= 2 && max < 100, `at most about 32 messages of one connection queue (max ${max})`);
+	assert.equal(await metric(srv, 'chatd_db_gate_loop_waits_total'), 0);
+});
