@@ -778,36 +778,51 @@ chat_cluster_presence(struct server *srv, int64_t user_id, int online)
 	cl_publish(srv->cluster, &m, 0);
 }
 
+/* member_sharing callback: "online" for one user of another node. */
+static int
+cl_snapshot_one(void *arg, int64_t id, const char *username)
+{
+	(void)id;
+	chat_reply(arg, json_pack("{s:s,s:s,s:s}", "type", "presence", "user",
+	    username, "status", "online"), NULL);
+	return 0;
+}
+
 void
 chat_cluster_snapshot(struct session *s)
 {
 	struct server *srv = s->conn->srv;
 	struct chat_cluster *cl = srv->cluster;
-	int64_t *seen = NULL;
-	size_t nseen = 0, cap = 0;
-	struct user u;
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0;
 
 	if (cl == NULL)
 		return;
-	for (struct cl_node *n = cl->nodes; n != NULL; n = n->next)
-		for (size_t i = 0; i < n->n; i++) {
-			int64_t id = n->users[i];
-			size_t before = nseen;
-
-			if (id == s->user->id ||
-			    hub_user_find(srv->chat->hub, id) != NULL)
-				continue; /* the local snapshot has them */
-			cl_list_add(&seen, &nseen, &cap, id);
-			if (nseen == before)
+	/* The users online only on other nodes, each once... */
+	for (struct cl_node *nd = cl->nodes; nd != NULL; nd = nd->next)
+		for (size_t i = 0; i < nd->n; i++) {
+			if (nd->users[i] == s->user->id ||
+			    hub_user_find(srv->chat->hub, nd->users[i]) != NULL)
 				continue;
-			if (member_shares_room(srv->db, s->user->id, id) != 1 ||
-			    user_by_id(srv->db, id, &u) != 0)
-				continue;
-			chat_reply(s, json_pack("{s:s,s:s,s:s}", "type",
-			    "presence", "user", u.username, "status", "online"),
-			    NULL);
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				ids = xrealloc(ids, cap * sizeof *ids);
+			}
+			ids[n++] = nd->users[i];
 		}
-	free(seen);
+	if (n > 1) {
+		size_t k = 1;
+
+		qsort(ids, n, sizeof *ids, cl_cmp);
+		for (size_t i = 1; i < n; i++)
+			if (ids[i] != ids[k - 1])
+				ids[k++] = ids[i];
+		n = k;
+	}
+	/* ...who share a room with s's user: one statement per 256. */
+	if (n > 0)
+		member_sharing(srv->db, s->user->id, ids, n, cl_snapshot_one, s);
+	free(ids);
 }
 
 /* --- the channel ----------------------------------------------------- */

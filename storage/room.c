@@ -1,4 +1,5 @@
 /* storage/room.c — rooms and their members (the rooms and members tables) */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,22 +78,60 @@ room_by_id(struct db *db, int64_t id, struct room *out)
 	return room_one(st, out);
 }
 
-int
-member_shares_room(struct db *db, int64_t a, int64_t b)
+/* member_sharing for at most MEMBER_SHARING_BATCH ids. */
+static int
+member_sharing_batch(struct db *db, int64_t user, const int64_t *ids,
+    size_t n, member_sharing_fn fn, void *arg)
 {
-	struct db_stmt *st = db_prepare(
-	    db, "SELECT 1 FROM members x JOIN members y"
-	        " ON y.room_id = x.room_id AND y.user_id = :b"
-	        " WHERE x.user_id = :a LIMIT 1");
+	/* The ids as one JSON array: one statement for any count. */
+	char list[MEMBER_SHARING_BATCH * 21 + 2];
+	size_t len = 0;
+	struct db_stmt *st = db_prepare2(db,
+	    "SELECT u.id, u.username FROM users u"
+	    " WHERE u.id IN (SELECT value FROM json_each(:ids))"
+	    " AND EXISTS (SELECT 1 FROM members x JOIN members y"
+	    "  ON y.room_id = x.room_id AND y.user_id = u.id"
+	    "  WHERE x.user_id = :user)"
+	    " ORDER BY u.id",
+	    "SELECT u.id, u.username FROM users u"
+	    " WHERE u.id IN (SELECT value::bigint FROM"
+	    "  jsonb_array_elements_text(CAST(:ids AS jsonb)))"
+	    " AND EXISTS (SELECT 1 FROM members x JOIN members y"
+	    "  ON y.room_id = x.room_id AND y.user_id = u.id"
+	    "  WHERE x.user_id = :user)"
+	    " ORDER BY u.id");
 	int rc;
 
 	if (st == NULL)
 		return -1;
-	db_bind_int64(st, ":a", a);
-	db_bind_int64(st, ":b", b);
-	rc = db_step(st);
+	list[len++] = '[';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(list + len, sizeof list - len, "%s%lld",
+		    i > 0 ? "," : "", (long long)ids[i]);
+	list[len++] = ']';
+	db_bind_text(st, ":ids", list, (int)len);
+	db_bind_int64(st, ":user", user);
+	while ((rc = db_step(st)) == DB_ROW)
+		if (fn(arg, db_column_int64(st, 0),
+			db_column_text(st, 1, NULL)) != 0) {
+			rc = DB_DONE;
+			break;
+		}
 	db_reset(st);
-	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
+	return rc == DB_DONE ? 0 : -1;
+}
+
+int
+member_sharing(struct db *db, int64_t user, const int64_t *ids, size_t n,
+    member_sharing_fn fn, void *arg)
+{
+	for (size_t i = 0; i < n; i += MEMBER_SHARING_BATCH)
+		if (member_sharing_batch(db, user, ids + i,
+			n - i < MEMBER_SHARING_BATCH ? n - i :
+						       MEMBER_SHARING_BATCH,
+			fn, arg) != 0)
+			return -1;
+	return 0;
 }
 
 int

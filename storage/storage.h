@@ -257,8 +257,14 @@ struct room {
 int room_by_name(struct db *db, const char *name, struct room *out);
 /* The same by id. */
 int room_by_id(struct db *db, int64_t id, struct room *out);
-/* 1 if users a and b are members of a common room, 0 if not, -1. */
-int member_shares_room(struct db *db, int64_t a, int64_t b);
+/* Which of the n users ids share a room with user: fn(arg, id, username)
+ * for each, in id order within each batch of MEMBER_SHARING_BATCH (one
+ * statement a batch, whatever n); fn returns non-zero to stop. 0 or -1. */
+#define MEMBER_SHARING_BATCH 256
+typedef int (*member_sharing_fn)(void *arg, int64_t id,
+    const char *username);
+int member_sharing(struct db *db, int64_t user, const int64_t *ids,
+    size_t n, member_sharing_fn fn, void *arg);
 /* Creates a room of kind (ROOM_PUBLIC, ROOM_PRIVATE or ROOM_DM); 0 and
  * *out filled, 1 if it exists (*out filled too), -1. */
 int room_create(struct db *db, const char *name, int kind, int64_t now,

@@ -182,6 +182,28 @@ describe('three nodes on PostgreSQL and Redis', () => {
 		await a.c.next((e) => e.type === 'presence' && e.user === c.name && e.status === 'offline', SLOW);
 	});
 
+	test('a new connection\'s presence snapshot names who is online on other nodes and shares a room, no one else', async (t) => {
+		const a = await userOn(t, 0);
+		const stranger = await userOn(t, 1);
+		const c = await newUser(nodes[0].url);
+		const room = uniq('snap');
+		await join(a.c, room);
+		const c0 = await wsAuth(nodes[2].wsUrl, c.token);
+		await join(c0, room);
+		// a's message reaching node 2 means node 2 has handled what node
+		// 0 published before it: a online.
+		const m = await send(a.c, room, 'here');
+		await c0.next((e) => e.type === 'message' && e.id === m.id, SLOW);
+		await c0.close();
+		const c1 = await wsAuth(nodes[2].wsUrl, c.token);
+		t.after(() => c1.close());
+		await c1.next((e) => e.type === 'presence' && e.user === a.name && e.status === 'online', SLOW);
+		// Everything of the snapshot is in before the answer to a request.
+		await c1.request({ type: 'history', room, limit: 1 });
+		assert.ok(!c1.pending().some((e) => e.type === 'presence' && e.user === stranger.name),
+			'a user who shares no room is not in the snapshot');
+	});
+
 	test('an invite, a kick with a ban and a topic cross nodes', async (t) => {
 		const a = await userOn(t, 0);
 		const b = await userOn(t, 1);

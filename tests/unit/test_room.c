@@ -243,6 +243,79 @@ test_member_list_in_name_order(void **state)
 	assert_int_equal(c.members[2], cid);
 }
 
+/* member_sharing callback: appends "id:name," and counts. */
+struct sharing {
+	char list[4096];
+	int n;
+	int stop_after; /* 0: never */
+};
+
+static int
+collect_sharing(void *arg, int64_t id, const char *name)
+{
+	struct sharing *c = arg;
+	size_t len = strlen(c->list);
+
+	snprintf(c->list + len, sizeof c->list - len, "%lld:%s,",
+	    (long long)id, name);
+	c->n++;
+	return c->stop_after > 0 && c->n >= c->stop_after;
+}
+
+static void
+test_member_sharing_finds_who_shares_a_room_in_batches(void **state)
+{
+	struct fixture *f = *state;
+	struct sharing c = {0};
+	struct room r, other;
+	int64_t ids[MEMBER_SHARING_BATCH * 2 + 3], dan;
+	char name[32], expect[64];
+	size_t n = 0;
+
+	assert_int_equal(room_create(f->db, "lobby", ROOM_PUBLIC, 1, &r), 0);
+	assert_int_equal(room_create(f->db, "side", ROOM_PUBLIC, 1, &other),
+	    0);
+	assert_int_equal(member_add(f->db, r.id, f->ann, 0, 1), 0);
+	assert_int_equal(member_add(f->db, r.id, f->bob, 0, 1), 0);
+	assert_int_equal(member_add(f->db, other.id, f->cat, 0, 1), 0);
+	/* None shared; ids that are nobody; duplicates of bob. */
+	ids[n++] = f->cat;
+	ids[n++] = 999999;
+	ids[n++] = f->bob;
+	ids[n++] = f->bob;
+	assert_int_equal(member_sharing(f->db, f->ann, ids, n,
+	    collect_sharing, &c), 0);
+	snprintf(expect, sizeof expect, "%lld:bob,", (long long)f->bob);
+	assert_string_equal(c.list, expect);
+	/* Over two batches: the one sharer is found in the last. */
+	n = 0;
+	for (size_t i = 0; i < MEMBER_SHARING_BATCH * 2; i++)
+		ids[n++] = 1000000 + (int64_t)i;
+	assert_int_equal(user_create(f->db, "dan", "h", 1, &dan), 0);
+	assert_int_equal(member_add(f->db, other.id, dan, 0, 1), 0);
+	ids[n++] = dan;
+	memset(&c, 0, sizeof c);
+	assert_int_equal(member_sharing(f->db, f->cat, ids, n,
+	    collect_sharing, &c), 0);
+	snprintf(name, sizeof name, "%lld:dan,", (long long)dan);
+	assert_string_equal(c.list, name);
+	/* Nothing asked: nothing found, no statement. */
+	memset(&c, 0, sizeof c);
+	assert_int_equal(member_sharing(f->db, f->ann, ids, 0,
+	    collect_sharing, &c), 0);
+	assert_int_equal(c.n, 0);
+	/* The callback stops it. */
+	ids[0] = f->bob;
+	ids[1] = f->ann;
+	memset(&c, 0, sizeof c);
+	c.stop_after = 1;
+	assert_int_equal(member_add(f->db, r.id, f->cat, 0, 1), 0);
+	ids[2] = f->cat;
+	assert_int_equal(member_sharing(f->db, f->ann, ids, 3,
+	    collect_sharing, &c), 0);
+	assert_int_equal(c.n, 1);
+}
+
 struct states {
 	struct room_state s[8];
 	int n;
@@ -717,6 +790,7 @@ main(void)
 	    T(test_member_add_to_missing_room_fails),
 	    T(test_member_remove_then_not_member),
 	    T(test_member_list_in_name_order),
+	    T(test_member_sharing_finds_who_shares_a_room_in_batches),
 	    T(test_member_rooms_counts_unread_by_others_not_deleted),
 	    T(test_member_set_read_moves_up_never_down_capped),
 	    T(test_member_set_read_of_non_member_is_not_found),
