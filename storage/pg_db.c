@@ -1124,15 +1124,21 @@ pg_db_seq_sync(struct db *db)
 int
 pg_db_room_lock(struct db *db, int64_t room_id, int wait, int64_t *last_seq)
 {
-	/* A transaction-scoped advisory lock keyed by the room (negated:
-	 * the migrations' lock is positive): released by
-	 * the commit or rollback, after which the next holder reads the
-	 * room's last_seq as committed. The try form answers at once. */
+	/* A transaction-scoped advisory lock keyed by the schema and the
+	 * room, so that chatds of other schemas of one database never
+	 * contend: 2^62 + (30 bits of the schema's hash << 32) + the low 32
+	 * bits of the id, in [2^62, 2^63): apart from the migrations' key
+	 * and from the two-key serving lock. Released by the commit or
+	 * rollback, after which the next holder reads the room's last_seq
+	 * as committed. The try form answers at once. */
+#define PG_ROOM_KEY                                                     \
+	"((((hashtext(current_schema()) & 1073741823)::bigint) << 32) |" \
+	" (:room_id::bigint & 4294967295)) + 4611686018427387904"
 	struct db_stmt *lock = wait
-	    ? db_prepare(db, "SELECT pg_advisory_xact_lock(-:room_id::bigint),"
-	                     " true")
-	    : db_prepare(db, "SELECT pg_try_advisory_xact_lock("
-	                     "-:room_id::bigint)");
+	    ? db_prepare(db, "SELECT pg_advisory_xact_lock(" PG_ROOM_KEY
+	                     "), true")
+	    : db_prepare(db, "SELECT pg_try_advisory_xact_lock(" PG_ROOM_KEY
+	                     ")");
 	struct db_stmt *last =
 	    db_prepare(db, "SELECT last_seq FROM rooms WHERE id = :id");
 	int rc, got = 0;

@@ -316,6 +316,50 @@ test_member_sharing_finds_who_shares_a_room_in_batches(void **state)
 	assert_int_equal(c.n, 1);
 }
 
+static void
+test_room_lock_is_per_room_and_per_schema(void **state)
+{
+	struct fixture *f = *state;
+	struct db *same, *other;
+	char dir2[64], path2[TMPDB_PATH_MAX], err[256];
+	struct room r, r2, o;
+	int64_t last = -1;
+
+	assert_int_equal(room_create(f->db, "lobby", ROOM_PUBLIC, 1, &r), 0);
+	assert_int_equal(room_create(f->db, "side", ROOM_PUBLIC, 1, &r2), 0);
+	if (!tmpdb_pg()) {
+		/* SQLite has one writer: no room locks. */
+		assert_int_equal(db_room_lock(f->db, r.id, 0, &last), -1);
+		return;
+	}
+	assert_int_equal(db_open(&same, f->path, err, sizeof err), 0);
+	/* Another chatd's schema with a room of the same id. */
+	assert_int_equal(tmpdb_make(dir2, path2, "room2"), 0);
+	assert_int_equal(db_open(&other, path2, err, sizeof err), 0);
+	assert_int_equal(room_create(other, "lobby", ROOM_PUBLIC, 1, &o), 0);
+	assert_int_equal(o.id, r.id);
+
+	assert_int_equal(db_begin(f->db), 0);
+	assert_int_equal(db_room_lock(f->db, r.id, 0, &last), 0);
+	assert_int_equal(last, 0);
+	assert_int_equal(db_begin(same), 0);
+	assert_int_equal(db_room_lock(same, r.id, 0, &last), 1); /* held */
+	assert_int_equal(db_room_lock(same, r2.id, 0, &last), 0);
+	assert_int_equal(db_room_lock(same, 424242, 0, &last), 2);
+	assert_int_equal(db_rollback(same), 0);
+	assert_int_equal(db_begin(other), 0);
+	assert_int_equal(db_room_lock(other, o.id, 0, &last), 0); /* apart */
+	assert_int_equal(db_rollback(other), 0);
+	assert_int_equal(db_commit(f->db), 0);
+	/* Released by the commit. */
+	assert_int_equal(db_begin(same), 0);
+	assert_int_equal(db_room_lock(same, r.id, 0, &last), 0);
+	assert_int_equal(db_rollback(same), 0);
+	db_close(same);
+	db_close(other);
+	tmpdb_remove(dir2, path2);
+}
+
 struct states {
 	struct room_state s[8];
 	int n;
@@ -791,6 +835,7 @@ main(void)
 	    T(test_member_remove_then_not_member),
 	    T(test_member_list_in_name_order),
 	    T(test_member_sharing_finds_who_shares_a_room_in_batches),
+	    T(test_room_lock_is_per_room_and_per_schema),
 	    T(test_member_rooms_counts_unread_by_others_not_deleted),
 	    T(test_member_set_read_moves_up_never_down_capped),
 	    T(test_member_set_read_of_non_member_is_not_found),
