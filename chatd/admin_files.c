@@ -260,7 +260,7 @@ admin_files_import_bytes(void *arg, const unsigned char *data, size_t len,
 	char err[256];
 
 	if (!open) {
-		if (blob_store_open(&bs, cfg->files_dir, err, sizeof err) !=
+		if (blob_store_open(&bs, cfg->files_dir, 0, err, sizeof err) !=
 		    0) {
 			fprintf(stderr, "chatd: import: --files %s: %s\n",
 			        cfg->files_dir, err);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -44,7 +45,25 @@ blob_mkdirs(const char *dir)
 	return 0;
 }
 
-/* Removes the temporary files of uploads a crash cut short. */
+/* 1 if name in bs was modified less than bs->shared_ms ago (another
+ * process may still be writing or committing it), else 0. */
+static int
+blob_fresh(struct blob_store *bs, const char *name)
+{
+	struct stat st;
+	struct timespec now;
+	int64_t age_ms;
+
+	if (bs->shared_ms <= 0 || fstatat(bs->dirfd, name, &st, 0) != 0)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &now);
+	age_ms = ((int64_t)now.tv_sec - (int64_t)st.st_mtim.tv_sec) * 1000 +
+	    ((int64_t)now.tv_nsec - (int64_t)st.st_mtim.tv_nsec) / 1000000;
+	return age_ms < bs->shared_ms;
+}
+
+/* Removes the temporary files of uploads a crash cut short (shared: only
+ * old ones, another process's upload may be running). */
 static void
 blob_remove_temps(struct blob_store *bs)
 {
@@ -60,6 +79,7 @@ blob_remove_temps(struct blob_store *bs)
 	while ((e = readdir(d)) != NULL)
 		if (strncmp(e->d_name, BLOB_TMP_PREFIX,
 		            strlen(BLOB_TMP_PREFIX)) == 0 &&
+		    !blob_fresh(bs, e->d_name) &&
 		    unlinkat(bs->dirfd, e->d_name, 0) == 0)
 			log_info("%s: removed %s/%s, left by an interrupted "
 			         "upload",
@@ -68,10 +88,11 @@ blob_remove_temps(struct blob_store *bs)
 }
 
 int
-blob_store_open(struct blob_store *bs, const char *dir, char *err,
-                size_t errlen)
+blob_store_open(struct blob_store *bs, const char *dir, int64_t shared_ms,
+                char *err, size_t errlen)
 {
 	bs->dirfd = -1;
+	bs->shared_ms = shared_ms;
 	snprintf(bs->dir, sizeof bs->dir, "%s", dir);
 	if (blob_mkdirs(dir) != 0 ||
 	    (bs->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
@@ -239,6 +260,8 @@ blob_remove(struct blob_store *bs, const char *hash)
 		errno = EINVAL;
 		return -1;
 	}
+	if (blob_fresh(bs, hash))
+		return 1;
 	if (unlinkat(bs->dirfd, hash, 0) != 0 && errno != ENOENT)
 		return -1;
 	return 0;

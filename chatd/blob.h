@@ -20,6 +20,10 @@
 struct blob_store {
 	char dir[4096];
 	int dirfd;
+	/* 0: this process alone uses dir. Else several do (the nodes of a
+	 * cluster): a temporary file or stored bytes younger than this many
+	 * ms may be another process's upload in progress, and are left. */
+	int64_t shared_ms;
 };
 
 struct blob_upload {
@@ -31,9 +35,10 @@ struct blob_upload {
 };
 
 /* Creates dir if missing (mode 0700) and opens it; removes temporary
- * files left by a crash. 0, or -1 with a reason in err. */
-int blob_store_open(struct blob_store *bs, const char *dir, char *err,
-                    size_t errlen);
+ * files left by a crash (shared_ms > 0: only those older than that, see
+ * struct blob_store). 0, or -1 with a reason in err. */
+int blob_store_open(struct blob_store *bs, const char *dir,
+                    int64_t shared_ms, char *err, size_t errlen);
 void blob_store_close(struct blob_store *bs);
 /* 1 if s is BLOB_HEX lower-case hex digits (a stored name), else 0. */
 int blob_name_ok(const char *s);
@@ -54,7 +59,9 @@ void blob_upload_abort(struct blob_store *bs, struct blob_upload *u);
 
 /* Opens the bytes of hash for reading; their size in *size. fd, or -1. */
 int blob_open(struct blob_store *bs, const char *hash, uint64_t *size);
-/* Removes the bytes of hash. 0, or -1 (errno; ENOENT counts as done). */
+/* Removes the bytes of hash. 0, 1 if kept because they are younger than
+ * bs->shared_ms (another process may be storing them), or -1 (errno;
+ * ENOENT counts as done). */
 int blob_remove(struct blob_store *bs, const char *hash);
 /* Calls cb for every stored hash (not temporaries) with its size and
  * modification time (ms). 0 or -1. */

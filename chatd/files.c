@@ -741,7 +741,7 @@ files_release_bytes(struct server *srv)
 		used = files_hashes_has(&f->pending, h)
 		           ? 1
 		           : file_hash_used(srv->db, h);
-		if (used == 0 && blob_remove(&f->bs, h) != 0)
+		if (used == 0 && blob_remove(&f->bs, h) < 0)
 			log_warn("%s: cannot remove %s/%s: %s", __func__,
 			         f->bs.dir, h, strerror(errno));
 		l->n--;
@@ -855,8 +855,10 @@ files_start(struct server *srv)
 	/* A test hook: moves the sweep's clock (docs/testing.md). */
 	if (skew != NULL)
 		f->clock_offset_ms = strtoll(skew, NULL, 10);
-	if (blob_store_open(&f->bs, srv->cfg->files_dir, err, sizeof err) !=
-	    0) {
+	/* Several nodes (--redis) share the directory. */
+	if (blob_store_open(&f->bs, srv->cfg->files_dir,
+		srv->cfg->redis_url != NULL ? FILES_SHARED_MS : 0, err,
+		sizeof err) != 0) {
 		fprintf(stderr, "chatd: --files %s: %s\n", srv->cfg->files_dir,
 		        err);
 		free(f);

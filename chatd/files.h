@@ -27,6 +27,12 @@ struct jsonw;
 #define FILES_ORPHAN_EVERY                                                     \
 	6                       /* sweeps between scans for bytes              \
 	                           no row names */
+/* Several nodes share the files directory (--redis): a temporary file
+ * or stored bytes younger than this may be another node's upload in
+ * progress, and neither the start-up clean-up nor the release of unused
+ * bytes touches them (a later scan does). Uploads write continuously and
+ * stall at most the header timeout: an hour is far beyond any of them. */
+#define FILES_SHARED_MS (3600 * 1000LL)
 #define FILES_MAX_ACTIVE 64     /* uploads at once: then 503 */
 #define FILES_MAX_ACTIVE_USER 4 /* per user (rate limits): 429 */
 

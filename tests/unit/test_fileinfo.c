@@ -9,6 +9,8 @@
 #include <string.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -208,11 +210,11 @@ test_blob_upload_hashes_commits_and_dedups(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(sub, sizeof sub, "%s/a/b", dir);
 	/* A crash's leftover temporary file is removed at open. */
-	assert_int_equal(blob_store_open(&bs, sub, err, sizeof err), 0);
+	assert_int_equal(blob_store_open(&bs, sub, 0, err, sizeof err), 0);
 	fd = openat(bs.dirfd, ".tmp-left", O_CREAT | O_WRONLY, 0600);
 	close(fd);
 	blob_store_close(&bs);
-	assert_int_equal(blob_store_open(&bs, sub, err, sizeof err), 0);
+	assert_int_equal(blob_store_open(&bs, sub, 0, err, sizeof err), 0);
 	assert_int_equal(count_prefix(sub, ".tmp-"), 0);
 	assert_int_equal(blob_upload_start(&bs, &u), 0);
 	assert_int_equal(count_prefix(sub, ".tmp-"), 1);
@@ -251,6 +253,55 @@ test_blob_upload_hashes_commits_and_dedups(void **state)
 	rmdir(dir);
 }
 
+/* Sets the modification time of name in dir to age_s seconds ago. */
+static void
+age(int dirfd, const char *name, time_t age_s)
+{
+	struct timespec t[2];
+
+	clock_gettime(CLOCK_REALTIME, &t[0]);
+	t[0].tv_sec -= age_s;
+	t[1] = t[0];
+	assert_int_equal(utimensat(dirfd, name, t, 0), 0);
+}
+
+static void
+test_blob_shared_store_leaves_what_may_be_another_process_upload(void **state)
+{
+	char dir[64] = "/tmp/chatd-test-blob-XXXXXX", err[128];
+	struct blob_store bs;
+	struct blob_upload u;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(blob_store_open(&bs, dir, 60000, err, sizeof err), 0);
+	/* Two temporary files: one being written now, one of a crash. */
+	fd = openat(bs.dirfd, ".tmp-live", O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	fd = openat(bs.dirfd, ".tmp-dead", O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	age(bs.dirfd, ".tmp-dead", 120);
+	assert_int_equal(blob_upload_start(&bs, &u), 0);
+	assert_int_equal(blob_upload_write(&u, "abc", 3), 0);
+	blob_upload_finish(&u);
+	assert_int_equal(blob_upload_commit(&bs, &u), 0);
+	blob_store_close(&bs);
+	/* Another node starts: only the crash's leftover goes. */
+	assert_int_equal(blob_store_open(&bs, dir, 60000, err, sizeof err), 0);
+	assert_int_equal(count_prefix(dir, ".tmp-live"), 1);
+	assert_int_equal(count_prefix(dir, ".tmp-dead"), 0);
+	/* Fresh bytes no row names yet are kept; old ones go. */
+	assert_int_equal(blob_remove(&bs, u.hash), 1);
+	assert_int_equal(count_prefix(dir, "ba78"), 1);
+	age(bs.dirfd, u.hash, 120);
+	assert_int_equal(blob_remove(&bs, u.hash), 0);
+	assert_int_equal(count_prefix(dir, "ba78"), 0);
+	assert_int_equal(unlinkat(bs.dirfd, ".tmp-live", 0), 0);
+	blob_store_close(&bs);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* blob_cb that counts the hashes it sees. */
 static void
 count_hashes(void *arg, const char *hash, uint64_t size, int64_t mtime_ms)
@@ -272,7 +323,7 @@ test_blob_scan_steps_see_every_hash_once(void **state)
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	assert_int_equal(blob_store_open(&bs, dir, err, sizeof err), 0);
+	assert_int_equal(blob_store_open(&bs, dir, 0, err, sizeof err), 0);
 	for (char c = 'a'; c < 'a' + 5; c++) {
 		assert_int_equal(blob_upload_start(&bs, &u), 0);
 		assert_int_equal(blob_upload_write(&u, &c, 1), 0);
@@ -318,6 +369,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(
+	        test_blob_shared_store_leaves_what_may_be_another_process_upload),
 	    cmocka_unit_test(test_fileinfo_name_decodes_percent_and_keeps_plus),
 	    cmocka_unit_test(
 	        test_fileinfo_name_refuses_separators_controls_and_bad_utf8),
