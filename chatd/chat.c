@@ -254,13 +254,24 @@ chat_index_cb(int fd, short what, void *arg)
 		evtimer_add(srv->chat->index_ev, &later);
 }
 
-/* The commit event: the end of a loop pass. */
+/* The commit event: the end of a loop pass. On PostgreSQL it is a gate
+ * job: if requests wait in the gate behind it (they arrived while the
+ * batch's statements waited for the server), the commit goes behind them
+ * once, so that they join this batch instead of opening the next one. */
 static void
 chat_commit_cb(int fd, short what, void *arg)
 {
+	struct server *srv = arg;
+	struct chat *ch = srv->chat;
+
 	(void)fd;
 	(void)what;
-	chat_flush(arg);
+	if (ch->txn && gate_queued() > 0 && ch->commit_waited != ch->txn_gen) {
+		ch->commit_waited = ch->txn_gen;
+		event_active(ch->commit_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	chat_flush(srv);
 }
 
 /* A string field, or NULL if absent, not a string, or holding a NUL

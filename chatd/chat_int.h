@@ -97,6 +97,8 @@ struct chat {
 	int64_t next_seq;     /* the seq the next stored change takes */
 	int txn;              /* a group-commit transaction is open */
 	uint64_t txn_gen;     /* counts the transactions begun (room locks) */
+	uint64_t commit_waited; /* txn_gen whose commit went behind the gate's
+	                           queue once (chat_commit_cb) */
 	unsigned rooms_locked; /* rooms the open transaction has locked */
 	struct action_list actions;
 	unsigned nactions;

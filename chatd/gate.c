@@ -173,6 +173,12 @@ gate_stop(void)
 	}
 }
 
+unsigned
+gate_queued(void)
+{
+	return g.st.queued;
+}
+
 void
 gate_stats(struct gate_stats *st)
 {

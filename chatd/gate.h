@@ -78,6 +78,8 @@ void gate_cancel(struct gate_job *j);
  * stack (storage then polls). Turns the gate off. */
 void gate_stop(void);
 void gate_stats(struct gate_stats *st);
+/* Jobs waiting now (0 when off). */
+unsigned gate_queued(void);
 
 /* event_new whose callback runs as a gate job: fires that come while the
  * job waits on the queue are merged (their flags or'ed). Use the event as
