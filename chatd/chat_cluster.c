@@ -54,7 +54,8 @@ struct chat_cluster {
 	struct cluster_order *order;
 	char node[CLUSTER_WIRE_NODE_MAX + 1];
 	char channel[64];
-	struct event *tick;
+	struct event *tick;  /* dropped nodes, expired holds (gate job) */
+	struct event *beat;  /* our heartbeat (plain event) */
 	uint64_t round;
 	struct cl_node *nodes;
 	int64_t *heads; /* rooms whose publish failed: HEAD them when up */
@@ -960,15 +961,16 @@ cl_collect_user(void *arg, struct hub_user *u)
 	l->a[l->n++] = u->id;
 }
 
-/* Every CLUSTER_HEARTBEAT_MS: the heartbeat, dead nodes, lost fills. */
+/* Every CLUSTER_HEARTBEAT_MS, outside the gate (it needs no database): the
+ * users online here, to the other nodes. A node whose database work is
+ * stuck behind a slow statement is still alive, and its users online. */
 static void
-cl_tick(int fd, short what, void *arg)
+cl_beat(int fd, short what, void *arg)
 {
 	struct chat_cluster *cl = arg;
 	struct cl_users l = {0};
-	int64_t *users, rooms[64], now = cl_now();
-	size_t n, parts, i, nexp;
-	struct cl_node *node, *next;
+	int64_t *users;
+	size_t n, parts, i;
 
 	(void)fd;
 	(void)what;
@@ -997,6 +999,20 @@ cl_tick(int fd, short what, void *arg)
 		cl_publish(cl, &m, 0);
 	}
 	free(users);
+}
+
+/* Every CLUSTER_HEARTBEAT_MS, in the gate: nodes gone silent are dropped,
+ * rooms whose held events waited too long are read back. */
+static void
+cl_tick(int fd, short what, void *arg)
+{
+	struct chat_cluster *cl = arg;
+	int64_t rooms[64], now = cl_now();
+	size_t i, nexp;
+	struct cl_node *node, *next;
+
+	(void)fd;
+	(void)what;
 	for (node = cl->nodes; node != NULL; node = next) {
 		next = node->next;
 		if (now - node->seen_ms > node->ttl_ms)
@@ -1138,6 +1154,8 @@ chat_cluster_start(struct server *srv)
 	}
 	cl->tick = gate_event_new(srv->base, -1, EV_PERSIST, cl_tick, cl);
 	event_add(cl->tick, &tv);
+	cl->beat = event_new(srv->base, -1, EV_PERSIST, cl_beat, cl);
+	event_add(cl->beat, &tv);
 	srv->cluster = cl;
 	log_info("cluster: node %s", cl->node);
 	return 0;
@@ -1155,6 +1173,8 @@ chat_cluster_stop(struct server *srv)
 	srv->cluster = NULL;
 	if (cl->tick != NULL)
 		gate_event_free(cl->tick);
+	if (cl->beat != NULL)
+		event_free(cl->beat);
 	while ((j = TAILQ_FIRST(&cl->jobs)) != NULL) {
 		TAILQ_REMOVE(&cl->jobs, j, link);
 		gate_cancel(&j->job);

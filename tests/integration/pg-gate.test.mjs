@@ -156,3 +156,51 @@ test('a client flooding requests while PostgreSQL is slow is paused, then served
 	assert.ok(max >= 2 && max < 100, `at most about 32 messages of one connection queue (max ${max})`);
 	assert.equal(await metric(srv, 'chatd_db_gate_loop_waits_total'), 0);
 });
+
+test('a node whose database work is stuck longer than the heartbeat TTL stays alive for the others', async (t) => {
+	const REDIS = process.env.CHATD_TEST_REDIS;
+	assert.ok(PG && REDIS, 'CHATD_TEST_PG and CHATD_TEST_REDIS are not set: run through scripts/test.sh');
+	const s = pgSchema('gatecl');
+	t.after(() => { try { pgExec(`DROP SCHEMA ${s.name} CASCADE`); } catch { /* gone */ } });
+	const files = tempDir(t);
+	// Two nodes on the shared Redis: the channel is the schema's epoch.
+	const node = async (id) => useChatd(t, {
+		dbPath: s.url,
+		args: ['--redis', REDIS, '--node-id', id, '--files', files, '--db-wait-ms', '60000'],
+	});
+	const na = await node('ga');
+	const nb = await node('gb');
+	await until(async () => (await metric(na, 'chatd_cluster_nodes')) === 1 &&
+		(await metric(nb, 'chatd_cluster_nodes')) === 1, { tries: 200, what: 'the nodes seeing each other' });
+	const room = uniq('beat');
+	const a = await newUser(na);
+	const b = await newUser(na);
+	const ca = await wsAuth(na.wsUrl, a.token);
+	const cb = await wsAuth(nb.wsUrl, b.token);
+	t.after(() => { ca.close(); cb.close(); });
+	await join(ca, room);
+	await join(cb, room);
+	const lost = await metric(nb, 'chatd_cluster_nodes_lost_total');
+	const heard = await metric(nb, 'chatd_cluster_received_total');
+
+	const lock = await holdLock(t, s, 'messages');
+	let sent;
+	try {
+		// a's send holds node ga's database work behind the lock.
+		sent = ca.request({ type: 'send', room, text: 'stuck a while' }, WAIT_MS * 6);
+		await until(() => waitingForLock() > 0, { what: 'ga waiting for the lock' });
+		// Five heartbeats of ga reach gb meanwhile (the only messages
+		// ga publishes: nothing commits): over 5 s, past the 3.5 s TTL.
+		await until(async () => (await metric(nb, 'chatd_cluster_received_total')) >= heard + 5,
+			{ tries: 400, interval: 50, what: 'heartbeats of the stuck node' });
+		assert.equal(await metric(nb, 'chatd_cluster_nodes_lost_total'), lost, 'ga was not taken for dead');
+		assert.ok(!cb.pending().some((e) => e.type === 'presence' && e.user === a.name && e.status === 'offline'),
+			'a stayed online for b');
+	} finally {
+		await lock.release();
+	}
+	const r = await sent;
+	assert.equal(r.type, 'message', JSON.stringify(r));
+	const m = await cb.next((e) => e.type === 'message' && e.id === r.id, WAIT_MS * 6);
+	assert.equal(m.text, 'stuck a while');
+});
