@@ -19,6 +19,7 @@
 #include "chatd/xmalloc.h"
 
 #define DEFAULT_PORT 6379
+#define SHOWN_MAX 128 /* bytes of a URL (redacted) in an error message */
 
 enum link_state {
 	LINK_DOWN = 0,   /* waiting for the retry timer */
@@ -184,6 +185,28 @@ parse_userinfo(const char *s, const char *at, struct redis_addr *a,
 	return 0;
 }
 
+/* Replaces the value of every password= in buf by *** (or as many *
+ * when shorter: buf never grows). A query string is refused, but printed
+ * in the refusal. */
+static void
+redact_query(char *buf)
+{
+	char *p = buf;
+	size_t rest;
+
+	while ((p = strcasestr(p, "password=")) != NULL) {
+		p += 9;
+		rest = strcspn(p, "&#");
+		if (rest < 3) { /* in place: never longer than buf was */
+			memset(p, '*', rest);
+			continue;
+		}
+		memcpy(p, "***", 3);
+		memmove(p + 3, p + rest, strlen(p + rest) + 1);
+		p += 3;
+	}
+}
+
 const char *
 redis_url_redact(const char *url, char *buf, size_t len)
 {
@@ -199,12 +222,14 @@ redis_url_redact(const char *url, char *buf, size_t len)
 	at = h != NULL ? strrchr(h, '@') : NULL;
 	if (at == NULL) {
 		snprintf(buf, len, "%s", url);
-		return buf;
+	} else {
+		colon = memchr(h, ':', (size_t)(at - h));
+		if (colon == NULL) /* USER@ or PASSWORD@ (redis-cli's) */
+			colon = h - 1;
+		snprintf(buf, len, "%.*s***%s", (int)(colon + 1 - url), url,
+		         at);
 	}
-	colon = memchr(h, ':', (size_t)(at - h));
-	if (colon == NULL) /* USER@ or PASSWORD@ (what redis-cli reads) */
-		colon = h - 1;
-	snprintf(buf, len, "%.*s***%s", (int)(colon + 1 - url), url, at);
+	redact_query(buf);
 	return buf;
 }
 
@@ -215,7 +240,7 @@ redis_url_parse(const char *url, struct redis_addr *a, char *err, size_t errlen)
 	                            "redis://[[USER]:PASSWORD@]host[:port][/db]"
 	                            " or unix:/path/to/socket";
 	const char *h, *hend, *p, *slash, *at;
-	char shown[512];
+	char shown[SHOWN_MAX];
 
 	memset(a, 0, sizeof(*a));
 	if (url == NULL)
@@ -236,10 +261,11 @@ redis_url_parse(const char *url, struct redis_addr *a, char *err, size_t errlen)
 	h = url + 8;
 	if ((at = strchr(h, '@')) != NULL) {
 		if (strchr(at + 1, '@') != NULL)
-			return fail(err, errlen,
-			            "%s: '@' twice: percent-encode an '@' of the "
-			            "user or password (%%40)",
-			            shown);
+			return fail(
+			    err, errlen,
+			    "%s: '@' twice: percent-encode an '@' of the "
+			    "user or password (%%40)",
+			    shown);
 		if (parse_userinfo(h, at, a, shown, err, errlen) < 0)
 			goto bad;
 		h = at + 1;
@@ -343,7 +369,7 @@ redis_password_read(const char *path, char *buf, size_t len, char *err,
 static int
 addr_load(const char *url, struct redis_addr *a, char *err, size_t errlen)
 {
-	char shown[512];
+	char shown[SHOWN_MAX];
 
 	if (redis_url_parse(url, a, err, errlen) < 0)
 		return -1;
@@ -486,9 +512,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
 
 	if (l == NULL || l->ac != ac)
 		return;
-	why = l->why[0]           ? l->why
-	      : status == REDIS_OK ? "closed"
-	                           : ac->errstr;
+	why = l->why[0] ? l->why : status == REDIS_OK ? "closed" : ac->errstr;
 	if (why == NULL || !why[0])
 		why = "connection lost";
 	if (l->state == LINK_UP)
@@ -831,8 +855,8 @@ check_session(redisContext *c, const struct redis_addr *a, char *err,
 
 	if (a->password[0] != '\0') {
 		if (a->user[0] != '\0')
-			rep = redisCommand(c, "AUTH %s %s", a->user,
-			                   a->password);
+			rep =
+			    redisCommand(c, "AUTH %s %s", a->user, a->password);
 		else
 			rep = redisCommand(c, "AUTH %s", a->password);
 		if (check_reply(c, rep, "Redis refused the password (AUTH)",
@@ -842,9 +866,8 @@ check_session(redisContext *c, const struct redis_addr *a, char *err,
 	if (check_reply(c, redisCommand(c, "PING"), "PING", "PONG", err,
 	                errlen) < 0)
 		return -1;
-	if (a->db != 0 &&
-	    check_reply(c, redisCommand(c, "SELECT %d", a->db), "SELECT", "OK",
-	                err, errlen) < 0)
+	if (a->db != 0 && check_reply(c, redisCommand(c, "SELECT %d", a->db),
+	                              "SELECT", "OK", err, errlen) < 0)
 		return -1;
 	return 0;
 }

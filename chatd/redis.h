@@ -60,7 +60,7 @@ struct redis_stats {
 	size_t pending_bytes;
 };
 
-#define REDIS_USER_MAX 256     /* bytes of a user name, with its NUL */
+#define REDIS_USER_MAX 256      /* bytes of a user name, with its NUL */
 #define REDIS_PASSWORD_MAX 1024 /* bytes of a password, with its NUL */
 
 /* Where Redis is: a TCP host and port, or a Unix socket path; and who
@@ -68,9 +68,9 @@ struct redis_stats {
 struct redis_addr {
 	char host[256]; /* "" for a Unix socket */
 	int port;
-	char path[108]; /* "" for TCP */
-	int db;         /* parsed and checked; pub/sub ignores it */
-	char user[REDIS_USER_MAX];         /* "": AUTH PASSWORD only */
+	char path[108];            /* "" for TCP */
+	int db;                    /* parsed and checked; pub/sub ignores it */
+	char user[REDIS_USER_MAX]; /* "": AUTH PASSWORD only */
 	char password[REDIS_PASSWORD_MAX]; /* "": no AUTH */
 };
 
