@@ -615,7 +615,7 @@ on_auth_reply(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	why = rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply";
 	if (!r->auth_logged) {
-		log_warn("%s: Redis at %s refused the password%s%s: %s; "
+		log_warn("%s: Redis at %s refused the password%s%s (%s); "
 		         "retrying",
 		         __func__, r->url, r->addr.user[0] ? " of user " : "",
 		         r->addr.user, why);

@@ -699,15 +699,26 @@ test_redis_password_read_takes_one_line(void **state)
 static int
 setup_auth(void **state)
 {
-	static const char *const extra[] = {
-	    "--requirepass", "S3cret", "--user", "alice", "on",
-	    ">al1ce",        "~*",     "&*",     "+@all", NULL};
+	static char sock[64];
+	const char *const extra[] = {"--requirepass",
+	                             "S3cret",
+	                             "--user",
+	                             "alice",
+	                             "on",
+	                             ">al1ce",
+	                             "~*",
+	                             "&*",
+	                             "+@all",
+	                             "--unixsocket",
+	                             sock,
+	                             NULL};
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	signal(SIGPIPE, SIG_IGN);
 	f->base = event_base_new();
 	f->port = free_port();
 	snprintf(f->url, sizeof(f->url), "127.0.0.1:%d", f->port);
+	snprintf(sock, sizeof(sock), "/tmp/test_redis_%d.sock", f->port);
 	f->pid = redis_start_with(f->port, extra);
 	*state = f;
 	return 0;
@@ -716,7 +727,15 @@ setup_auth(void **state)
 static int
 teardown_auth(void **state)
 {
+	struct fixture *f = *state;
+	char sock[64];
+
+	snprintf(sock, sizeof(sock), "/tmp/test_redis_%d.sock", f->port);
 	redis_set_password(NULL);
+	if (f->pid > 0)
+		redis_kill(f->pid);
+	f->pid = 0;
+	unlink(sock);
 	return teardown(state);
 }
 
@@ -742,7 +761,7 @@ static void
 test_redis_check_authenticates(void **state)
 {
 	struct fixture *f = *state;
-	char err[256];
+	char err[256], url[64];
 
 	assert_int_equal(check_as(f, "", "", NULL, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "NOAUTH"));
@@ -774,7 +793,13 @@ test_redis_check_authenticates(void **state)
 	                 0);
 	redis_set_password("al1ce");
 	assert_int_equal(check_as(f, "alice", "/1", NULL, err, sizeof(err)), 0);
+	/* A Unix socket: the password of the file only. */
+	redis_set_password("S3cret");
+	snprintf(url, sizeof(url), "unix:/tmp/test_redis_%d.sock", f->port);
+	assert_int_equal(redis_check(url, err, sizeof(err)), 0);
 	redis_set_password(NULL);
+	assert_int_equal(redis_check(url, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "NOAUTH"));
 	assert_int_equal(check_as(f, "", "", NULL, err, sizeof(err)), -1);
 }
 
