@@ -42,7 +42,11 @@ static const struct option_def options[] = {
 	    NULL},
 	{"redis", "CHATD_REDIS", NULL,
 	    "Redis joining the nodes of a PostgreSQL chatd "
-	    "(redis://HOST:PORT[/DB] or unix:PATH)",
+	    "(redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or unix:PATH)",
+	    0, NULL},
+	{"redis-password-file", "CHATD_REDIS_PASSWORD_FILE", NULL,
+	    "file holding the password of --redis (one line; not with a "
+	    "password in the URL)",
 	    0, NULL},
 	{"node-id", "CHATD_NODE_ID", NULL,
 	    "this node's name in logs and metrics (default: hostname:port)", 0,
@@ -206,6 +210,8 @@ config_set(struct config *cfg, const char *name, const char *val)
 		cfg->db_path = val;
 	else if (strcmp(name, "redis") == 0)
 		cfg->redis_url = val;
+	else if (strcmp(name, "redis-password-file") == 0)
+		cfg->redis_password_file = val;
 	else if (strcmp(name, "node-id") == 0)
 		cfg->node_id = val;
 	else if (strcmp(name, "web") == 0)
@@ -462,6 +468,39 @@ config_path(int argc, char **argv)
 		   getenv("CHATD_CONFIG") : NULL;
 }
 
+/* Reads --redis-password-file for every Redis connection
+ * (redis_set_password), refusing a --redis URL with a password too: which
+ * one was meant is not for chatd to guess. 0, or -1 after printing why. */
+static int
+config_redis_password(const struct config *cfg)
+{
+	char pw[REDIS_PASSWORD_MAX + 2], why[768];
+	struct redis_addr a;
+	int rc = -1;
+
+	if (cfg->redis_url == NULL) {
+		fprintf(stderr, "chatd: --redis-password-file is the password "
+		                "of --redis, which is not set\n");
+		return -1;
+	}
+	if (redis_url_parse(cfg->redis_url, &a, why, sizeof why) != 0)
+		fprintf(stderr, "chatd: --redis: %s\n", why);
+	else if (a.password[0] != '\0')
+		fprintf(stderr, "chatd: --redis has a password and "
+		                "--redis-password-file is set: give it one "
+		                "way, not both\n");
+	else if (redis_password_read(cfg->redis_password_file, pw, sizeof pw,
+	             why, sizeof why) != 0)
+		fprintf(stderr, "chatd: --redis-password-file %s\n", why);
+	else {
+		redis_set_password(pw);
+		rc = 0;
+	}
+	explicit_bzero(pw, sizeof pw);
+	explicit_bzero(&a, sizeof a);
+	return rc;
+}
+
 int
 config_load(struct config *cfg, int argc, char **argv, char **pos, int *npos)
 {
@@ -536,6 +575,8 @@ config_load(struct config *cfg, int argc, char **argv, char **pos, int *npos)
 		                "postgres:// URI\n");
 		return -1;
 	}
+	if (cfg->redis_password_file != NULL && config_redis_password(cfg) != 0)
+		return -1;
 	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
 		fprintf(stderr, "chatd: --tls-cert and --tls-key go together\n");
 		return -1;
@@ -570,6 +611,9 @@ config_redact(const char *url, char *buf, size_t len)
 	const char *scheme = strstr(url, "://"), *at, *colon, *pw;
 	size_t n;
 
+	if (strncasecmp(url, "redis", 5) == 0 ||
+	    strncasecmp(url, "unix:", 5) == 0)
+		return redis_url_redact(url, buf, len);
 	snprintf(buf, len, "%s", url);
 	if (scheme != NULL && (at = strchr(scheme + 3, '@')) != NULL &&
 	    (colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3))) !=

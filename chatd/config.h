@@ -14,6 +14,7 @@ struct config {
 	const char *listen;        /* ADDR:PORT */
 	const char *db_path;       /* a SQLite file or a PostgreSQL URI */
 	const char *redis_url;     /* --redis: the nodes' fan-out; or NULL */
+	const char *redis_password_file; /* its password, or NULL */
 	const char *node_id;       /* --node-id; default hostname:port */
 	const char *web_dir;
 	const char *files_dir;     /* uploads' bytes; default DB.files */
@@ -53,8 +54,9 @@ struct config {
 	const char *room_topic;    /* chatd room create --topic, or NULL */
 };
 
-/* url with its password (user:PASSWORD@ or password=...) replaced by
- * ***, into buf: what logs and check-config print of --db and --redis. */
+/* url with its password (user:PASSWORD@ or password=...; all of a
+ * redis:// userinfo without a colon) replaced by ***, into buf: what logs
+ * and check-config print of --db and --redis. */
 const char *config_redact(const char *url, char *buf, size_t len);
 
 /* Prints the commands and every option with its variable and default. */
@@ -63,7 +65,7 @@ void config_usage(FILE *f);
  * environment, then the flags (anywhere on the line; "--" ends them).
  * The other arguments go to pos[*npos] (pos holds argc). Returns 1 to go
  * on, 0 to exit successfully (--help, --version), or -1 after printing
- * why. cfg points into argv and into strings kept until exit. */
+ * why. Reads --redis-password-file (redis_set_password). cfg points into argv and into strings kept until exit. */
 int config_load(struct config *cfg, int argc, char **argv, char **pos,
     int *npos);
 /* chatd check-config: validates the settings and prints them with where

@@ -19,6 +19,7 @@
 #include "chatd/xmalloc.h"
 
 #define DEFAULT_PORT 6379
+#define SHOWN_MAX 128 /* bytes of a URL (redacted) in an error message */
 
 enum link_state {
 	LINK_DOWN = 0,   /* waiting for the retry timer */
@@ -37,12 +38,13 @@ struct link {
 	unsigned backoff_ms;
 	unsigned attempts; /* failed since the last success */
 	int outage;        /* an outage was logged and is not over */
+	char why[160];     /* why this node closes the connection, or "" */
 };
 
 struct redis {
 	struct event_base *base;
 	struct redis_addr addr;
-	char *url;
+	char *url; /* redacted: what logs print */
 	char *channel;
 	size_t channel_len;
 	struct redis_callbacks cb;
@@ -51,6 +53,7 @@ struct redis {
 	unsigned max_pending;
 	size_t max_bytes;
 	int up;
+	int auth_logged; /* a refused AUTH was logged; until up again */
 	int freeing;
 	uint32_t rand;
 };
@@ -92,34 +95,188 @@ parse_num(const char *s, const char *end, int max, int *v)
 	return 0;
 }
 
+/* The value of hex digit c, or -1. */
+static int
+hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes s up to end into out (len bytes with the NUL): 0, -1 on
+ * a bad escape or %00, -2 if it does not fit. */
+static int
+pct_decode(const char *s, const char *end, char *out, size_t len)
+{
+	size_t n = 0;
+	int c, hi, lo;
+
+	while (s < end) {
+		c = (unsigned char)*s++;
+		if (c == '%') {
+			if (end - s < 2 || (hi = hex_digit(s[0])) < 0 ||
+			    (lo = hex_digit(s[1])) < 0 || hi + lo == 0)
+				return -1;
+			c = hi * 16 + lo;
+			s += 2;
+		}
+		if (n + 1 >= len)
+			return -2;
+		out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* Decodes one part of the userinfo (what names it) into out: 0, or -1
+ * with a message about shown in err. */
+static int
+userinfo_part(const char *s, const char *end, char *out, size_t len,
+              const char *what, const char *shown, char *err, size_t errlen)
+{
+	int rc = pct_decode(s, end, out, len);
+
+	if (rc == 0)
+		return 0;
+	if (errlen > 0)
+		snprintf(err, errlen,
+		         rc == -1 ? "%s: bad %%-escape in the %s (%%XX, not "
+		                    "%%00)"
+		                  : "%s: the %s is longer than %zu bytes",
+		         shown, what,
+		         (size_t)(what[0] == 'u' ? REDIS_USER_MAX
+		                                 : REDIS_PASSWORD_MAX) -
+		             1);
+	return -1;
+}
+
+/* Parses the userinfo of a redis:// URL, from s up to at (the '@'):
+ * "[USER]:PASSWORD" or "USER". 0, or -1 with a message in err. */
+static int
+parse_userinfo(const char *s, const char *at, struct redis_addr *a,
+               const char *shown, char *err, size_t errlen)
+{
+	const char *colon = memchr(s, ':', (size_t)(at - s));
+
+	if (memchr(s, '/', (size_t)(at - s)) != NULL)
+		return fail(err, errlen,
+		            "%s: a '/' in the user or password: "
+		            "percent-encode it (%%2F)",
+		            shown);
+	if (colon == NULL) { /* USER@: the password comes from a file */
+		if (s == at)
+			return fail(err, errlen, "%s: an empty user before '@'",
+			            shown);
+		return userinfo_part(s, at, a->user, sizeof(a->user), "user",
+		                     shown, err, errlen);
+	}
+	if (colon + 1 == at)
+		return fail(err, errlen, "%s: an empty password", shown);
+	if (userinfo_part(s, colon, a->user, sizeof(a->user), "user", shown,
+	                  err, errlen) < 0 ||
+	    userinfo_part(colon + 1, at, a->password, sizeof(a->password),
+	                  "password", shown, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+/* Replaces the value of every password= in buf by *** (or as many *
+ * when shorter: buf never grows). A query string is refused, but printed
+ * in the refusal. */
+static void
+redact_query(char *buf)
+{
+	char *p = buf;
+	size_t rest;
+
+	while ((p = strcasestr(p, "password=")) != NULL) {
+		p += 9;
+		rest = strcspn(p, "&#");
+		if (rest < 3) { /* in place: never longer than buf was */
+			memset(p, '*', rest);
+			continue;
+		}
+		memcpy(p, "***", 3);
+		memmove(p + 3, p + rest, strlen(p + rest) + 1);
+		p += 3;
+	}
+}
+
+const char *
+redis_url_redact(const char *url, char *buf, size_t len)
+{
+	const char *h, *at, *colon;
+
+	if (len == 0)
+		return buf;
+	h = strstr(url, "://");
+	if (h != NULL)
+		h += 3;
+	/* The last '@': whatever comes before it may be the password (a
+	 * URL with two is refused, but printed in the refusal). */
+	at = h != NULL ? strrchr(h, '@') : NULL;
+	if (at == NULL) {
+		snprintf(buf, len, "%s", url);
+	} else {
+		colon = memchr(h, ':', (size_t)(at - h));
+		if (colon == NULL) /* USER@ or PASSWORD@ (redis-cli's) */
+			colon = h - 1;
+		snprintf(buf, len, "%.*s***%s", (int)(colon + 1 - url), url,
+		         at);
+	}
+	redact_query(buf);
+	return buf;
+}
+
 int
 redis_url_parse(const char *url, struct redis_addr *a, char *err, size_t errlen)
 {
-	static const char usage[] = "%s: expected redis://host:port[/db] "
-	                            "or unix:/path/to/socket";
-	const char *h, *hend, *p, *slash;
+	static const char usage[] = "%s: expected "
+	                            "redis://[[USER]:PASSWORD@]host[:port][/db]"
+	                            " or unix:/path/to/socket";
+	const char *h, *hend, *p, *slash, *at;
+	char shown[SHOWN_MAX];
 
 	memset(a, 0, sizeof(*a));
 	if (url == NULL)
 		return fail(err, errlen, usage, "(none)");
+	redis_url_redact(url, shown, sizeof(shown));
 	if (strncmp(url, "unix:", 5) == 0) {
 		p = url + 5;
-		if (p[0] != '/' || strlen(p) >= sizeof(a->path) ||
-		    strpbrk(p, "?#") != NULL)
-			return fail(err, errlen, usage, url);
+		/* No authority (unix://...), so no userinfo: a password goes
+		 * in --redis-password-file. */
+		if (p[0] != '/' || p[1] == '/' ||
+		    strlen(p) >= sizeof(a->path) || strpbrk(p, "?#") != NULL)
+			return fail(err, errlen, usage, shown);
 		strcpy(a->path, p);
 		return 0;
 	}
-	if (strncmp(url, "redis://", 8) != 0 || strpbrk(url, "@?#") != NULL)
-		return fail(err, errlen, usage, url);
+	if (strncmp(url, "redis://", 8) != 0 || strpbrk(url, "?#") != NULL)
+		return fail(err, errlen, usage, shown);
 	h = url + 8;
+	if ((at = strchr(h, '@')) != NULL) {
+		if (strchr(at + 1, '@') != NULL)
+			return fail(
+			    err, errlen,
+			    "%s: '@' twice: percent-encode an '@' of the "
+			    "user or password (%%40)",
+			    shown);
+		if (parse_userinfo(h, at, a, shown, err, errlen) < 0)
+			goto bad;
+		h = at + 1;
+	}
 	slash = strchr(h, '/');
 	if (slash == NULL)
 		slash = h + strlen(h);
 	if (*h == '[') { /* [IPv6] */
 		hend = memchr(h, ']', slash - h);
 		if (hend == NULL)
-			return fail(err, errlen, usage, url);
+			goto usage;
 		h++;
 		p = hend + 1;
 	} else {
@@ -129,19 +286,101 @@ redis_url_parse(const char *url, struct redis_addr *a, char *err, size_t errlen)
 		p = hend;
 	}
 	if (hend == h || (size_t)(hend - h) >= sizeof(a->host))
-		return fail(err, errlen, usage, url);
+		goto usage;
 	memcpy(a->host, h, hend - h);
 	a->port = DEFAULT_PORT;
 	if (p < slash) {
 		if (*p != ':' || parse_num(p + 1, slash, 65535, &a->port) < 0 ||
 		    a->port == 0)
-			return fail(err, errlen, usage, url);
+			goto usage;
 	}
 	if (*slash == '/' && slash[1] != '\0' &&
 	    parse_num(slash + 1, slash + strlen(slash), 1 << 20, &a->db) < 0)
-		return fail(err, errlen, usage, url);
+		goto usage;
 	if (strchr(a->host, '/') != NULL)
-		return fail(err, errlen, usage, url);
+		goto usage;
+	return 0;
+usage:
+	fail(err, errlen, usage, shown);
+bad:
+	explicit_bzero(a, sizeof(*a));
+	return -1;
+}
+
+/* The password of connections whose URL has none (redis_set_password). */
+static char *default_password;
+
+void
+redis_set_password(const char *password)
+{
+	if (default_password != NULL) {
+		explicit_bzero(default_password, strlen(default_password));
+		free(default_password);
+	}
+	default_password = password != NULL ? xstrdup(password) : NULL;
+}
+
+int
+redis_password_read(const char *path, char *buf, size_t len, char *err,
+                    size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+	int bad;
+
+	if (f == NULL) {
+		if (errlen > 0)
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, len, f);
+	bad = ferror(f);
+	fclose(f);
+	if (bad)
+		return fail(err, errlen, "%s: cannot read it", path);
+	if (n == len) {
+		explicit_bzero(buf, len);
+		if (errlen > 0)
+			snprintf(err, errlen,
+			         "%s: a password is at most %d bytes", path,
+			         REDIS_PASSWORD_MAX - 1);
+		return -1;
+	}
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	bad = n == 0 ? 1 : strlen(buf) != n ? 2 : strchr(buf, '\n') ? 3 : 0;
+	if (bad == 0 && n <= REDIS_PASSWORD_MAX - 1)
+		return 0;
+	explicit_bzero(buf, len);
+	return fail(err, errlen,
+	            bad == 1   ? "%s: empty (the password, one line)"
+	            : bad == 2 ? "%s: a NUL byte in the password"
+	            : bad == 3 ? "%s: more than one line (the password, "
+	                         "one line)"
+	                       : "%s: the password is too long",
+	            path);
+}
+
+/* Parses url and completes it with the password of redis_set_password if
+ * it has none: 0, or -1 with a message in err. */
+static int
+addr_load(const char *url, struct redis_addr *a, char *err, size_t errlen)
+{
+	char shown[SHOWN_MAX];
+
+	if (redis_url_parse(url, a, err, errlen) < 0)
+		return -1;
+	if (a->password[0] == '\0' && default_password != NULL)
+		snprintf(a->password, sizeof(a->password), "%s",
+		         default_password);
+	if (a->user[0] != '\0' && a->password[0] == '\0')
+		return fail(err, errlen,
+		            "%s: a user but no password (USER:PASSWORD@, or "
+		            "USER@ with --redis-password-file)",
+		            redis_url_redact(url, shown, sizeof(shown)));
 	return 0;
 }
 
@@ -171,6 +410,7 @@ maybe_up(struct redis *r)
 	if (r->up || r->sub.state != LINK_UP || r->pub.state != LINK_UP)
 		return;
 	r->up = 1;
+	r->auth_logged = 0;
 	if (r->cb.on_up != NULL)
 		r->cb.on_up(r->cb.arg);
 }
@@ -259,7 +499,7 @@ on_connect(const redisAsyncContext *ac, int status)
 		return;
 	}
 	redisEnableKeepAlive((redisContext *)&ac->c);
-	if (!l->sub)
+	if (!l->sub && l->r->addr.password[0] == '\0')
 		link_up(l);
 }
 
@@ -272,7 +512,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
 
 	if (l == NULL || l->ac != ac)
 		return;
-	why = status == REDIS_OK ? "closed" : ac->errstr;
+	why = l->why[0] ? l->why : status == REDIS_OK ? "closed" : ac->errstr;
 	if (why == NULL || !why[0])
 		why = "connection lost";
 	if (l->state == LINK_UP)
@@ -335,7 +575,74 @@ on_pub_reply(redisAsyncContext *ac, void *reply, void *priv)
 	free(p);
 }
 
-/* Starts a connection of l (and the subscription, queued until then). */
+/* Queues the SUBSCRIBE of subscriber l on ac: REDIS_OK or REDIS_ERR. */
+static int
+link_subscribe(struct link *l, redisAsyncContext *ac)
+{
+	return redisAsyncCommand(ac, on_sub_reply, l, "SUBSCRIBE %b",
+	                         l->r->channel, l->r->channel_len);
+}
+
+/* Closes l's connection from inside one of its callbacks, for why (the
+ * retry logs it). */
+static void
+link_drop(struct link *l, redisAsyncContext *ac, const char *what,
+          const char *why)
+{
+	snprintf(l->why, sizeof(l->why), "%s: %s", what, why);
+	redisAsyncDisconnect(ac); /* retried via on_disconnect */
+}
+
+/* hiredis: the reply to AUTH. Refused: logged once for both links until
+ * they are up again (a wrong password stays wrong), never the password;
+ * the connection is closed and retried with the backoff. */
+static void
+on_auth_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct link *l = priv;
+	struct redis *r = l->r;
+	redisReply *rep = reply;
+	const char *why;
+
+	if (rep == NULL || l->ac != ac || r->freeing)
+		return;
+	if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0) {
+		if (!l->sub)
+			link_up(l);
+		else if (link_subscribe(l, ac) != REDIS_OK)
+			link_drop(l, ac, "SUBSCRIBE", "not sent");
+		return;
+	}
+	why = rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply";
+	if (!r->auth_logged) {
+		log_warn("%s: Redis at %s refused the password%s%s (%s); "
+		         "retrying",
+		         __func__, r->url, r->addr.user[0] ? " of user " : "",
+		         r->addr.user, why);
+		r->auth_logged = 1;
+	}
+	l->outage = 1; /* logged above: the retries are debug */
+	link_drop(l, ac, "AUTH refused", why);
+}
+
+/* Queues what l sends first on ac: AUTH if there is a password, else the
+ * subscriber's SUBSCRIBE. REDIS_OK or REDIS_ERR. */
+static int
+link_greet(struct link *l, redisAsyncContext *ac)
+{
+	const struct redis_addr *a = &l->r->addr;
+
+	if (a->password[0] == '\0')
+		return l->sub ? link_subscribe(l, ac) : REDIS_OK;
+	if (a->user[0] == '\0')
+		return redisAsyncCommand(ac, on_auth_reply, l, "AUTH %s",
+		                         a->password);
+	return redisAsyncCommand(ac, on_auth_reply, l, "AUTH %s %s", a->user,
+	                         a->password);
+}
+
+/* Starts a connection of l: AUTH first if there is a password, then (the
+ * subscriber) SUBSCRIBE, both queued until it is made. */
 static void
 link_connect(struct link *l)
 {
@@ -359,12 +666,11 @@ link_connect(struct link *l)
 	ac->data = l;
 	l->ac = ac;
 	l->state = LINK_CONNECTING;
+	l->why[0] = '\0';
 	if (redisLibeventAttach(ac, r->base) != REDIS_OK ||
 	    redisAsyncSetConnectCallback(ac, on_connect) != REDIS_OK ||
 	    redisAsyncSetDisconnectCallback(ac, on_disconnect) != REDIS_OK ||
-	    (l->sub &&
-	     redisAsyncCommand(ac, on_sub_reply, l, "SUBSCRIBE %b", r->channel,
-	                       r->channel_len) != REDIS_OK)) {
+	    link_greet(l, ac) != REDIS_OK) {
 		link_abort(l, "cannot set up the connection");
 		return;
 	}
@@ -403,17 +709,21 @@ redis_new(struct event_base *base, const char *url, const char *channel,
 	struct redis_addr addr;
 	struct redis *r;
 	struct timespec ts;
+	char shown[512];
 
-	if (redis_url_parse(url, &addr, err, errlen) < 0)
+	if (addr_load(url, &addr, err, errlen) < 0)
 		return NULL;
+	redis_url_redact(url, shown, sizeof(shown));
 	if (channel == NULL || channel[0] == '\0') {
-		fail(err, errlen, "%s: empty channel name", url);
+		explicit_bzero(&addr, sizeof(addr));
+		fail(err, errlen, "%s: empty channel name", shown);
 		return NULL;
 	}
 	r = xcalloc(1, sizeof(*r));
 	r->base = base;
 	r->addr = addr;
-	r->url = xstrdup(url);
+	explicit_bzero(&addr, sizeof(addr));
+	r->url = xstrdup(shown);
 	r->channel = xstrdup(channel);
 	r->channel_len = strlen(channel);
 	r->cb = *cb;
@@ -451,6 +761,7 @@ redis_free(struct redis *r)
 	r->freeing = 1;
 	link_close(&r->sub);
 	link_close(&r->pub);
+	explicit_bzero(&r->addr, sizeof(r->addr));
 	free(r->url);
 	free(r->channel);
 	free(r);
@@ -505,23 +816,60 @@ redis_set_limits(struct redis *r, unsigned pending, size_t bytes)
 	r->max_bytes = bytes;
 }
 
-/* Sends cmd on c and checks the reply is status want: 0, or -1. */
+/* Checks rep (of what, sent on c) is status want, and frees it: 0, or
+ * -1 with the reason in err. */
 static int
-check_cmd(redisContext *c, const char *cmd, const char *want, char *err,
-          size_t errlen)
+check_reply(redisContext *c, redisReply *rep, const char *what,
+            const char *want, char *err, size_t errlen)
 {
-	redisReply *rep = redisCommand(c, cmd);
 	int rc = 0;
 
-	if (rep == NULL)
-		return fail(err, errlen, "%s",
-		            c->errstr[0] ? c->errstr : "no reply");
-	if (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, want) != 0)
-		rc = fail(err, errlen, "%s",
-		          rep->type == REDIS_REPLY_ERROR ? rep->str
-		                                         : "unexpected reply");
+	if (rep == NULL) {
+		snprintf(err, errlen, "%s: %s", what,
+		         c->errstr[0] ? c->errstr : "no reply");
+		return -1;
+	}
+	if (rep->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errlen, "%s: %s%s", what, rep->str,
+		         strncmp(rep->str, "NOAUTH", 6) == 0
+		             ? " (Redis wants a password: "
+		               "redis://:PASSWORD@HOST or "
+		               "--redis-password-file)"
+		             : "");
+		rc = -1;
+	} else if (rep->type != REDIS_REPLY_STATUS ||
+	           strcmp(rep->str, want) != 0) {
+		snprintf(err, errlen, "%s: unexpected reply", what);
+		rc = -1;
+	}
 	freeReplyObject(rep);
 	return rc;
+}
+
+/* AUTHs, PINGs and SELECTs on c as a says: 0, or -1 with err. */
+static int
+check_session(redisContext *c, const struct redis_addr *a, char *err,
+              size_t errlen)
+{
+	redisReply *rep;
+
+	if (a->password[0] != '\0') {
+		if (a->user[0] != '\0')
+			rep =
+			    redisCommand(c, "AUTH %s %s", a->user, a->password);
+		else
+			rep = redisCommand(c, "AUTH %s", a->password);
+		if (check_reply(c, rep, "Redis refused the password (AUTH)",
+		                "OK", err, errlen) < 0)
+			return -1;
+	}
+	if (check_reply(c, redisCommand(c, "PING"), "PING", "PONG", err,
+	                errlen) < 0)
+		return -1;
+	if (a->db != 0 && check_reply(c, redisCommand(c, "SELECT %d", a->db),
+	                              "SELECT", "OK", err, errlen) < 0)
+		return -1;
+	return 0;
 }
 
 int
@@ -531,28 +879,24 @@ redis_check(const char *url, char *err, size_t errlen)
 	                     (REDIS_CHECK_TIMEOUT_MS % 1000) * 1000};
 	struct redis_addr a;
 	redisContext *c;
-	char cmd[32];
 	int rc;
 
-	if (redis_url_parse(url, &a, err, errlen) < 0)
+	if (addr_load(url, &a, err, errlen) < 0)
 		return -1;
 	if (a.path[0])
 		c = redisConnectUnixWithTimeout(a.path, tv);
 	else
 		c = redisConnectWithTimeout(a.host, a.port, tv);
-	if (c == NULL)
-		return fail(err, errlen, "%s", "out of memory");
-	if (c->err) {
-		fail(err, errlen, "%s", c->errstr);
+	if (c == NULL) {
+		rc = fail(err, errlen, "%s", "out of memory");
+	} else if (c->err) {
+		rc = fail(err, errlen, "%s", c->errstr);
+	} else {
+		redisSetTimeout(c, tv);
+		rc = check_session(c, &a, err, errlen);
+	}
+	if (c != NULL)
 		redisFree(c);
-		return -1;
-	}
-	redisSetTimeout(c, tv);
-	rc = check_cmd(c, "PING", "PONG", err, errlen);
-	if (rc == 0 && a.db != 0) {
-		snprintf(cmd, sizeof(cmd), "SELECT %d", a.db);
-		rc = check_cmd(c, cmd, "OK", err, errlen);
-	}
-	redisFree(c);
+	explicit_bzero(&a, sizeof(a));
 	return rc;
 }

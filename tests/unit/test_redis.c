@@ -75,11 +75,12 @@ static struct {
 	int fd;
 } redis_logs[REDIS_MAX];
 
-/* Starts redis-server on port and waits until its log says it accepts
- * connections (or fails the test: redis-server missing or not starting):
- * a blocking read of the log, no polling. */
+/* Starts redis-server on port with the extra arguments (NULL-terminated,
+ * or NULL) and waits until its log says it accepts connections (or fails
+ * the test: redis-server missing or not starting): a blocking read of the
+ * log, no polling. */
 static pid_t
-redis_start(int port)
+redis_start_with(int port, const char *const *extra)
 {
 	char p[16], buf[8192];
 	size_t have = 0;
@@ -95,9 +96,17 @@ redis_start(int port)
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
-		execlp("redis-server", "redis-server", "--port", p, "--bind",
-		       "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-		       "/tmp", "--loglevel", "notice", (char *)NULL);
+		const char *argv[32] = {
+		    "redis-server", "--port", p,      "--bind",
+		    "127.0.0.1",    "--save", "",     "--appendonly",
+		    "no",           "--dir",  "/tmp", "--loglevel",
+		    "notice"};
+		size_t n = 13;
+
+		for (; extra != NULL && *extra != NULL && n < 31; extra++)
+			argv[n++] = *extra;
+		argv[n] = NULL;
+		execvp("redis-server", (char *const *)argv);
 		fprintf(stderr, "test_redis: cannot run redis-server: %m\n");
 		_exit(127);
 	}
@@ -141,6 +150,13 @@ redis_start(int port)
 		}
 	fail_msg("more than %d redis-servers at once", REDIS_MAX);
 	return pid;
+}
+
+/* redis_start_with, without extra arguments. */
+static pid_t
+redis_start(int port)
+{
+	return redis_start_with(port, NULL);
 }
 
 /* Kills redis-server at once and reaps it. */
@@ -422,7 +438,6 @@ test_redis_url_parse(void **state)
 	    "redis://h:0",
 	    "redis://h:65536",
 	    "redis://h:12x",
-	    "redis://u:pw@h:1",
 	    "redis://h:1/x",
 	    "redis://h:1?db=1",
 	    "rediss://h:1",
@@ -466,11 +481,374 @@ test_redis_url_parse(void **state)
 	                      err, sizeof(err)));
 }
 
+/* Parses url, expecting success with user and password. */
+static void
+parse_ok(const char *url, const char *user, const char *password)
+{
+	struct redis_addr a;
+	char err[256] = "";
+
+	if (redis_url_parse(url, &a, err, sizeof(err)) != 0)
+		fail_msg("%s: %s", url, err);
+	assert_string_equal(a.user, user);
+	assert_string_equal(a.password, password);
+}
+
+static void
+test_redis_url_parse_decodes_the_userinfo(void **state)
+{
+	struct redis_addr a;
+	char err[256];
+
+	(void)state;
+	parse_ok("redis://:S3cret@h", "", "S3cret");
+	parse_ok("redis://:p%40ss%2Fw%3Ad%25@h:1/2", "", "p@ss/w:d%");
+	parse_ok("redis://alice:s3:cr:et@h", "alice", "s3:cr:et");
+	parse_ok("redis://%61l%69ce:%F0%9F%94%91@h", "alice",
+	         "\xf0\x9f\x94\x91");
+	parse_ok("redis://bob@h", "bob", "");        /* the password: a file */
+	parse_ok("redis://a+b:c d@h", "a+b", "c d"); /* no form decoding */
+	assert_int_equal(redis_url_parse("redis://alice:pw@[::1]:6380/3", &a,
+	                                 err, sizeof(err)),
+	                 0);
+	assert_string_equal(a.host, "::1");
+	assert_int_equal(a.port, 6380);
+	assert_int_equal(a.db, 3);
+	assert_string_equal(a.user, "alice");
+	assert_string_equal(a.password, "pw");
+	assert_int_equal(redis_url_parse("redis://h:7/1", &a, err, sizeof(err)),
+	                 0);
+	assert_string_equal(a.user, "");
+	assert_string_equal(a.password, "");
+}
+
+static void
+test_redis_url_parse_refuses_hostile_userinfo_without_showing_it(void **state)
+{
+	static char big[REDIS_PASSWORD_MAX + 64], bigu[REDIS_USER_MAX + 64];
+	struct {
+		const char *url;
+		const char *why;
+	} bad[] = {
+	    {"redis://u:S3cret@x@h", "'@' twice"},
+	    {"redis://u:S3cret@h@", "'@' twice"},
+	    {"redis://:@h", "empty password"},
+	    {"redis://u:@h", "empty password"},
+	    {"redis://@h", "empty user"},
+	    {"redis://:S3cret@", "expected redis://"},
+	    {"redis://:S3cret@:6379", "expected redis://"},
+	    {"redis://:S3cret@/1", "expected redis://"},
+	    {"redis://:S3cret%4@h", "bad %-escape"},
+	    {"redis://:S3cret%zz@h", "bad %-escape"},
+	    {"redis://:S3cret%@h", "bad %-escape"},
+	    {"redis://:S3c%00ret@h", "bad %-escape"},
+	    {"redis://:S3c/ret@h", "'/'"},
+	    {"redis://:S3cret@h?db=1", "expected redis://"},
+	    {"redis://:S3cret@h#x", "expected redis://"},
+	    {"unix://:S3cret@/run/redis.sock", "expected redis://"},
+	    {"unix:/run/redis.sock?password=S3cret", "expected redis://"},
+	    {"rediss://:S3cret@h", "expected redis://"},
+	    {big, "longer than 1023 bytes"},
+	    {bigu, "longer than 255 bytes"},
+	};
+	struct redis_addr a;
+	char err[256];
+
+	(void)state;
+	memcpy(big, "redis://:", 9);
+	memset(big + 9, 'S', REDIS_PASSWORD_MAX);
+	strcpy(big + 9 + REDIS_PASSWORD_MAX, "@h");
+	memcpy(bigu, "redis://", 8);
+	memset(bigu + 8, 'u', REDIS_USER_MAX);
+	strcpy(bigu + 8 + REDIS_USER_MAX, ":S3cret@h");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (redis_url_parse(bad[i].url, &a, err, sizeof(err)) != -1)
+			fail_msg("accepted %s", bad[i].url);
+		if (strstr(err, bad[i].why) == NULL)
+			fail_msg("%s: \"%s\", not \"%s\"", bad[i].url, err,
+			         bad[i].why);
+		if (strstr(err, "S3c") != NULL || strstr(err, "SSSS") != NULL ||
+		    strstr(err, "ret@") != NULL)
+			fail_msg("%s: the password in \"%s\"", bad[i].url, err);
+		assert_string_equal(a.password, "");
+	}
+	/* A password just under the bound fits. */
+	big[9 + REDIS_PASSWORD_MAX - 1] = '@';
+	big[9 + REDIS_PASSWORD_MAX] = 'h';
+	big[9 + REDIS_PASSWORD_MAX + 1] = '\0';
+	assert_int_equal(redis_url_parse(big, &a, err, sizeof(err)), 0);
+	assert_int_equal(strlen(a.password), REDIS_PASSWORD_MAX - 1);
+}
+
+static void
+test_redis_url_redact_hides_every_password(void **state)
+{
+	static const char *const cases[][2] = {
+	    {"redis://h:1/2", "redis://h:1/2"},
+	    {"redis://:S3cret@h:1/2", "redis://:***@h:1/2"},
+	    {"redis://alice:S3cret@h", "redis://alice:***@h"},
+	    {"redis://S3cret@h", "redis://***@h"}, /* redis-cli's reading */
+	    {"redis://u:S3@cr@et@h", "redis://u:***@h"},
+	    {"redis://u:S3c/ret@h/1", "redis://u:***@h/1"},
+	    {"unix:/run/redis.sock", "unix:/run/redis.sock"},
+	    {"unix://:S3cret@/run/redis.sock", "unix://:***@/run/redis.sock"},
+	    {"rediss://S3cret@h", "rediss://***@h"},
+	    {"unix:/s?password=S3cret&x=1", "unix:/s?password=***&x=1"},
+	    {"unix:/s?PASSWORD=ab", "unix:/s?PASSWORD=**"},
+	};
+	char buf[128], tiny[12];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(
+		    redis_url_redact(cases[i][0], buf, sizeof(buf)),
+		    cases[i][1]);
+	assert_string_equal(
+	    redis_url_redact("redis://:S3cret@h", tiny, sizeof(tiny)),
+	    "redis://:**");
+}
+
+/* Writes len bytes of content to a new temporary file; returns its path
+ * (static). */
+static const char *
+write_file(const void *content, size_t len)
+{
+	static char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/test_redis_pw_XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+static void
+test_redis_password_read_takes_one_line(void **state)
+{
+	static const struct {
+		const char *content;
+		size_t len;
+		const char *want; /* NULL: refused with why */
+		const char *why;
+	} cases[] = {
+	    {"S3cret\n", 7, "S3cret", NULL},
+	    {"S3cret\r\n", 8, "S3cret", NULL},
+	    {"S3cret", 6, "S3cret", NULL},
+	    {" sp ace \n", 9, " sp ace ", NULL},
+	    {"", 0, NULL, "empty"},
+	    {"\n", 1, NULL, "empty"},
+	    {"S3cret\n\n", 8, NULL, "more than one line"},
+	    {"S3\ncret\n", 8, NULL, "more than one line"},
+	    {"S3\0cret\n", 8, NULL, "NUL"},
+	};
+	char pw[REDIS_PASSWORD_MAX + 2], err[256], big[REDIS_PASSWORD_MAX + 2];
+	const char *path;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		path = write_file(cases[i].content, cases[i].len);
+		err[0] = '\0';
+		if (cases[i].want != NULL) {
+			assert_int_equal(redis_password_read(path, pw,
+			                                     sizeof(pw), err,
+			                                     sizeof(err)),
+			                 0);
+			assert_string_equal(pw, cases[i].want);
+		} else {
+			assert_int_equal(redis_password_read(path, pw,
+			                                     sizeof(pw), err,
+			                                     sizeof(err)),
+			                 -1);
+			if (strstr(err, cases[i].why) == NULL)
+				fail_msg("case %zu: \"%s\"", i, err);
+			assert_null(strstr(err, "S3"));
+			assert_non_null(strstr(err, path));
+		}
+		unlink(path);
+	}
+	/* REDIS_PASSWORD_MAX - 1 bytes and a newline fit; one more not. */
+	memset(big, 'S', sizeof(big));
+	big[REDIS_PASSWORD_MAX - 1] = '\n';
+	path = write_file(big, REDIS_PASSWORD_MAX);
+	assert_int_equal(
+	    redis_password_read(path, pw, sizeof(pw), err, sizeof(err)), 0);
+	assert_int_equal(strlen(pw), REDIS_PASSWORD_MAX - 1);
+	unlink(path);
+	big[REDIS_PASSWORD_MAX - 1] = 'S';
+	big[REDIS_PASSWORD_MAX] = '\n';
+	path = write_file(big, REDIS_PASSWORD_MAX + 1);
+	assert_int_equal(
+	    redis_password_read(path, pw, sizeof(pw), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "too long"));
+	unlink(path);
+	path = write_file(big, sizeof(big));
+	assert_int_equal(
+	    redis_password_read(path, pw, sizeof(pw), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "at most"));
+	unlink(path);
+	assert_int_equal(redis_password_read("/nonexistent/pw", pw, sizeof(pw),
+	                                     err, sizeof(err)),
+	                 -1);
+	assert_non_null(strstr(err, "/nonexistent/pw"));
+}
+
+/* A Redis wanting a password (S3cret), with an ACL user alice (al1ce). */
+static int
+setup_auth(void **state)
+{
+	static char sock[64];
+	const char *const extra[] = {"--requirepass",
+	                             "S3cret",
+	                             "--user",
+	                             "alice",
+	                             "on",
+	                             ">al1ce",
+	                             "~*",
+	                             "&*",
+	                             "+@all",
+	                             "--unixsocket",
+	                             sock,
+	                             NULL};
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	signal(SIGPIPE, SIG_IGN);
+	f->base = event_base_new();
+	f->port = free_port();
+	snprintf(f->url, sizeof(f->url), "127.0.0.1:%d", f->port);
+	snprintf(sock, sizeof(sock), "/tmp/test_redis_%d.sock", f->port);
+	f->pid = redis_start_with(f->port, extra);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown_auth(void **state)
+{
+	struct fixture *f = *state;
+	char sock[64];
+
+	snprintf(sock, sizeof(sock), "/tmp/test_redis_%d.sock", f->port);
+	redis_set_password(NULL);
+	if (f->pid > 0)
+		redis_kill(f->pid);
+	f->pid = 0;
+	unlink(sock);
+	return teardown(state);
+}
+
+/* redis_check of redis://USERINFO@ADDR[/db]: its result; err must not
+ * hold the password (pw). */
+static int
+check_as(struct fixture *f, const char *userinfo, const char *db,
+         const char *pw, char *err, size_t errlen)
+{
+	char url[256];
+	int rc;
+
+	snprintf(url, sizeof(url), "redis://%s%s%s%s", userinfo,
+	         userinfo[0] ? "@" : "", f->url, db);
+	err[0] = '\0';
+	rc = redis_check(url, err, errlen);
+	if (pw != NULL && strstr(err, pw) != NULL)
+		fail_msg("the password in \"%s\"", err);
+	return rc;
+}
+
+static void
+test_redis_check_authenticates(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], url[64];
+
+	assert_int_equal(check_as(f, "", "", NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "NOAUTH"));
+	assert_non_null(strstr(err, "--redis-password-file"));
+	assert_int_equal(check_as(f, ":wr0ng", "", "wr0ng", err, sizeof(err)),
+	                 -1);
+	assert_non_null(strstr(err, "refused the password"));
+	assert_int_equal(
+	    check_as(f, "alice:S3cret", "", "S3cret", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "WRONGPASS"));
+	assert_int_equal(check_as(f, ":S3cret", "", NULL, err, sizeof(err)), 0);
+	assert_int_equal(check_as(f, ":S3cret", "/99", NULL, err, sizeof(err)),
+	                 -1);
+	assert_non_null(strstr(err, "SELECT"));
+	assert_int_equal(
+	    check_as(f, "alice:al1ce", "/3", NULL, err, sizeof(err)), 0);
+	assert_int_equal(
+	    check_as(f, "default:S3cret", "", NULL, err, sizeof(err)), 0);
+	/* The password of the file (redis_set_password) when the URL has
+	 * none; a URL's own wins. */
+	assert_int_equal(check_as(f, "alice", "", NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "a user but no password"));
+	redis_set_password("S3cret");
+	assert_int_equal(check_as(f, "", "", NULL, err, sizeof(err)), 0);
+	assert_int_equal(check_as(f, "alice", "", "S3cret", err, sizeof(err)),
+	                 -1);
+	assert_non_null(strstr(err, "WRONGPASS"));
+	assert_int_equal(check_as(f, "alice:al1ce", "", NULL, err, sizeof(err)),
+	                 0);
+	redis_set_password("al1ce");
+	assert_int_equal(check_as(f, "alice", "/1", NULL, err, sizeof(err)), 0);
+	/* A Unix socket: the password of the file only. */
+	redis_set_password("S3cret");
+	snprintf(url, sizeof(url), "unix:/tmp/test_redis_%d.sock", f->port);
+	assert_int_equal(redis_check(url, err, sizeof(err)), 0);
+	redis_set_password(NULL);
+	assert_int_equal(redis_check(url, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "NOAUTH"));
+	assert_int_equal(check_as(f, "", "", NULL, err, sizeof(err)), -1);
+}
+
+static void
+test_redis_nodes_authenticate_before_subscribing(void **state)
+{
+	struct fixture *f = *state;
+	struct node a, b, c;
+	char url[160];
+
+	snprintf(url, sizeof(url), "redis://:S3cret@%s", f->url);
+	node_start(&a, f->base, url);
+	snprintf(url, sizeof(url), "redis://alice:al1ce@%s/2", f->url);
+	node_start(&b, f->base, url);
+	redis_set_password("S3cret");
+	snprintf(url, sizeof(url), "redis://%s", f->url);
+	node_start(&c, f->base, url);
+	redis_set_password(NULL); /* c keeps its copy */
+	run_until(f->base, &a.ups, &b.ups, 1);
+	run_until(f->base, &c.ups, NULL, 1);
+	assert_int_equal(redis_publish(b.r, "hi", 2, 1), 0);
+	run_until(f->base, &a.nmsg, &c.nmsg, 1);
+	assert_memory_equal(a.msg[0], "hi", 2);
+	assert_memory_equal(c.msg[0], "hi", 2);
+	assert_int_equal(a.nfailed + b.nfailed + c.nfailed, 0);
+	/* A user without a password is refused at once. */
+	snprintf(url, sizeof(url), "redis://alice@%s", f->url);
+	assert_null(redis_new(f->base, url, "ch", &(struct redis_callbacks){0},
+	                      url, sizeof(url)));
+	node_stop(&a);
+	node_stop(&b);
+	node_stop(&c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_redis_url_parse),
+	    cmocka_unit_test(test_redis_url_parse_decodes_the_userinfo),
+	    cmocka_unit_test(
+	        test_redis_url_parse_refuses_hostile_userinfo_without_showing_it),
+	    cmocka_unit_test(test_redis_url_redact_hides_every_password),
+	    cmocka_unit_test(test_redis_password_read_takes_one_line),
+	    cmocka_unit_test_setup_teardown(test_redis_check_authenticates,
+	                                    setup_auth, teardown_auth),
+	    cmocka_unit_test_setup_teardown(
+	        test_redis_nodes_authenticate_before_subscribing, setup_auth,
+	        teardown_auth),
 	    cmocka_unit_test_setup_teardown(
 	        test_redis_two_nodes_exchange_messages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
