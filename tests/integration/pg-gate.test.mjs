@@ -27,7 +27,8 @@ async function pgChatd(t) {
 	return { srv, schema: s };
 }
 
-/** A psql session holding an exclusive lock on table until release()
+/** A psql session holding an EXCLUSIVE lock on table until release():
+ * writes wait, reads (the readers' history, the /metrics gauges) do not
  * (the test releases it in a finally: after-hooks would drop the schema
  * first, waiting for the lock with node's loop blocked). */
 async function holdLock(t, schema, table) {
@@ -42,7 +43,7 @@ async function holdLock(t, schema, table) {
 		p.once('exit', (code) => reject(new Error(`psql exited (${code}) before locking: ${err}`)));
 	});
 	p.stderr.on('data', (d) => { err += d; });
-	p.stdin.write(`BEGIN; LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n`);
+	p.stdin.write(`BEGIN; LOCK TABLE ${table} IN EXCLUSIVE MODE; SELECT 'locked';\n`);
 	await locked;
 	let released = false;
 	const release = async () => {
@@ -61,7 +62,7 @@ function waitingForLock() {
 
 /** The value of one /metrics line. */
 async function metric(srv, name) {
-	const text = await (await fetch(`${srv.url}/metrics`)).text();
+	const text = await (await fetch(`${srv.url}/metrics`, { signal: AbortSignal.timeout(WAIT_MS) })).text();
 	const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
 	assert.ok(m, `no ${name} in /metrics`);
 	return Number(m[1]);
