@@ -1246,6 +1246,15 @@ api_request_now(struct conn *c, const struct http_request *req)
  * API_CONN_QUEUE messages queued reads no more until half have run.
  */
 #define API_CONN_QUEUE 32
+/* ...or this many bytes of messages; and while messages of every
+ * connection together hold API_QUEUE_BYTES, a connection that has one
+ * queued reads no more either (one that has none may still send one:
+ * its own turn comes). */
+#define API_CONN_QUEUE_BYTES (256u * 1024)
+#define API_QUEUE_BYTES (64u * 1024 * 1024)
+
+/* Bytes of WebSocket messages queued, every connection's. */
+static size_t api_queued_bytes;
 
 struct api_gate_job {
 	struct gate_job job;
@@ -1360,8 +1369,27 @@ struct api_queue {
 	struct conn *c;
 	TAILQ_HEAD(api_msg_list, api_msg) msgs;
 	unsigned n;
+	size_t bytes;
 	int gone;
 };
+
+/* Takes m off q's list. */
+static void
+api_queue_take(struct api_queue *q, struct api_msg *m)
+{
+	TAILQ_REMOVE(&q->msgs, m, link);
+	q->n--;
+	q->bytes -= m->len;
+	api_queued_bytes -= m->len;
+}
+
+/* Whether q's connection must stop reading (conn_input_hold). */
+static int
+api_queue_full(const struct api_queue *q)
+{
+	return q->n >= API_CONN_QUEUE || q->bytes >= API_CONN_QUEUE_BYTES ||
+	    (q->n > 0 && api_queued_bytes >= API_QUEUE_BYTES);
+}
 
 /* c's queue, made (holding c) on first use. */
 static struct api_queue *
@@ -1393,19 +1421,19 @@ api_queue_run(struct gate_job *g)
 		 * front of what conn holds, for when it drains (a paused
 		 * peer's requests produce nothing). */
 		while ((m = TAILQ_LAST(&q->msgs, api_msg_list)) != NULL) {
-			TAILQ_REMOVE(&q->msgs, m, link);
+			api_queue_take(q, m);
 			conn_unread(c, m->binary, m->data, m->len);
 			free(m);
 		}
-		q->n = 0;
 		conn_input_release(c);
 	} else if (m != NULL) {
-		TAILQ_REMOVE(&q->msgs, m, link);
-		q->n--;
+		api_queue_take(q, m);
 		/* Run even if c closed meanwhile: it had arrived before. */
 		chat_ws_message(c, m->binary, m->data, m->len);
 		free(m);
-		if (q->n <= API_CONN_QUEUE / 2)
+		if (q->n <= API_CONN_QUEUE / 2 &&
+		    q->bytes <= API_CONN_QUEUE_BYTES / 2 &&
+		    (q->n == 0 || api_queued_bytes < API_QUEUE_BYTES))
 			conn_input_release(c);
 	}
 	if (!TAILQ_EMPTY(&q->msgs)) {
@@ -1436,11 +1464,15 @@ api_ws_message(struct conn *c, int binary, uint8_t *data, size_t len)
 	memcpy(m->data, data, len);
 	TAILQ_INSERT_TAIL(&q->msgs, m, link);
 	q->n++;
+	q->bytes += len;
+	api_queued_bytes += len;
 	gate_post(&q->job, api_queue_run); /* nothing if queued already */
 	if (c->flags & CONN_DEAD)
 		return -1;
-	if (c->app_queue != NULL && q->n >= API_CONN_QUEUE)
+	if (c->app_queue != NULL && api_queue_full(q)) {
+		gate_note_input_hold();
 		conn_input_hold(c);
+	}
 	return 0;
 }
 

@@ -1223,6 +1223,10 @@ chat_gate_metrics(FILE *f)
 	metrics_write_one(f, "chatd_db_gate_loop_waits_total", "counter",
 	    "Database waits that blocked the loop (a bug if not 0).",
 	    (unsigned long long)gs.loop_waits);
+	metrics_write_one(f, "chatd_db_gate_input_holds_total", "counter",
+	    "WebSocket connections that stopped reading: 32 messages or "
+	    "256 KiB of theirs (or 64 MiB of everyone's) waited.",
+	    (unsigned long long)gs.input_holds);
 	metrics_write_one(f, "chatd_fiber_stack_bytes", "gauge",
 	    "Bytes mapped for fiber stacks.", (unsigned long long)fs.stack_bytes);
 }

@@ -173,6 +173,12 @@ gate_stop(void)
 	}
 }
 
+void
+gate_note_input_hold(void)
+{
+	g.st.input_holds++;
+}
+
 unsigned
 gate_queued(void)
 {

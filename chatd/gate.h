@@ -49,6 +49,8 @@ struct gate_stats {
 	unsigned max_queued; /* the most waiting at once */
 	uint64_t waits;      /* storage waits that slept in the loop */
 	uint64_t loop_waits; /* storage waits that blocked the loop: a bug */
+	uint64_t input_holds; /* connections that stopped reading: their
+	                         queue was full (gate_note_input_hold) */
 };
 
 /* Turns the gate on for base (jobs on a fiber). Call once before the
@@ -78,6 +80,9 @@ void gate_cancel(struct gate_job *j);
  * stack (storage then polls). Turns the gate off. */
 void gate_stop(void);
 void gate_stats(struct gate_stats *st);
+/* Counts a connection that stopped reading because its work queued for
+ * the gate reached its bound (the caller's). */
+void gate_note_input_hold(void);
 /* Jobs waiting now (0 when off). */
 unsigned gate_queued(void);
 

@@ -153,9 +153,38 @@ test('a client flooding requests while PostgreSQL is slow is paused, then served
 	assert.ok(got.has('from a closed socket'));
 	// The queue is bounded per connection: a's input was paused, not read
 	// into memory, so at most a few dozen of its messages waited.
+	assert.ok(await metric(srv, 'chatd_db_gate_input_holds_total') >= 1, 'a\'s input was paused');
 	const max = await metric(srv, 'chatd_db_gate_queued_max');
 	assert.ok(max >= 2 && max < 100, `at most about 32 messages of one connection queue (max ${max})`);
 	assert.equal(await metric(srv, 'chatd_db_gate_loop_waits_total'), 0);
+});
+
+test('big messages queued while PostgreSQL is slow pause their connection by bytes, then are all answered in order', async (t) => {
+	const { srv, schema } = await pgChatd(t);
+	const room = uniq('bytes');
+	const a = await newUser(srv);
+	const ca = await wsAuth(srv.wsUrl, a.token);
+	t.after(() => ca.close());
+	await join(ca, room);
+	const holds = await metric(srv, 'chatd_db_gate_input_holds_total');
+	const lock = await holdLock(t, schema, 'messages');
+	const big = 'x'.repeat(60000); // over the text limit: refused, after its turn
+	const reqs = [];
+	try {
+		reqs.push(ca.request({ type: 'send', room, text: 'first' }, WAIT_MS * 6));
+		await until(() => waitingForLock() > 0, { what: 'chatd waiting for the lock' });
+		// 10 × 60 KB behind it: over 256 KiB, the connection stops reading.
+		for (let i = 0; i < 10; i++) reqs.push(ca.request({ type: 'send', room, text: big }, WAIT_MS * 6));
+		reqs.push(ca.request({ type: 'send', room, text: 'last' }, WAIT_MS * 6));
+	} finally {
+		await lock.release();
+	}
+	const replies = await Promise.all(reqs);
+	assert.equal(replies[0].type, 'message');
+	assert.ok(replies.slice(1, 11).every((r) => r.type === 'error'), JSON.stringify(replies[1]));
+	assert.equal(replies[11].type, 'message');
+	assert.ok(replies[11].seq > replies[0].seq);
+	assert.ok(await metric(srv, 'chatd_db_gate_input_holds_total') > holds, 'paused by bytes, not by count');
 });
 
 test('a node whose database work is stuck longer than the heartbeat TTL stays alive for the others', async (t) => {
