@@ -68,6 +68,8 @@ struct chat_cluster {
 	/* What Redis brought, waiting for its turn in the gate (gate.h). */
 	TAILQ_HEAD(, cl_job) jobs;
 	unsigned njobs;
+	size_t jobs_bytes;
+	unsigned jobs_max; /* CL_JOBS_MAX, or the test's */
 };
 
 /* A Redis callback as a gate job: a message (copied), up, or down. */
@@ -83,10 +85,12 @@ struct cl_job {
 #define CL_JOB_UP 1
 #define CL_JOB_DOWN 2
 #define CL_JOB_REFILL 3
-/* Messages from Redis waiting for the gate, at most: past it they are
- * dropped (counted) and every room is read back from the database after
- * those already queued, so nothing is missed. */
+/* Messages from Redis waiting for the gate, at most (a test lowers the
+ * count: CHATD_TEST_CL_JOBS_MAX): past either bound they are dropped
+ * (counted) and every room is read back from the database after those
+ * already queued, so nothing is missed. */
 #define CL_JOBS_MAX 16384
+#define CL_JOBS_BYTES (64u * 1024 * 1024) /* and at most these bytes */
 
 static int64_t
 cl_now(void)
@@ -1037,6 +1041,7 @@ cl_job_run(struct gate_job *g)
 
 	TAILQ_REMOVE(&cl->jobs, j, link);
 	cl->njobs--;
+	cl->jobs_bytes -= j->len;
 	switch (j->what) {
 	case CL_JOB_MESSAGE:
 		cl_on_message(cl, j->data, j->len);
@@ -1071,14 +1076,16 @@ cl_job_post(struct chat_cluster *cl, int what, const uint8_t *buf,
 			cl_on_down(cl);
 		return;
 	}
-	if (what == CL_JOB_MESSAGE && cl->njobs >= CL_JOBS_MAX) {
+	if (what == CL_JOB_MESSAGE && (cl->njobs >= cl->jobs_max ||
+		cl->jobs_bytes + len > CL_JOBS_BYTES)) {
 		cl->st.gate_drops++;
 		if (cl->refill_queued)
 			return;
 		if (cl->st.gate_drops == 1)
-			log_warn("cluster: more than %u messages from Redis "
-			    "wait for the database: dropped, rooms read back "
-			    "instead", CL_JOBS_MAX);
+			log_warn("cluster: more than %u messages (or %u MiB) "
+			    "from Redis wait for the database: dropped, rooms "
+			    "read back instead", cl->jobs_max,
+			    CL_JOBS_BYTES >> 20);
 		cl->refill_queued = 1;
 		what = CL_JOB_REFILL;
 		len = 0;
@@ -1092,6 +1099,7 @@ cl_job_post(struct chat_cluster *cl, int what, const uint8_t *buf,
 		memcpy(j->data, buf, len);
 	TAILQ_INSERT_TAIL(&cl->jobs, j, link);
 	cl->njobs++;
+	cl->jobs_bytes += len;
 	gate_post(&j->job, cl_job_run);
 }
 
@@ -1128,6 +1136,10 @@ chat_cluster_start(struct server *srv)
 	cl = xcalloc(1, sizeof *cl);
 	cl->srv = srv;
 	TAILQ_INIT(&cl->jobs);
+	cl->jobs_max = CL_JOBS_MAX;
+	if (getenv("CHATD_TEST_CL_JOBS_MAX") != NULL)
+		cl->jobs_max = (unsigned)strtoul(getenv("CHATD_TEST_CL_JOBS_MAX"),
+		    NULL, 10);
 	if (cfg->node_id != NULL)
 		snprintf(cl->node, sizeof cl->node, "%s", cfg->node_id);
 	else {

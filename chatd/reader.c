@@ -112,6 +112,12 @@ fail:
 }
 
 void
+reader_ungate(struct reader *r)
+{
+	worker_ungate(r->w);
+}
+
+void
 reader_cancel(struct reader *r)
 {
 	if (r == NULL || r->cancelled)

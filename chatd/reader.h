@@ -44,6 +44,9 @@ struct reader *reader_new(struct event_base *base, struct db *db, int nthreads,
  * threads, runs the done callbacks and closes the connections. NULL is
  * a no-op. */
 void reader_free(struct reader *r);
+/* Its done callbacks run straight from the loop, not as gate jobs: for
+ * readers whose callbacks touch no database of the loop's (/metrics). */
+void reader_ungate(struct reader *r);
 /* From now on every job ends promptly with READER_CANCELLED: a running
  * statement stops at its next budget check. For shutdown. */
 void reader_cancel(struct reader *r);

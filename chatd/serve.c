@@ -82,7 +82,10 @@ serve_run(struct config *cfg)
 			close(lock);
 		return 1;
 	}
-	if (files_start(&srv) != 0) {
+	/* The gauges answer /metrics, which works while the database is
+	 * slow (PostgreSQL: outside the gate, docs/gate.md). */
+	reader_ungate(srv.gauges);
+		if (files_start(&srv) != 0) {
 		worker_free(srv.worker);
 		reader_free(srv.reader);
 		reader_free(srv.gauges);

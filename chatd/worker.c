@@ -205,6 +205,19 @@ worker_submit(struct worker *w, const char *key, worker_fn fn,
 	return 0;
 }
 
+void
+worker_ungate(struct worker *w)
+{
+	struct event *ev = event_new(event_get_base(w->ev), w->pipe[0],
+	    EV_READ | EV_PERSIST, worker_event_cb, w);
+
+	if (ev == NULL)
+		return; /* keeps the gated one */
+	gate_event_free(w->ev);
+	w->ev = ev;
+	event_add(w->ev, NULL);
+}
+
 void *
 worker_ctx(void)
 {

@@ -37,6 +37,9 @@ struct worker *worker_new_ctx(struct event_base *base, int nthreads,
 void *worker_ctx(void);
 /* Finishes queued jobs (their done callbacks run), then stops. */
 void worker_free(struct worker *w);
+/* The done callbacks run straight from the loop, not as gate jobs
+ * (gate.h): for callbacks that touch no database of the loop's. */
+void worker_ungate(struct worker *w);
 /* Queues fn(arg) on a thread, then done(arg) on the loop, as a job of key
  * (fairly shared, see WORKER_QUEUE_MAX): 0, or a negative worker_error
  * (nothing queued, done will not run). */

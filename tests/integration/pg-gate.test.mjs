@@ -234,3 +234,66 @@ test('a node whose database work is stuck longer than the heartbeat TTL stays al
 	const m = await cb.next((e) => e.type === 'message' && e.id === r.id, WAIT_MS * 6);
 	assert.equal(m.text, 'stuck a while');
 });
+
+test('events from Redis past the bound while a node is stuck are dropped and read back: nothing missed, in order', async (t) => {
+	const REDIS = process.env.CHATD_TEST_REDIS;
+	assert.ok(PG && REDIS, 'CHATD_TEST_PG and CHATD_TEST_REDIS are not set: run through scripts/test.sh');
+	const s = pgSchema('gatedrop');
+	t.after(() => { try { pgExec(`DROP SCHEMA ${s.name} CASCADE`); } catch { /* gone */ } });
+	const files = tempDir(t);
+	const node = async (id, env = {}) => useChatd(t, {
+		dbPath: s.url, env,
+		args: ['--redis', REDIS, '--node-id', id, '--files', files, '--db-wait-ms', '60000'],
+	});
+	const na = await node('da');
+	// nb keeps at most 5 messages from Redis waiting for its database.
+	const nb = await node('db', { CHATD_TEST_CL_JOBS_MAX: '5' });
+	await until(async () => (await metric(na, 'chatd_cluster_nodes')) === 1 &&
+		(await metric(nb, 'chatd_cluster_nodes')) === 1, { tries: 200, what: 'the nodes seeing each other' });
+	const room = uniq('drop');
+	const side = uniq('side');
+	const a = await newUser(na);
+	const b = await newUser(na);
+	const ca = await wsAuth(na.wsUrl, a.token);
+	const cb = await wsAuth(nb.wsUrl, b.token);
+	t.after(() => { ca.close(); cb.close(); });
+	await join(ca, room);
+	await join(cb, room);
+	await join(cb, side);
+	const own = await cb.request({ type: 'send', room: side, text: 'mine' });
+	// b's read position in side, locked: nb's next write waits, and
+	// everything after it on nb with it; na is not concerned.
+	const roomId = pgExec(`SELECT id FROM ${s.name}.rooms WHERE name = '${side}'`).trim();
+	const userId = pgExec(`SELECT id FROM ${s.name}.users WHERE username = '${b.name}'`).trim();
+	const p = spawn('psql', [s.url, '-qAtX', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+	const exited = new Promise((resolve) => p.once('exit', resolve));
+	await new Promise((resolve, reject) => {
+		let out = '';
+		p.stdout.setEncoding('utf8');
+		p.stdout.on('data', (d) => { out += d; if (out.includes('locked')) resolve(); });
+		p.once('exit', (code) => reject(new Error(`psql exited (${code})`)));
+		p.stdin.write(`BEGIN; SELECT 1 FROM members WHERE room_id = ${roomId} AND user_id = ${userId} FOR UPDATE; SELECT 'locked';\n`);
+	});
+	const N = 20;
+	const sent = [];
+	let read;
+	try {
+		read = cb.request({ type: 'read', room: side, seq: own.seq }, WAIT_MS * 6);
+		await until(() => waitingForLock() > 0, { what: 'nb waiting for the row lock' });
+		// na commits and publishes on; nb can only queue, then drops.
+		for (let i = 0; i < N; i++) sent.push(await ca.request({ type: 'send', room, text: `d${i}` }));
+		assert.ok(sent.every((r) => r.type === 'message'));
+		await until(async () => (await metric(nb, 'chatd_cluster_gate_drops_total')) > 0, { what: 'drops on nb' });
+	} finally {
+		p.stdin.end('COMMIT;\n');
+		await exited;
+	}
+	assert.notEqual((await read).type, 'error');
+	const got = [];
+	while (got.length < N) {
+		const e = await cb.next((x) => x.type === 'message' && x.room === room, WAIT_MS * 6);
+		got.push(e.seq);
+	}
+	assert.deepEqual(got, sent.map((r) => r.seq), 'every event once, in seq order');
+	assert.equal(await metric(nb, 'chatd_cluster_order_breaks_total'), 0);
+});
