@@ -187,7 +187,6 @@ chat_flush(struct server *srv)
 		return;
 	ch->txn = 0;
 	ch->nactions = 0;
-	ch->committing = 1; /* until its events are delivered */
 	ok = db_commit(srv->db) == 0;
 	metrics_txn_end(&srv->m);
 	srv->m.commits++;
@@ -214,7 +213,6 @@ chat_flush(struct server *srv)
 		}
 		chat_action_free(a);
 	}
-	ch->committing = 0;
 	chat_cluster_committed(srv);
 }
 

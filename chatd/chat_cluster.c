@@ -1149,9 +1149,7 @@ cl_job_post_fill(struct chat_cluster *cl, int64_t room, int64_t from)
 static int
 cl_fast_event(struct chat_cluster *cl, const uint8_t *buf, size_t len)
 {
-	struct chat *ch = cl->srv->chat;
 	struct cluster_wire_msg m;
-	struct hub_room *room;
 
 	if (cl->njobs > 0 || cluster_wire_decode(&m, buf, len) != 0 ||
 	    m.kind != CLUSTER_WIRE_EVENT ||
@@ -1160,13 +1158,6 @@ cl_fast_event(struct chat_cluster *cl, const uint8_t *buf, size_t len)
 	if (m.node_len == strlen(cl->node) &&
 	    memcmp(m.node, cl->node, m.node_len) == 0)
 		return 1; /* our own, delivered already */
-	/* A room whose lock this node's batch holds, or held and is
-	 * committing: an event of another node there comes after the
-	 * batch's own, not yet delivered. In the gate it waits for them. */
-	room = hub_room_by_id(ch->hub, m.room_id);
-	if (room != NULL && room->lock_txn == ch->txn_gen &&
-	    (ch->txn || ch->committing))
-		return 0;
 	cl->st.received++;
 	cl->st.fast++;
 	cl_on_event(cl, &m, 1);

@@ -96,8 +96,6 @@ struct chat {
 	struct hub *hub;
 	int64_t next_seq;     /* the seq the next stored change takes */
 	int txn;              /* a group-commit transaction is open */
-	int committing;       /* chat_flush: from COMMIT until the batch's
-	                         events are delivered (a wait on PostgreSQL) */
 	uint64_t txn_gen;     /* counts the transactions begun (room locks) */
 	uint64_t commit_waited; /* txn_gen whose commit went behind the gate's
 	                           queue once (chat_commit_cb) */
