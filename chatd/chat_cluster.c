@@ -77,7 +77,6 @@ struct cl_job {
 	struct gate_job job;
 	struct chat_cluster *cl;
 	int what; /* CL_JOB_* */
-	int64_t room, from; /* CL_JOB_FILL */
 	size_t len;
 	TAILQ_ENTRY(cl_job) link;
 	uint8_t data[];
@@ -86,7 +85,6 @@ struct cl_job {
 #define CL_JOB_UP 1
 #define CL_JOB_DOWN 2
 #define CL_JOB_REFILL 3
-#define CL_JOB_FILL 4 /* one room, for cl_fast_event */
 /* Messages from Redis waiting for the gate, at most (a test lowers the
  * count: CHATD_TEST_CL_JOBS_MAX): past either bound they are dropped
  * (counted) and every room is read back from the database after those
@@ -267,15 +265,9 @@ cl_track(struct chat_cluster *cl, struct hub_room *room)
 		cluster_order_room_set(cl->order, room->id, room->last_seq);
 }
 
-static void cl_job_post_fill(struct chat_cluster *cl, int64_t room,
-    int64_t from);
-
-/* An EVENT of another node (or this node's own, coming back). defer: we
- * are outside the gate (cl_fast_event), so a fill it needs is posted as a
- * gate job rather than read here. */
+/* An EVENT of another node (or this node's own, coming back). */
 static void
-cl_on_event(struct chat_cluster *cl, const struct cluster_wire_msg *m,
-    int defer)
+cl_on_event(struct chat_cluster *cl, const struct cluster_wire_msg *m)
 {
 	struct hub_room *room = hub_room_by_id(cl->srv->chat->hub, m->room_id);
 	enum cluster_order_verdict v;
@@ -293,9 +285,7 @@ cl_on_event(struct chat_cluster *cl, const struct cluster_wire_msg *m,
 		frame_unref(f);
 		cl_drain(cl, room);
 	}
-	if (fill >= 0 && defer)
-		cl_job_post_fill(cl, room->id, fill);
-	else if (fill >= 0)
+	if (fill >= 0)
 		cl_fill(cl, room, fill);
 }
 
@@ -863,7 +853,7 @@ cl_on_message(void *arg, const uint8_t *buf, size_t len)
 	cl->st.received++;
 	switch (m.kind) {
 	case CLUSTER_WIRE_EVENT:
-		cl_on_event(cl, &m, 0);
+		cl_on_event(cl, &m);
 		break;
 	case CLUSTER_WIRE_HEAD:
 		cl_on_head(cl, &m);
@@ -1066,14 +1056,6 @@ cl_job_run(struct gate_job *g)
 		cl->refill_queued = 0;
 		hub_room_each(cl->srv->chat->hub, cl_refill_room, cl);
 		break;
-	case CL_JOB_FILL: {
-		struct hub_room *room =
-		    hub_room_by_id(cl->srv->chat->hub, j->room);
-
-		if (room != NULL)
-			cl_fill(cl, room, j->from);
-		break;
-	}
 	}
 	free(j);
 }
@@ -1121,54 +1103,9 @@ cl_job_post(struct chat_cluster *cl, int what, const uint8_t *buf,
 	gate_post(&j->job, cl_job_run);
 }
 
-/* A fill that cl_fast_event found needed, for the gate. */
-static void
-cl_job_post_fill(struct chat_cluster *cl, int64_t room, int64_t from)
-{
-	struct cl_job *j = xcalloc(1, sizeof *j);
-
-	j->cl = cl;
-	j->what = CL_JOB_FILL;
-	j->room = room;
-	j->from = from;
-	TAILQ_INSERT_TAIL(&cl->jobs, j, link);
-	cl->njobs++;
-	gate_post(&j->job, cl_job_run);
-}
-
-/*
- * The fast path of another node's EVENT, straight from the loop while
- * the gate may be busy: delivering an event that follows what this node
- * delivered needs no database, so a node whose database work waits still
- * delivers other nodes' messages live. Only when nothing from Redis waits
- * in the gate (messages are handled in the order Redis gave them: a JOIN
- * queued before this event subscribes first). A gap's fill goes to the
- * gate (cl_job_post_fill); cluster_order holds what follows meanwhile.
- * 1 if handled, 0: queue it.
- */
-static int
-cl_fast_event(struct chat_cluster *cl, const uint8_t *buf, size_t len)
-{
-	struct cluster_wire_msg m;
-
-	if (cl->njobs > 0 || cluster_wire_decode(&m, buf, len) != 0 ||
-	    m.kind != CLUSTER_WIRE_EVENT ||
-	    !cl_frame_ok(m.payload, m.payload_len))
-		return 0;
-	if (m.node_len == strlen(cl->node) &&
-	    memcmp(m.node, cl->node, m.node_len) == 0)
-		return 1; /* our own, delivered already */
-	cl->st.received++;
-	cl->st.fast++;
-	cl_on_event(cl, &m, 1);
-	return 1;
-}
-
 static void
 cl_gate_message(void *arg, const uint8_t *buf, size_t len)
 {
-	if (gate_on() && cl_fast_event(arg, buf, len))
-		return;
 	cl_job_post(arg, CL_JOB_MESSAGE, buf, len);
 }
 
@@ -1337,9 +1274,6 @@ chat_cluster_metrics(struct server *srv, FILE *f)
 	    "Other nodes whose heartbeats arrive.", nodes);
 	CL_METRIC(f, "redis_outages_total", "counter",
 	    "Times the connection to Redis was lost.", cl->st.outages);
-	CL_METRIC(f, "fast_events_total", "counter",
-	    "Events of other nodes delivered straight from the loop, "
-	    "without waiting for this node's database work.", cl->st.fast);
 	CL_METRIC(f, "gate_drops_total", "counter",
 	    "Messages from Redis dropped while too many waited for the "
 	    "database (rooms read back instead).", cl->st.gate_drops);

@@ -308,7 +308,6 @@ struct chat_cluster_stats {
 	uint64_t nodes_lost;    /* nodes gone silent */
 	uint64_t outages;       /* Redis connection losses */
 	uint64_t order_breaks;  /* own events delivered out of turn (bugs) */
-	uint64_t fast;          /* events delivered outside the gate */
 	uint64_t gate_drops;    /* messages dropped: too many waited for the
 	                           database (rooms read back instead) */
 };

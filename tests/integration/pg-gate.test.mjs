@@ -235,7 +235,7 @@ test('a node whose database work is stuck longer than the heartbeat TTL stays al
 	assert.equal(m.text, 'stuck a while');
 });
 
-test('a node whose database work is stuck delivers other nodes\' events live; Redis messages past the bound are dropped and read back, in order', async (t) => {
+test('events from Redis past the bound while a node is stuck are dropped and read back: nothing missed, in order', async (t) => {
 	const REDIS = process.env.CHATD_TEST_REDIS;
 	assert.ok(PG && REDIS, 'CHATD_TEST_PG and CHATD_TEST_REDIS are not set: run through scripts/test.sh');
 	const s = pgSchema('gatedrop');
@@ -254,7 +254,6 @@ test('a node whose database work is stuck delivers other nodes\' events live; Re
 	const side = uniq('side');
 	const a = await newUser(na);
 	const b = await newUser(na);
-	const p = await newUser(na);
 	const ca = await wsAuth(na.wsUrl, a.token);
 	const cb = await wsAuth(nb.wsUrl, b.token);
 	t.after(() => { ca.close(); cb.close(); });
@@ -263,17 +262,17 @@ test('a node whose database work is stuck delivers other nodes\' events live; Re
 	await join(cb, side);
 	const own = await cb.request({ type: 'send', room: side, text: 'mine' });
 	// b's read position in side, locked: nb's next write waits, and
-	// every database job after it on nb; na is not concerned.
+	// everything after it on nb with it; na is not concerned.
 	const roomId = pgExec(`SELECT id FROM ${s.name}.rooms WHERE name = '${side}'`).trim();
 	const userId = pgExec(`SELECT id FROM ${s.name}.users WHERE username = '${b.name}'`).trim();
-	const psql = spawn('psql', [s.url, '-qAtX', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
-	const exited = new Promise((resolve) => psql.once('exit', resolve));
+	const p = spawn('psql', [s.url, '-qAtX', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+	const exited = new Promise((resolve) => p.once('exit', resolve));
 	await new Promise((resolve, reject) => {
 		let out = '';
-		psql.stdout.setEncoding('utf8');
-		psql.stdout.on('data', (d) => { out += d; if (out.includes('locked')) resolve(); });
-		psql.once('exit', (code) => reject(new Error(`psql exited (${code})`)));
-		psql.stdin.write(`BEGIN; SELECT 1 FROM members WHERE room_id = ${roomId} AND user_id = ${userId} FOR UPDATE; SELECT 'locked';\n`);
+		p.stdout.setEncoding('utf8');
+		p.stdout.on('data', (d) => { out += d; if (out.includes('locked')) resolve(); });
+		p.once('exit', (code) => reject(new Error(`psql exited (${code})`)));
+		p.stdin.write(`BEGIN; SELECT 1 FROM members WHERE room_id = ${roomId} AND user_id = ${userId} FOR UPDATE; SELECT 'locked';\n`);
 	});
 	const N = 20;
 	const sent = [];
@@ -281,23 +280,12 @@ test('a node whose database work is stuck delivers other nodes\' events live; Re
 	try {
 		read = cb.request({ type: 'read', room: side, seq: own.seq }, WAIT_MS * 6);
 		await until(() => waitingForLock() > 0, { what: 'nb waiting for the row lock' });
-		// nb is stuck, yet delivers na's events as they come.
-		for (let i = 0; i < 3; i++) {
-			const r = await ca.request({ type: 'send', room, text: `live${i}` });
-			const e = await cb.next((x) => x.type === 'message' && x.id === r.id, WAIT_MS);
-			assert.equal(e.text, `live${i}`);
-		}
-		assert.ok(waitingForLock() > 0, 'nb is still stuck');
-		assert.equal(await metric(nb, 'chatd_cluster_fast_events_total'), 3);
-		// Presence changes need nb's database: they queue, past 5 they
-		// are dropped (and every room is to be read back)...
-		for (let i = 0; i < 5; i++) await (await wsAuth(na.wsUrl, p.token)).close();
-		await until(async () => (await metric(nb, 'chatd_cluster_gate_drops_total')) > 0, { what: 'drops on nb' });
-		// ...and events behind them queue or drop too (the order of Redis).
+		// na commits and publishes on; nb can only queue, then drops.
 		for (let i = 0; i < N; i++) sent.push(await ca.request({ type: 'send', room, text: `d${i}` }));
 		assert.ok(sent.every((r) => r.type === 'message'));
+		await until(async () => (await metric(nb, 'chatd_cluster_gate_drops_total')) > 0, { what: 'drops on nb' });
 	} finally {
-		psql.stdin.end('COMMIT;\n');
+		p.stdin.end('COMMIT;\n');
 		await exited;
 	}
 	assert.notEqual((await read).type, 'error');
