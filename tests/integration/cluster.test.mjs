@@ -149,6 +149,11 @@ describe('three nodes on PostgreSQL and Redis', () => {
 			assert.deepEqual(all.map((e) => e.id).sort((a, b) => a - b), [...ids].sort((a, b) => a - b));
 			assertOrdered(got.filter((e) => e.ref === undefined), `node ${k}`);
 		}
+		// No node delivered its own event out of turn.
+		for (const n of nodes) {
+			const r = await api(n.url, 'GET', '/metrics', { raw: true });
+			assert.match(r.text, /^chatd_cluster_order_breaks_total 0$/m);
+		}
 	});
 
 	test('a DM, a read position, typing and presence cross nodes', async (t) => {
