@@ -16,6 +16,7 @@
 #include <hiredis/hiredis.h>
 
 #include "chatd/log.h"
+#include "chatd/url.h"
 #include "chatd/xmalloc.h"
 
 #define DEFAULT_PORT 6379
@@ -95,53 +96,15 @@ parse_num(const char *s, const char *end, int max, int *v)
 	return 0;
 }
 
-/* The value of hex digit c, or -1. */
-static int
-hex_digit(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes s up to end into out (len bytes with the NUL): 0, -1 on
- * a bad escape or %00, -2 if it does not fit. */
-static int
-pct_decode(const char *s, const char *end, char *out, size_t len)
-{
-	size_t n = 0;
-	int c, hi, lo;
-
-	while (s < end) {
-		c = (unsigned char)*s++;
-		if (c == '%') {
-			if (end - s < 2 || (hi = hex_digit(s[0])) < 0 ||
-			    (lo = hex_digit(s[1])) < 0 || hi + lo == 0)
-				return -1;
-			c = hi * 16 + lo;
-			s += 2;
-		}
-		if (n + 1 >= len)
-			return -2;
-		out[n++] = (char)c;
-	}
-	out[n] = '\0';
-	return 0;
-}
-
 /* Decodes one part of the userinfo (what names it) into out: 0, or -1
  * with a message about shown in err. */
 static int
 userinfo_part(const char *s, const char *end, char *out, size_t len,
               const char *what, const char *shown, char *err, size_t errlen)
 {
-	int rc = pct_decode(s, end, out, len);
+	long rc = url_part_decode(s, end, out, len);
 
-	if (rc == 0)
+	if (rc >= 0)
 		return 0;
 	if (errlen > 0)
 		snprintf(err, errlen,

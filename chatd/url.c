@@ -47,24 +47,31 @@ url_next_byte(const char **s, const char *end, int form)
 	return (unsigned char)*p;
 }
 
+#define URL_PLUS 1  /* url_decode: '+' is a space (a query) */
+#define URL_SLASH 2 /* url_decode: %2F may decode to '/' */
+
 /*
- * Decodes [s, end) into out, NUL-terminated. Refuses a bad escape, a
- * decoded NUL, a decoded '/' unless form is set, and lack of room.
+ * Decodes [s, end) into out, NUL-terminated. Refuses (-1) a bad escape, a
+ * decoded NUL, or an encoded '/' without URL_SLASH; -2 if out is too
+ * small. flags: URL_PLUS, URL_SLASH.
  */
 static long
-url_decode(const char *s, const char *end, int form, char *out, size_t outlen)
+url_decode(const char *s, const char *end, int flags, char *out,
+    size_t outlen)
 {
 	size_t n = 0;
 	int c;
 
-	while ((c = url_next_byte(&s, end, form)) != URL_END) {
+	while ((c = url_next_byte(&s, end, flags & URL_PLUS)) != URL_END) {
 		if (c == URL_BAD || (c & 0xff) == '\0' ||
-		    (!form && c == (URL_ESCAPED | '/')) || n + 1 >= outlen)
+		    (!(flags & URL_SLASH) && c == (URL_ESCAPED | '/')))
 			return -1;
+		if (n + 1 >= outlen)
+			return -2;
 		out[n++] = (char)(c & 0xff);
 	}
 	if (outlen == 0)
-		return -1;
+		return -2;
 	out[n] = '\0';
 	return (long)n;
 }
@@ -72,9 +79,18 @@ url_decode(const char *s, const char *end, int form, char *out, size_t outlen)
 long
 url_path_decode(const char *path, char *out, size_t outlen)
 {
+	long n;
+
 	if (path == NULL || out == NULL)
 		return -1;
-	return url_decode(path, path + strlen(path), 0, out, outlen);
+	n = url_decode(path, path + strlen(path), 0, out, outlen);
+	return n < 0 ? -1 : n;
+}
+
+long
+url_part_decode(const char *s, const char *end, char *out, size_t outlen)
+{
+	return url_decode(s, end, URL_SLASH, out, outlen);
 }
 
 /* 1 if the query key [s, end) decodes to exactly name. */
@@ -104,7 +120,8 @@ url_query_get(const char *query, const char *name, char *out, size_t outlen)
 		end = s + strcspn(s, "&");
 		eq = memchr(s, '=', (size_t)(end - s));
 		if (end > s && url_key_matches(s, eq ? eq : end, name)) {
-			n = url_decode(eq ? eq + 1 : end, end, 1, out, outlen);
+			n = url_decode(eq ? eq + 1 : end, end, URL_PLUS | URL_SLASH, out,
+			    outlen);
 			return n < 0 ? -2 : n;
 		}
 		s = *end != '\0' ? end + 1 : end;

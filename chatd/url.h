@@ -18,6 +18,15 @@ long url_path_decode(const char *path, char *out, size_t outlen);
 long url_query_get(const char *query, const char *name, char *out,
     size_t outlen);
 
+/*
+ * Decodes one part of a URL's userinfo, [s, end), into out
+ * (NUL-terminated): %XX escapes; '+' and '/' are themselves. Returns the
+ * decoded length, -1 for a bad escape or a decoded NUL, -2 if it does not
+ * fit in outlen.
+ */
+long url_part_decode(const char *s, const char *end, char *out,
+    size_t outlen);
+
 /* The value of a hex digit (any case), or -1. */
 int url_hexval(unsigned char c);
 
