@@ -78,10 +78,27 @@ room_by_id(struct db *db, int64_t id, struct room *out)
 	return room_one(st, out);
 }
 
+/* Steps st's rows of (user id, username) into cb until it returns
+ * non-zero; resets st. 0 or -1. */
+static int
+member_rows(struct db_stmt *st, member_cb cb, void *arg)
+{
+	int rc;
+
+	while ((rc = db_step(st)) == DB_ROW)
+		if (cb(arg, db_column_int64(st, 0),
+			db_column_text(st, 1, NULL)) != 0) {
+			rc = DB_DONE;
+			break;
+		}
+	db_reset(st);
+	return rc == DB_DONE ? 0 : -1;
+}
+
 /* member_sharing for at most MEMBER_SHARING_BATCH ids. */
 static int
 member_sharing_batch(struct db *db, int64_t user, const int64_t *ids,
-    size_t n, member_sharing_fn fn, void *arg)
+    size_t n, member_cb fn, void *arg)
 {
 	/* The ids as one JSON array: one statement for any count. */
 	char list[MEMBER_SHARING_BATCH * 21 + 2];
@@ -100,7 +117,6 @@ member_sharing_batch(struct db *db, int64_t user, const int64_t *ids,
 	    "  ON y.room_id = x.room_id AND y.user_id = u.id"
 	    "  WHERE x.user_id = :user)"
 	    " ORDER BY u.id");
-	int rc;
 
 	if (st == NULL)
 		return -1;
@@ -111,19 +127,12 @@ member_sharing_batch(struct db *db, int64_t user, const int64_t *ids,
 	list[len++] = ']';
 	db_bind_text(st, ":ids", list, (int)len);
 	db_bind_int64(st, ":user", user);
-	while ((rc = db_step(st)) == DB_ROW)
-		if (fn(arg, db_column_int64(st, 0),
-			db_column_text(st, 1, NULL)) != 0) {
-			rc = DB_DONE;
-			break;
-		}
-	db_reset(st);
-	return rc == DB_DONE ? 0 : -1;
+	return member_rows(st, fn, arg);
 }
 
 int
 member_sharing(struct db *db, int64_t user, const int64_t *ids, size_t n,
-    member_sharing_fn fn, void *arg)
+    member_cb fn, void *arg)
 {
 	for (size_t i = 0; i < n; i += MEMBER_SHARING_BATCH)
 		if (member_sharing_batch(db, user, ids + i,
@@ -363,20 +372,11 @@ member_list(struct db *db, int64_t room_id, member_cb cb, void *arg)
 	    db_prepare(db, "SELECT u.id, u.username FROM members m"
 	                   " JOIN users u ON u.id = m.user_id"
 	                   " WHERE m.room_id = :room_id ORDER BY u.username");
-	int rc;
 
 	if (st == NULL)
 		return -1;
 	db_bind_int64(st, ":room_id", room_id);
-	while ((rc = db_step(st)) == DB_ROW) {
-		if (cb(arg, db_column_int64(st, 0),
-		       db_column_text(st, 1, NULL)) != 0) {
-			rc = DB_DONE;
-			break;
-		}
-	}
-	db_reset(st);
-	return rc == DB_DONE ? 0 : -1;
+	return member_rows(st, cb, arg);
 }
 
 int

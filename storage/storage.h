@@ -261,10 +261,9 @@ int room_by_id(struct db *db, int64_t id, struct room *out);
  * for each, in id order within each batch of MEMBER_SHARING_BATCH (one
  * statement a batch, whatever n); fn returns non-zero to stop. 0 or -1. */
 #define MEMBER_SHARING_BATCH 256
-typedef int (*member_sharing_fn)(void *arg, int64_t id,
-    const char *username);
+typedef int (*member_cb)(void *arg, int64_t user_id, const char *username);
 int member_sharing(struct db *db, int64_t user, const int64_t *ids,
-    size_t n, member_sharing_fn fn, void *arg);
+    size_t n, member_cb fn, void *arg);
 /* Creates a room of kind (ROOM_PUBLIC, ROOM_PRIVATE or ROOM_DM); 0 and
  * *out filled, 1 if it exists (*out filled too), -1. */
 int room_create(struct db *db, const char *name, int kind, int64_t now,
