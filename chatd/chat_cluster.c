@@ -17,7 +17,6 @@
 #include "chatd/cluster_wire.h"
 #include "chatd/config.h"
 #include "chatd/conn.h"
-#include "chatd/fiber.h"
 #include "chatd/gate.h"
 #include "chatd/hub.h"
 #include "chatd/log.h"
@@ -1210,39 +1209,6 @@ chat_cluster_stop(struct server *srv)
 	metrics_write_one((f), "chatd_cluster_" name, (type), (help),          \
 	    (unsigned long long)(v))
 
-/* The gate's and fibers' counters (PostgreSQL: gate.h). */
-static void
-chat_gate_metrics(FILE *f)
-{
-	struct gate_stats gs;
-	struct fiber_stats fs;
-
-	gate_stats(&gs);
-	fiber_stats(&fs);
-	metrics_write_one(f, "chatd_db_gate_jobs_total", "counter",
-	    "Loop-side jobs run one at a time for the database.",
-	    (unsigned long long)gs.jobs);
-	metrics_write_one(f, "chatd_db_gate_deferred_total", "counter",
-	    "Jobs that queued behind another waiting for the database.",
-	    (unsigned long long)gs.deferred);
-	metrics_write_one(f, "chatd_db_gate_queued", "gauge",
-	    "Jobs waiting for their turn now.", gs.queued);
-	metrics_write_one(f, "chatd_db_gate_queued_max", "gauge",
-	    "The most jobs that waited at once.", gs.max_queued);
-	metrics_write_one(f, "chatd_db_gate_waits_total", "counter",
-	    "Database waits that let the loop go on.",
-	    (unsigned long long)gs.waits);
-	metrics_write_one(f, "chatd_db_gate_loop_waits_total", "counter",
-	    "Database waits that blocked the loop (a bug if not 0).",
-	    (unsigned long long)gs.loop_waits);
-	metrics_write_one(f, "chatd_db_gate_input_holds_total", "counter",
-	    "WebSocket connections that stopped reading: 32 messages or "
-	    "256 KiB of theirs (or 64 MiB of everyone's) waited.",
-	    (unsigned long long)gs.input_holds);
-	metrics_write_one(f, "chatd_fiber_stack_bytes", "gauge",
-	    "Bytes mapped for fiber stacks.", (unsigned long long)fs.stack_bytes);
-}
-
 void
 chat_cluster_metrics(struct server *srv, FILE *f)
 {
@@ -1260,7 +1226,6 @@ chat_cluster_metrics(struct server *srv, FILE *f)
 		    !down);
 		CL_METRIC(f, "db_outages_total", "counter",
 		    "Times PostgreSQL became unreachable.", n);
-		chat_gate_metrics(f);
 	}
 	if (cl == NULL)
 		return;

@@ -7,7 +7,9 @@
 
 #include "chatd/chat.h"
 #include "chatd/conn.h"
+#include "chatd/fiber.h"
 #include "chatd/files.h"
+#include "chatd/gate.h"
 #include "chatd/hub.h"
 #include "chatd/metrics.h"
 #include "chatd/metrics_render.h"
@@ -126,6 +128,41 @@ metrics_files(FILE *f, struct server *srv, const struct metrics_db *dbc)
 	    "Uploads in progress.", (unsigned long long)files_active(srv));
 }
 
+/* The gate's and fibers' counters: PostgreSQL only (gate.h). */
+static void
+metrics_gate(FILE *f)
+{
+	struct gate_stats gs;
+	struct fiber_stats fs;
+
+	gate_stats(&gs);
+	if (!gs.on)
+		return;
+	fiber_stats(&fs);
+	metrics_write_one(f, "chatd_db_gate_jobs_total", "counter",
+	    "Loop-side jobs run one at a time for the database.",
+	    (unsigned long long)gs.jobs);
+	metrics_write_one(f, "chatd_db_gate_deferred_total", "counter",
+	    "Jobs that queued behind another waiting for the database.",
+	    (unsigned long long)gs.deferred);
+	metrics_write_one(f, "chatd_db_gate_queued", "gauge",
+	    "Jobs waiting for their turn now.", gs.queued);
+	metrics_write_one(f, "chatd_db_gate_queued_max", "gauge",
+	    "The most jobs that waited at once.", gs.max_queued);
+	metrics_write_one(f, "chatd_db_gate_waits_total", "counter",
+	    "Database waits that let the loop go on.",
+	    (unsigned long long)gs.waits);
+	metrics_write_one(f, "chatd_db_gate_loop_waits_total", "counter",
+	    "Database waits that blocked the loop (a bug if not 0).",
+	    (unsigned long long)gs.loop_waits);
+	metrics_write_one(f, "chatd_db_gate_input_holds_total", "counter",
+	    "WebSocket connections that stopped reading: 32 messages or "
+	    "256 KiB of theirs (or 64 MiB of everyone's) waited.",
+	    (unsigned long long)gs.input_holds);
+	metrics_write_one(f, "chatd_fiber_stack_bytes", "gauge",
+	    "Bytes mapped for fiber stacks.", (unsigned long long)fs.stack_bytes);
+}
+
 /* The process: resident memory, open descriptors, start time. */
 static void
 metrics_process(FILE *f, struct server *srv)
@@ -176,6 +213,7 @@ metrics_render(struct server *srv, const struct metrics_db *dbc, size_t *len)
 	    reader_jobs(srv->reader));
 	metrics_lock(f, srv);
 	chat_cluster_metrics(srv, f);
+	metrics_gate(f);
 	metrics_database(f, dbc);
 	metrics_files(f, srv, dbc);
 	metrics_process(f, srv);
