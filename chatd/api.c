@@ -1266,14 +1266,17 @@ struct api_gate_job {
 	int done;
 };
 
-/* A static file: no database, never queued behind it. */
+/* A static file (no route, not under /api/): no database, never queued
+ * behind it. */
 static int
 api_is_static(const struct http_request *req)
 {
-	return strncmp(req->path, "/api/", 5) != 0 &&
-	    strcmp(req->path, "/ws") != 0 &&
-	    strcmp(req->path, "/healthz") != 0 &&
-	    strcmp(req->path, "/metrics") != 0;
+	if (strncmp(req->path, "/api/", 5) == 0)
+		return 0;
+	for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++)
+		if (api_match(api_routes[i].path, req->path))
+			return 0;
+	return 1;
 }
 
 static void
