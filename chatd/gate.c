@@ -67,7 +67,6 @@ gate_start(struct event_base *base)
 	g.base = base;
 	g.on = 1;
 	g.stopping = 0;
-	g.st.on = 1;
 	g.loop_thread = pthread_self();
 	g.strict = getenv("CHATD_GATE_STRICT") != NULL &&
 	    *getenv("CHATD_GATE_STRICT") != '\0';
@@ -189,6 +188,7 @@ void
 gate_stats(struct gate_stats *st)
 {
 	*st = g.st;
+	st->on = g.on;
 }
 
 /* An event whose callback runs as a job. */
