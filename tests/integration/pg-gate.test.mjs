@@ -27,11 +27,12 @@ async function pgChatd(t) {
 	return { srv, schema: s };
 }
 
-/** A psql session holding an EXCLUSIVE lock on table until release():
- * writes wait, reads (the readers' history, the /metrics gauges) do not
- * (the test releases it in a finally: after-hooks would drop the schema
- * first, waiting for the lock with node's loop blocked). */
-async function holdLock(t, schema, table) {
+/** A psql session in a transaction that ran lockSql, holding its locks
+ * until release() (the test releases it in a finally: after-hooks would
+ * drop the schema first, waiting for the lock with node's loop blocked).
+ * By default an EXCLUSIVE lock on messages: writes wait, reads (the
+ * readers' history, the /metrics gauges) do not. */
+async function holdLock(schema, lockSql = 'LOCK TABLE messages IN EXCLUSIVE MODE') {
 	const p = spawn('psql', [schema.url, '-qAtX', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
 	let out = '';
 	let err = '';
@@ -43,7 +44,7 @@ async function holdLock(t, schema, table) {
 		p.once('exit', (code) => reject(new Error(`psql exited (${code}) before locking: ${err}`)));
 	});
 	p.stderr.on('data', (d) => { err += d; });
-	p.stdin.write(`BEGIN; LOCK TABLE ${table} IN EXCLUSIVE MODE; SELECT 'locked';\n`);
+	p.stdin.write(`BEGIN; ${lockSql}; SELECT 'locked';\n`);
 	await locked;
 	let released = false;
 	const release = async () => {
@@ -79,7 +80,7 @@ test('a statement waiting for PostgreSQL does not stop the loop; queued requests
 	await join(ca, room);
 	await join(cb, room);
 
-	const lock = await holdLock(t, schema, 'messages');
+	const lock = await holdLock(schema);
 	let sends;
 	try {
 		// Three sends from a, pipelined: the first waits for the lock.
@@ -131,7 +132,7 @@ test('a client flooding requests while PostgreSQL is slow is paused, then served
 	await join(cb, room);
 	await join(cq, room);
 
-	const lock = await holdLock(t, schema, 'messages');
+	const lock = await holdLock(schema);
 	const n = 200;
 	const sends = [];
 	try {
@@ -167,7 +168,7 @@ test('big messages queued while PostgreSQL is slow pause their connection by byt
 	t.after(() => ca.close());
 	await join(ca, room);
 	const holds = await metric(srv, 'chatd_db_gate_input_holds_total');
-	const lock = await holdLock(t, schema, 'messages');
+	const lock = await holdLock(schema);
 	const big = 'x'.repeat(60000); // over the text limit: refused, after its turn
 	const reqs = [];
 	try {
@@ -187,21 +188,28 @@ test('big messages queued while PostgreSQL is slow pause their connection by byt
 	assert.ok(await metric(srv, 'chatd_db_gate_input_holds_total') > holds, 'paused by bytes, not by count');
 });
 
-test('a node whose database work is stuck longer than the heartbeat TTL stays alive for the others', async (t) => {
+/** Two nodes (ids[0], ids[1]) on a fresh schema and the shared Redis (the
+ * channel is the schema's epoch), lock waits allowed a minute, once each
+ * hears the other; envB: the second node's environment. */
+async function twoNodes(t, prefix, ids, envB = {}) {
 	const REDIS = process.env.CHATD_TEST_REDIS;
 	assert.ok(PG && REDIS, 'CHATD_TEST_PG and CHATD_TEST_REDIS are not set: run through scripts/test.sh');
-	const s = pgSchema('gatecl');
+	const s = pgSchema(prefix);
 	t.after(() => { try { pgExec(`DROP SCHEMA ${s.name} CASCADE`); } catch { /* gone */ } });
 	const files = tempDir(t);
-	// Two nodes on the shared Redis: the channel is the schema's epoch.
-	const node = async (id) => useChatd(t, {
-		dbPath: s.url,
+	const node = async (id, env) => useChatd(t, {
+		dbPath: s.url, env,
 		args: ['--redis', REDIS, '--node-id', id, '--files', files, '--db-wait-ms', '60000'],
 	});
-	const na = await node('ga');
-	const nb = await node('gb');
+	const na = await node(ids[0], {});
+	const nb = await node(ids[1], envB);
 	await until(async () => (await metric(na, 'chatd_cluster_nodes')) === 1 &&
 		(await metric(nb, 'chatd_cluster_nodes')) === 1, { tries: 200, what: 'the nodes seeing each other' });
+	return { s, na, nb };
+}
+
+test('a node whose database work is stuck longer than the heartbeat TTL stays alive for the others', async (t) => {
+	const { s, na, nb } = await twoNodes(t, 'gatecl', ['ga', 'gb']);
 	const room = uniq('beat');
 	const a = await newUser(na);
 	const b = await newUser(na);
@@ -213,7 +221,7 @@ test('a node whose database work is stuck longer than the heartbeat TTL stays al
 	const lost = await metric(nb, 'chatd_cluster_nodes_lost_total');
 	const heard = await metric(nb, 'chatd_cluster_received_total');
 
-	const lock = await holdLock(t, s, 'messages');
+	const lock = await holdLock(s);
 	let sent;
 	try {
 		// a's send holds node ga's database work behind the lock.
@@ -236,20 +244,8 @@ test('a node whose database work is stuck longer than the heartbeat TTL stays al
 });
 
 test('events from Redis past the bound while a node is stuck are dropped and read back: nothing missed, in order', async (t) => {
-	const REDIS = process.env.CHATD_TEST_REDIS;
-	assert.ok(PG && REDIS, 'CHATD_TEST_PG and CHATD_TEST_REDIS are not set: run through scripts/test.sh');
-	const s = pgSchema('gatedrop');
-	t.after(() => { try { pgExec(`DROP SCHEMA ${s.name} CASCADE`); } catch { /* gone */ } });
-	const files = tempDir(t);
-	const node = async (id, env = {}) => useChatd(t, {
-		dbPath: s.url, env,
-		args: ['--redis', REDIS, '--node-id', id, '--files', files, '--db-wait-ms', '60000'],
-	});
-	const na = await node('da');
 	// nb keeps at most 5 messages from Redis waiting for its database.
-	const nb = await node('db', { CHATD_TEST_CL_JOBS_MAX: '5' });
-	await until(async () => (await metric(na, 'chatd_cluster_nodes')) === 1 &&
-		(await metric(nb, 'chatd_cluster_nodes')) === 1, { tries: 200, what: 'the nodes seeing each other' });
+	const { s, na, nb } = await twoNodes(t, 'gatedrop', ['da', 'db'], { CHATD_TEST_CL_JOBS_MAX: '5' });
 	const room = uniq('drop');
 	const side = uniq('side');
 	const a = await newUser(na);
@@ -265,15 +261,7 @@ test('events from Redis past the bound while a node is stuck are dropped and rea
 	// everything after it on nb with it; na is not concerned.
 	const roomId = pgExec(`SELECT id FROM ${s.name}.rooms WHERE name = '${side}'`).trim();
 	const userId = pgExec(`SELECT id FROM ${s.name}.users WHERE username = '${b.name}'`).trim();
-	const p = spawn('psql', [s.url, '-qAtX', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
-	const exited = new Promise((resolve) => p.once('exit', resolve));
-	await new Promise((resolve, reject) => {
-		let out = '';
-		p.stdout.setEncoding('utf8');
-		p.stdout.on('data', (d) => { out += d; if (out.includes('locked')) resolve(); });
-		p.once('exit', (code) => reject(new Error(`psql exited (${code})`)));
-		p.stdin.write(`BEGIN; SELECT 1 FROM members WHERE room_id = ${roomId} AND user_id = ${userId} FOR UPDATE; SELECT 'locked';\n`);
-	});
+	const lock = await holdLock(s, `SELECT 1 FROM members WHERE room_id = ${roomId} AND user_id = ${userId} FOR UPDATE`);
 	const N = 20;
 	const sent = [];
 	let read;
@@ -285,8 +273,7 @@ test('events from Redis past the bound while a node is stuck are dropped and rea
 		assert.ok(sent.every((r) => r.type === 'message'));
 		await until(async () => (await metric(nb, 'chatd_cluster_gate_drops_total')) > 0, { what: 'drops on nb' });
 	} finally {
-		p.stdin.end('COMMIT;\n');
-		await exited;
+		await lock.release();
 	}
 	assert.notEqual((await read).type, 'error');
 	const got = [];
