@@ -69,16 +69,23 @@ async function metric(srv, name) {
 	return Number(m[1]);
 }
 
-test('a statement waiting for PostgreSQL does not stop the loop; queued requests finish in order', async (t) => {
-	const { srv, schema } = await pgChatd(t);
-	const room = uniq('gate');
-	const a = await newUser(srv);
-	const b = await newUser(srv);
-	const ca = await wsAuth(srv.wsUrl, a.token);
-	const cb = await wsAuth(srv.wsUrl, b.token);
+/** Users a and b, each connected (a on srvA, b on srvB), both in a fresh
+ * room: { room, a, b, ca, cb }. */
+async function pair(t, prefix, srvA, srvB = srvA) {
+	const room = uniq(prefix);
+	const a = await newUser(srvA);
+	const b = await newUser(srvA);
+	const ca = await wsAuth(srvA.wsUrl, a.token);
+	const cb = await wsAuth(srvB.wsUrl, b.token);
 	t.after(() => { ca.close(); cb.close(); });
 	await join(ca, room);
 	await join(cb, room);
+	return { room, a, b, ca, cb };
+}
+
+test('a statement waiting for PostgreSQL does not stop the loop; queued requests finish in order', async (t) => {
+	const { srv, schema } = await pgChatd(t);
+	const { room, ca, cb } = await pair(t, 'gate', srv);
 
 	const lock = await holdLock(schema);
 	let sends;
@@ -210,14 +217,7 @@ async function twoNodes(t, prefix, ids, envB = {}) {
 
 test('a node whose database work is stuck longer than the heartbeat TTL stays alive for the others', async (t) => {
 	const { s, na, nb } = await twoNodes(t, 'gatecl', ['ga', 'gb']);
-	const room = uniq('beat');
-	const a = await newUser(na);
-	const b = await newUser(na);
-	const ca = await wsAuth(na.wsUrl, a.token);
-	const cb = await wsAuth(nb.wsUrl, b.token);
-	t.after(() => { ca.close(); cb.close(); });
-	await join(ca, room);
-	await join(cb, room);
+	const { room, a, ca, cb } = await pair(t, 'beat', na, nb);
 	const lost = await metric(nb, 'chatd_cluster_nodes_lost_total');
 	const heard = await metric(nb, 'chatd_cluster_received_total');
 
