@@ -26,6 +26,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_timer_cb(int fd, short what, void *arg);
 static void conn_free(struct conn *c);
 static void conn_resume_cb(int fd, short what, void *arg);
+static int conn_free_if_done(struct conn *c);
 
 /* A WebSocket message read while input was paused: delivered, in order,
  * once the output drains (conn_resume). Only what one read brought can
@@ -128,8 +129,7 @@ conn_close(struct conn *c, const char *reason)
 	if (c->app->gone != NULL)
 		c->app->gone(c);
 	c->refs--;
-	if (!(c->flags & CONN_IN_CALLBACK) && c->holds == 0 && c->refs == 0)
-		conn_free(c);
+	conn_free_if_done(c);
 }
 
 void
@@ -141,9 +141,8 @@ conn_ref(struct conn *c)
 void
 conn_unref(struct conn *c)
 {
-	if (--c->refs == 0 && (c->flags & CONN_DEAD) &&
-	    !(c->flags & CONN_IN_CALLBACK) && c->holds == 0)
-		conn_free(c);
+	c->refs--;
+	conn_free_if_done(c);
 }
 
 void
@@ -195,8 +194,7 @@ conn_release(struct conn *c)
 	if (--c->holds > 0)
 		return 0;
 	if (c->flags & CONN_DEAD) {
-		if (!(c->flags & CONN_IN_CALLBACK) && c->refs == 0)
-			conn_free(c);
+		conn_free_if_done(c);
 		return -1;
 	}
 	/* Released inside c's own read callback (the answer came before the
@@ -256,6 +254,18 @@ conn_free(struct conn *c)
 	free(c);
 	if (env->gone != NULL)
 		env->gone(env);
+}
+
+/* Frees c if it was closed and nothing holds it any more: not inside one
+ * of its callbacks, no conn_hold, no conn_ref. 1 if freed. */
+static int
+conn_free_if_done(struct conn *c)
+{
+	if (!(c->flags & CONN_DEAD) || (c->flags & CONN_IN_CALLBACK) ||
+	    c->holds > 0 || c->refs > 0)
+		return 0;
+	conn_free(c);
+	return 1;
 }
 
 /* Stops reading c's input: its output is over CONN_OUTPUT_LOW. The write
@@ -388,8 +398,6 @@ conn_body_discard(struct conn *c, int close)
 	}
 }
 
-/* A head with a body is complete: asks the application how to read the
- * body. 0, or -1 after answering (or closing). */
 static int conn_http_head_go(struct conn *c, uint64_t max, int stream);
 
 /* A body the client holds back until told (Expect: 100-continue) and the
@@ -405,6 +413,9 @@ conn_http_continue(struct conn *c)
 	}
 }
 
+/* A head with a body is complete: asks the application how to read the
+ * body. 0, or -1 after answering (or closing, or the application holding
+ * c to decide later: conn_head_done). */
 static int
 conn_http_head(struct conn *c)
 {
@@ -443,20 +454,14 @@ conn_http_head_go(struct conn *c, uint64_t max, int stream)
 void
 conn_head_done(struct conn *c, uint64_t max, int stream)
 {
-	if (--c->holds > 0)
+	if (--c->holds > 0 || conn_free_if_done(c))
 		return;
-	if ((c->flags & CONN_DEAD) && c->refs == 0) {
-		conn_free(c);
-		return;
-	}
 	c->flags |= CONN_IN_CALLBACK;
 	if (conn_http_head_go(c, max, stream) == 0)
 		conn_http_continue(c);
 	c->flags &= ~CONN_IN_CALLBACK;
-	if ((c->flags & CONN_DEAD) && c->holds == 0 && c->refs == 0) {
-		conn_free(c);
+	if (conn_free_if_done(c))
 		return;
-	}
 	if (!(c->flags & (CONN_DEAD | CONN_FLUSH_CLOSE)) && !c->env->stopping) {
 		/* The head timer ran while the application decided. */
 		conn_timer_set(c, c->env->header_timeout);
@@ -588,8 +593,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (c->mode == CONN_MODE_WS || c->mode == CONN_MODE_CLOSING)
 		conn_read_ws(c, in);
 	c->flags &= ~CONN_IN_CALLBACK;
-	if ((c->flags & CONN_DEAD) && c->holds == 0 && c->refs == 0)
-		conn_free(c);
+	conn_free_if_done(c);
 }
 
 /* The output drained to CONN_OUTPUT_LOW: delivers the messages that
@@ -624,11 +628,7 @@ conn_resume_cb(int fd, short what, void *arg)
 		free(m);
 	}
 	c->flags &= ~CONN_IN_CALLBACK;
-	if ((c->flags & CONN_DEAD) && c->holds == 0 && c->refs == 0) {
-		conn_free(c);
-		return;
-	}
-	if (c->flags & CONN_DEAD)
+	if (conn_free_if_done(c) || (c->flags & CONN_DEAD))
 		return;
 	if (c->flags & (CONN_READ_PAUSED | CONN_APP_PAUSED | CONN_DEAD |
 		CONN_OVERFLOW | CONN_FLUSH_CLOSE) || c->env->stopping)
@@ -827,8 +827,7 @@ conn_timer_cb(int fd, short what, void *arg)
 		conn_timer_set(c, c->env->ping_interval);
 	}
 	c->flags &= ~CONN_IN_CALLBACK;
-	if ((c->flags & CONN_DEAD) && c->holds == 0 && c->refs == 0)
-		conn_free(c);
+	conn_free_if_done(c);
 }
 
 void
