@@ -1256,10 +1256,12 @@ api_request_now(struct conn *c, const struct http_request *req)
 /* Bytes of WebSocket messages queued, every connection's. */
 static size_t api_queued_bytes;
 
+/* An HTTP request (or, head set, the head of an upload) as a gate job. */
 struct api_gate_job {
 	struct gate_job job;
 	struct conn *c;
 	const struct http_request *req;
+	int head;       /* api_head_now, not api_request_now */
 	uint64_t max;   /* head: the body's limit */
 	int stream;     /* head: stream the body */
 	int held;       /* the poster returned: the job ends the hold */
@@ -1280,25 +1282,60 @@ api_is_static(const struct http_request *req)
 }
 
 static void
-api_request_job(struct gate_job *g)
+api_gate_run(struct gate_job *g)
 {
 	struct api_gate_job *j = (struct api_gate_job *)g;
 	struct conn *c = j->c;
+	uint64_t max;
+	int stream, head = j->head;
 
-	if (!(c->flags & CONN_DEAD))
-		api_request_now(c, j->req);
-	j->done = 1;
-	if (j->held) {
-		free(j);
-		conn_release(c);
+	if (!(c->flags & CONN_DEAD)) {
+		if (head)
+			j->max = api_head_now(c, j->req, &j->stream);
+		else
+			api_request_now(c, j->req);
 	}
+	j->done = 1;
+	if (!j->held)
+		return; /* the poster takes the answer */
+	max = j->max;
+	stream = j->stream;
+	free(j);
+	if (head)
+		conn_head_done(c, max, stream);
+	else
+		conn_release(c);
+}
+
+/* Runs req (or its head) as a gate job. 1 if it ran before this returned
+ * (head: *max and *stream filled, as api_head_now would); 0 if it waits,
+ * c held until it ran (conn_release or conn_head_done). */
+static int
+api_gate(struct conn *c, const struct http_request *req, int head,
+    uint64_t *max, int *stream)
+{
+	struct api_gate_job *j = xcalloc(1, sizeof *j);
+
+	j->c = c;
+	j->req = req;
+	j->head = head;
+	gate_post(&j->job, api_gate_run);
+	if (j->done) {
+		if (head) {
+			*max = j->max;
+			*stream = j->stream;
+		}
+		free(j);
+		return 1;
+	}
+	j->held = 1;
+	conn_hold(c);
+	return 0;
 }
 
 void
 api_request(struct conn *c, const struct http_request *req)
 {
-	struct api_gate_job *j;
-
 	if (!gate_on() || api_is_static(req)) {
 		api_request_now(c, req);
 		return;
@@ -1312,58 +1349,19 @@ api_request(struct conn *c, const struct http_request *req)
 		api_metrics(c, req);
 		return;
 	}
-	j = xcalloc(1, sizeof *j);
-	j->c = c;
-	j->req = req;
-	gate_post(&j->job, api_request_job);
-	if (j->done) {
-		free(j);
-		return;
-	}
-	j->held = 1;
-	conn_hold(c);
-}
-
-static void
-api_head_job(struct gate_job *g)
-{
-	struct api_gate_job *j = (struct api_gate_job *)g;
-	struct conn *c = j->c;
-
-	if (!(c->flags & CONN_DEAD))
-		j->max = api_head_now(c, j->req, &j->stream);
-	j->done = 1;
-	if (j->held) {
-		uint64_t max = j->max;
-		int stream = j->stream;
-
-		free(j);
-		conn_head_done(c, max, stream);
-	}
+	api_gate(c, req, 0, NULL, NULL);
 }
 
 static uint64_t
 api_head(struct conn *c, const struct http_request *req, int *stream)
 {
-	struct api_gate_job *j;
-	uint64_t max;
+	uint64_t max = 0;
 
 	if (!gate_on() || req->method != HTTP_POST ||
 	    strcmp(req->path, "/api/files") != 0)
 		return api_head_now(c, req, stream);
-	j = xcalloc(1, sizeof *j);
-	j->c = c;
-	j->req = req;
-	gate_post(&j->job, api_head_job);
-	if (j->done) {
-		*stream = j->stream;
-		max = j->max;
-		free(j);
-		return max;
-	}
-	j->held = 1;
-	conn_hold(c);
-	return 0;
+	api_gate(c, req, 1, &max, stream);
+	return max;
 }
 
 /* A connection's WebSocket messages waiting for the gate, in order, and
