@@ -1059,22 +1059,14 @@ cl_job_run(struct gate_job *g)
 	free(j);
 }
 
-/* Queues a Redis callback for the gate (off: runs it now). */
+/* Queues a Redis callback for the gate (off, as in the teardown: it runs
+ * at once). */
 static void
 cl_job_post(struct chat_cluster *cl, int what, const uint8_t *buf,
     size_t len)
 {
 	struct cl_job *j;
 
-	if (!gate_on()) {
-		if (what == CL_JOB_MESSAGE)
-			cl_on_message(cl, buf, len);
-		else if (what == CL_JOB_UP)
-			cl_on_up(cl);
-		else
-			cl_on_down(cl);
-		return;
-	}
 	if (what == CL_JOB_MESSAGE && (cl->njobs >= cl->jobs_max ||
 		cl->jobs_bytes + len > CL_JOBS_BYTES)) {
 		cl->st.gate_drops++;
